@@ -1,0 +1,27 @@
+# Two commands on a fresh machine with Python 3.11, pip and make:
+#   make demo   installs riskbridge and runs the demo sync against a local Salesforce sandbox
+#   make test   installs riskbridge with its dev tools and runs ruff, mypy and the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/riskbridge demo
+
+test: install
+	$(VENV)/bin/ruff check connector scoring tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/bench_sandbox.py
+	$(PY) bench/bench_scoring.py
+
+.PHONY: install demo test bench

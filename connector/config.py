@@ -1,0 +1,253 @@
+"""The settings model for config.toml: connections, jobs and the state store.
+
+One file, validated before any network call, with every problem reported at once. Environment
+variables override scalar keys: ``RISKBRIDGE_STATE_URL``, ``RISKBRIDGE_CONNECTIONS__SF__INSTANCE_URL``
+(``__`` separates levels). Secrets are never required inline: a secret is ``"env:NAME"``,
+``"file:/path"`` or, for throwaway sandboxes only, the literal value. Resolved secrets are
+`SecretStr` and never appear in reprs, logs or errors.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from connector.errors import ConfigError, ConfigProblem
+from connector.mapping import Mapping, load_mapping
+from connector.model import ObjectKind
+
+__all__ = [
+    "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "load_config", "resolve_secret",
+]
+
+ENV_PREFIX = "RISKBRIDGE_"
+ZOHO_DATA_CENTRES: dict[str, tuple[str, str]] = {
+    "com": ("https://accounts.zoho.com", "https://www.zohoapis.com"),
+    "eu": ("https://accounts.zoho.eu", "https://www.zohoapis.eu"),
+    "in": ("https://accounts.zoho.in", "https://www.zohoapis.in"),
+    "com.au": ("https://accounts.zoho.com.au", "https://www.zohoapis.com.au"),
+    "jp": ("https://accounts.zoho.jp", "https://www.zohoapis.jp"),
+    "com.cn": ("https://accounts.zoho.com.cn", "https://www.zohoapis.com.cn"),
+    "ca": ("https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
+    "sa": ("https://accounts.zoho.sa", "https://www.zohoapis.sa"),
+}
+Tier = Literal["low", "medium", "high", "critical"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def resolve_secret(source: str, key: str) -> SecretStr:
+    """Read a secret from ``env:NAME``, ``file:PATH`` or a literal; the error names the key, not the value."""
+    if source.startswith("env:"):
+        name = source[4:]
+        value = os.environ.get(name)
+        if value is None:
+            raise ConfigError([ConfigProblem("environment", key, f"environment variable {name} is not set",
+                                             f"export {name}=... before running")])
+        return SecretStr(value)
+    if source.startswith("file:"):
+        path = Path(source[5:]).expanduser()
+        try:
+            return SecretStr(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError([ConfigProblem(str(path), key, f"cannot read secret file: {exc.strerror}",
+                                             "check the path and its permissions")]) from None
+    return SecretStr(source)
+
+
+Secret = Annotated[str, Field(min_length=1, repr=False)]
+
+
+class SalesforceAuth(_Strict):
+    method: Literal["jwt", "client_credentials", "password"]
+    consumer_key: str | None = None
+    consumer_secret: Secret | None = None
+    username: str | None = None
+    password: Secret | None = None
+    security_token: Secret | None = None
+    private_key: Secret | None = None  # PEM text, usually "file:/etc/riskbridge/sf.pem"
+
+    @model_validator(mode="after")
+    def _complete(self) -> SalesforceAuth:
+        need = {"jwt": ("consumer_key", "username", "private_key"),
+                "client_credentials": ("consumer_key", "consumer_secret"),
+                "password": ("username", "password")}[self.method]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"auth method {self.method!r} needs {', '.join(missing)}")
+        return self
+
+
+class SalesforceConnection(_Strict):
+    crm: Literal["salesforce"]
+    instance_url: str = Field(pattern=r"^https?://")
+    login_url: str = Field(default="https://login.salesforce.com", pattern=r"^https?://")
+    api_version: str = Field(default="59.0", pattern=r"^\d+\.\d$")
+    auth: SalesforceAuth
+    timeout_s: float = Field(default=120.0, gt=0)
+    api_reserve: int = Field(default=1000, ge=0, description="calls left for the org's other integrations")
+
+
+class ZohoAuth(_Strict):
+    client_id: str = Field(min_length=1)
+    client_secret: Secret
+    refresh_token: Secret
+
+
+class ZohoConnection(_Strict):
+    crm: Literal["zoho"]
+    data_centre: Literal["com", "eu", "in", "com.au", "jp", "com.cn", "ca", "sa"] | None = None
+    accounts_url: str | None = Field(default=None, pattern=r"^https?://")
+    api_url: str | None = Field(default=None, pattern=r"^https?://")
+    auth: ZohoAuth
+    timeout_s: float = Field(default=120.0, gt=0)
+    trigger: list[Literal["workflow", "approval", "blueprint"]] = Field(default_factory=list)
+    token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
+
+    @model_validator(mode="after")
+    def _urls(self) -> ZohoConnection:
+        if self.data_centre is None and (self.accounts_url is None or self.api_url is None):
+            raise ValueError("give data_centre, or both accounts_url and api_url")
+        return self
+
+    @property
+    def urls(self) -> tuple[str, str]:
+        """(accounts URL, API URL): explicit URLs win over the data centre's."""
+        dc = ZOHO_DATA_CENTRES[self.data_centre] if self.data_centre else ("", "")
+        return (self.accounts_url or dc[0]).rstrip("/"), (self.api_url or dc[1]).rstrip("/")
+
+
+Connection = Annotated[SalesforceConnection | ZohoConnection, Field(discriminator="crm")]
+
+
+class TaskPolicy(_Strict):
+    enabled: bool = True
+    tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["high", "critical"]))
+    deal_over_credit: bool = True
+    due_days: dict[Tier, int] = Field(default_factory=lambda: dict[Tier, int]({"critical": 1, "high": 3, "medium": 7, "low": 14}))
+
+
+class WatchlistPolicy(_Strict):
+    enabled: bool = True
+    enter_tier: Tier = "high"
+    exit_after_runs: int = Field(default=3, ge=1, description="consecutive assessments below enter_tier to leave")
+    tag: str = Field(default="credit-watchlist", min_length=1, max_length=25)
+    topic: bool = Field(default=False, description="Salesforce: also assign a Topic (one extra write each)")
+
+
+class Job(_Strict):
+    connection: str
+    mapping: str
+    scorecard: str = "default"
+    objects: list[ObjectKind] = Field(default_factory=lambda: list[ObjectKind](["accounts", "deals"]))
+    schedule: str = Field(default="*/30 * * * *", description="cron expression for the scheduler")
+    dry_run: bool = False
+    batch_size: int = Field(default=2000, ge=1, le=50000)
+    bulk_threshold: int = Field(default=2000, ge=1, description="Salesforce: Bulk API 2.0 above this many updates")
+    lang: Literal["en", "zh"] = "en"
+    tasks: TaskPolicy = Field(default_factory=TaskPolicy)
+    watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)
+
+
+class Config(_Strict):
+    state_url: str = "sqlite:///riskbridge.db"
+    connections: dict[str, Connection]
+    jobs: dict[str, Job]
+    source: str = ""
+    mappings: dict[str, Mapping] = Field(default_factory=dict, exclude=True)
+
+    def job(self, name: str | None) -> tuple[str, Job]:
+        if name is None:
+            if len(self.jobs) == 1:
+                return next(iter(self.jobs.items()))
+            name = "default"
+        if name not in self.jobs:
+            raise ConfigError([ConfigProblem(self.source, f"jobs.{name}", "no such job",
+                                             f"jobs defined: {', '.join(sorted(self.jobs)) or 'none'}")])
+        return name, self.jobs[name]
+
+
+def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = value
+
+
+def _resolve_path(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Config:
+    """Read, override from the environment and validate a config file, mappings and secrets included.
+
+    Raises one `ConfigError` listing every problem; makes no network call.
+    """
+    source = str(path)
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(source, "", "config file not found",
+                                         "copy config.example.toml, or run `riskbridge sandbox serve --write-config`")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(source, "", f"not valid TOML: {exc}")]) from None
+    _env_overrides(raw, dict(os.environ if environ is None else environ))
+    try:
+        config = Config.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        raise ConfigError([ConfigProblem(source, ".".join(str(p) for p in e["loc"]), e["msg"],
+                                         "remove this key or check its spelling" if e["type"] == "extra_forbidden" else "")
+                           for e in exc.errors()]) from None
+    problems: list[ConfigProblem] = []
+    base = file.resolve().parent
+    for job_name, job in config.jobs.items():
+        conn = config.connections.get(job.connection)
+        if conn is None:
+            problems.append(ConfigProblem(source, f"jobs.{job_name}.connection", f"no connection {job.connection!r}",
+                                          f"connections defined: {', '.join(sorted(config.connections))}"))
+        mapping_path = _resolve_path(base, job.mapping)
+        job.mapping = str(mapping_path)
+        try:
+            mapping = load_mapping(mapping_path)
+            config.mappings[job_name] = mapping
+            if conn is not None and mapping.crm != conn.crm:
+                problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
+                                              f"mapping is for {mapping.crm}, connection is {conn.crm}"))
+            if "deals" in job.objects and mapping.deals is None:
+                problems.append(ConfigProblem(source, f"jobs.{job_name}.objects",
+                                              "deals are synced but the mapping has no [deals] section"))
+        except ConfigError as exc:
+            problems += exc.problems
+        if job.scorecard != "default":
+            job.scorecard = str(_resolve_path(base, job.scorecard))
+            if not Path(job.scorecard).is_file():
+                problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
+                                              "use \"default\" or a path relative to the config file"))
+    for conn_name, conn in config.connections.items():
+        auth = conn.auth
+        for key in ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token"):
+            value = getattr(auth, key, None)
+            if value is None:
+                continue
+            try:
+                resolve_secret(value, f"connections.{conn_name}.auth.{key}")
+            except ConfigError as exc:
+                problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return config

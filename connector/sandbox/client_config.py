@@ -1,0 +1,71 @@
+"""Write a ready-to-use riskbridge config file that points at a running sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from connector.mapping import MAPPINGS_DIR
+
+__all__ = ["write_config"]
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def write_config(path: str | Path, crm: str, credentials: dict[str, Any], *, state_url: str | None = None,
+                 accounts_only: bool = False) -> Path:
+    """Write `path` (and, for Salesforce, the JWT key beside it, mode 0600); returns the config path."""
+    target = Path(path).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    state = state_url or f"sqlite:///{target.with_suffix('.db')}"
+    objects = '["accounts"]' if accounts_only else '["accounts", "deals"]'
+    lines = [
+        f"# riskbridge config for the {crm} sandbox (written by `riskbridge sandbox serve --write-config`).",
+        "# Sandbox credentials are throwaway values; a real config reads secrets with \"env:NAME\" or \"file:PATH\".",
+        f"state_url = {_toml_str(state)}",
+        "",
+    ]
+    if crm == "salesforce":
+        key_file = target.with_suffix(".key.pem")
+        key_file.write_text(credentials["private_key"], encoding="utf-8")
+        os.chmod(key_file, 0o600)
+        lines += [
+            "[connections.sandbox]",
+            'crm = "salesforce"',
+            f"instance_url = {_toml_str(credentials['instance_url'])}",
+            f"login_url = {_toml_str(credentials['login_url'])}",
+            "",
+            "[connections.sandbox.auth]",
+            'method = "jwt"',
+            f"consumer_key = {_toml_str(credentials['consumer_key'])}",
+            f"username = {_toml_str(credentials['username'])}",
+            f"private_key = {_toml_str('file:' + str(key_file))}",
+        ]
+    else:
+        lines += [
+            "[connections.sandbox]",
+            'crm = "zoho"',
+            f"accounts_url = {_toml_str(credentials['accounts_url'])}",
+            f"api_url = {_toml_str(credentials['api_url'])}",
+            "",
+            "[connections.sandbox.auth]",
+            f"client_id = {_toml_str(credentials['client_id'])}",
+            f"client_secret = {_toml_str(credentials['client_secret'])}",
+            f"refresh_token = {_toml_str(credentials['refresh_token'])}",
+        ]
+    lines += [
+        "",
+        "[jobs.default]",
+        'connection = "sandbox"',
+        f"mapping = {_toml_str(str(MAPPINGS_DIR / (crm + '.toml')))}",
+        'scorecard = "default"',
+        f"objects = {objects}",
+        "",
+    ]
+    target.write_text("\n".join(lines), encoding="utf-8")
+    os.chmod(target, 0o600)
+    return target

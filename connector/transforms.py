@@ -1,0 +1,158 @@
+"""The fixed registry of value transforms a mapping may name. No eval: an unknown name is an error."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from connector.countries import to_iso2
+
+__all__ = ["TRANSFORMS", "Unconvertible", "parse_datetime"]
+
+
+class Unconvertible(ValueError):
+    """A CRM value that cannot be read as the mapped type; the record becomes a record issue."""
+
+
+# Placeholders people type into CRM fields instead of leaving them empty.
+_EMPTY = {"", "-", "--", "—", "n/a", "na", "n.a.", "none", "null", "pending", "tbd", "unknown", "?"}
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().casefold() in _EMPTY)
+
+
+def text(value: Any) -> str | None:
+    if _blank(value):
+        return None
+    if isinstance(value, dict):  # a lookup such as Zoho's Owner {name, id}
+        value = value.get("id") or value.get("name")
+    return str(value).strip()
+
+
+def number(value: Any) -> float | None:
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise Unconvertible(f"expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        result = float(value)
+    else:
+        cleaned = str(value).strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
+        try:
+            result = float(cleaned)
+        except ValueError:
+            raise Unconvertible(f"expected a number, got {str(value)[:40]!r}") from None
+    if math.isnan(result) or math.isinf(result):
+        raise Unconvertible(f"expected a finite number, got {value!r}")
+    return result
+
+
+def integer(value: Any) -> int | None:
+    result = number(value)
+    return None if result is None else int(round(result))
+
+
+def boolean(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    folded = str(value).strip().casefold()
+    if folded in ("true", "yes", "y", "1", "x"):
+        return True
+    if folded in ("false", "no", "n", "0"):
+        return False
+    raise Unconvertible(f"expected true or false, got {str(value)[:40]!r}")
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%Y.%m.%d", "%d.%m.%Y", "%b %d, %Y", "%d %b %Y", "%B %d, %Y", "%Y/%m/%d")
+
+
+def to_date(value: Any) -> date | None:
+    if _blank(value):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raw = str(value).strip()
+    if "T" in raw:
+        return parse_datetime(raw).date()
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(raw, fmt).date()
+        except ValueError:
+            continue
+    raise Unconvertible(f"expected a date, got {raw[:40]!r}")
+
+
+def parse_datetime(value: Any) -> datetime:
+    """Read a CRM datetime (``2020-10-22T21:03:23.000+0000`` or ``2026-05-14T11:36:17+03:00``) as UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        raw = str(value).strip().replace("Z", "+00:00")
+        if re.search(r"[+-]\d{4}$", raw):  # Salesforce writes the offset without a colon
+            raw = raw[:-2] + ":" + raw[-2:]
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            raise Unconvertible(f"expected a datetime, got {raw[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def to_datetime(value: Any) -> datetime | None:
+    return None if _blank(value) else parse_datetime(value)
+
+
+def country(value: Any) -> str | None:
+    if _blank(value):
+        return None
+    code = to_iso2(str(value))
+    if code is None:
+        raise Unconvertible(f"unknown country {str(value)[:40]!r}")
+    return code
+
+
+def lower(value: Any) -> str | None:
+    result = text(value)
+    return result.casefold() if result else None
+
+
+def rating(value: Any) -> str | None:
+    result = text(value)
+    return result.upper() if result else None
+
+
+_CLOSED_STAGES = {"closed won", "closed lost", "closed-lost to competition", "closed - won", "closed - lost"}
+
+
+def stage_closed(value: Any) -> bool | None:
+    result = text(value)
+    return None if result is None else result.casefold() in _CLOSED_STAGES
+
+
+def stage_won(value: Any) -> bool | None:
+    result = text(value)
+    return None if result is None else result.casefold() in ("closed won", "closed - won")
+
+
+TRANSFORMS: dict[str, Callable[[Any], Any]] = {
+    "text": text,
+    "number": number,
+    "integer": integer,
+    "bool": boolean,
+    "date": to_date,
+    "datetime": to_datetime,
+    "country": country,
+    "lower": lower,
+    "rating": rating,
+    "stage_closed": stage_closed,
+    "stage_won": stage_won,
+}
