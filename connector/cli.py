@@ -6,15 +6,19 @@ Exit codes: 0 success, 1 partial (some records failed), 2 config or usage error,
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from connector.errors import AuthError, ConfigError, ConnectionFailed, RiskbridgeError
+
+if TYPE_CHECKING:
+    from connector.config import Config
 
 EXIT_SUCCESS = 0
 EXIT_PARTIAL = 1
@@ -48,9 +52,9 @@ def fail(error: Exception) -> NoReturn:
     raise typer.Exit(EXIT_USAGE if isinstance(error, RiskbridgeError) else 1)
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -108,10 +112,137 @@ def sandbox_serve(
 
 # --- sync / runs / demo --------------------------------------------------------------------------
 
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Config file (see config.example.toml).")]
+
+
+def _load(config: Path) -> Config:
+    from connector.config import load_config
+
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        fail(exc)
+
+
+@app.command()
+def sync(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[str | None, typer.Option(help="Job to run (default: the only job, or 'default').")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and print every write; write nothing.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Ignore the cursor and re-read every record.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
+) -> None:
+    """Run one sync: extract, map, score, plan, apply and record. Exit 0 success, 1 partial."""
+    from connector.report import failures_table, plan_table, progress_bar, summary_table
+    from connector.sync import Sync
+
+    _setup_logging(verbose, quiet=json_out)
+    cfg = _load(config)
+    try:
+        with progress_bar(enabled=not json_out and out.is_terminal, console=err) as progress:
+            report = Sync(cfg, job, progress=progress).run(dry_run=dry_run, full=full)
+    except RiskbridgeError as exc:
+        fail(exc)
+    if json_out:
+        print(json.dumps(report.to_json(), ensure_ascii=False, default=str))
+    else:
+        if report.dry_run:
+            out.print(plan_table(report))
+        out.print(summary_table(report))
+        if report.failures:
+            out.print(failures_table(report))
+    raise typer.Exit(EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL)
+
+
+@app.command()
+def runs(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """List the run history with status, counts and API calls."""
+    from connector.report import runs_table
+    from connector.state import StateStore
+
+    cfg = _load(config)
+    store = StateStore(cfg.state_url)
+    rows = store.runs(job, limit)
+    if json_out:
+        print(json.dumps([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
+                           "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                           "dry_run": r.dry_run, "api_calls": r.api_calls, "summary": r.summary, "error": r.error}
+                          for r in rows], ensure_ascii=False, default=str))
+    else:
+        out.print(runs_table(rows))
+
+
+@app.command()
+def demo(
+    crm: Annotated[str, typer.Option(help="salesforce or zoho.")] = "salesforce",
+    accounts: Annotated[int, typer.Option(help="Accounts in the sandbox org.")] = 2000,
+    keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Keep the sandbox up to browse it.")] = False,
+) -> None:
+    """Start a sandbox CRM, run a full sync, touch a few records, run an incremental sync, show the result."""
+    import tempfile
+
+    import requests
+    from rich.table import Table
+
+    from connector.config import load_config
+    from connector.report import summary_table
+    from connector.sandbox import running_sandbox
+    from connector.sandbox.client_config import write_config
+    from connector.state import StateStore
+    from connector.sync import Sync
+
+    if crm not in ("salesforce", "zoho"):
+        fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    _setup_logging(False, quiet=True)
+    with tempfile.TemporaryDirectory(prefix="riskbridge-demo-") as tmp, \
+            running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=7) as sandbox:
+        out.print(f"[bold]riskbridge demo[/] · {crm} sandbox at {sandbox.url} · {accounts} accounts, "
+                  f"{accounts * 2} deals")
+        creds = requests.get(f"{sandbox.url}/__sandbox/credentials", timeout=10).json()
+        cfg = load_config(write_config(Path(tmp) / "config.toml", crm, creds))
+        try:
+            first = Sync(cfg).run()
+            out.print(summary_table(first))
+            obj = "Account" if crm == "salesforce" else "Accounts"
+            touched = requests.post(f"{sandbox.url}/__sandbox/touch", json={"object": obj, "count": 20},
+                                    timeout=10).json()["ids"]
+            out.print(f"a credit clerk edits {len(touched)} accounts in the CRM …")
+            second = Sync(cfg).run()
+            out.print(summary_table(second))
+        except RiskbridgeError as exc:
+            fail(exc)
+        store = StateStore(cfg.state_url)
+        tiers = store.tier_counts("default")
+        out.print("accounts by tier: " + " · ".join(f"{t} {tiers.get(t, 0)}" for t in
+                                                     ("low", "medium", "high", "critical")))
+        table = Table(title="the five riskiest accounts", title_justify="left")
+        for col in ("account", "score", "tier", "top reasons"):
+            table.add_column(col)
+        for row in store.riskiest("default", 5):
+            detail = row.detail
+            table.add_row(str(detail.get("name") or row.record_id), f"{row.score:.0f}", row.tier,
+                          "\n".join(detail.get("reasons", [])[:4]))
+        out.print(table)
+        store.close()
+        if keep_serving:
+            out.print(f"browse the CRM view at [bold]{sandbox.url}/[/] · Ctrl-C to stop")
+            import signal
+            import threading
+
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            while not stop.wait(0.5):
+                pass
+
 
 def main() -> None:
     """Console-script entry point."""
     app()
 
-
-_ = (Annotated, Path)

@@ -42,11 +42,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def resolve_secret(source: str, key: str) -> SecretStr:
+def resolve_secret(reference: SecretStr | str, key: str, environ: dict[str, str] | None = None) -> SecretStr:
     """Read a secret from ``env:NAME``, ``file:PATH`` or a literal; the error names the key, not the value."""
+    source = reference.get_secret_value() if isinstance(reference, SecretStr) else reference
     if source.startswith("env:"):
         name = source[4:]
-        value = os.environ.get(name)
+        value = (os.environ if environ is None else environ).get(name)
         if value is None:
             raise ConfigError([ConfigProblem("environment", key, f"environment variable {name} is not set",
                                              f"export {name}=... before running")])
@@ -61,7 +62,9 @@ def resolve_secret(source: str, key: str) -> SecretStr:
     return SecretStr(source)
 
 
-Secret = Annotated[str, Field(min_length=1, repr=False)]
+# The raw reference ("env:NAME", "file:PATH" or a literal) is itself kept as a SecretStr so a literal
+# never shows up in a repr, a log line or a validation error.
+Secret = SecretStr
 
 
 class SalesforceAuth(_Strict):
@@ -173,6 +176,14 @@ class Config(_Strict):
         return name, self.jobs[name]
 
 
+def _key(loc: tuple[int | str, ...]) -> str:
+    """A dotted key path, without the CRM tag pydantic inserts for the connection union."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 2 and parts[0] == "connections" and parts[2] in ("salesforce", "zoho"):
+        del parts[2]
+    return ".".join(parts)
+
+
 def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
@@ -206,11 +217,12 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
                                          "copy config.example.toml, or run `riskbridge sandbox serve --write-config`")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem(source, "", f"not valid TOML: {exc}")]) from None
-    _env_overrides(raw, dict(os.environ if environ is None else environ))
+    env = dict(os.environ if environ is None else environ)
+    _env_overrides(raw, env)
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        raise ConfigError([ConfigProblem(source, ".".join(str(p) for p in e["loc"]), e["msg"],
+        raise ConfigError([ConfigProblem(source, _key(e["loc"]), e["msg"],
                                          "remove this key or check its spelling" if e["type"] == "extra_forbidden" else "")
                            for e in exc.errors()]) from None
     problems: list[ConfigProblem] = []
@@ -245,7 +257,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
             if value is None:
                 continue
             try:
-                resolve_secret(value, f"connections.{conn_name}.auth.{key}")
+                resolve_secret(value, f"connections.{conn_name}.auth.{key}", env)
             except ConfigError as exc:
                 problems += exc.problems
     if problems:

@@ -292,20 +292,23 @@ class StateStore:
                 found.update({r.key: r for r in rows})
         return found
 
-    def latest_outbox(self, job: str, record_ids: Iterable[str], kind: str) -> dict[str, OutboxRow]:
-        """The newest outbox entry of a kind per record (to see whether an escalation is still open)."""
-        wanted = set(record_ids)
-        latest: dict[str, OutboxRow] = {}
+    def latest_tasks(self, job: str, record_ids: Iterable[str]) -> dict[tuple[str, str], OutboxRow]:
+        """The newest task per (record, escalation rule), to tell whether that escalation is still open."""
+        wanted = list(dict.fromkeys(record_ids))
+        latest: dict[tuple[str, str], OutboxRow] = {}
         with self.session() as s:
-            rows = s.scalars(select(OutboxRow).where(OutboxRow.job == job, OutboxRow.kind == kind)
-                             .order_by(OutboxRow.created_at))
-            for row in rows:
-                if row.record_id in wanted:
-                    latest[row.record_id] = row
+            for start in range(0, len(wanted), 500):
+                rows = s.scalars(select(OutboxRow).where(
+                    OutboxRow.job == job, OutboxRow.kind == "task", OutboxRow.record_id.in_(wanted[start:start + 500])))
+                for row in rows:
+                    slot = (row.record_id, str(row.payload.get("rule", "")))
+                    if slot not in latest or int(row.payload.get("episode", 0)) > int(
+                            latest[slot].payload.get("episode", 0)):
+                        latest[slot] = row
         return latest
 
     def enqueue(self, rows: list[OutboxRow]) -> None:
-        """Record intended task/tag mutations before they are sent; existing keys are left alone."""
+        """Record intended task/tag mutations before they are sent; a known key is not added twice."""
         existing = self.outbox(r.key for r in rows)
         with self.session() as s:
             for row in rows:

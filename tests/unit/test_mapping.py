@@ -1,0 +1,66 @@
+"""Mappings: validation lists every problem; dirty values become record issues, not crashes."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connector.errors import MappingError
+from connector.mapping import MAPPINGS_DIR, load_mapping, map_rows
+from connector.model import Account, Deal
+
+
+def test_default_mappings_load() -> None:
+    for crm in ("salesforce", "zoho"):
+        mapping = load_mapping(MAPPINGS_DIR / f"{crm}.toml")
+        assert mapping.crm == crm
+        assert set(mapping.accounts.outputs) >= {"risk_score", "risk_tier", "reasons", "watchlist"}
+
+
+def test_unknown_transform_and_names_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text("""
+crm = "salesforce"
+[accounts]
+object = "Account"
+cursor_field = "SystemModstamp"
+[accounts.inputs]
+bureau_score = { field = "Bureau_Score__c", transform = "evaluate" }
+credit_lmit = "Credit_Limit__c"
+""", encoding="utf-8")
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    text = str(err.value)
+    assert "unknown transform 'evaluate'" in text and "number" in text  # lists the valid names
+
+
+def test_map_rows_converts_and_skips_bad_records() -> None:
+    mapping = load_mapping(MAPPINGS_DIR / "salesforce.toml")
+    rows = [
+        {"Id": "001A", "SystemModstamp": "2026-01-02T03:04:05.000+0000", "Name": "Müller GmbH", "OwnerId": "005X",
+         "BillingCountry": "Deutschland", "Bureau_Score__c": "n/a", "Statement_Date__c": "31/12/2025",
+         "Sanctions_Hit__c": False, "Risk_Tier__c": "high"},
+        {"Id": "001B", "SystemModstamp": "2026-01-02T03:04:05.000+0000", "Bureau_Score__c": "see report"},
+    ]
+    records, issues = map_rows(mapping, "accounts", rows)
+    assert len(records) == 1 and isinstance(records[0], Account)
+    acc = records[0]
+    assert acc.values["country"] == "DE" and acc.values["bureau_score"] is None
+    assert acc.values["statement_date"] == date(2025, 12, 31)
+    assert acc.current["risk_tier"] == "high"
+    assert [i.record_id for i in issues] == ["001B"] and "Bureau_Score__c" in issues[0].reason
+
+
+def test_zoho_lookups_and_stage_flags() -> None:
+    mapping = load_mapping(MAPPINGS_DIR / "zoho.toml")
+    rows = [{"id": "7328395000000693003", "Modified_Time": "2026-05-14T11:36:17+03:00", "Deal_Name": "Renewal",
+             "Account_Name": {"name": "Zylker", "id": "7328395000000686003"}, "Owner": {"id": "1", "name": "P"},
+             "Stage": "Closed Won", "Amount": 1200.5}]
+    records, issues = map_rows(mapping, "deals", rows)
+    assert not issues
+    deal = records[0]
+    assert isinstance(deal, Deal)
+    assert deal.account_id == "7328395000000686003" and deal.values["is_closed"] and deal.values["is_won"]
+    assert deal.modstamp is not None and deal.modstamp.hour == 8  # normalised to UTC

@@ -1,0 +1,57 @@
+"""The state store: schema, cursors, outbox idempotency, record issues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connector.model import Cursor
+from connector.state import OutboxRow, StateStore
+
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
+
+
+def store(tmp_path: Path) -> StateStore:
+    return StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def test_schema_is_created_and_reopened(tmp_path: Path) -> None:
+    first = store(tmp_path)
+    run = first.start_run("job", dry_run=False, full=True)
+    first.finish_run(run, "success", {"objects": {}}, 12)
+    first.close()
+    again = store(tmp_path)
+    [row] = again.runs()
+    assert row.status == "success" and row.api_calls == 12
+
+
+def test_cursor_round_trip(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    assert s.cursor("job", "accounts") is None
+    cursor = Cursor(NOW, frozenset({"a", "b"}))
+    s.save_cursor("job", "accounts", cursor)
+    assert s.cursor("job", "accounts") == cursor
+
+
+def test_outbox_keys_are_never_duplicated(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    row = OutboxRow(key="rb-job-001-tier-high-1", job="job", kind="task", object="accounts", record_id="001",
+                    payload={"rule": "tier-high", "episode": 1}, created_at=NOW, updated_at=NOW)
+    s.enqueue([row])
+    s.enqueue([OutboxRow(**{**{c: getattr(row, c) for c in ("key", "job", "kind", "object", "record_id", "payload",
+                                                                "created_at", "updated_at")}})])
+    assert [r.key for r in s.pending_outbox("job")] == [row.key]
+    s.settle_outbox({row.key: (True, None, "00T1")})
+    assert s.pending_outbox("job") == []
+    latest = s.latest_tasks("job", ["001"])
+    assert latest[("001", "tier-high")].crm_id == "00T1"
+
+
+def test_record_issues_count_attempts_and_resolve(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s.record_issues(1, "job", "accounts", {"001": ("apply", "UNABLE_TO_LOCK_ROW: busy")})
+    s.record_issues(2, "job", "accounts", {"001": ("apply", "UNABLE_TO_LOCK_ROW: busy")})
+    [issue] = s.issues("job", "accounts")
+    assert issue.attempts == 2 and issue.last_run_id == 2
+    s.resolve_issues("job", "accounts", ["001"])
+    assert s.issues("job") == []
