@@ -1,0 +1,399 @@
+"""Zoho CRM v8 client: a thin `requests.Session` client implementing `connector.crm.base.CRMClient`.
+
+Why not an SDK: see docs/crm-zoho.md §1. Calls used (paths under ``{api_url}/crm/v8``):
+
+    read      GET {module}?fields&sort_by=Modified_Time&page|page_token  (+ If-Modified-Since)   200 rows/call
+    by id     GET {module}?ids=…&fields=…                                                          100 ids/call
+    children  POST coql  "select … from Deals where Account_Name.id in (…)"                        50 parents/call
+    update    PUT {module} {"data": […], "trigger": []}                                           100 records/call
+    tasks     POST Tasks/upsert  duplicate_check_fields ["Riskbridge_Key"]                        100 tasks/call
+    tags      POST {module}/actions/add_tags|remove_tags  over_write false                        100 ids/call
+    metadata  GET settings/fields?module=…, GET users?type=CurrentUser; POST settings/tags?module=… once a tag
+
+Every call is retried per `RetryPolicy`; a 429 whose body names the day's credits, or any 429 that
+outlives every attempt, is `QuotaExhausted`. A 401 INVALID_TOKEN gets a new token and repeats the call
+once. Per-record failures, and a batch request refused as a whole (4xx), become
+`Outcome(ok=False, error="CODE: message (field)")`; an exception out of `apply` carries the outcomes
+recorded so far as `exc.partial`. Paging and row order: `zoho_paging`; OAuth: `zoho_auth`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from connector.config import ZohoConnection
+from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
+from connector.crm.transport import session_for
+from connector.crm.zoho_auth import ZohoTokens
+from connector.crm.zoho_paging import OrderedRows, PageWalk
+from connector.crm.zoho_wire import (
+    TRANSPORT_ERRORS,
+    Reply,
+    TokenInvalid,
+    ZohoFatal,
+    classify,
+    coql_list,
+    is_success,
+    record_error,
+    wire_value,
+)
+from connector.errors import AuthError, Fatal, QuotaExhausted, Retriable, RiskbridgeError
+from connector.model import ApplyResult, Cursor, ObjectKind, Outcome, Page, TagAdd, TagRemove, TaskCreate, WritePlan
+
+__all__ = ["ZohoClient"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # records per write call, ids per read-by-id call
+COQL_IN = 50  # values per COQL `in`
+COQL_LIMIT = 2000  # rows per COQL call
+TASKS = "Tasks"
+TASK_KEY = "Riskbridge_Key"
+_RESTART_CODES = frozenset({"EXPIRED_VALUE", "PAGINATION_LIMIT_EXCEEDED", "DISCRETE_PAGINATION_LIMIT_EXCEEDED"})
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class ZohoClient:
+    """One Zoho CRM org. Not thread-safe (one sync run at a time); the token source is."""
+
+    def __init__(self, conn: ZohoConnection, *, objects: dict[str, str] | None = None,
+                 policy: RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._conn = conn
+        self._policy = policy or RetryPolicy()
+        self._clock = clock
+        self._objects: dict[str, str] = {"accounts": "Accounts", "deals": "Deals", **(objects or {})}
+        _accounts_url, api_url = conn.urls
+        self._session = session_for(api_url, timeout=(min(10.0, conn.timeout_s), conn.timeout_s))
+        self._calls = 0
+        self._credits_remaining: int | None = None
+        self._tokens = ZohoTokens(conn, self._send, clock)
+        self._tags_defined: set[tuple[str, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"ZohoClient(api_url={self.api_url!r}, calls={self._calls})"
+
+    @property
+    def api_calls(self) -> int:
+        return self._calls
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        return None  # Zoho reports neither credits used nor the org's allowance
+
+    @property
+    def credits_remaining(self) -> int | None:
+        """`X-API-CREDITS-REMAINING` of the latest response; Zoho sends it once half the day's credits are spent."""
+        return self._credits_remaining
+
+    @property
+    def api_url(self) -> str:
+        return self._tokens.api_url
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- HTTP -----------------------------------------------------------------------------------------
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Every HTTP request of this client, token mints included: counted, transport errors classified."""
+        self._calls += 1
+        try:
+            resp = self._session.request(method, url, **kwargs)
+        except TRANSPORT_ERRORS as exc:
+            raise Retriable(f"{method} {url.split('?', 1)[0]}: {type(exc).__name__}") from None
+        log.debug("%s %s -> %s", method, url.split("?", 1)[0], resp.status_code)
+        remaining = resp.headers.get("X-API-CREDITS-REMAINING")
+        if remaining is not None and remaining.strip().isdigit():
+            if self._credits_remaining is None:
+                log.info("Zoho API credits: %s left for the org's rolling 24 hours", remaining.strip())
+            self._credits_remaining = int(remaining)
+        return resp
+
+    def _call(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+              body: Any = None, headers: dict[str, str] | None = None, batch: bool = False) -> Reply:
+        """One API call with retries; a 401 INVALID_TOKEN refreshes the token once and repeats it."""
+
+        def attempt(token: str) -> Reply:
+            resp = self._send(method, f"{self.api_url}/crm/v8/{path}", params=params, json=body,
+                              headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token}"})
+            return classify(resp, what, self._clock, batch=batch)
+
+        def once() -> Reply:
+            minted = self._tokens.mint_count
+            token = self._tokens.token()
+            while True:  # ends: each pass returns, raises, or rejects a token this call did not mint
+                fresh = self._tokens.mint_count > minted
+                try:
+                    return attempt(token)
+                except TokenInvalid:
+                    if fresh:
+                        raise AuthError(f"{what}: Zoho rejected a freshly minted access token; check that "
+                                        "accounts_url and api_url belong to the org's data centre") from None
+                    log.info("%s: access token rejected (INVALID_TOKEN); getting a new one", what)
+                    self._tokens.invalidate(token)
+                    minted = self._tokens.mint_count
+                    token = self._tokens.token()
+
+        return call_with_retry(once, self._policy, what, exhaust_as_quota=lambda exc: exc.status == 429)
+
+    def _module(self, kind: ObjectKind | str) -> str:
+        return self._objects.get(kind, kind)
+
+    @staticmethod
+    def _select(spec: ObjectSpec, *, with_tag: bool) -> list[str]:
+        names = [n for n in (*spec.fields, spec.cursor_field) if n != "id"]
+        if with_tag and spec.kind == "accounts":
+            names.append("Tag")  # the engine reads the watchlist tag from it
+        return list(dict.fromkeys(names))
+
+    # -- metadata -------------------------------------------------------------------------------------
+
+    def check(self, specs: list[ObjectSpec]) -> Capabilities:
+        self._tokens.token()
+        for spec in specs:
+            self._objects[spec.kind] = spec.name
+        caps = Capabilities()
+        for module in dict.fromkeys([*(s.name for s in specs), TASKS]):
+            reply = self._call("GET", "settings/fields", f"fields of {module}", params={"module": module})
+            fields = (reply.body or {}).get("fields") or []
+            caps.fields[module] = {
+                str(f["api_name"]): FieldInfo(
+                    name=str(f["api_name"]), type=str(f.get("data_type") or ""),
+                    updateable=not f.get("read_only") and not f.get("field_read_only"),
+                    external_id=bool(f.get("unique")))
+                for f in fields if isinstance(f, dict) and f.get("api_name")
+            }
+        caps.user_id = self._current_user()
+        log.info("Zoho check: %s", ", ".join(f"{m} {len(f)} fields" for m, f in caps.fields.items()))
+        return caps
+
+    def _current_user(self) -> str | None:
+        """The integration user's id (its writes show as Modified_By); None without the users scope."""
+        try:
+            reply = self._call("GET", "users", "current user", params={"type": "CurrentUser"})
+        except ZohoFatal as exc:
+            log.info("cannot read the current user (%s)", exc.detail)
+            return None
+        except AuthError as exc:
+            if "OAUTH_SCOPE_MISMATCH" not in str(exc):
+                raise
+            log.info("no ZohoCRM.users.READ scope: cannot tell riskbridge's own writes by Modified_By")
+            return None
+        users = (reply.body or {}).get("users") or []
+        return str(users[0]["id"]) if users and isinstance(users[0], dict) and users[0].get("id") else None
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def extract(self, spec: ObjectSpec, cursor: Cursor | None) -> Iterator[Page]:
+        self._objects[spec.kind] = spec.name
+        module, size = spec.name, max(1, spec.page_size)
+        base = {"fields": ",".join(self._select(spec, with_tag=True)), "sort_by": spec.cursor_field, "sort_order": "asc"}
+        floor = cursor.ts if cursor is not None else None
+        started = datetime.fromtimestamp(self._clock(), UTC)  # later changes, our writes included, are next run's
+        walk, rows = PageWalk(floor), OrderedRows(spec.cursor_field, cursor, upper=started)
+        out: list[dict[str, Any]] = []
+        read = 0
+        while not walk.finished:
+            try:
+                reply = self._call("GET", module, f"read {module}", params={**base, **walk.params()},
+                                   headers=walk.headers())
+            except ZohoFatal as exc:
+                if exc.code not in _RESTART_CODES or rows.last is None:
+                    raise
+                log.info("read %s: %s; reading again from %s", module, exc.code, rows.last.isoformat())
+                self._restart(walk, rows)
+                continue
+            body = reply.body if isinstance(reply.body, dict) else {}
+            data = [r for r in body.get("data") or [] if isinstance(r, dict)]
+            read += len(data)
+            rows.add(data)
+            walk.advance(body.get("info") if reply.status == 200 else None, len(data))
+            walk.finished = walk.finished or rows.past_upper
+            out += rows.release(walk.finished)
+            handed = False
+            while len(out) >= size:
+                yield Page(out[:size])
+                out, handed = out[size:], True
+            if not walk.finished and (handed or walk.stuck):
+                self._restart(walk, rows)  # the engine may have written: offsets moved
+        out += rows.release(True)
+        for chunk in _chunks(out, size):
+            yield Page(chunk)
+        log.info("read %s: %d rows", module, read)
+
+    @staticmethod
+    def _restart(walk: PageWalk, rows: OrderedRows) -> None:
+        if rows.last is None:
+            walk.finished = True
+            return
+        walk.restart(rows.last, progressed=rows.new_rows > 0)
+        rows.new_rows = 0
+        rows.forget_before(rows.last)
+
+    def fetch(self, spec: ObjectSpec, ids: list[str]) -> Iterator[Page]:
+        self._objects[spec.kind] = spec.name
+        fields = ",".join(self._select(spec, with_tag=True))
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(list(dict.fromkeys(ids)), BATCH):
+            reply = self._call("GET", spec.name, f"read {spec.name} by id",
+                               params={"ids": ",".join(chunk), "fields": fields})
+            out += [r for r in ((reply.body or {}).get("data") or []) if isinstance(r, dict)]
+            while len(out) >= spec.page_size:
+                yield Page(out[:spec.page_size])
+                out = out[spec.page_size:]
+        if out:
+            yield Page(out)
+
+    def fetch_children(self, spec: ObjectSpec, parent_ids: list[str]) -> Iterator[Page]:
+        self._objects[spec.kind] = spec.name
+        if not spec.parent_field:
+            raise Fatal(f"{spec.name}: no parent_field to find children by")
+        select = ", ".join(["id", *self._select(spec, with_tag=False)])
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(list(dict.fromkeys(parent_ids)), COQL_IN):
+            where = f"{spec.parent_field}.id in {coql_list(chunk)}"
+            out += self._coql(f"select {select} from {spec.name} where {where} order by id asc", f"children of {spec.name}")
+            while len(out) >= spec.page_size:
+                yield Page(out[:spec.page_size])
+                out = out[spec.page_size:]
+        if out:
+            yield Page(out)
+
+    def _coql(self, query: str, what: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            reply = self._call("POST", "coql", what,
+                               body={"select_query": f"{query} limit {COQL_LIMIT} offset {offset}"})
+            body = reply.body if isinstance(reply.body, dict) else {}
+            data = [r for r in body.get("data") or [] if isinstance(r, dict)]
+            rows += data
+            info = body.get("info") if isinstance(body.get("info"), dict) else {}
+            more = info.get("more_records") if info else len(data) >= COQL_LIMIT
+            if not data or not more:
+                return rows
+            offset += len(data)
+
+    def open_task_keys(self, keys: list[str]) -> set[str]:
+        open_keys: set[str] = set()
+        for chunk in _chunks(sorted(set(keys)), COQL_IN):
+            rows = self._coql(f"select {TASK_KEY}, Status from {TASKS} where {TASK_KEY} in {coql_list(chunk)}",
+                              "open riskbridge tasks")
+            open_keys |= {str(r[TASK_KEY]) for r in rows if r.get(TASK_KEY) and r.get("Status") != "Completed"}
+        return open_keys
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    def apply(self, plan: WritePlan) -> ApplyResult:
+        result = ApplyResult()
+        try:
+            self._apply_updates(plan, result)
+            self._apply_tasks(plan.tasks, result)
+            self._apply_tags(plan.tag_adds, "add_tags", result)
+            self._apply_tags(plan.tag_removes, "remove_tags", result)
+        except RiskbridgeError as exc:
+            if isinstance(exc, QuotaExhausted):
+                result.stopped = str(exc)
+            exc.partial = result  # type: ignore[attr-defined]
+            log.warning("apply stopped after %d of %d ops: %s", len(result.outcomes), len(plan), exc)
+            raise
+        log.info("apply: %d ops, %d failed", len(result.outcomes), len(result.failed))
+        return result
+
+    def _batch(self, method: str, path: str, what: str, body: dict[str, Any], keys: list[str],
+               result: ApplyResult, ids: list[str] | None = None, positions: list[int] | None = None) -> None:
+        """One batch write; records each op key's outcome, matched by record id, else by position.
+
+        `ids[i]` is the record op `keys[i]` is about, `positions[i]` the index of its entry in the request.
+        """
+        try:
+            reply = self._call(method, path, what, body=body, batch=True)
+        except ZohoFatal as exc:  # the request as a whole was refused: every op in it failed
+            for key in keys:
+                result.add(Outcome(key, False, error=exc.detail))
+            return
+        entries = [e for e in ((reply.body or {}).get("data") or []) if isinstance(e, dict)]
+        by_id: dict[str, dict[str, Any]] = {}
+        for item in entries:
+            details = item.get("details")
+            if isinstance(details, dict) and details.get("id") and ids is not None:
+                by_id.setdefault(str(details["id"]), item)
+        for index, key in enumerate(keys):
+            at = positions[index] if positions is not None else index
+            entry: dict[str, Any] | None = by_id.get(ids[index]) if ids is not None else None
+            if entry is None and at < len(entries):
+                entry = entries[at]
+            if entry is None:
+                result.add(Outcome(key, False, error="NO_RESULT: Zoho returned no result for this record"))
+            elif is_success(entry):
+                found = entry.get("details")
+                crm_id = str(found["id"]) if isinstance(found, dict) and found.get("id") else None
+                result.add(Outcome(key, True, crm_id=crm_id))
+            else:
+                result.add(Outcome(key, False, error=record_error(entry)))
+
+    def _apply_updates(self, plan: WritePlan, result: ApplyResult) -> None:
+        for kind in dict.fromkeys(u.object for u in plan.updates):
+            module = self._module(kind)
+            ops = [u for u in plan.updates if u.object == kind]
+            for chunk in _chunks(ops, BATCH):
+                data = [{"id": u.record_id, **{k: wire_value(v) for k, v in u.values.items()}} for u in chunk]
+                self._batch("PUT", module, f"update {module}", {"data": data, "trigger": list(self._conn.trigger)},
+                            [u.key for u in chunk], result, ids=[u.record_id for u in chunk])
+
+    def _apply_tasks(self, tasks: list[TaskCreate], result: ApplyResult) -> None:
+        for chunk in _chunks(tasks, BATCH):
+            data = []
+            for task in chunk:
+                record: dict[str, Any] = {
+                    "Subject": task.subject, "What_Id": {"id": task.record_id}, "$se_module": self._module(task.object),
+                    "Due_Date": wire_value(task.due), "Status": "Not Started", "Priority": task.priority,
+                    "Description": task.description, TASK_KEY: task.key,
+                }
+                if task.owner_id:
+                    record["Owner"] = {"id": task.owner_id}
+                data.append(record)
+            body = {"data": data, "duplicate_check_fields": [TASK_KEY], "trigger": list(self._conn.trigger)}
+            self._batch("POST", f"{TASKS}/upsert", "upsert tasks", body, [t.key for t in chunk], result)
+
+    def _apply_tags(self, ops: list[TagAdd] | list[TagRemove], action: str, result: ApplyResult) -> None:
+        groups: dict[tuple[str, str], list[TagAdd | TagRemove]] = {}
+        for op in ops:
+            groups.setdefault((self._module(op.object), op.tag), []).append(op)
+        for (module, tag), group in groups.items():
+            if action == "add_tags":
+                self._define_tag(module, tag)
+            for chunk in _chunks(group, BATCH):
+                ids = [op.record_id for op in chunk]
+                unique = list(dict.fromkeys(ids))
+                body: dict[str, Any] = {"tags": [{"name": tag}], "ids": unique}
+                if action == "add_tags":
+                    body["over_write"] = False  # never replace the tags users set
+                self._batch("POST", f"{module}/actions/{action}", f"{action} {module}", body,
+                            [op.key for op in chunk], result, ids=ids, positions=[unique.index(i) for i in ids])
+
+    def _define_tag(self, module: str, tag: str) -> None:
+        """Create the tag definition once; DUPLICATE_DATA means it exists already."""
+        if (module, tag) in self._tags_defined:
+            return
+        try:
+            self._call("POST", "settings/tags", f"define tag in {module}", params={"module": module},
+                       body={"tags": [{"name": tag}]})
+        except ZohoFatal as exc:
+            if exc.code != "DUPLICATE_DATA":
+                log.warning("could not define tag %r in %s (%s); adding it to records anyway", tag, module, exc.detail)
+        except AuthError as exc:
+            if "OAUTH_SCOPE_MISMATCH" not in str(exc):
+                raise
+            log.warning("no scope to define tags (ZohoCRM.settings.tags.ALL); adding %r to records anyway", tag)
+        self._tags_defined.add((module, tag))

@@ -1,0 +1,464 @@
+"""Contract tests: `ZohoClient` against the Zoho sandbox over loopback HTTP (no patching, no sleeping)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connector.config import ZohoConnection
+from connector.crm.base import ObjectSpec, RetryPolicy
+from connector.crm.zoho import ZohoClient
+from connector.crm.zoho_auth import MINT_LIMIT, TokenBudgetExhausted
+from connector.crm.zoho_paging import OrderedRows
+from connector.crm.zoho_wire import parse_time
+from connector.errors import AuthError, Fatal, QuotaExhausted
+from connector.mapping import MAPPINGS_DIR, load_mapping
+from connector.model import Cursor, FieldUpdate, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
+from connector.sandbox import running_sandbox
+from connector.sandbox.zoho import ZohoApp
+
+MAPPING = load_mapping(MAPPINGS_DIR / "zoho.toml")
+TAG = "credit-watchlist"
+
+
+def spec(kind: ObjectKind = "accounts", page_size: int = 2000, extra: tuple[str, ...] = ()) -> ObjectSpec:
+    obj = MAPPING.object(kind)
+    return ObjectSpec(kind, obj.object, obj.cursor_field, obj.read_fields() + extra, page_size=page_size,
+                      parent_field=obj.parent_field)
+
+
+class Box:
+    """A running sandbox plus the helpers the tests use to drive and inspect it."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.url: str = server.url
+        self.creds: dict[str, str] = requests.get(f"{self.url}/__sandbox/credentials", timeout=5).json()
+        self.sleeps: list[float] = []
+        self.cache = ""  # token cache file shared by the module's clients
+
+    @property
+    def app(self) -> ZohoApp:
+        app = self.server.sandbox.app
+        assert isinstance(app, ZohoApp)
+        return app
+
+    def faults(self, **spec: Any) -> None:
+        requests.post(f"{self.url}/__sandbox/faults", json=spec, timeout=5).raise_for_status()
+
+    def records(self, module: str) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/__sandbox/records/{module}", timeout=30).json()["records"]
+
+    def calls(self) -> dict[str, Any]:
+        return requests.get(f"{self.url}/__sandbox/calls", timeout=5).json()
+
+    def reset_calls(self) -> None:
+        requests.delete(f"{self.url}/__sandbox/calls", timeout=5)
+
+    def touch(self, module: str, count: int) -> list[str]:
+        return requests.post(f"{self.url}/__sandbox/touch", json={"object": module, "count": count}, timeout=5).json()["ids"]
+
+    def connection(self, **overrides: Any) -> ZohoConnection:
+        auth = {k: self.creds[k] for k in ("client_id", "client_secret", "refresh_token")}
+        auth.update(overrides.pop("auth", {}))
+        fields: dict[str, Any] = {"crm": "zoho", "accounts_url": self.creds["accounts_url"],
+                                  "api_url": self.creds["api_url"], "auth": auth, "timeout_s": 10}
+        fields.update(overrides)
+        return ZohoConnection.model_validate({k: v for k, v in fields.items() if v is not None})
+
+    def client(self, *, attempts: int = 5, clock: Callable[[], float] | None = None, **overrides: Any) -> ZohoClient:
+        policy = RetryPolicy(attempts=attempts, sleep=self.sleeps.append)
+        if clock is None:
+            return ZohoClient(self.connection(**overrides), policy=policy)
+        return ZohoClient(self.connection(**overrides), policy=policy, clock=clock)
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Box]:
+    with running_sandbox("zoho", accounts=240, deals_per_account=2, seed=5, today=date(2026, 5, 14)) as server:
+        yield Box(server)
+
+
+@pytest.fixture
+def box(shared: Box, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    """The module's sandbox with clean faults and call log; clients share one token cache (Zoho's mint limit)."""
+    shared.faults()
+    shared.reset_calls()
+    shared.sleeps.clear()
+    shared.cache = str(tmp_path_factory.getbasetemp() / "zoho-token.json")
+    yield shared
+    shared.faults()
+
+
+def client_of(box: Box, **kw: Any) -> ZohoClient:
+    return box.client(token_cache=box.cache, **kw)
+
+
+def read_all(client: ZohoClient, object_spec: ObjectSpec, cursor: Cursor | None = None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for page in client.extract(object_spec, cursor):
+        assert 0 < len(page.rows) <= object_spec.page_size
+        rows += page.rows
+    return rows
+
+
+def mtime(row: dict[str, Any]) -> datetime:
+    moment = parse_time(row["Modified_Time"])
+    assert moment is not None
+    return moment
+
+
+def order_key(row: dict[str, Any]) -> tuple[datetime, str]:
+    return mtime(row), row["id"]
+
+
+def last_cursor(rows: list[dict[str, Any]]) -> Cursor:
+    cursor = Cursor(mtime(rows[0]))
+    for row in rows:
+        cursor = cursor.advance(mtime(row), row["id"])
+    return cursor
+
+
+def endpoint_calls(box: Box, needle: str) -> int:
+    return sum(n for name, n in box.calls()["by_endpoint"].items() if needle in name)
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+
+
+def test_full_extract_pages_end_and_cover_every_row_once_in_order(box: Box) -> None:
+    client = client_of(box)
+    rows = read_all(client, spec(page_size=70))
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) == len(box.records("Accounts"))
+    assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
+    wanted = set(spec().fields) - {"id"}
+    assert all(wanted <= r.keys() and "Tag" in r for r in rows)
+    assert client.api_calls == box.calls()["total"]
+
+
+def test_incremental_read_returns_only_newer_rows_and_304_means_nothing(box: Box) -> None:
+    client = client_of(box)
+    cursor = last_cursor(read_all(client, spec()))
+    touched = set(box.touch("Accounts", 7))
+    newer = read_all(client, spec(), cursor)
+    assert {r["id"] for r in newer} == touched  # rows the cursor has seen at its boundary are dropped
+    assert all(mtime(r) >= cursor.ts for r in newer)
+    box.reset_calls()
+    assert read_all(client, spec(), last_cursor(newer)) == []  # the boundary rows again, all seen
+    later = Cursor(last_cursor(newer).ts + timedelta(seconds=2))
+    assert read_all(client, spec(), later) == []  # If-Modified-Since -> 304
+    assert box.calls()["total"] == 2
+
+
+def test_writes_between_batches_neither_skip_rows_nor_come_back_in_the_same_pass(box: Box) -> None:
+    """The engine writes between batches: offsets move (no row may be skipped) and the written rows
+    get a new Modified_Time (they are the next run's business, not this pass's)."""
+    client = client_of(box, clock=lambda: time.time() - 30)  # the pass "starts" before any of its writes
+    everyone = {r["id"] for r in box.records("Accounts") if mtime(r).timestamp() < time.time() - 30}
+    seen: list[str] = []
+    for page in client.extract(spec(page_size=60), None):
+        seen += [r["id"] for r in page.rows]
+        plan = WritePlan(updates=[FieldUpdate("accounts", r["id"], {"Risk_Model_Version": (None, "walk")}, f"u:{r['id']}")
+                                  for r in page.rows])
+        assert not client.apply(plan).failed
+    assert len(seen) == len(set(seen)) and set(seen) == everyone
+
+
+def test_page_token_beyond_2000_rows() -> None:
+    with running_sandbox("zoho", accounts=2100, deals_per_account=0, seed=2) as server:
+        box = Box(server)
+        client = box.client()
+        urls: list[str] = []
+        client._session.hooks["response"].append(lambda r, *a, **k: urls.append(r.request.url))
+        rows = read_all(client, spec(page_size=5000))
+        assert len(rows) == len({r["id"] for r in rows}) == 2100
+        assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
+        assert sum("page_token=" in u for u in urls) == 1 and not any("page=11" in u for u in urls)
+        assert client.api_calls == 12  # one token + 11 pages of 200
+        box.app.tokens.clear()
+        box.app.tokens.ttl_s = 0  # every page token expires at once: EXPIRED_VALUE
+        urls.clear()
+        again = read_all(client, spec(page_size=5000))
+        assert sorted(r["id"] for r in again) == sorted(r["id"] for r in rows)
+        assert sum("page_token=" in u for u in urls) == 1 and len(urls) == 12  # page 11 expired; page 1 again
+
+
+def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
+    client = client_of(box)
+    ids = [r["id"] for r in box.records("Accounts")][:150]
+    rows = [r for page in client.fetch(spec(page_size=1000), ids) for r in page.rows]
+    assert sorted(r["id"] for r in rows) == sorted(ids)
+    assert endpoint_calls(box, "GET") - endpoint_calls(box, "oauth") == 2
+
+
+def test_fetch_children_uses_coql_lookup_in(box: Box) -> None:
+    client = client_of(box)
+    parents = [r["id"] for r in box.records("Accounts")][:60]
+    expected = {d["id"] for d in box.records("Deals") if (d.get("Account_Name") or {}).get("id") in set(parents)}
+    rows = [r for page in client.fetch_children(spec("deals"), parents) for r in page.rows]
+    assert {r["id"] for r in rows} == expected and expected
+    assert all(r["Account_Name"]["id"] in parents for r in rows)
+    assert endpoint_calls(box, "coql") == 2  # 50 parents per `in`
+
+
+def test_check_reads_field_metadata(box: Box) -> None:
+    client = client_of(box)
+    caps = client.check([spec(), spec("deals")])
+    assert set(caps.fields) == {"Accounts", "Deals", "Tasks"}
+    assert caps.fields["Accounts"]["Risk_Score"].updateable
+    assert not caps.fields["Accounts"]["Modified_Time"].updateable
+    assert caps.fields["Tasks"]["Riskbridge_Key"].external_id
+    assert caps.missing("Accounts", ["Risk_Tier", "Nope__x"]) == ["Nope__x"]
+    assert caps.user_id == box.app.store.integration.id  # how own writes are recognised
+
+
+def test_rows_tied_on_modified_time_across_pages_come_out_in_id_order() -> None:
+    rows = OrderedRows("Modified_Time", None)
+    t1, t2 = "2026-05-14T10:00:00+05:30", "2026-05-14T10:00:01+05:30"
+    rows.add([{"id": "5", "Modified_Time": t1}, {"id": "9", "Modified_Time": t2}])
+    assert [r["id"] for r in rows.release(False)] == ["5"]  # "9" waits: more rows at t2 may follow
+    rows.add([{"id": "3", "Modified_Time": t2}, {"id": "9", "Modified_Time": t2}])  # "9" again after a restart
+    assert [r["id"] for r in rows.release(True)] == ["3", "9"]
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+
+
+def test_apply_updates_reports_per_record_errors_and_writes_the_rest(box: Box) -> None:
+    client = client_of(box)
+    bodies: list[dict[str, Any]] = []
+    client._session.hooks["response"].append(
+        lambda r, *a, **k: bodies.append(json.loads(r.request.body)) if r.request.method == "PUT" else None)
+    ids = [r["id"] for r in box.records("Accounts")][:4]
+    box.faults(record_errors={ids[1]: "RECORD_LOCKED"})
+    plan = WritePlan(updates=[
+        FieldUpdate("accounts", ids[0], {"Risk_Score": (None, 72.5), "Risk_Tier": (None, "high"),
+                                         "Risk_Scored_At": (None, datetime(2026, 5, 14, 9, 30, 5, 123000, tzinfo=UTC))},
+                    "u0"),
+        FieldUpdate("accounts", ids[1], {"Risk_Score": (None, 10.0)}, "u1"),
+        FieldUpdate("accounts", ids[2], {"Risk_Scorez": (None, 1.0)}, "u2"),
+        FieldUpdate("accounts", ids[3], {"Risk_Score": (None, 55.0)}, "u3"),
+    ])
+    result = client.apply(plan)
+    assert result.outcomes["u0"].ok and result.outcomes["u3"].ok
+    assert (result.outcomes["u1"].error or "").startswith("RECORD_LOCKED: ")
+    assert result.outcomes["u2"].error == "INVALID_DATA: the field api name given seems to be invalid (Risk_Scorez)"
+    by_id = {r["id"]: r for r in box.records("Accounts")}
+    assert by_id[ids[0]]["Risk_Score"] == 72.5 and by_id[ids[0]]["Risk_Tier"] == "high"
+    assert by_id[ids[0]]["Risk_Scored_At"].startswith("2026-05-14T")
+    assert by_id[ids[3]]["Risk_Score"] == 55.0
+    assert bodies[0]["trigger"] == [] and box.app.last_trigger == []  # no workflows fired
+    assert bodies[0]["data"][0]["Risk_Scored_At"] == "2026-05-14T09:30:05+00:00"
+    again = client.apply(plan)  # re-applying is harmless
+    assert {k: o.ok for k, o in again.outcomes.items()} == {k: o.ok for k, o in result.outcomes.items()}
+
+
+def test_updates_go_in_batches_of_100(box: Box) -> None:
+    client = client_of(box)
+    ids = [r["id"] for r in box.records("Accounts")][:230]
+    plan = WritePlan(updates=[FieldUpdate("accounts", i, {"Risk_Recommended_Terms": (None, 30)}, f"b:{i}") for i in ids])
+    result = client.apply(plan)
+    assert len(result.outcomes) == 230 and not result.failed
+    assert endpoint_calls(box, "PUT") == 3
+
+
+def test_task_upsert_twice_gives_one_task_and_open_keys(box: Box) -> None:
+    client = client_of(box)
+    account = box.records("Accounts")[0]
+    task = TaskCreate(key=f"acc:{account['id']}:tier-high:2026-05", object="accounts", record_id=account["id"],
+                      owner_id=account["Owner"]["id"], subject="Credit risk review", description="Top reasons: …",
+                      due=date(2026, 5, 17), priority="High")
+    first = client.apply(WritePlan(tasks=[task]))
+    second = client.apply(WritePlan(tasks=[task]))
+    assert first.outcomes[task.key].ok and second.outcomes[task.key].ok
+    mine = [t for t in box.records("Tasks") if t.get("Riskbridge_Key") == task.key]
+    assert len(mine) == 1
+    assert mine[0]["What_Id"]["id"] == account["id"] and mine[0]["$se_module"] == "Accounts"
+    assert mine[0]["Status"] == "Not Started" and mine[0]["Due_Date"] == "2026-05-17"
+    assert client.open_task_keys([task.key, "acc:none:tier-high:2026-05"]) == {task.key}
+    done = requests.put(f"{box.url}/crm/v8/Tasks", timeout=5, json={"data": [{"id": mine[0]["id"], "Status": "Completed"}]},
+                        headers={"Authorization": f"Zoho-oauthtoken {client._tokens.token()}"})
+    assert done.status_code == 200
+    assert client.open_task_keys([task.key]) == set()  # a completed task is not open
+
+
+def test_tags_added_and_removed_without_touching_user_tags(box: Box) -> None:
+    client = client_of(box)
+    accounts = box.records("Accounts")[:3]
+    ids = [a["id"] for a in accounts]
+    client.apply(WritePlan(tag_adds=[TagAdd("accounts", ids[0], "vip", "t:vip")]))
+    box.reset_calls()
+    added = client.apply(WritePlan(tag_adds=[TagAdd("accounts", i, TAG, f"add:{i}") for i in ids]))
+    assert all(o.ok for o in added.outcomes.values()) and len(added.outcomes) == 3
+    client.apply(WritePlan(tag_adds=[TagAdd("accounts", ids[0], TAG, "add-again")]))
+    assert endpoint_calls(box, "settings/tags") == 1  # the definition is created once
+    tags = {r["id"]: {t["name"] for t in r.get("Tag") or []} for r in box.records("Accounts")}
+    assert TAG in tags[ids[0]] and "vip" in tags[ids[0]] and all(TAG in tags[i] for i in ids)
+    removed = client.apply(WritePlan(tag_removes=[TagRemove("accounts", ids[0], TAG, "rm")]))
+    assert removed.outcomes["rm"].ok
+    after = {t["name"] for t in next(r for r in box.records("Accounts") if r["id"] == ids[0]).get("Tag") or []}
+    assert TAG not in after and "vip" in after
+
+
+# -- failures -----------------------------------------------------------------------------------------------
+
+
+def test_429_is_retried_and_every_call_counted(box: Box) -> None:
+    client = client_of(box)
+    client.check([spec()])
+    box.faults(rate_limit={"every": 1, "times": 2})
+    rows = read_all(client, spec(page_size=50))
+    assert len(rows) == len(box.records("Accounts"))
+    assert len(box.sleeps) == 2
+    assert client.api_calls == box.calls()["total"]
+
+
+def test_400_is_fatal_and_not_retried(box: Box) -> None:
+    client = client_of(box)
+    client.check([spec()])
+    box.reset_calls()
+    with pytest.raises(Fatal) as info:
+        read_all(client, spec(extra=("No_Such_Field",)))
+    assert "INVALID_DATA" in str(info.value) and "No_Such_Field" in str(info.value)
+    assert box.calls()["total"] == 1 and box.sleeps == []
+
+
+def test_500_html_503_and_dropped_connections_are_retried(box: Box) -> None:
+    client = client_of(box)
+    client.check([spec()])
+    box.faults(error_500={"every": 1, "times": 1}, error_503={"every": 1, "times": 1},
+               drop={"every": 1, "times": 1, "method": "GET"})
+    rows = read_all(client, spec(page_size=50))
+    assert len({r["id"] for r in rows}) == len(box.records("Accounts"))
+    assert len(box.sleeps) == 3
+
+
+def test_persistent_429_becomes_quota_exhausted(box: Box) -> None:
+    client = client_of(box, attempts=3)
+    client.check([spec()])
+    box.faults(rate_limit={"every": 1})
+    with pytest.raises(QuotaExhausted):
+        read_all(client, spec())
+    assert len(box.sleeps) == 2
+
+
+def test_quota_exhausted_mid_apply_keeps_partial_outcomes(box: Box) -> None:
+    client = client_of(box)
+    client.check([spec()])
+    ids = [r["id"] for r in box.records("Accounts")][:250]
+    plan = WritePlan(updates=[FieldUpdate("accounts", i, {"Risk_Model_Version": (None, "q")}, f"q:{i}") for i in ids])
+    box.faults(quota_after=1)  # the first PUT passes, then the org's credits are gone
+    with pytest.raises(QuotaExhausted) as info:
+        client.apply(plan)
+    partial = info.value.partial  # type: ignore[attr-defined]
+    assert len(partial.outcomes) == 100 and all(o.ok for o in partial.outcomes.values())
+    assert partial.stopped and box.sleeps == []  # a credits message stops at once, without retries
+    assert client.credits_remaining == 0
+
+
+def test_token_expiry_mid_run_is_recovered(box: Box) -> None:
+    client = client_of(box)
+    client.check([spec()])
+    box.faults(session_expiry_after=3)  # every 4th call finds every access token dead
+    for _ in range(3):
+        rows = read_all(client, spec(page_size=50))
+        assert len({r["id"] for r in rows}) == len(box.records("Accounts"))
+    ids = [r["id"] for r in rows][:5]
+    result = client.apply(WritePlan(updates=[FieldUpdate("accounts", i, {"Risk_Score": (None, 1.0)}, i) for i in ids]))
+    assert not result.failed
+    assert endpoint_calls(box, "oauth") >= 1
+
+
+# -- OAuth --------------------------------------------------------------------------------------------------
+
+
+def test_one_token_serves_many_calls_and_the_cache_file_is_private(box: Box, tmp_path: Path) -> None:
+    cache = tmp_path / "tokens" / "zoho.json"
+    first = box.client(token_cache=str(cache))
+    first.check([spec(), spec("deals")])
+    read_all(first, spec())
+    assert endpoint_calls(box, "oauth") == 1
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    text = cache.read_text()
+    assert box.creds["client_secret"] not in text and box.creds["refresh_token"] not in text
+    data = json.loads(text)
+    assert {"access_token", "expires_at", "api_domain", "mints"} <= data.keys() and len(data["mints"]) == 1
+    second = box.client(token_cache=str(cache))  # another run or job: reuses the token
+    second.check([spec()])
+    assert endpoint_calls(box, "oauth") == 1
+    assert second._tokens.mint_count == 0
+
+
+def test_mint_limit_is_respected_with_an_injected_clock(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    with running_sandbox("zoho", accounts=5, deals_per_account=0) as server:
+        box = Box(server)
+        client = box.client(clock=lambda: now[0], token_cache=str(tmp_path / "t.json"))
+        tokens = client._tokens
+        for _ in range(MINT_LIMIT):
+            tokens.invalidate(tokens.token())
+            now[0] += 1
+        before = client.api_calls
+        with pytest.raises(TokenBudgetExhausted) as info:
+            tokens.token()
+        assert client.api_calls == before  # refused without asking Zoho
+        assert 580 < info.value.retry_after <= 600 and isinstance(info.value, AuthError)
+        other = box.client(clock=lambda: now[0], token_cache=str(tmp_path / "t.json"))  # another job, same cache
+        other._tokens.invalidate(json.loads((tmp_path / "t.json").read_text())["access_token"])
+        with pytest.raises(TokenBudgetExhausted):
+            other.check([spec()])
+        assert other.api_calls == 0
+        now[0] += 600
+        with pytest.raises(TokenBudgetExhausted) as info:  # our clock says yes, Zoho's own window says no
+            tokens.token()
+        assert "too many" in str(info.value)
+
+
+def test_invalid_refresh_token_is_a_clear_auth_error(box: Box, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    bad = "1000.0123456789abcdef0123456789abcdef.fedcba9876543210fedcba9876543210"
+    client = box.client(auth={"refresh_token": bad})
+    with pytest.raises(AuthError) as info:
+        client.check([spec()])
+    assert "invalid_code" in str(info.value)
+    assert bad not in str(info.value) and bad not in caplog.text
+    assert box.creds["client_secret"] not in str(info.value) + caplog.text
+    assert client.api_calls == 1
+
+
+def test_foreign_api_domain_is_refused(box: Box, caplog: pytest.LogCaptureFixture) -> None:
+    conn = ZohoConnection.model_validate({"crm": "zoho", "data_centre": "eu", "accounts_url": box.creds["accounts_url"],
+                                          "auth": {k: box.creds[k] for k in ("client_id", "client_secret", "refresh_token")}})
+    client = ZohoClient(conn, policy=RetryPolicy(sleep=box.sleeps.append))
+    client._tokens.token()  # the sandbox answers api_domain = its own loopback URL
+    assert client.api_url == "https://www.zohoapis.eu"
+    assert "ignoring api_domain" in caplog.text
+    client._tokens._accept_api_domain("https://sandbox.zohoapis.eu")  # on the data centre: taken
+    assert client.api_url == "https://sandbox.zohoapis.eu"
+    explicit = box.client()
+    explicit._tokens._accept_api_domain("https://www.zohoapis.com")
+    assert explicit.api_url == box.creds["api_url"]  # an explicit api_url is never overridden
+
+
+def test_secrets_never_reach_logs(box: Box, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = client_of(box)
+    box.faults(session_expiry_after=4, error_500={"every": 5, "times": 1})
+    read_all(client, spec(page_size=100))
+    client.apply(WritePlan(updates=[FieldUpdate("accounts", box.records("Accounts")[0]["id"],
+                                                {"Risk_Score": (None, 3.0)}, "s")]))
+    token = client._tokens.token()
+    text = caplog.text + repr(client) + repr(client._tokens)
+    for secret in (box.creds["client_secret"], box.creds["refresh_token"], token):
+        assert secret not in text
