@@ -251,8 +251,8 @@ class SandboxServer:
         self.host, self.port = str(self._httpd.server_address[0]), int(self._httpd.server_address[1])
         self.url = f"http://{self.host}:{self.port}"
         sandbox.app.base_url = self.url
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"sandbox-{sandbox.app.crm}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"sandbox-{sandbox.app.crm}", daemon=True)
 
     def start(self) -> SandboxServer:
         self._thread.start()
