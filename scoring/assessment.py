@@ -1,0 +1,260 @@
+"""Assessment results: columnar for a batch (`AssessmentBatch`), one object per record on demand.
+
+The arrays are the fast path (the sync engine can diff whole columns); `batch[i]` or
+`batch.assessments()` builds `Assessment` objects with texts in the requested language.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+
+from scoring.batch import Batch
+from scoring.fields import UNREADABLE
+from scoring.policy import PolicyBatch, Task, describe_action
+from scoring.scorecard import Scorecard
+from scoring.scorecard_spec import TIERS
+
+__all__ = [
+    "MAX_REASONS",
+    "OUTPUT_FIELDS",
+    "OVERRIDE_STATES",
+    "Assessment",
+    "AssessmentBatch",
+    "Override",
+    "Reason",
+    "compact_reasons",
+    "inputs_hash",
+]
+
+# The assessment outputs of DESIGN.md §4, as `Assessment.outputs()` returns them.
+OUTPUT_FIELDS: tuple[str, ...] = (
+    "risk_score", "risk_tier", "pd", "points", "reasons", "recommended_terms_days", "recommended_credit_limit",
+    "watchlist", "model_version", "scored_at",
+)
+# Override status per record; index = `AssessmentBatch.override_state`.
+OVERRIDE_STATES: tuple[str, ...] = ("none", "active", "expired", "ignored")
+REASONS_SEPARATOR = " | "
+MAX_REASONS = 4
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A reason code and its plain-language text."""
+
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Override:
+    """A human override as read from the record; `state` says whether it applied."""
+
+    state: str  # active, expired, or ignored (unknown tier or no expiry date)
+    tier: str | None
+    reason: str | None
+    until: date | None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One record's assessment (DESIGN.md §4)."""
+
+    record_id: str
+    points: dict[str, float]  # by characteristic
+    bins: dict[str, str]  # bin label by characteristic
+    score: float  # total points; more is safer
+    pd: float  # probability of default from the scorecard's scaling
+    risk_score: int  # 0-100, higher is riskier
+    tier: str  # final: after knockouts and any active override
+    model_tier: str  # from the points alone
+    reasons: tuple[Reason, ...]  # at most four: override, knockouts, then the largest point shortfalls
+    knockouts: tuple[Reason, ...]
+    override: Override | None
+    recommended_terms_days: int
+    max_terms_days: int
+    recommended_credit_limit: float | None
+    limit_rationale: str
+    prepayment_share: float
+    review_every_days: int
+    task: Task | None
+    legal_action: bool
+    exposure: float | None
+    watchlist: bool
+    model_version: str
+    scored_at: datetime
+    inputs_hash: str
+
+    def outputs(self) -> dict[str, Any]:
+        """The DESIGN.md §4 assessment outputs; `reasons` joined with " | " for a CRM text field."""
+        return {
+            "risk_score": self.risk_score,
+            "risk_tier": self.tier,
+            "pd": self.pd,
+            "points": self.score,
+            "reasons": REASONS_SEPARATOR.join(r.text for r in self.reasons),
+            "recommended_terms_days": self.recommended_terms_days,
+            "recommended_credit_limit": self.recommended_credit_limit,
+            "watchlist": self.watchlist,
+            "model_version": self.model_version,
+            "scored_at": self.scored_at,
+        }
+
+
+def compact_reasons(candidates: np.ndarray) -> np.ndarray:
+    """Move each row's reason ids (>= 0) to the front, keeping their order; keep the first four."""
+    present = candidates >= 0
+    slot = np.cumsum(present, axis=1) - 1
+    keep = present & (slot < MAX_REASONS)
+    rows, cols = np.nonzero(keep)
+    out = np.full((candidates.shape[0], MAX_REASONS), -1, dtype=np.intp)
+    out[rows, slot[rows, cols]] = candidates[rows, cols]
+    return out
+
+
+def _jsonable(value: object) -> object:
+    if value is UNREADABLE:
+        return "<unreadable>"
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not a canonical value: {type(value).__name__}")
+
+
+def inputs_hash(record: dict[str, object]) -> str:
+    """A stable hash of a record's canonical inputs (sha256 of canonical JSON, 16 hex digits)."""
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, default=_jsonable)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, eq=False)
+class AssessmentBatch:
+    """Assessments of a batch of accounts as arrays, one row per account, in input order.
+
+    Tiers are indices into `TIERS` (low, medium, high, critical); reason ids index the scorecard's
+    reason table, -1 where a slot is empty.
+    """
+
+    scorecard: Scorecard
+    accounts: Batch
+    as_of: date
+    scored_at: datetime
+    watchlist_tier: str
+    ids: np.ndarray  # (n,) record ids
+    bins: np.ndarray  # (n, k) bin index per characteristic
+    score: np.ndarray  # (n,) total points
+    pd: np.ndarray  # (n,)
+    risk_score: np.ndarray  # (n,) int 0-100
+    model_tier: np.ndarray  # (n,) from the points alone
+    tier: np.ndarray  # (n,) final
+    knockouts: np.ndarray  # (n, number of knockout rules) bool
+    override_state: np.ndarray  # (n,) index into OVERRIDE_STATES
+    reason_ids: np.ndarray  # (n, 4)
+    exposure: np.ndarray  # (n,) NaN when unknown
+    policy: PolicyBatch
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @functools.cached_property
+    def points(self) -> np.ndarray:
+        """(n, k) points per characteristic (built on first use)."""
+        out = np.empty(self.bins.shape)
+        for j, ch in enumerate(self.scorecard.characteristics):
+            out[:, j] = ch.points[self.bins[:, j]]
+        return out
+
+    def points_of(self, i: int) -> dict[str, float]:
+        """Record `i`'s points by characteristic."""
+        chars = self.scorecard.characteristics
+        return {c.name: c.bins[b].points for c, b in zip(chars, self.bins[i].tolist(), strict=True)}
+
+    @property
+    def model_version(self) -> str:
+        return self.scorecard.version
+
+    @property
+    def watchlist(self) -> np.ndarray:
+        """True where the final tier is at or above `watchlist_tier`."""
+        return self.tier >= TIERS.index(self.watchlist_tier)
+
+    def on_watchlist(self, i: int) -> bool:
+        return int(self.tier[i]) >= TIERS.index(self.watchlist_tier)
+
+    def tier_names(self) -> np.ndarray:
+        return np.array(TIERS)[self.tier]
+
+    def reasons(self, i: int, lang: str = "en") -> tuple[Reason, ...]:
+        """Record `i`'s reasons (at most four), with texts in `lang` (en or zh)."""
+        out = []
+        for rid in self.reason_ids[i]:
+            if rid < 0:
+                continue
+            code = self.scorecard.reason_codes[rid]
+            text = self.scorecard.reason_text(int(rid), lang)
+            if rid == self.scorecard.override_reason_id:
+                text = self.accounts.text("override_reason", i) or text
+            out.append(Reason(code, text))
+        return tuple(out)
+
+    def override(self, i: int) -> Override | None:
+        state = OVERRIDE_STATES[int(self.override_state[i])]
+        if state == "none":
+            return None
+        row = self.accounts.row(i)
+        until = row["override_until"]
+        tier = str(row["override_tier"] or "").strip().lower()
+        return Override(state=state, tier=tier if tier in TIERS else None,
+                        reason=row["override_reason"] if isinstance(row["override_reason"], str) else None,
+                        until=until if isinstance(until, date) else None)
+
+    def __getitem__(self, i: int) -> Assessment:
+        return self.assessment(i)
+
+    def assessment(self, i: int, lang: str = "en") -> Assessment:
+        """Record `i` as an `Assessment`, with texts in `lang`."""
+        sc = self.scorecard
+        reasons = self.reasons(i, lang)
+        tier = TIERS[int(self.tier[i])]
+        action = describe_action(self.policy, i, self.accounts, tier=tier, band_names=sc.spec.policy.band_names,
+                                 risk_score=int(self.risk_score[i]), reasons=[r.text for r in reasons], lang=lang)
+        fired = np.flatnonzero(self.knockouts[i])
+        exposure = float(self.exposure[i])
+        return Assessment(
+            record_id=str(self.ids[i]),
+            points=self.points_of(i),
+            bins={c.name: c.bins[b].label for c, b in zip(sc.characteristics, self.bins[i].tolist(), strict=True)},
+            score=float(self.score[i]),
+            pd=float(self.pd[i]),
+            risk_score=int(self.risk_score[i]),
+            tier=tier,
+            model_tier=TIERS[int(self.model_tier[i])],
+            reasons=reasons,
+            knockouts=tuple(Reason(sc.reason_codes[sc.knockout_reason_ids[k]],
+                                   sc.reason_text(sc.knockout_reason_ids[k], lang)) for k in fired),
+            override=self.override(i),
+            recommended_terms_days=action.terms_days,
+            max_terms_days=int(self.policy.max_terms_days[i]),
+            recommended_credit_limit=action.credit_limit,
+            limit_rationale=action.limit_rationale,
+            prepayment_share=action.prepayment_share,
+            review_every_days=action.review_every_days,
+            task=action.task,
+            legal_action=bool(self.policy.legal_action[i]),
+            exposure=None if np.isnan(exposure) else exposure,
+            watchlist=self.on_watchlist(i),
+            model_version=self.model_version,
+            scored_at=self.scored_at,
+            inputs_hash=inputs_hash(self.accounts.row(i)),
+        )
+
+    def assessments(self, lang: str = "en") -> Iterator[Assessment]:
+        """Every record's `Assessment`, in input order."""
+        for i in range(len(self)):
+            yield self.assessment(i, lang)

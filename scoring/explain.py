@@ -1,0 +1,103 @@
+"""Explain one account: every characteristic's value, bin, points and shortfall, then the rest.
+
+This is what a credit manager reads to see why an account is where it is (`riskbridge explain`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from scoring.assessment import Override, Reason
+from scoring.batch import Batch, accounts_batch
+from scoring.engine import assess, default_scorecard
+from scoring.features import STATES, Feature, compute_features
+from scoring.policy import Action, describe_action
+from scoring.scorecard import Scorecard
+from scoring.scorecard_spec import TIERS
+
+__all__ = ["Explanation", "ExplanationRow", "explain"]
+
+_FORMATS = {
+    "credit_utilisation": "{:.0%}", "overdue_ratio": "{:.0%}", "debt_to_asset": "{:.0%}", "net_margin": "{:.1%}",
+    "statement_age_days": "{:.0f} days", "max_days_past_due": "{:.0f} days", "avg_days_late": "{:.1f} days",
+    "tenure_years": "{:.1f} years", "incidents_per_year": "{:.1f} a year", "bureau_score": "{:.0f}",
+    "internal_rating": "{:.0f}",
+}
+_TABLE_INPUT = {"country_risk": "country", "industry_risk": "industry"}
+
+
+@dataclass(frozen=True)
+class ExplanationRow:
+    """One characteristic of one account."""
+
+    characteristic: str
+    group: str
+    value: str
+    bin: str
+    points: float
+    maximum: float
+    shortfall: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why an account scored as it did, and what to do about it."""
+
+    record_id: str
+    name: str
+    rows: tuple[ExplanationRow, ...]
+    score: float
+    max_score: float
+    pd: float
+    risk_score: int
+    model_tier: str
+    tier: str
+    reasons: tuple[Reason, ...]
+    knockouts: tuple[Reason, ...]
+    override: Override | None
+    action: Action
+    model_version: str
+
+
+def _shown(name: str, feature: Feature, batch: Batch) -> str:
+    state = int(feature.state[0])
+    if state != 0:
+        return STATES[state].replace("_", " ")
+    if feature.vocabulary:
+        category = feature.vocabulary[int(feature.values[0])]
+        source = _TABLE_INPUT.get(name)
+        return f"{batch.text(source, 0)} ({category})" if source else category
+    value = float(feature.values[0])
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    return _FORMATS.get(name, "{:.2f}").format(value)
+
+
+def explain(account: Mapping[str, object] | Batch, scorecard: Scorecard | None = None, *, as_of: date,
+            lang: str = "en") -> Explanation:
+    """Explain one account (a canonical dict, or the first row of a batch)."""
+    sc = scorecard if scorecard is not None else default_scorecard()
+    batch = accounts_batch([account]) if isinstance(account, Mapping) else account.take([0])
+    result = assess(batch, sc, as_of=as_of)
+    features = compute_features(batch, sc.lookups, sc.names, as_of=as_of)
+    rows = []
+    for j, ch in enumerate(sc.characteristics):
+        points = float(ch.points[result.bins[0, j]])
+        rows.append(ExplanationRow(
+            characteristic=ch.name, group=ch.group, value=_shown(ch.name, features[ch.name], batch),
+            bin=ch.bins[int(result.bins[0, j])].label, points=points, maximum=ch.max_points,
+            shortfall=ch.max_points - points,
+        ))
+    one = result.assessment(0, lang)
+    tier = TIERS[int(result.tier[0])]
+    action = describe_action(result.policy, 0, batch, tier=tier, band_names=sc.spec.policy.band_names,
+                             risk_score=one.risk_score, reasons=[r.text for r in one.reasons], lang=lang)
+    return Explanation(
+        record_id=one.record_id, name=batch.text("name", 0), rows=tuple(rows), score=one.score,
+        max_score=sc.max_total, pd=one.pd, risk_score=one.risk_score, model_tier=one.model_tier, tier=one.tier,
+        reasons=one.reasons, knockouts=one.knockouts, override=one.override, action=action,
+        model_version=one.model_version,
+    )

@@ -1,0 +1,189 @@
+"""Credit policy: tier x exposure -> terms, limit, prepayment, monitoring and a follow-up task.
+
+It follows the source document's strategies (§六): strict credit review for risky customers, a
+tighter credit policy (shorter terms, lower limits), closer monitoring, close communication with
+the customer, and legal steps when overdue debt is severe. The numbers are in the scorecard's
+`[policy]` table; the words are here, in English and Chinese.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scoring.batch import Batch
+from scoring.scorecard_spec import TIERS, Policy
+
+__all__ = ["LIMIT_BASES", "Action", "PolicyBatch", "Task", "describe_action", "recommend"]
+
+# How the recommended limit was derived; index = `PolicyBatch.limit_basis_kind`.
+LIMIT_BASES: tuple[str, ...] = ("none", "credit_limit", "revenue_share", "exposure")
+_TIER_ZH = {"low": "低", "medium": "中", "high": "高", "critical": "极高"}
+
+
+@dataclass(frozen=True)
+class PolicyBatch:
+    """The policy's recommendation for every record of a batch."""
+
+    band: np.ndarray  # exposure band index
+    max_terms_days: np.ndarray  # the longest terms the policy allows
+    recommended_terms_days: np.ndarray  # never longer than the customer has today
+    limit_basis: np.ndarray  # NaN when there is none
+    limit_basis_kind: np.ndarray  # index into LIMIT_BASES
+    limit_factor: np.ndarray
+    recommended_credit_limit: np.ndarray  # NaN when there is no basis to size a limit on
+    prepayment_share: np.ndarray
+    review_every_days: np.ndarray
+    task_warranted: np.ndarray
+    legal_action: np.ndarray  # overdue debt is severe enough for collection or legal steps
+
+
+@dataclass(frozen=True)
+class Task:
+    """A follow-up task for the account owner."""
+
+    subject: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Action:
+    """The recommended action for one record, in words."""
+
+    terms_days: int
+    credit_limit: float | None
+    limit_rationale: str
+    prepayment_share: float
+    review_every_days: int
+    monitoring: str
+    task: Task | None
+
+
+def _table(policy: Policy, name: str) -> np.ndarray:
+    return np.array([getattr(policy.for_tier(t), name) for t in TIERS])
+
+
+def recommend(policy: Policy, tier: np.ndarray, exposure: np.ndarray, accounts: Batch) -> PolicyBatch:
+    """Vectorised policy lookup for a batch, given each record's final tier and exposure."""
+    band = np.searchsorted(np.array(policy.exposure_bands), np.nan_to_num(exposure), side="right")
+    max_terms = _table(policy, "terms_days")[tier, band].astype(np.int64)
+    current = accounts.column("payment_terms_days")
+    # Recommend tightening only: never suggest longer terms than the customer already has.
+    shorter = (current >= 0) & (current < max_terms)
+    recommended_terms = np.where(shorter, np.floor(np.nan_to_num(current)), max_terms).astype(np.int64)
+
+    limit = accounts.column("credit_limit")
+    revenue = accounts.column("annual_revenue")
+    kind = np.zeros(len(accounts), dtype=np.int8)
+    basis = np.full(len(accounts), np.nan)
+    # Fill from the weakest basis up, so the strongest available one wins.
+    for code, values in ((3, exposure), (2, revenue * policy.limit_revenue_share), (1, limit)):
+        usable = values > 0
+        kind[usable] = code
+        basis[usable] = values[usable]
+    factor = _table(policy, "limit_factor")[tier, band]
+    step = policy.limit_rounding
+    sized = np.floor(basis * factor / step) * step
+    recommended_limit = np.where(factor == 0, 0.0, sized)
+
+    dpd = accounts.column("max_days_past_due")
+    overdue = accounts.column("overdue_amount")
+    legal = (dpd >= policy.legal_min_days_past_due) & (overdue >= policy.legal_min_overdue) & (overdue > 0)
+    return PolicyBatch(
+        band=band,
+        max_terms_days=max_terms,
+        recommended_terms_days=recommended_terms,
+        limit_basis=basis,
+        limit_basis_kind=kind,
+        limit_factor=factor,
+        recommended_credit_limit=recommended_limit,
+        prepayment_share=_table(policy, "prepayment_share")[tier, band],
+        review_every_days=_table(policy, "review_every_days")[tier],
+        task_warranted=_table(policy, "task")[tier] | legal,
+        legal_action=legal,
+    )
+
+
+def _money(amount: float, currency: str) -> str:
+    return f"{amount:,.0f} {currency}".strip()
+
+
+def _rationale(lang: str, kind: str, basis: float, factor: float, tier: str, band: str, currency: str) -> str:
+    pct = f"{factor * 100:.0f}%"
+    money = _money(basis, currency) if kind != "none" else ""
+    if lang == "zh":
+        if factor == 0:
+            return f"{_TIER_ZH[tier]}风险客户不授信:先款后货"
+        basis_zh = {"credit_limit": f"当前信用额度 {money}", "revenue_share": f"年收入推算基数 {money}",
+                    "exposure": f"当前敞口 {money}"}
+        if kind == "none":
+            return "没有信用额度、收入或敞口数据,无法推算额度:请先做信用审核再设定额度"
+        return f"{basis_zh[kind]} 的 {pct}({_TIER_ZH[tier]}风险,{band} 敞口档)"
+    if factor == 0:
+        return f"No credit for a {tier}-risk customer: cash in advance"
+    basis_en = {"credit_limit": f"the current limit of {money}",
+                "revenue_share": f"{money} (a share of annual revenue; no limit on file)",
+                "exposure": f"the current exposure of {money} (no limit or revenue on file)"}
+    if kind == "none":
+        return "No credit limit, revenue or exposure on file to size a limit: set one after a credit review"
+    return f"{pct} of {basis_en[kind]} for a {tier}-risk customer with {band} exposure"
+
+
+def _monitoring(lang: str, days: int) -> str:
+    return f"每 {days} 天复核一次" if lang == "zh" else f"review every {days} days"
+
+
+def _task(lang: str, *, name: str, tier: str, risk_score: int, reasons: list[str], terms: int,
+          limit_text: str, prepay: float, monitoring: str, legal: bool, dpd: float, overdue: str) -> Task:
+    if lang == "zh":
+        lines = [
+            f"风险评分 {risk_score}({_TIER_ZH[tier]}风险)。主要原因:{';'.join(reasons) or '无'}。",
+            "严格信用审核:接受新订单前完成一次完整的信用审核。",
+            f"收紧信用政策:{f'付款期限不超过 {terms} 天' if terms else '仅接受预付款'};信用额度 {limit_text};"
+            f"预付比例 {prepay:.0%}。",
+            f"加强监控:{monitoring}。",
+            "加强沟通:联系客户,了解其经营状况和付款能力,商定付款计划。",
+        ]
+        if legal:
+            lines.append(f"逾期严重(最长逾期 {dpd:.0f} 天,逾期金额 {overdue}):启动催收,必要时采取法律手段追讨欠款。")
+        return Task(subject=f"信用风险{_TIER_ZH[tier]}:{name} — 复核付款条件和额度", description="\n".join(lines))
+    lines = [
+        f"Risk Score {risk_score} ({tier}). Main reasons: {'; '.join(reasons) or 'none'}.",
+        "Credit review: run a full credit review before accepting new orders.",
+        f"Credit policy: {f'payment terms at most {terms} days' if terms else 'payment in advance only'}; "
+        f"credit limit {limit_text}; prepayment {prepay:.0%}.",
+        f"Monitoring: {monitoring}.",
+        "Communication: call the customer to understand their situation and agree a payment plan.",
+    ]
+    if legal:
+        lines.append(f"Overdue debt is severe ({dpd:.0f} days past due, {overdue} overdue): start collection "
+                     "and consider legal steps to recover it.")
+    return Task(subject=f"{tier.capitalize()} credit risk: {name} — review terms and limit",
+                description="\n".join(lines))
+
+
+def describe_action(pb: PolicyBatch, i: int, accounts: Batch, *, tier: str, band_names: list[str],
+                    risk_score: int, reasons: list[str], lang: str = "en") -> Action:
+    """The recommendation for record `i` in words (built only when someone reads it)."""
+    currency = accounts.text("currency", i)
+    name = accounts.text("name", i) or accounts.text("id", i)
+    limit = float(pb.recommended_credit_limit[i])
+    credit_limit = None if np.isnan(limit) else limit
+    kind = LIMIT_BASES[int(pb.limit_basis_kind[i])]
+    band = band_names[int(pb.band[i])]
+    rationale = _rationale(lang, kind, float(pb.limit_basis[i]), float(pb.limit_factor[i]), tier, band, currency)
+    monitoring = _monitoring(lang, int(pb.review_every_days[i]))
+    task = None
+    if pb.task_warranted[i]:
+        none_text = "待定" if lang == "zh" else "to be set after review"
+        task = _task(lang, name=name, tier=tier, risk_score=risk_score, reasons=reasons,
+                     terms=int(pb.max_terms_days[i]),
+                     limit_text=(none_text if credit_limit is None else
+                                 _money(limit, currency) if limit else ("无" if lang == "zh" else "none")),
+                     prepay=float(pb.prepayment_share[i]), monitoring=monitoring, legal=bool(pb.legal_action[i]),
+                     dpd=accounts.number("max_days_past_due", i),
+                     overdue=_money(accounts.number("overdue_amount", i), currency))
+    return Action(terms_days=int(pb.recommended_terms_days[i]), credit_limit=credit_limit,
+                  limit_rationale=rationale, prepayment_share=float(pb.prepayment_share[i]),
+                  review_every_days=int(pb.review_every_days[i]), monitoring=monitoring, task=task)

@@ -1,0 +1,101 @@
+"""Offline CSV scoring: strict reading that names bad cells, pass-through writing."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from scoring import assess, read_accounts_csv, write_scored_csv
+from scoring.csvfile import SCORED_COLUMNS, InputFileError
+
+AS_OF = date(2025, 6, 30)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_round_trip_keeps_input_columns_and_adds_outputs(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.csv", "id,name,bureau_score,note,max_days_past_due\n"
+                                     "A,Acme,85,keep me,0\nB,Bust,10,,120\n")
+    table = read_accounts_csv(src)
+    result = assess(table.accounts, as_of=AS_OF)
+    assert write_scored_csv(tmp_path / "out.csv", table, result) == 2
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["id", "name", "bureau_score", "note", "max_days_past_due", *SCORED_COLUMNS]
+    assert rows[0]["note"] == "keep me" and rows[0]["bureau_score"] == "85"
+    assert rows[1]["risk_tier"] == "high"
+    assert rows[1]["reasons"].split(" | ")[0] == "Invoices more than 90 days past due"
+    assert rows[1]["model_version"] == result.model_version
+    assert float(rows[1]["pd"]) == pytest.approx(float(result.pd[1]), abs=1e-6)
+
+
+def test_reasons_in_chinese_and_existing_output_columns_are_replaced(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.csv", "id,risk_tier,max_days_past_due\nA,stale,65\n")
+    table = read_accounts_csv(src)
+    write_scored_csv(tmp_path / "out.csv", table, assess(table.accounts, as_of=AS_OF), lang="zh")
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:
+        header, row = list(csv.reader(handle))
+    assert header.count("risk_tier") == 1
+    assert row[header.index("risk_tier")] != "stale"
+    assert "发票逾期超过60天" in row[header.index("reasons")]
+
+
+def test_excel_bom_blank_lines_and_short_rows_are_read(tmp_path: Path) -> None:
+    src = tmp_path / "bom.csv"
+    src.write_bytes("\ufeffid,name,country\r\nA,Äpfel GmbH,DE\r\n\r\nB,Short\r\n".encode())
+    table = read_accounts_csv(src)
+    assert table.accounts.ids().tolist() == ["A", "B"]
+    assert table.rows[1]["country"] == ""
+    assert table.index_of("B") == 1 and table.index_of("nope") is None
+
+
+def test_every_unreadable_cell_is_named_by_row_and_column(tmp_path: Path) -> None:
+    src = write(tmp_path / "bad.csv", "id,annual_revenue,statement_date,sanctions_hit,extra\n"
+                                      "A,12abc,2024-01-01,no,whatever\n"
+                                      "B,5,31/12/2024,maybe,x\n"
+                                      ",1,,,\n")
+    with pytest.raises(InputFileError) as info:
+        read_accounts_csv(src)
+    where = {p.key: p.message for p in info.value.problems}
+    assert where == {
+        "row 1 (line 2), column annual_revenue": "cannot read '12abc' as a number",
+        "row 2 (line 3), column statement_date": "cannot read '31/12/2024' as an ISO date (YYYY-MM-DD)",
+        "row 2 (line 3), column sanctions_hit": "cannot read 'maybe' as true/false",
+        "row 3 (line 4), column id": "the id is empty",
+    }
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "the file is empty"),
+    ("name,country\nAcme,DE\n", "no `id` column"),
+    ("id,name,id\nA,B,C\n", "column(s) named twice: id"),
+    ("id,name\nA,B,C\n", "3 values but only 2 columns"),
+])
+def test_malformed_files_fail_clearly(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InputFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_accounts_csv(write(tmp_path / "x.csv", text))
+
+
+def test_missing_or_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="input file not found"):
+        read_accounts_csv(tmp_path / "absent.csv")
+    with pytest.raises(InputFileError, match="not UTF-8"):
+        (tmp_path / "latin.csv").write_bytes("id,name\nA,M\xfcller\n".encode("latin-1"))
+        read_accounts_csv(tmp_path / "latin.csv")
+    table = read_accounts_csv(write(tmp_path / "ok.csv", "id\nA\n"))
+    with pytest.raises(InputFileError, match="cannot write"):
+        write_scored_csv(tmp_path / "no" / "such" / "dir.csv", table, assess(table.accounts, as_of=AS_OF))
+
+
+def test_a_flood_of_bad_cells_is_summarised(tmp_path: Path) -> None:
+    src = write(tmp_path / "many.csv", "id,bureau_score\n" + "".join(f"A{i},bad\n" for i in range(40)))
+    with pytest.raises(InputFileError) as info:
+        read_accounts_csv(src)
+    assert len(info.value.problems) == 26
+    assert info.value.problems[-1].message == "... and 15 more problems"
