@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from connector.errors import AuthError, ConfigError, ConnectionFailed, RiskbridgeError
 
 if TYPE_CHECKING:
     from connector.config import Config
+    from scoring import Explanation
 
 EXIT_SUCCESS = 0
 EXIT_PARTIAL = 1
@@ -43,12 +46,12 @@ err = Console(stderr=True)
 def fail(error: Exception) -> NoReturn:
     """Print one clear message for an expected error and exit with its code."""
     if isinstance(error, ConfigError):
-        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_USAGE)
     if isinstance(error, AuthError | ConnectionFailed):
-        err.print(f"[bold red]connection failed:[/] {error}", highlight=False)
+        err.print(f"[bold red]connection failed:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONNECTION)
-    err.print(f"[bold red]error:[/] {error}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE if isinstance(error, RiskbridgeError) else 1)
 
 
@@ -108,6 +111,99 @@ def sandbox_serve(
 
 
 # --- scoring: score / explain --------------------------------------------------------------------
+
+ScorecardOption = Annotated[
+    Path | None, typer.Option("--scorecard", help="Scorecard TOML file (default: the bundled default scorecard).")
+]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Score as of this date, YYYY-MM-DD (default: today).")
+]
+LangOption = Annotated[str, typer.Option("--lang", help="Language of reasons and advice: en or zh.")]
+
+
+def _scoring_date(as_of: str | None, lang: str) -> date:
+    """Validate the shared scoring options; today is read here, at the edge, never inside scoring/."""
+    if lang not in ("en", "zh"):
+        fail(ConfigError(f"--lang must be en or zh, not {lang!r}"))
+    if as_of is None:
+        return date.today()
+    try:
+        return date.fromisoformat(as_of)
+    except ValueError:
+        fail(ConfigError(f"--as-of must be a date like 2025-06-30, not {as_of!r}"))
+
+
+@app.command()
+def score(
+    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns named as in DESIGN.md §4.")],
+    output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scored CSV.")],
+    scorecard: ScorecardOption = None,
+    lang: LangOption = "en",
+    as_of: AsOfOption = None,
+) -> None:
+    """Score a CSV of accounts offline: the input columns plus risk_score, risk_tier, reasons and advice."""
+    from scoring import TIERS, assess, load_scorecard, read_accounts_csv, write_scored_csv
+
+    day = _scoring_date(as_of, lang)
+    try:
+        card = load_scorecard(scorecard)
+        table = read_accounts_csv(input_csv)
+        result = assess(table.accounts, card, as_of=day)
+        count = write_scored_csv(output_csv, table, result, lang=lang)
+    except ConfigError as exc:
+        fail(exc)
+    tiers = ", ".join(f"{name} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
+    out.print(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", highlight=False)
+
+
+@app.command("explain")
+def explain_account(
+    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns named as in DESIGN.md §4.")],
+    record_id: Annotated[str, typer.Option("--id", help="The id of the account to explain.")],
+    scorecard: ScorecardOption = None,
+    lang: LangOption = "en",
+    as_of: AsOfOption = None,
+) -> None:
+    """Show why one account scored as it did: the points table, knockouts, override and advice."""
+    from scoring import explain, load_scorecard, read_accounts_csv
+
+    day = _scoring_date(as_of, lang)
+    try:
+        card = load_scorecard(scorecard)
+        table = read_accounts_csv(input_csv)
+    except ConfigError as exc:
+        fail(exc)
+    row = table.index_of(record_id)
+    if row is None:
+        fail(ConfigError(f"{input_csv}: no account with id {record_id!r}"))
+    _print_explanation(explain(table.accounts.take([row]), card, as_of=day, lang=lang))
+
+
+def _print_explanation(e: Explanation) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{e.name or e.record_id} ({e.record_id}) — {e.model_version}", title_justify="left")
+    for column in ("characteristic", "value", "bin", "points", "maximum", "shortfall"):
+        table.add_column(column, justify="right" if column in ("points", "maximum", "shortfall") else "left",
+                         no_wrap=column == "characteristic")
+    for r in e.rows:
+        table.add_row(r.characteristic, r.value, r.bin, f"{r.points:g}", f"{r.maximum:g}",
+                      f"[red]{r.shortfall:g}[/]" if r.shortfall else "0")
+    table.add_row("total", "", "", f"{e.score:g}", f"{e.max_score:g}", f"{e.max_score - e.score:g}", style="bold")
+    out.print(table)
+    out.print(f"Risk Score {e.risk_score}, tier {e.tier} (points alone: {e.model_tier}), pd {e.pd:.2%}",
+              highlight=False)
+    out.print("Reasons: " + ("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none"), highlight=False)
+    out.print("Knockouts: " + ("; ".join(f"{k.code} {k.text}" for k in e.knockouts) or "none"), highlight=False)
+    o = e.override
+    out.print("Override: " + (f"{o.state}: tier {o.tier or '?'} until {o.until or '?'}"
+                              f"{f' ({o.reason})' if o.reason else ''}" if o else "none"), highlight=False)
+    a = e.action
+    limit = f"{a.credit_limit:,.0f}" if a.credit_limit is not None else "none"
+    out.print(f"Recommended action: terms {a.terms_days} days; credit limit {limit} ({a.limit_rationale}); "
+              f"prepayment {a.prepayment_share:.0%}; {a.monitoring}", highlight=False)
+    if a.task is not None:
+        out.print(f"Task: {a.task.subject}\n{a.task.description}", highlight=False)
 
 
 # --- sync / runs / demo --------------------------------------------------------------------------
@@ -246,3 +342,7 @@ def main() -> None:
     """Console-script entry point."""
     app()
 
+
+
+if __name__ == "__main__":
+    main()

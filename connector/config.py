@@ -219,47 +219,61 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         raise ConfigError([ConfigProblem(source, "", f"not valid TOML: {exc}")]) from None
     env = dict(os.environ if environ is None else environ)
     _env_overrides(raw, env)
+    problems: list[ConfigProblem] = []
+    config: Config | None = None
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        raise ConfigError([ConfigProblem(source, _key(e["loc"]), e["msg"],
-                                         "remove this key or check its spelling" if e["type"] == "extra_forbidden" else "")
-                           for e in exc.errors()]) from None
-    problems: list[ConfigProblem] = []
+        problems += [ConfigProblem(source, _key(e["loc"]), e["msg"],
+                                   "remove this key or check its spelling" if e["type"] == "extra_forbidden" else "")
+                     for e in exc.errors()]
+    # The cross-references and files are checked on the raw data too, so one run lists every problem.
     base = file.resolve().parent
-    for job_name, job in config.jobs.items():
-        conn = config.connections.get(job.connection)
-        if conn is None:
-            problems.append(ConfigProblem(source, f"jobs.{job_name}.connection", f"no connection {job.connection!r}",
-                                          f"connections defined: {', '.join(sorted(config.connections))}"))
-        mapping_path = _resolve_path(base, job.mapping)
-        job.mapping = str(mapping_path)
-        try:
-            mapping = load_mapping(mapping_path)
-            config.mappings[job_name] = mapping
-            if conn is not None and mapping.crm != conn.crm:
-                problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
-                                              f"mapping is for {mapping.crm}, connection is {conn.crm}"))
-            if "deals" in job.objects and mapping.deals is None:
-                problems.append(ConfigProblem(source, f"jobs.{job_name}.objects",
-                                              "deals are synced but the mapping has no [deals] section"))
-        except ConfigError as exc:
-            problems += exc.problems
-        if job.scorecard != "default":
-            job.scorecard = str(_resolve_path(base, job.scorecard))
-            if not Path(job.scorecard).is_file():
-                problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
-                                              "use \"default\" or a path relative to the config file"))
-    for conn_name, conn in config.connections.items():
-        auth = conn.auth
-        for key in ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token"):
-            value = getattr(auth, key, None)
-            if value is None:
-                continue
+    connections: dict[str, Any] = raw["connections"] if isinstance(raw.get("connections"), dict) else {}
+    jobs: dict[str, Any] = raw["jobs"] if isinstance(raw.get("jobs"), dict) else {}
+    mappings: dict[str, Mapping] = {}
+    for job_name, job in jobs.items():
+        if not isinstance(job, dict):
+            continue
+        conn = connections.get(str(job.get("connection")))
+        if job.get("connection") is not None and conn is None:
+            problems.append(ConfigProblem(source, f"jobs.{job_name}.connection", f"no connection {job.get('connection')!r}",
+                                          f"connections defined: {', '.join(sorted(connections)) or 'none'}"))
+        if isinstance(job.get("mapping"), str):
+            mapping_path = _resolve_path(base, job["mapping"])
             try:
-                resolve_secret(value, f"connections.{conn_name}.auth.{key}", env)
+                mapping = load_mapping(mapping_path)
+                mappings[job_name] = mapping
+                if isinstance(conn, dict) and conn.get("crm") not in (None, mapping.crm):
+                    problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
+                                                  f"mapping is for {mapping.crm}, connection is {conn.get('crm')}"))
+                if "deals" in job.get("objects", ["accounts", "deals"]) and mapping.deals is None:
+                    problems.append(ConfigProblem(source, f"jobs.{job_name}.objects",
+                                                  "deals are synced but the mapping has no [deals] section"))
             except ConfigError as exc:
-                problems += exc.problems
-    if problems:
+                problems += [ConfigProblem(p.file, p.key, p.message, p.hint) if p.key else
+                             ConfigProblem(source, f"jobs.{job_name}.mapping", f"{p.file}: {p.message}", p.hint)
+                             for p in exc.problems]
+        scorecard = job.get("scorecard", "default")
+        if isinstance(scorecard, str) and scorecard != "default" and not _resolve_path(base, scorecard).is_file():
+            problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
+                                          "use \"default\" or a path relative to the config file"))
+    for conn_name, conn in connections.items():
+        auth = conn.get("auth") if isinstance(conn, dict) else None
+        if not isinstance(auth, dict):
+            continue
+        for key in ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token"):
+            value = auth.get(key)
+            if isinstance(value, str):
+                try:
+                    resolve_secret(value, f"connections.{conn_name}.auth.{key}", env)
+                except ConfigError as exc:
+                    problems += exc.problems
+    if problems or config is None:
         raise ConfigError(problems)
+    for job_model in config.jobs.values():
+        job_model.mapping = str(_resolve_path(base, job_model.mapping))
+        if job_model.scorecard != "default":
+            job_model.scorecard = str(_resolve_path(base, job_model.scorecard))
+    config.mappings.update(mappings)
     return config

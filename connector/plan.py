@@ -6,15 +6,25 @@ with hysteresis. `scored_at` follows other changes: rescoring an unchanged recor
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from connector.model import FieldUpdate, ObjectKind
+from connector.config import Job
+from connector.crm.base import CRMClient
+from connector.mapping import Mapping
+from connector.model import Account, Deal, FieldUpdate, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
+from connector.state import AssessmentRow, OutboxRow, StateStore, WatchRow
 from connector.transforms import Unconvertible, parse_datetime
+from scoring.assessment import AssessmentBatch
+from scoring.deals import DealAssessmentBatch
+from scoring.policy import Task
 
-__all__ = ["TIER_RANK", "Desired", "WatchDecision", "diff_outputs", "escalates", "next_watch"]
+__all__ = ["TIER_RANK", "BatchPlanner", "Desired", "Planned", "WatchDecision", "diff_outputs", "escalates",
+           "next_watch"]
 
 TIER_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -93,3 +103,207 @@ def next_watch(on_list: bool, runs_below: int, tier: str, enter_tier: str, exit_
         return WatchDecision(False, 0)
     below = runs_below + 1
     return WatchDecision(below < exit_after_runs, 0 if below >= exit_after_runs else below)
+
+
+@dataclass
+class Planned:
+    """What to remember about one record once its writes have succeeded."""
+
+    assessment: AssessmentRow
+    watch: WatchRow | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # desired canonical outputs
+
+
+@dataclass
+class BatchPlanner:
+    """Builds the `WritePlan` of one batch from its assessments and the CRM's current values."""
+
+    job_name: str
+    job: Job
+    mapping: Mapping
+    crm: str
+    run_id: int
+    now: datetime
+    store: StateStore
+    client: CRMClient
+    model_version: str
+    episodes: dict[str, tuple[str, int]] = field(default_factory=dict)  # task key -> (rule, episode)
+
+    def __post_init__(self) -> None:
+        self.now = self.now.replace(microsecond=0)
+        self.native_tags = self.crm == "zoho" or self.job.watchlist.topic
+
+    # --- accounts ---------------------------------------------------------------------------------
+    def changed_accounts(self, accounts: list[Account], force: set[str]) -> list[Account]:
+        """Drop accounts whose inputs and CRM outputs are exactly as this job last left them, scored today
+        with the same model: re-scoring them would change nothing."""
+        previous = self.store.assessments(self.job_name, "accounts", [a.id for a in accounts])
+        outputs = self.mapping.object("accounts").outputs
+        keep = []
+        for account in accounts:
+            before = previous.get(account.id)
+            if account.id in force or before is None or before.detail.get("as_of") != self.now.date().isoformat() \
+                    or before.detail.get("values_hash") != values_hash(account.values) \
+                    or before.model_version != self.model_version \
+                    or diff_outputs(Desired("accounts", account.id, before.detail.get("outputs", {})),
+                                    account.current, outputs, key="") is not None:
+                keep.append(account)
+        return keep
+
+    def accounts(self, accounts: list[Account], scored: AssessmentBatch) -> tuple[WritePlan, list[Planned]]:
+        plan, planned = WritePlan(), []
+        outputs = self.mapping.object("accounts").outputs
+        previous = self.store.assessments(self.job_name, "accounts", [a.id for a in accounts])
+        watch = self.store.watch_states(self.job_name, [a.id for a in accounts])
+        policy = self.job.watchlist
+        escalations: list[tuple[Account | Deal, str, str, str | None]] = []
+        for i, account in enumerate(accounts):
+            a = scored.assessment(i, self.job.lang)
+            values: dict[str, Any] = {
+                "risk_score": float(a.risk_score), "risk_tier": a.tier, "reasons": " | ".join(r.text for r in a.reasons),
+                "recommended_terms_days": a.recommended_terms_days,
+                "recommended_credit_limit": None if a.recommended_credit_limit is None
+                else round(a.recommended_credit_limit, 2),
+                "scored_at": self.now, "model_version": a.model_version,
+            }
+            state = watch.get(account.id)
+            crm_on = _truthy(account.current.get("watchlist")) or policy.tag in account.tags
+            on_before = state.on_list if state else crm_on
+            watch_row = None
+            if policy.enabled:
+                decision = next_watch(on_before, state.runs_below if state else 0, a.tier, policy.enter_tier,
+                                      policy.exit_after_runs)
+                values["watchlist"] = decision.on_list
+                watch_row = WatchRow(job=self.job_name, record_id=account.id, on_list=decision.on_list,
+                                     runs_below=decision.runs_below,
+                                     since=state.since if state and state.on_list == decision.on_list else self.now)
+                if self.native_tags:
+                    has = policy.tag in account.tags if self.crm == "zoho" else on_before
+                    key = f"tag:{self.job_name}:{account.id}:{policy.tag}:{self.run_id}"
+                    if decision.on_list and not has:
+                        plan.tag_adds.append(TagAdd("accounts", account.id, policy.tag, key + ":add"))
+                    elif has and not decision.on_list:
+                        plan.tag_removes.append(TagRemove("accounts", account.id, policy.tag, key + ":remove"))
+            update = diff_outputs(Desired("accounts", account.id, values), account.current, outputs,
+                                  key=f"upd:{self.job_name}:accounts:{account.id}:{self.run_id}")
+            if update is not None:
+                plan.updates.append(update)
+            before = previous.get(account.id)
+            prior = before.tier if before else (str(account.current.get("risk_tier") or "").lower() or None)
+            if self.job.tasks.enabled and escalates(prior, a.tier, list(self.job.tasks.tiers)):
+                text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])
+                escalations.append((account, f"tier-{a.tier}", text.subject, text.description))
+            detail = {"name": account.name, "reasons": [r.text for r in a.reasons],
+                      "values_hash": values_hash(account.values), "as_of": self.now.date().isoformat(),
+                      "outputs": _jsonable({k: v for k, v in values.items() if k != "scored_at"}),
+                      "codes": [r.code for r in a.reasons], "knockouts": [r.code for r in a.knockouts],
+                      "recommended_credit_limit": a.recommended_credit_limit,
+                      "recommended_terms_days": a.recommended_terms_days, "exposure": a.exposure}
+            planned.append(Planned(AssessmentRow(
+                job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
+                pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now, detail=detail),
+                watch_row, values))
+        plan.tasks += self._tasks("accounts", escalations, {p.assessment.record_id: p.assessment.tier for p in planned})
+        return plan, planned
+
+    # --- deals ------------------------------------------------------------------------------------
+    def deals(self, deals: list[Deal], scored: DealAssessmentBatch) -> tuple[WritePlan, list[Planned]]:
+        plan, planned = WritePlan(), []
+        outputs = self.mapping.object("deals").outputs
+        previous = self.store.assessments(self.job_name, "deals", [d.id for d in deals])
+        escalations: list[tuple[Account | Deal, str, str, str | None]] = []
+        for i, deal in enumerate(deals):
+            if not scored.matched[i]:
+                continue
+            d = scored.assessment(i, self.job.lang)
+            values: dict[str, Any] = {
+                "risk_score": float(d.risk_score), "risk_tier": d.tier, "reasons": " | ".join(r.text for r in d.reasons),
+                "recommended_terms_days": d.recommended_terms_days, "flags": " | ".join(r.text for r in d.flags),
+                "scored_at": self.now, "model_version": d.model_version,
+            }
+            update = diff_outputs(Desired("deals", deal.id, values), deal.current, outputs,
+                                  key=f"upd:{self.job_name}:deals:{deal.id}:{self.run_id}")
+            if update is not None:
+                plan.updates.append(update)
+            flags = [r.code for r in d.flags]
+            before = previous.get(deal.id)
+            if self.job.tasks.deal_over_credit and OVER_CREDIT in flags and \
+                    (before is None or OVER_CREDIT not in before.detail.get("flags", [])):
+                name = str(deal.values.get("name") or deal.id)
+                remaining = "unknown" if d.remaining_credit is None else f"{d.remaining_credit:,.0f}"
+                escalations.append((deal, "deal-over-credit", f"Credit check: deal {name} exceeds remaining credit",
+                                    f"The deal amount {deal.values.get('amount')} exceeds the customer's remaining "
+                                    f"credit ({remaining}). Agree prepayment or a credit-limit review before closing."))
+            planned.append(Planned(AssessmentRow(
+                job=self.job_name, object="deals", record_id=deal.id, score=float(d.risk_score), tier=d.tier, pd=d.pd,
+                model_version=d.model_version, inputs_hash="", scored_at=self.now,
+                detail={"name": deal.values.get("name"), "account_id": deal.account_id, "flags": flags,
+                        "reasons": [r.text for r in d.reasons]}), None, values))
+        plan.tasks += self._tasks("deals", escalations, {p.assessment.record_id: p.assessment.tier for p in planned})
+        return plan, planned
+
+    # --- tasks ------------------------------------------------------------------------------------
+    def _tasks(self, kind: ObjectKind, escalations: list[tuple[Account | Deal, str, str, str | None]],
+               tiers: dict[str, str]) -> list[TaskCreate]:
+        """One task per escalation episode, none while that escalation's last task is still open."""
+        if not escalations:
+            return []
+        latest = self.store.latest_tasks(self.job_name, [r.id for r, _, _, _ in escalations])
+        done = [row.key for row in latest.values() if row.status == "done"]
+        still_open = self.client.open_task_keys(done) if done else set()
+        tasks = []
+        for record, rule, subject, description in escalations:
+            prior = latest.get((record.id, rule))
+            if prior is not None and prior.key in still_open:
+                continue  # the owner is still working on the last one
+            if prior is not None and prior.status != "done":
+                episode = int(prior.payload.get("episode", 1))  # resend under the same key: the upsert dedupes
+            else:
+                episode = int(prior.payload.get("episode", 0)) + 1 if prior is not None else 1
+            tier = tiers.get(record.id, "high")
+            tasks.append(TaskCreate(
+                key=f"rb-{self.job_name}-{record.id}-{rule}-{episode}"[:120], object=kind, record_id=record.id,
+                owner_id=record.owner_id, subject=subject[:255], description=description or subject,
+                due=self.now.date() + timedelta(days=self.job.tasks.due_days.get(tier, 3)),  # type: ignore[call-overload]
+                priority="High" if tier in ("high", "critical") else "Normal"))
+            self.episodes[tasks[-1].key] = (rule, episode)
+        return tasks
+
+    def outbox(self, plan: WritePlan) -> list[OutboxRow]:
+        """Outbox rows for the plan's tasks and tags, written before they are sent."""
+        rows = []
+        for task in plan.tasks:
+            rule, episode = self.episodes.get(task.key, ("", 1))
+            rows.append(OutboxRow(key=task.key, job=self.job_name, kind="task", object=task.object,
+                                  record_id=task.record_id, created_at=self.now, updated_at=self.now,
+                                  payload={"rule": rule, "episode": episode, "subject": task.subject,
+                                           "description": task.description, "due": task.due.isoformat(),
+                                           "owner_id": task.owner_id, "priority": task.priority}))
+        tag_ops: list[TagAdd | TagRemove] = [*plan.tag_adds, *plan.tag_removes]
+        for op in tag_ops:
+            rows.append(OutboxRow(key=op.key, job=self.job_name, kind="tag_add" if isinstance(op, TagAdd)
+                                  else "tag_remove", object=op.object, record_id=op.record_id,
+                                  payload={"tag": op.tag}, created_at=self.now, updated_at=self.now))
+        return rows
+
+
+OVER_CREDIT = "DEAL_OVER_CREDIT"
+
+
+def values_hash(values: dict[str, Any]) -> str:
+    """A stable hash of a record's canonical input values."""
+    canonical = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20]
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in values.items()}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().casefold() in ("true", "1")
+
+
+def _fallback_task(name: str, tier: str, reasons: list[str]) -> Task:
+    return Task(subject=f"Credit risk review: {name} is now {tier}",
+                description="Top reasons: " + "; ".join(reasons) if reasons else f"{name} is now {tier}.")

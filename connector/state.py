@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,9 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from connector.model import Cursor
+from connector.model import Cursor, Deal
 
-__all__ = ["SCHEMA_VERSION", "AssessmentRow", "OutboxRow", "RunRow", "StateStore"]
+__all__ = ["SCHEMA_VERSION", "AssessmentRow", "DealRow", "OutboxRow", "RunRow", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -137,6 +137,19 @@ class IssueRow(Base):
     last_run_id: Mapped[int] = mapped_column(Integer)
 
 
+class DealRow(Base):
+    """The last-read canonical values of a deal, so accounts are scored with all their open deals
+    without re-reading them from the CRM."""
+
+    __tablename__ = "deals"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    current: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    modstamp: Mapped[datetime | None]
+
+
 class WatchRow(Base):
     __tablename__ = "watchlist"
     job: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -160,10 +173,6 @@ class AuditRow(Base):
 # Each migration moves the schema from version N-1 to N. create_all makes new tables; columns added
 # to existing tables in later versions go here as ALTER statements.
 MIGRATIONS: dict[int, list[str]] = {}
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the offset
 
 
 class StateStore:
@@ -361,6 +370,46 @@ class StateStore:
                 s.execute(delete(IssueRow).where(IssueRow.job == job, IssueRow.object == obj,
                                                  IssueRow.record_id.in_(ids[start:start + 500])))
 
+    # --- deal snapshot ------------------------------------------------------------------------------
+    def save_deals(self, job: str, deals: list[Deal]) -> None:
+        with self.session() as s:
+            for deal in deals:
+                s.merge(DealRow(job=job, record_id=deal.id, account_id=deal.account_id, values=_json(deal.values),
+                                current=_json(deal.current), modstamp=deal.modstamp))
+
+    def changed_deals(self, job: str, deals: list[Deal]) -> list[Deal]:
+        """The deals whose values or CRM outputs differ from the snapshot (new deals included)."""
+        ids = [d.id for d in deals]
+        known: dict[str, DealRow] = {}
+        with self.session() as s:
+            for start in range(0, len(ids), 500):
+                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids[start:start + 500])))
+                known.update({r.record_id: r for r in rows})
+        changed = []
+        for deal in deals:
+            row = known.get(deal.id)
+            if row is None or row.values != _json(deal.values) or _norm(row.current) != _norm(_json(deal.current)):
+                changed.append(deal)
+        return changed
+
+    def update_deal_outputs(self, job: str, outputs: dict[str, dict[str, Any]]) -> None:
+        """After a successful write: the CRM now holds these output values (canonical name -> value)."""
+        with self.session() as s:
+            for record_id, values in outputs.items():
+                row = s.get(DealRow, (job, record_id))
+                if row is not None:
+                    row.current = {**row.current, **_json(values)}
+
+    def deals_for_accounts(self, job: str, account_ids: Iterable[str]) -> list[Deal]:
+        wanted = list(dict.fromkeys(account_ids))
+        deals: list[Deal] = []
+        with self.session() as s:
+            for start in range(0, len(wanted), 500):
+                rows = s.scalars(select(DealRow).where(DealRow.job == job,
+                                                       DealRow.account_id.in_(wanted[start:start + 500])))
+                deals += [Deal(r.record_id, r.modstamp, _revive(r.values), dict(r.current)) for r in rows]
+        return deals
+
     # --- watchlist --------------------------------------------------------------------------------
     def watch_states(self, job: str, ids: Iterable[str]) -> dict[str, WatchRow]:
         wanted = list(dict.fromkeys(ids))
@@ -393,6 +442,40 @@ class StateStore:
             return list(s.scalars(query))
 
 
+def _json(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as the JSON column will hand them back (dates and datetimes as ISO strings)."""
+    return dict(json.loads(json.dumps(values, default=str)))
+
+
+def _norm(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Output values compared the way the CRM formats them: numbers rounded, no timestamps."""
+    out: dict[str, Any] = {}
+    for key, value in outputs.items():
+        if key == "scored_at":
+            continue
+        if isinstance(value, str):
+            try:
+                value = round(float(value), 2)
+            except ValueError:
+                value = value.strip() or None
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = round(float(value), 2)
+        out[key] = value
+    return out
+
+
+def _revive(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON keeps dates as ISO strings; canonical deal values need them back as dates."""
+    out = dict(values)
+    close = out.get("close_date")
+    if isinstance(close, str):
+        try:
+            out["close_date"] = date.fromisoformat(close[:10])
+        except ValueError:
+            out["close_date"] = None
+    return out
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -400,5 +483,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
-
-_ = _aware

@@ -1,3 +1,24 @@
 """CRM clients: one module per CRM, all implementing `connector.crm.base.CRMClient`."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connector.config import SalesforceConnection, ZohoConnection
+    from connector.crm.base import CRMClient, RetryPolicy
+
+__all__ = ["open_client"]
+
+
+def open_client(conn: SalesforceConnection | ZohoConnection, *, objects: dict[str, str],
+                policy: RetryPolicy | None = None, bulk_threshold: int = 2000, topic_tag: bool = False) -> CRMClient:
+    """The client for a connection's CRM. Imports lazily: a Zoho job never loads simple-salesforce."""
+    if conn.crm == "salesforce":
+        from connector.crm.salesforce import SalesforceClient
+
+        return SalesforceClient(conn, objects=objects, policy=policy, bulk_threshold=bulk_threshold,
+                                topic_tag=topic_tag)
+    from connector.crm.zoho import ZohoClient
+
+    return ZohoClient(conn, objects=objects, policy=policy)

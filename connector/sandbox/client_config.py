@@ -51,6 +51,7 @@ def write_config(path: str | Path, crm: str, credentials: dict[str, Any], *, sta
             'crm = "zoho"',
             f"accounts_url = {_toml_str(credentials['accounts_url'])}",
             f"api_url = {_toml_str(credentials['api_url'])}",
+            f"token_cache = {_toml_str(str(target.with_suffix('.zoho-token.json')))}",
             "",
             "[connections.sandbox.auth]",
             f"client_id = {_toml_str(credentials['client_id'])}",

@@ -163,7 +163,7 @@ def _account(rng: random.Random, i: int, by_code: dict[str, Country], now: datet
         rec["bureau_score"] = str(round(bureau)) if rng.random() > 0.02 else rng.choice(_BAD_SCORES)
     elif roll < 0.88:
         rec["bureau_rating"] = _RATINGS[min(4, max(0, int((100 - bureau) / 18)))]
-    rec["internal_rating"] = int(_clip(round(5.5 - 2.0 * health + rng.gauss(0, 0.8)), 1, 10)) \
+    rec["internal_rating"] = int(_clip(round(3.8 - 1.8 * health + rng.gauss(0, 0.8)), 1, 10)) \
         if rng.random() > 0.08 else None
 
     # Financial statements: larger firms share them more often.
@@ -187,11 +187,11 @@ def _account(rng: random.Random, i: int, by_code: dict[str, Country], now: datet
 
     # Receivables and payment behaviour.
     limit = round(revenue * rng.uniform(0.02, 0.08), -3)
-    open_ar = round(limit * _clip(rng.uniform(0.1, 0.9) - 0.1 * health, 0.0, 1.6), -2)
+    open_ar = round(limit * _clip(rng.uniform(0.05, 0.55) - 0.15 * health, 0.0, 1.6), -2)
     late_share = _clip(1 / (1 + math.exp(1.6 * health + 1.8)) + rng.gauss(0, 0.03), 0.0, 1.0)
     max_dpd = 0 if late_share < 0.02 else int(_clip(rng.expovariate(1 / (15 + 90 * late_share)), 1, 400))
     rec.update({
-        "credit_limit": limit, "payment_terms_days": rng.choice((30, 30, 45, 60, 60, 90)),
+        "credit_limit": limit, "payment_terms_days": rng.choice((30, 30, 30, 45, 45, 60)),
         "open_receivables": open_ar, "overdue_amount": round(open_ar * late_share, -2),
         "max_days_past_due": max_dpd, "avg_days_late": round(max_dpd * rng.uniform(0.1, 0.5), 1),
         "disputes_12m": _poisson(rng, math.exp(-0.4 - 0.9 * health)),
@@ -209,12 +209,13 @@ def _deal(rng: random.Random, acc: dict[str, Any], j: int, now: datetime) -> dic
     close = now.date() + timedelta(days=rng.randint(-200, -1) if closed else rng.randint(5, 240))
     created = max(acc["created_at"], now - timedelta(days=rng.randint(10, 400)))
     modified = min(created + (now - created) * rng.uniform(0.2, 0.999), now - timedelta(minutes=5))
-    amount = round(acc["annual_revenue"] * rng.uniform(0.002, 0.05), -2)
+    amount = round(acc["annual_revenue"] * rng.uniform(0.001, 0.012), -2)
     return {
         "account_index": acc["index"], "name": f"{acc['name'][:60]} — {rng.choice(_PRODUCTS)} {j + 1}",
         "owner_index": acc["owner_index"] if rng.random() < 0.8 else (acc["owner_index"] + 1) % 8,
         "amount": amount if rng.random() > 0.03 else None, "stage": stage, "close_date": close.isoformat(),
-        "probability": probability, "payment_terms_days": rng.choice((30, 45, 60, 90, 120)),
+        "probability": probability,
+        "payment_terms_days": acc["payment_terms_days"] if rng.random() < 0.9 else rng.choice((60, 90, 120)),
         "is_closed": closed, "is_won": won, "created_at": created, "modified_at": modified,
     }
 

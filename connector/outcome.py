@@ -1,0 +1,148 @@
+"""The record stage: what a run did (`RunReport`) and how apply results are written to the state store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from connector.model import ApplyResult, FieldUpdate, ObjectKind, TagAdd, TaskCreate, WriteOp, WritePlan
+from connector.plan import Planned
+from connector.state import StateStore
+
+__all__ = ["ObjectCounts", "RunReport", "describe_op", "record"]
+
+
+@dataclass
+class ObjectCounts:
+    extracted: int = 0
+    mapped: int = 0
+    skipped: int = 0
+    scored: int = 0
+    changed: int = 0
+    written: int = 0
+    failed: int = 0
+
+
+def _objects() -> dict[str, ObjectCounts]:
+    return {"accounts": ObjectCounts(), "deals": ObjectCounts()}
+
+
+@dataclass
+class RunReport:
+    """What one run did; `to_json()` is the `--json` output."""
+
+    run_id: int
+    job: str
+    dry_run: bool
+    status: str = "running"
+    objects: dict[str, ObjectCounts] = field(default_factory=_objects)
+    tasks_created: int = 0
+    tags_added: int = 0
+    tags_removed: int = 0
+    api_calls: int = 0
+    duration_s: float = 0.0
+    stopped: str | None = None
+    failures: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)  # dry run: every write that would happen
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status, "run_id": self.run_id, "job": self.job,
+            "objects": {k: asdict(v) for k, v in self.objects.items()},
+            "tasks_created": self.tasks_created, "tags_added": self.tags_added, "tags_removed": self.tags_removed,
+            "api_calls": self.api_calls, "duration_s": round(self.duration_s, 3),
+        }
+        if self.dry_run:
+            out["dry_run"] = True
+            out["plan"] = self.plan
+        if self.stopped:
+            out["stopped"] = self.stopped
+        if self.failures:
+            out["failures"] = self.failures
+        if self.skipped:
+            out["skipped"] = self.skipped
+        return out
+
+
+def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, result: ApplyResult,
+           planned: list[Planned]) -> None:
+    """Store what the CRM accepted: assessments, watchlist state, outbox status, issues and the audit log.
+
+    A record whose write failed keeps its old assessment (so the next run plans the same change and
+    the same escalation) and becomes a record issue, fetched by id next run. A write that was never
+    attempted (the quota ran out) leaves no trace: the cursor did not pass it either.
+    """
+    failed: dict[tuple[ObjectKind, str], str] = {}
+    untouched: set[tuple[str, str]] = set()
+    audit: list[tuple[str, str, str, dict[str, Any]]] = []
+    for op in plan.ops():
+        outcome = result.outcomes.get(op.key)
+        counts = report.objects[op.object]
+        if outcome is None:
+            untouched.add((op.object, op.record_id))
+            continue
+        if not outcome.ok:
+            failed[(op.object, op.record_id)] = outcome.error or "failed"
+            report.failures.append({"object": op.object, "id": op.record_id, "op": _op_name(op),
+                                    "reason": outcome.error or "failed"})
+            counts.failed += isinstance(op, FieldUpdate)
+            continue
+        audit.append(_audit(op))
+        if isinstance(op, FieldUpdate):
+            counts.written += 1
+        elif isinstance(op, TaskCreate):
+            report.tasks_created += 1
+        elif isinstance(op, TagAdd):
+            report.tags_added += 1
+        else:
+            report.tags_removed += 1
+    outbox_ops: list[WriteOp] = [*plan.tasks, *plan.tag_adds, *plan.tag_removes]
+    store.settle_outbox({op.key: (o.ok, o.error, o.crm_id) for op in outbox_ops
+                         if (o := result.outcomes.get(op.key)) is not None})
+    for kind in ("accounts", "deals"):
+        mine = [p for p in planned if p.assessment.object == kind]
+        if not mine:
+            continue
+        ok = [p for p in mine if (kind, p.assessment.record_id) not in failed
+              and (kind, p.assessment.record_id) not in untouched]
+        previous = store.assessments(job, kind, [p.assessment.record_id for p in ok])
+        store.save_assessments(report.run_id, job, kind, [p.assessment for p in ok], previous)
+        watch = [p.watch for p in ok if p.watch is not None]
+        if watch:
+            store.save_watch_states(watch)
+        if kind == "deals":
+            store.update_deal_outputs(job, {p.assessment.record_id: p.outputs for p in ok})
+        store.record_issues(report.run_id, job, kind,
+                            {rid: ("apply", reason) for (k, rid), reason in failed.items() if k == kind})
+        store.resolve_issues(job, kind, [p.assessment.record_id for p in ok])
+    if audit:
+        store.audit(report.run_id, audit)
+
+
+def _op_name(op: WriteOp) -> str:
+    return {FieldUpdate: "update", TaskCreate: "task", TagAdd: "tag_add"}.get(type(op), "tag_remove")
+
+
+def _audit(op: WriteOp) -> tuple[str, str, str, dict[str, Any]]:
+    if isinstance(op, FieldUpdate):
+        return "update", op.object, op.record_id, {k: [_plain(o), _plain(n)] for k, (o, n) in op.changes.items()}
+    if isinstance(op, TaskCreate):
+        return "task", op.object, op.record_id, {"key": op.key, "subject": op.subject, "owner": op.owner_id}
+    return _op_name(op), op.object, op.record_id, {"tag": op.tag}
+
+
+def describe_op(op: WriteOp) -> dict[str, Any]:
+    """A JSON-able line of the dry-run plan."""
+    if isinstance(op, FieldUpdate):
+        return {"op": "update", "object": op.object, "id": op.record_id,
+                "changes": {k: [_plain(o), _plain(n)] for k, (o, n) in op.changes.items()}}
+    if isinstance(op, TaskCreate):
+        return {"op": "task", "object": op.object, "id": op.record_id, "key": op.key, "owner": op.owner_id,
+                "subject": op.subject, "due": op.due.isoformat(), "priority": op.priority}
+    return {"op": _op_name(op), "object": op.object, "id": op.record_id, "tag": op.tag}
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value

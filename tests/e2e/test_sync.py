@@ -1,0 +1,177 @@
+"""End to end: the engine against a sandbox CRM over loopback HTTP, for Salesforce and Zoho alike.
+
+Every assertion reads the sandbox's resulting records and its call log, not the engine's own word.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from connector.config import Config
+from connector.crm import open_client
+from connector.crm.base import RetryPolicy
+from connector.model import FieldUpdate, WritePlan
+from connector.state import StateStore
+from connector.sync import Sync
+from tests.conftest import Org
+
+OUTPUTS = ("score", "tier", "reasons")
+
+
+def run(config: Config, policy: RetryPolicy, **kwargs: Any) -> Any:
+    return Sync(config, policy=policy).run(**kwargs)
+
+
+def edit(config: Config, org: Org, kind: str, record_id: str, values: dict[str, Any]) -> None:
+    """Change fields the way a person in the CRM would, through the CRM's own API."""
+    conn = config.connections["sandbox"]
+    client = open_client(conn, objects={"accounts": org.names.accounts, "deals": org.names.deals},
+                         policy=RetryPolicy(sleep=lambda _s: None))
+    result = client.apply(WritePlan(updates=[FieldUpdate(kind, record_id,  # type: ignore[arg-type]
+                                                         {k: (None, v) for k, v in values.items()}, "edit")]))
+    client.close()
+    assert result.outcomes["edit"].ok, result.outcomes["edit"]
+
+
+def by_id(org: Org, obj: str) -> dict[str, dict[str, Any]]:
+    return {str(r[org.names.id]): r for r in org.records(obj)}
+
+
+def test_full_sync_writes_every_account_and_deal(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    report = run(config, no_wait)
+    n = org.names
+    accounts = by_id(org, n.accounts)
+    skipped = {s["id"] for s in report.skipped if s["object"] == "accounts"}
+    assert report.status == "success", report.failures
+    assert report.objects["accounts"].extracted == len(accounts)
+    written = [a for i, a in accounts.items() if i not in skipped]
+    assert written and all(a[n.score] is not None and a[n.tier] in ("low", "medium", "high", "critical")
+                           and a[n.reasons] is not None for a in written)
+    assert all(accounts[i][n.score] is None for i in skipped)  # dirty records are skipped, not guessed
+    store = StateStore(config.state_url)
+    stored = store.assessments("default", "accounts", accounts)
+    assert {i: float(a[n.score]) for i, a in accounts.items() if i in stored} == \
+        {i: row.score for i, row in stored.items()}
+    deals = org.records(n.deals)
+    scored_deals = [d for d in deals if d[n.tier] is not None]
+    assert len(scored_deals) >= len(deals) - 2 * len(skipped)
+    assert report.objects["deals"].written == len(scored_deals)
+    # Tasks exist for escalations only, each linked and assigned, none duplicated.
+    tasks = org.records(n.tasks)
+    keys = [t[n.task_key] for t in tasks if t.get(n.task_key)]
+    assert len(keys) == len(set(keys)) == report.tasks_created > 0
+
+
+def test_second_run_without_changes_writes_nothing(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    run(config, no_wait)
+    org.reset_calls()
+    second = run(config, no_wait)
+    assert second.status == "success"
+    assert org.calls()["writes"] == 0
+    assert second.tasks_created == 0 and second.objects["accounts"].written == 0
+
+
+def test_touched_records_are_reread_and_rewritten_only_where_changed(org: Org, config: Config,
+                                                                     no_wait: RetryPolicy) -> None:
+    run(config, no_wait)
+    run(config, no_wait)  # reads the echo of the first run's own writes, writes nothing
+    touched = org.touch(org.names.accounts, 5)
+    before = by_id(org, org.names.accounts)
+    org.reset_calls()
+    third = run(config, no_wait)
+    assert third.objects["accounts"].extracted == 5
+    after = by_id(org, org.names.accounts)
+    changed = {i for i in after if after[i] != before[i]}
+    assert changed <= set(touched)
+    assert third.objects["accounts"].written == len({i for i in changed if i in touched}) or changed == set()
+    assert org.calls()["writes"] <= 2 + third.tasks_created + third.tags_added + third.tags_removed
+
+
+def test_dry_run_writes_nothing_and_plans_everything(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    before = org.records(org.names.accounts)
+    org.reset_calls()
+    report = run(config, no_wait, dry_run=True)
+    assert org.calls()["writes"] == 0
+    assert org.records(org.names.accounts) == before
+    updates = [p for p in report.plan if p["op"] == "update" and p["object"] == "accounts"]
+    assert len(updates) == report.objects["accounts"].mapped
+    real = run(config, no_wait)
+    assert real.objects["accounts"].written == len(updates)  # the dry run left no state behind
+
+
+def test_per_record_errors_give_partial_and_are_retried(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    ids = list(by_id(org, org.names.accounts))[:3]
+    code = "UNABLE_TO_LOCK_ROW" if org.names.crm == "salesforce" else "INVALID_DATA"
+    org.faults(record_errors={i: code for i in ids[:2]})
+    first = run(config, no_wait)
+    assert first.status == "partial"
+    assert {f["id"] for f in first.failures if f["object"] == "accounts"} >= set(ids[:2])
+    accounts = by_id(org, org.names.accounts)
+    assert accounts[ids[0]][org.names.tier] is None and accounts[ids[2]][org.names.tier] is not None
+    org.faults()
+    second = run(config, no_wait)
+    assert second.status == "success"
+    accounts = by_id(org, org.names.accounts)
+    assert accounts[ids[0]][org.names.tier] is not None and accounts[ids[1]][org.names.tier] is not None
+    assert StateStore(config.state_url).issues("default", "accounts") == [] or all(
+        i.stage == "map" for i in StateStore(config.state_url).issues("default", "accounts"))
+
+
+def test_session_expiry_mid_run_is_recovered(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    org.faults(session_expiry_after=4)
+    report = run(config, no_wait)
+    assert report.status == "success"
+    assert all(a[org.names.tier] for a in org.records(org.names.accounts)
+               if a[org.names.id] not in {s["id"] for s in report.skipped})
+
+
+def test_reruns_and_retries_never_duplicate_tasks(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    # The first task write's response is lost: the client retries, the external-id upsert dedupes.
+    org.faults(drop={"every": 1, "times": 1, "path": "Task", "method": "PATCH" if org.names.crm == "salesforce"
+                     else "POST"})
+    first = run(config, no_wait)
+    org.faults()
+    run(config, no_wait, full=True)
+    tasks = org.records(org.names.tasks)
+    keys = [t[org.names.task_key] for t in tasks if t.get(org.names.task_key)]
+    assert len(keys) == len(set(keys)) == first.tasks_created
+
+
+def test_override_in_the_crm_wins_until_it_expires(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    n = org.names
+    run(config, no_wait)
+    accounts = by_id(org, n.accounts)
+    target = next(i for i, a in accounts.items() if a[n.tier] in ("high", "critical") and not a.get(n.override_tier))
+    edit(config, org, "accounts", target, {n.override_tier: "low", n.override_reason: "Parent company guarantee",
+                                           n.override_until: (date.today() + timedelta(days=30)).isoformat()})
+    run(config, no_wait)
+    account = by_id(org, n.accounts)[target]
+    assert account[n.tier] == "low"
+    assert "Parent company guarantee" in account[n.reasons]
+    edit(config, org, "accounts", target, {n.override_until: (date.today() - timedelta(days=1)).isoformat()})
+    run(config, no_wait)
+    assert by_id(org, n.accounts)[target][n.tier] in ("high", "critical")
+
+
+def test_watchlist_hysteresis(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    n = org.names
+    run(config, no_wait)
+    accounts = by_id(org, n.accounts)
+    target = next(i for i, a in accounts.items() if a[n.tier] == "high" and not a.get(n.override_tier))
+    assert _on_watchlist(org, accounts[target])
+    # A credit manager marks it low for a while: the tier drops at once, the watchlist only after 3 runs.
+    edit(config, org, "accounts", target, {n.override_tier: "low", n.override_reason: "Collateral received",
+                                           n.override_until: (date.today() + timedelta(days=30)).isoformat()})
+    seen = []
+    for _ in range(3):
+        run(config, no_wait, full=True)
+        account = by_id(org, n.accounts)[target]
+        seen.append((account[n.tier], _on_watchlist(org, account)))
+    assert seen == [("low", True), ("low", True), ("low", False)]
+
+
+def _on_watchlist(org: Org, account: dict[str, Any]) -> bool:
+    if org.names.crm == "zoho":
+        return any(t.get("name") == "credit-watchlist" for t in account.get("Tag") or [])
+    return bool(account[org.names.watchlist])
