@@ -24,9 +24,12 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    insert,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -255,14 +258,17 @@ class StateStore:
 
     def save_assessments(self, run_id: int, job: str, obj: str, rows: list[AssessmentRow],
                          previous: dict[str, AssessmentRow]) -> None:
+        history = []
+        for row in rows:
+            before = previous.get(row.record_id)
+            if before is None or before.tier != row.tier or abs(before.score - row.score) >= 0.05:
+                history.append({"run_id": run_id, "job": job, "object": obj, "record_id": row.record_id,
+                                "score": row.score, "tier": row.tier,
+                                "previous_tier": before.tier if before else None, "scored_at": row.scored_at})
         with self.session() as s:
-            for row in rows:
-                before = previous.get(row.record_id)
-                if before is None or before.tier != row.tier or abs(before.score - row.score) >= 0.05:
-                    s.add(HistoryRow(run_id=run_id, job=job, object=obj, record_id=row.record_id, score=row.score,
-                                     tier=row.tier, previous_tier=before.tier if before else None,
-                                     scored_at=row.scored_at))
-                s.merge(row)
+            if history:
+                s.execute(insert(HistoryRow), history)
+            self._upsert(s, AssessmentRow, [_columns(r) for r in rows])
 
     def deal_assessments_for_accounts(self, job: str, account_ids: Iterable[str]) -> dict[str, list[AssessmentRow]]:
         """Stored deal assessments grouped by account (for other open deals' exposure)."""
@@ -373,9 +379,9 @@ class StateStore:
     # --- deal snapshot ------------------------------------------------------------------------------
     def save_deals(self, job: str, deals: list[Deal]) -> None:
         with self.session() as s:
-            for deal in deals:
-                s.merge(DealRow(job=job, record_id=deal.id, account_id=deal.account_id, values=_json(deal.values),
-                                current=_json(deal.current), modstamp=deal.modstamp))
+            self._upsert(s, DealRow, [{"job": job, "record_id": d.id, "account_id": d.account_id,
+                                       "values": _json(d.values), "current": _json(d.current),
+                                       "modstamp": d.modstamp} for d in deals])
 
     def changed_deals(self, job: str, deals: list[Deal]) -> list[Deal]:
         """The deals whose values or CRM outputs differ from the snapshot (new deals included)."""
@@ -394,11 +400,12 @@ class StateStore:
 
     def update_deal_outputs(self, job: str, outputs: dict[str, dict[str, Any]]) -> None:
         """After a successful write: the CRM now holds these output values (canonical name -> value)."""
+        ids = list(outputs)
         with self.session() as s:
-            for record_id, values in outputs.items():
-                row = s.get(DealRow, (job, record_id))
-                if row is not None:
-                    row.current = {**row.current, **_json(values)}
+            for start in range(0, len(ids), 500):
+                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids[start:start + 500])))
+                for row in rows:
+                    row.current = {**row.current, **_json(outputs[row.record_id])}
 
     def deals_for_accounts(self, job: str, account_ids: Iterable[str]) -> list[Deal]:
         wanted = list(dict.fromkeys(account_ids))
@@ -423,16 +430,26 @@ class StateStore:
 
     def save_watch_states(self, rows: list[WatchRow]) -> None:
         with self.session() as s:
-            for row in rows:
-                s.merge(row)
+            self._upsert(s, WatchRow, [_columns(r) for r in rows])
+
+    def _upsert(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+        """Insert or replace rows by primary key: one compiled statement, executed for all rows."""
+        if not rows:
+            return
+        table: Any = model.__table__
+        keys = [c.name for c in table.primary_key.columns]
+        statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={c: statement.excluded[c] for c in rows[0] if c not in keys})
+        session.execute(statement, rows)
 
     # --- audit ------------------------------------------------------------------------------------
     def audit(self, run_id: int, entries: list[tuple[str, str, str, dict[str, Any]]]) -> None:
         """(action, object, record id, detail) per entry; details hold field names and values, never secrets."""
         now = _now()
         with self.session() as s:
-            s.add_all(AuditRow(run_id=run_id, at=now, action=a, object=o, record_id=r,
-                               detail=json.loads(json.dumps(d, default=str))) for a, o, r, d in entries)
+            s.execute(insert(AuditRow), [{"run_id": run_id, "at": now, "action": a, "object": o, "record_id": r,
+                                          "detail": json.loads(json.dumps(d, default=str))} for a, o, r, d in entries])
 
     def audit_entries(self, run_id: int | None = None) -> list[AuditRow]:
         with self.session() as s:
@@ -440,6 +457,11 @@ class StateStore:
             if run_id is not None:
                 query = query.where(AuditRow.run_id == run_id)
             return list(s.scalars(query))
+
+
+def _columns(row: Base) -> dict[str, Any]:
+    table: Any = row.__table__
+    return {c.name: getattr(row, c.key) for c in table.columns}
 
 
 def _json(values: dict[str, Any]) -> dict[str, Any]:
