@@ -252,6 +252,28 @@ def sync(
 
 
 @app.command()
+def schedule(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[list[str] | None, typer.Option(help="Only these jobs (repeatable); default all.")] = None,
+) -> None:
+    """Run the scheduler daemon: every job on its cron `schedule`, never overlapping itself."""
+    from connector.scheduler import build_scheduler
+
+    _setup_logging(False)
+    cfg = _load(config)
+    try:
+        scheduler = build_scheduler(cfg, job)
+    except RiskbridgeError as exc:
+        fail(exc)
+    for entry in scheduler.get_jobs():
+        err.print(f"scheduled {entry.id}: {cfg.jobs[entry.id].schedule} (UTC)")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=False)
+
+
+@app.command()
 def runs(
     config: ConfigOption = Path("config.toml"),
     job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
