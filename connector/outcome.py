@@ -41,6 +41,7 @@ class RunReport:
     tags_added: int = 0
     tags_removed: int = 0
     api_calls: int = 0
+    api_usage: tuple[int, int] | None = None  # (used, daily allowance) as the CRM reports it
     duration_s: float = 0.0
     stopped: str | None = None
     failures: list[dict[str, str]] = field(default_factory=list)
@@ -54,6 +55,8 @@ class RunReport:
             "tasks_created": self.tasks_created, "tags_added": self.tags_added, "tags_removed": self.tags_removed,
             "api_calls": self.api_calls, "duration_s": round(self.duration_s, 3),
         }
+        if self.api_usage is not None:
+            out["api_usage"] = {"used": self.api_usage[0], "limit": self.api_usage[1]}
         if self.dry_run:
             out["dry_run"] = True
             out["plan"] = self.plan

@@ -30,7 +30,9 @@ def summary_table(report: RunReport) -> Table:
         table.add_row(kind, *(str(c[k]) for k in ("extracted", "mapped", "skipped", "scored", "changed", "written",
                                                   "failed")))
     table.caption = (f"tasks created {report.tasks_created} · tags added {report.tags_added} · removed "
-                     f"{report.tags_removed} · API calls {report.api_calls} · {report.duration_s:.1f}s"
+                     f"{report.tags_removed} · API calls {report.api_calls}"
+                     + (f" (org usage {report.api_usage[0]:,}/{report.api_usage[1]:,} today)" if report.api_usage else "")
+                     + f" · {report.duration_s:.1f}s"
                      + (f" · stopped: {report.stopped}" if report.stopped else ""))
     return table
 

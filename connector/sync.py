@@ -99,6 +99,7 @@ class Sync:
             raise
         finally:
             report.api_calls = self.client.api_calls
+            report.api_usage = self.client.api_usage
             report.duration_s = time.monotonic() - started
             if report.status != "failed":
                 report.status = "partial" if (report.failures or report.stopped) else "success"

@@ -67,6 +67,11 @@ class CRMClient(Protocol):
         """HTTP calls made to the CRM by this client so far (logins included)."""
         ...
 
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """(calls used, daily allowance) as the CRM last reported them, when it does."""
+        ...
+
     def check(self, specs: list[ObjectSpec]) -> Capabilities:
         """Authenticate, read metadata and the API allowance."""
         ...

@@ -175,3 +175,29 @@ def _on_watchlist(org: Org, account: dict[str, Any]) -> bool:
     if org.names.crm == "zoho":
         return any(t.get("name") == "credit-watchlist" for t in account.get("Tag") or [])
     return bool(account[org.names.watchlist])
+
+
+def test_quota_exhaustion_stops_cleanly_and_the_next_run_finishes(org: Org, config: Config,
+                                                                  no_wait: RetryPolicy) -> None:
+    org.faults(quota_after=12)  # the allowance runs out in the middle of the first write batch
+    stopped = run(config, no_wait)
+    assert stopped.status == "partial" and stopped.stopped and "quota" in stopped.stopped.lower()
+    store = StateStore(config.state_url)
+    assert store.cursor("default", "deals") is None  # the deal cursor did not move past unprocessed work
+    org.faults()
+    finished = run(config, no_wait)
+    assert finished.status == "success"
+    accounts = org.records(org.names.accounts)
+    skipped = {s["id"] for s in finished.skipped}
+    assert all(a[org.names.tier] for a in accounts if a[org.names.id] not in skipped and not a.get("IsDeleted"))
+    keys = [t[org.names.task_key] for t in org.records(org.names.tasks) if t.get(org.names.task_key)]
+    assert len(keys) == len(set(keys))
+
+
+def test_salesforce_reports_org_api_usage(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    report = run(config, no_wait)
+    if org.names.crm == "salesforce":
+        assert report.api_usage is not None and report.api_usage[0] >= report.api_calls - 2
+        assert report.to_json()["api_usage"]["limit"] > 0
+    else:
+        assert report.api_usage is None  # Zoho reports no allowance
