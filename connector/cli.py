@@ -1,7 +1,7 @@
 """The riskbridge command line: the only module that prints and maps errors to exit codes.
 
 Exit codes: 0 success, 1 partial (some records failed), 2 config or usage error,
-3 connection or authentication failure.
+3 connection or authentication failure (or the CRM kept failing), 4 internal error.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from connector.errors import AuthError, ConfigError, ConnectionFailed, RiskbridgeError
+from connector.errors import (
+    ConfigError,
+    ConnectionFailed,
+    Fatal,
+    JobBusy,
+    QuotaExhausted,
+    Retriable,
+    RiskbridgeError,
+)
 
 if TYPE_CHECKING:
     from connector.config import Config
@@ -27,6 +35,7 @@ EXIT_SUCCESS = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_CONNECTION = 3
+EXIT_INTERNAL = 4
 
 app = typer.Typer(
     name="riskbridge",
@@ -43,16 +52,24 @@ out = Console()
 err = Console(stderr=True)
 
 
+def exit_code(error: BaseException) -> int:
+    """The exit code for an error that ended a command."""
+    if isinstance(error, ConfigError | JobBusy | Fatal):
+        return EXIT_USAGE  # fix the config or mapping (or wait for the running job)
+    if isinstance(error, ConnectionFailed | Retriable):
+        return EXIT_CONNECTION  # the CRM cannot be reached, refused our credentials, or kept failing
+    if isinstance(error, QuotaExhausted):
+        return EXIT_PARTIAL
+    return EXIT_INTERNAL
+
+
 def fail(error: Exception) -> NoReturn:
-    """Print one clear message for an expected error and exit with its code."""
-    if isinstance(error, ConfigError):
-        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE)
-    if isinstance(error, AuthError | ConnectionFailed):
-        err.print(f"[bold red]connection failed:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_CONNECTION)
-    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_USAGE if isinstance(error, RiskbridgeError) else 1)
+    """Print one clear message for an error and exit with its code."""
+    code = exit_code(error)
+    label = {EXIT_CONNECTION: "connection failed", EXIT_INTERNAL: "internal error"}.get(code, "error")
+    hint = " (run with --verbose for the traceback; please report it)" if code == EXIT_INTERNAL else ""
+    err.print(f"[bold red]{label}:[/] {escape(str(error))}{hint}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
@@ -238,7 +255,12 @@ def sync(
     try:
         with progress_bar(enabled=not json_out and out.is_terminal, console=err) as progress:
             report = Sync(cfg, job, progress=progress).run(dry_run=dry_run, full=full)
-    except RiskbridgeError as exc:
+    except Exception as exc:
+        failed = getattr(exc, "report", None)
+        if failed is not None:  # the run started: its summary is printed like any other
+            print(json.dumps(failed.to_json(), ensure_ascii=False, default=str)) if json_out else \
+                out.print(summary_table(failed))
+        logging.getLogger(__name__).debug("sync failed", exc_info=exc)
         fail(exc)
     if json_out:
         print(json.dumps(report.to_json(), ensure_ascii=False, default=str))

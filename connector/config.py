@@ -133,6 +133,8 @@ class TaskPolicy(_Strict):
     enabled: bool = True
     tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["high", "critical"]))
     deal_over_credit: bool = True
+    on_first_assessment: bool = Field(
+        default=False, description="also create tasks for records already high on their first assessment")
     due_days: dict[Tier, int] = Field(default_factory=lambda: dict[Tier, int]({"critical": 1, "high": 3, "medium": 7, "low": 14}))
 
 

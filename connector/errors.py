@@ -3,6 +3,7 @@
     RiskbridgeError
     ├── ConfigError            fix the config or mapping file; nothing was sent (exit 2)
     │   └── MappingError
+    ├── JobBusy                another run of the job holds its lock; try again later (exit 2)
     ├── ConnectionFailed       the CRM cannot be reached or refused our credentials (exit 3)
     │   └── AuthError
     ├── Retriable              try the same call again after a wait (429, 5xx, transport)
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigProblem",
     "ConnectionFailed",
     "Fatal",
+    "JobBusy",
     "MappingError",
     "QuotaExhausted",
     "RecordSkipped",
@@ -63,6 +65,10 @@ class ConfigError(RiskbridgeError):
 
 class MappingError(ConfigError):
     """A mapping file is invalid or does not match the CRM's fields."""
+
+
+class JobBusy(RiskbridgeError):
+    """Another run of the same job holds its lock."""
 
 
 class ConnectionFailed(RiskbridgeError):

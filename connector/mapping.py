@@ -96,6 +96,12 @@ class Mapping(BaseModel):
                                  f"valid: {', '.join(OUTPUT_FIELDS[kind])}")
             if "id" in obj.inputs:
                 raise ValueError(f"{kind}.inputs: 'id' comes from id_field, do not map it")
+            read = {obj.id_field.lower(), obj.cursor_field.lower()} | {
+                (spec.field if isinstance(spec, Input) else spec).split(".", 1)[0].lower() for spec in obj.inputs.values()}
+            clash = sorted(f for f in obj.outputs.values() if f.lower() in read)
+            if clash:
+                raise ValueError(f"{kind}.outputs: {clash} are also read as inputs; riskbridge would overwrite the "
+                                 "data it scores (or a credit manager's override) with its own results")
         if self.deals is not None and "account_id" not in self.deals.inputs:
             raise ValueError("deals.inputs: 'account_id' is required to link deals to accounts")
         return self

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from connector.model import ApplyResult, FieldUpdate, ObjectKind, TagAdd, TaskCreate, WriteOp, WritePlan
+from connector.model import ApplyResult, FieldUpdate, TagAdd, TaskCreate, WriteOp, WritePlan
 from connector.plan import Planned
 from connector.state import StateStore
 
@@ -15,7 +15,11 @@ __all__ = ["ObjectCounts", "RunReport", "describe_op", "record"]
 
 @dataclass
 class ObjectCounts:
+    """Per object: rows read, rows that were only echoes of riskbridge's own writes (`unchanged`), then
+    records mapped, skipped (unreadable values), scored, changed (a write planned), written and failed."""
+
     extracted: int = 0
+    unchanged: int = 0
     mapped: int = 0
     skipped: int = 0
     scored: int = 0
@@ -44,6 +48,7 @@ class RunReport:
     api_usage: tuple[int, int] | None = None  # (used, daily allowance) as the CRM reports it
     duration_s: float = 0.0
     stopped: str | None = None
+    error: str | None = None  # why a failed run failed
     failures: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)  # dry run: every write that would happen
@@ -62,6 +67,8 @@ class RunReport:
             out["plan"] = self.plan
         if self.stopped:
             out["stopped"] = self.stopped
+        if self.error:
+            out["error"] = self.error
         if self.failures:
             out["failures"] = self.failures
         if self.skipped:
@@ -70,31 +77,35 @@ class RunReport:
 
 
 def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, result: ApplyResult,
-           planned: list[Planned]) -> None:
+           planned: list[Planned]) -> set[str]:
     """Store what the CRM accepted: assessments, watchlist state, outbox status, issues and the audit log.
 
-    A record whose write failed keeps its old assessment (so the next run plans the same change and
-    the same escalation) and becomes a record issue, fetched by id next run. A write that was never
-    attempted (the quota ran out) leaves no trace: the cursor did not pass it either.
+    Returns the accounts recorded in full. An account and its deals are one unit: if a write of either
+    was never attempted (the quota ran out), none of the unit's assessments is stored, so the next run
+    plans the same writes again (its account stays marked for re-scoring; its row stays behind the
+    cursor). A record whose write failed keeps its old assessment and becomes a record issue, fetched
+    again by id on the next run.
     """
-    failed: dict[tuple[ObjectKind, str], str] = {}
-    untouched: set[tuple[str, str]] = set()
+    account_of = {p.assessment.record_id: str(p.assessment.detail.get("account_id") or "") for p in planned
+                  if p.assessment.object == "deals"}
+    failed: dict[tuple[str, str], str] = {}
+    unattempted: set[str] = set()  # account ids whose unit has an op the CRM never saw
     audit: list[tuple[str, str, str, dict[str, Any]]] = []
     for op in plan.ops():
         outcome = result.outcomes.get(op.key)
-        counts = report.objects[op.object]
         if outcome is None:
-            untouched.add((op.object, op.record_id))
+            unattempted.add(op.record_id if op.object == "accounts" else account_of.get(op.record_id, ""))
             continue
         if not outcome.ok:
+            if (op.object, op.record_id) not in failed:
+                report.objects[op.object].failed += 1
             failed[(op.object, op.record_id)] = outcome.error or "failed"
             report.failures.append({"object": op.object, "id": op.record_id, "op": _op_name(op),
                                     "reason": outcome.error or "failed"})
-            counts.failed += isinstance(op, FieldUpdate)
             continue
         audit.append(_audit(op))
         if isinstance(op, FieldUpdate):
-            counts.written += 1
+            report.objects[op.object].written += 1
         elif isinstance(op, TaskCreate):
             report.tasks_created += 1
         elif isinstance(op, TagAdd):
@@ -104,12 +115,14 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
     outbox_ops: list[WriteOp] = [*plan.tasks, *plan.tag_adds, *plan.tag_removes]
     store.settle_outbox({op.key: (o.ok, o.error, o.crm_id) for op in outbox_ops
                          if (o := result.outcomes.get(op.key)) is not None})
+    recorded: set[str] = set()
     for kind in ("accounts", "deals"):
         mine = [p for p in planned if p.assessment.object == kind]
+        unit = (lambda p: p.assessment.record_id) if kind == "accounts" else (
+            lambda p: account_of.get(p.assessment.record_id, ""))
+        ok = [p for p in mine if (kind, p.assessment.record_id) not in failed and unit(p) not in unattempted]
         if not mine:
             continue
-        ok = [p for p in mine if (kind, p.assessment.record_id) not in failed
-              and (kind, p.assessment.record_id) not in untouched]
         previous = store.assessments(job, kind, [p.assessment.record_id for p in ok])
         store.save_assessments(report.run_id, job, kind, [p.assessment for p in ok], previous)
         watch = [p.watch for p in ok if p.watch is not None]
@@ -117,11 +130,14 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
             store.save_watch_states(watch)
         if kind == "deals":
             store.update_deal_outputs(job, {p.assessment.record_id: p.outputs for p in ok})
+        else:
+            recorded = {p.assessment.record_id for p in ok}
         store.record_issues(report.run_id, job, kind,
                             {rid: ("apply", reason) for (k, rid), reason in failed.items() if k == kind})
         store.resolve_issues(job, kind, [p.assessment.record_id for p in ok])
     if audit:
         store.audit(report.run_id, audit)
+    return recorded
 
 
 def _op_name(op: WriteOp) -> str:

@@ -27,6 +27,7 @@ __all__ = ["TIER_RANK", "BatchPlanner", "Desired", "Planned", "WatchDecision", "
            "next_watch"]
 
 TIER_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+OVER_CREDIT = "DEAL_OVER_CREDIT"  # the deal flag that escalates to a task
 
 # Written only together with a real change (or when the CRM field is still empty).
 _FOLLOWERS = ("scored_at",)
@@ -190,7 +191,8 @@ class BatchPlanner:
                 plan.updates.append(update)
             before = previous.get(account.id)
             prior = before.tier if before else (str(account.current.get("risk_tier") or "").lower() or None)
-            if self.job.tasks.enabled and escalates(prior, a.tier, list(self.job.tasks.tiers)):
+            first = prior is None and not self.job.tasks.on_first_assessment  # a baseline, not an escalation
+            if self.job.tasks.enabled and not first and escalates(prior, a.tier, list(self.job.tasks.tiers)):
                 text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])
                 escalations.append((account, f"tier-{a.tier}", text.subject, text.description))
             detail = {"name": account.name, "reasons": [r.text for r in a.reasons],
@@ -199,10 +201,11 @@ class BatchPlanner:
                       "codes": [r.code for r in a.reasons], "knockouts": [r.code for r in a.knockouts],
                       "recommended_credit_limit": a.recommended_credit_limit,
                       "recommended_terms_days": a.recommended_terms_days, "exposure": a.exposure}
+            override_until = a.override.until if a.override and a.override.state == "active" else None
             planned.append(Planned(AssessmentRow(
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
-                pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now, detail=detail),
-                watch_row, values))
+                pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,
+                as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values))
         plan.tasks += self._tasks("accounts", escalations, {p.assessment.record_id: p.assessment.tier for p in planned})
         return plan, planned
 
@@ -227,8 +230,9 @@ class BatchPlanner:
                 plan.updates.append(update)
             flags = [r.code for r in d.flags]
             before = previous.get(deal.id)
-            if self.job.tasks.deal_over_credit and OVER_CREDIT in flags and \
-                    (before is None or OVER_CREDIT not in before.detail.get("flags", [])):
+            if self.job.tasks.enabled and self.job.tasks.deal_over_credit and OVER_CREDIT in flags and (
+                    (before is None and self.job.tasks.on_first_assessment)
+                    or (before is not None and OVER_CREDIT not in before.detail.get("flags", []))):
                 name = str(deal.values.get("name") or deal.id)
                 remaining = "unknown" if d.remaining_credit is None else f"{d.remaining_credit:,.0f}"
                 escalations.append((deal, "deal-over-credit", f"Credit check: deal {name} exceeds remaining credit",
@@ -236,7 +240,7 @@ class BatchPlanner:
                                     f"credit ({remaining}). Agree prepayment or a credit-limit review before closing."))
             planned.append(Planned(AssessmentRow(
                 job=self.job_name, object="deals", record_id=deal.id, score=float(d.risk_score), tier=d.tier, pd=d.pd,
-                model_version=d.model_version, inputs_hash="", scored_at=self.now,
+                model_version=d.model_version, inputs_hash="", scored_at=self.now, as_of=self.now.date(),
                 detail={"name": deal.values.get("name"), "account_id": deal.account_id, "flags": flags,
                         "reasons": [r.text for r in d.reasons]}), None, values))
         plan.tasks += self._tasks("deals", escalations, {p.assessment.record_id: p.assessment.tier for p in planned})
@@ -285,9 +289,6 @@ class BatchPlanner:
                                   else "tag_remove", object=op.object, record_id=op.record_id,
                                   payload={"tag": op.tag}, created_at=self.now, updated_at=self.now))
         return rows
-
-
-OVER_CREDIT = "DEAL_OVER_CREDIT"
 
 
 def values_hash(values: dict[str, Any]) -> str:

@@ -10,172 +10,48 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    Float,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    delete,
-    event,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, delete, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from connector.model import Cursor, Deal
+from connector.tables import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    AssessmentRow,
+    AuditRow,
+    Base,
+    CursorRow,
+    DealRow,
+    HistoryRow,
+    IssueRow,
+    LockRow,
+    OutboxRow,
+    RescoreRow,
+    RunRow,
+    SchemaVersion,
+    WatchRow,
+)
 
-__all__ = ["SCHEMA_VERSION", "AssessmentRow", "DealRow", "OutboxRow", "RunRow", "StateStore", "WatchRow"]
+__all__ = ["AssessmentRow", "DealRow", "OutboxRow", "RunRow", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
-
-
-class SchemaVersion(Base):
-    __tablename__ = "schema_version"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-
-
-class RunRow(Base):
-    __tablename__ = "runs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job: Mapped[str] = mapped_column(String(100), index=True)
-    started_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running, success, partial, failed
-    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    full: Mapped[bool] = mapped_column(Boolean, default=False)
-    api_calls: Mapped[int] = mapped_column(Integer, default=0)
-    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    error: Mapped[str | None] = mapped_column(Text)
-
-
-class CursorRow(Base):
-    __tablename__ = "cursors"
-    job: Mapped[str] = mapped_column(String(100), primary_key=True)
-    object: Mapped[str] = mapped_column(String(20), primary_key=True)
-    value: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime]
-
-
-class AssessmentRow(Base):
-    """The latest assessment of one record, with the account figures deals need."""
-
-    __tablename__ = "assessments"
-    job: Mapped[str] = mapped_column(String(100), primary_key=True)
-    object: Mapped[str] = mapped_column(String(20), primary_key=True)
-    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    score: Mapped[float] = mapped_column(Float)
-    tier: Mapped[str] = mapped_column(String(10))
-    pd: Mapped[float] = mapped_column(Float)
-    model_version: Mapped[str] = mapped_column(String(80))
-    inputs_hash: Mapped[str] = mapped_column(String(64))
-    scored_at: Mapped[datetime]
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # reasons, limit, exposure, amount, ...
-
-
-class HistoryRow(Base):
-    """A change of score or tier, kept for the tier-movement report."""
-
-    __tablename__ = "assessment_history"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(Integer, index=True)
-    job: Mapped[str] = mapped_column(String(100))
-    object: Mapped[str] = mapped_column(String(20))
-    record_id: Mapped[str] = mapped_column(String(40), index=True)
-    score: Mapped[float] = mapped_column(Float)
-    tier: Mapped[str] = mapped_column(String(10))
-    previous_tier: Mapped[str | None] = mapped_column(String(10))
-    scored_at: Mapped[datetime]
-
-
-class OutboxRow(Base):
-    """A task or tag mutation, keyed deterministically so a crash or retry never duplicates it."""
-
-    __tablename__ = "outbox"
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    job: Mapped[str] = mapped_column(String(100), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # task, tag_add, tag_remove
-    object: Mapped[str] = mapped_column(String(20))
-    record_id: Mapped[str] = mapped_column(String(40), index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, done, failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    crm_id: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class IssueRow(Base):
-    """A record skipped or not written; retried by id on the next run until it succeeds."""
-
-    __tablename__ = "record_issues"
-    job: Mapped[str] = mapped_column(String(100), primary_key=True)
-    object: Mapped[str] = mapped_column(String(20), primary_key=True)
-    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    stage: Mapped[str] = mapped_column(String(10))  # map, apply
-    reason: Mapped[str] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=1)
-    first_seen: Mapped[datetime]
-    last_seen: Mapped[datetime]
-    last_run_id: Mapped[int] = mapped_column(Integer)
-
-
-class DealRow(Base):
-    """The last-read canonical values of a deal, so accounts are scored with all their open deals
-    without re-reading them from the CRM."""
-
-    __tablename__ = "deals"
-    job: Mapped[str] = mapped_column(String(100), primary_key=True)
-    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    account_id: Mapped[str | None] = mapped_column(String(40), index=True)
-    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    current: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    modstamp: Mapped[datetime | None]
-
-
-class WatchRow(Base):
-    __tablename__ = "watchlist"
-    job: Mapped[str] = mapped_column(String(100), primary_key=True)
-    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    on_list: Mapped[bool] = mapped_column(Boolean, default=False)
-    runs_below: Mapped[int] = mapped_column(Integer, default=0)
-    since: Mapped[datetime]
-
-
-class AuditRow(Base):
-    __tablename__ = "audit"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[int] = mapped_column(Integer, index=True)
-    at: Mapped[datetime]
-    action: Mapped[str] = mapped_column(String(40))
-    object: Mapped[str] = mapped_column(String(20))
-    record_id: Mapped[str] = mapped_column(String(40))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-# Each migration moves the schema from version N-1 to N. create_all makes new tables; columns added
-# to existing tables in later versions go here as ALTER statements.
-MIGRATIONS: dict[int, list[str]] = {}
+def _chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """Distinct ids in chunks small enough for one IN (...) on every database."""
+    wanted = list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), size):
+        yield wanted[start:start + size]
 
 
 class StateStore:
@@ -240,10 +116,6 @@ class StateStore:
         with self.session() as s:
             s.merge(CursorRow(job=job, object=obj, value=cursor.to_json(), updated_at=_now()))
 
-    def clear_cursors(self, job: str) -> None:
-        with self.session() as s:
-            s.execute(delete(CursorRow).where(CursorRow.job == job))
-
     # --- assessments ------------------------------------------------------------------------------
     def assessments(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, AssessmentRow]:
         wanted = list(dict.fromkeys(ids))
@@ -270,18 +142,22 @@ class StateStore:
                 s.execute(insert(HistoryRow), history)
             self._upsert(s, AssessmentRow, [_columns(r) for r in rows])
 
-    def deal_assessments_for_accounts(self, job: str, account_ids: Iterable[str]) -> dict[str, list[AssessmentRow]]:
-        """Stored deal assessments grouped by account (for other open deals' exposure)."""
-        wanted = list(dict.fromkeys(account_ids))
-        grouped: dict[str, list[AssessmentRow]] = {}
+    def due_accounts(self, job: str, today: date, enter_tiers: list[str], stale_before: date,
+                     limit: int) -> list[str]:
+        """Accounts to score again although the CRM did not change them: an override that has expired, a
+        watchlist member below the entry tier (hysteresis counts runs), and the stalest assessments
+        (ages and tenure move with the calendar), at most `limit` of those."""
         with self.session() as s:
-            rows = s.scalars(select(AssessmentRow).where(AssessmentRow.job == job, AssessmentRow.object == "deals"))
-            wanted_set = set(wanted)
-            for row in rows:
-                acc = str(row.detail.get("account_id") or "")
-                if acc in wanted_set:
-                    grouped.setdefault(acc, []).append(row)
-        return grouped
+            expired = s.scalars(select(AssessmentRow.record_id).where(
+                AssessmentRow.job == job, AssessmentRow.object == "accounts",
+                AssessmentRow.override_until.is_not(None), AssessmentRow.override_until < today))
+            leaving = s.scalars(select(WatchRow.record_id).join(AssessmentRow, (AssessmentRow.job == WatchRow.job) & (
+                AssessmentRow.object == "accounts") & (AssessmentRow.record_id == WatchRow.record_id)).where(
+                WatchRow.job == job, WatchRow.on_list.is_(True), AssessmentRow.tier.not_in(enter_tiers)))
+            stale = s.scalars(select(AssessmentRow.record_id).where(
+                AssessmentRow.job == job, AssessmentRow.object == "accounts", AssessmentRow.as_of < stale_before)
+                .order_by(AssessmentRow.as_of, AssessmentRow.record_id).limit(limit))
+            return list(dict.fromkeys([*expired, *leaving, *stale]))
 
     def tier_counts(self, job: str, obj: str = "accounts") -> dict[str, int]:
         with self.session() as s:
@@ -290,6 +166,10 @@ class StateStore:
                                                                    AssessmentRow.object == obj)):
                 counts[tier] = counts.get(tier, 0) + 1
             return counts
+
+    def watchlist_count(self, job: str) -> int:
+        with self.session() as s:
+            return len(list(s.scalars(select(WatchRow.record_id).where(WatchRow.job == job, WatchRow.on_list.is_(True)))))
 
     def riskiest(self, job: str, limit: int = 5) -> list[AssessmentRow]:
         with self.session() as s:
@@ -323,12 +203,13 @@ class StateStore:
         return latest
 
     def enqueue(self, rows: list[OutboxRow]) -> None:
-        """Record intended task/tag mutations before they are sent; a known key is not added twice."""
-        existing = self.outbox(r.key for r in rows)
+        """Record intended task/tag mutations before they are sent; a known key is kept as it is."""
+        if not rows:
+            return
+        table: Any = OutboxRow.__table__
+        statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table)
         with self.session() as s:
-            for row in rows:
-                if row.key not in existing:
-                    s.add(row)
+            s.execute(statement.on_conflict_do_nothing(index_elements=["key"]), [_columns(r) for r in rows])
 
     def pending_outbox(self, job: str) -> list[OutboxRow]:
         with self.session() as s:
@@ -383,20 +264,31 @@ class StateStore:
                                        "values": _json(d.values), "current": _json(d.current),
                                        "modstamp": d.modstamp} for d in deals])
 
-    def changed_deals(self, job: str, deals: list[Deal]) -> list[Deal]:
-        """The deals whose values or CRM outputs differ from the snapshot (new deals included)."""
-        ids = [d.id for d in deals]
+    def changed_deals(self, job: str, deals: list[Deal]) -> tuple[list[Deal], set[str]]:
+        """The deals whose values or CRM outputs differ from the snapshot (new deals included), and the
+        accounts that changed deals used to belong to (a deal moved between accounts changes both)."""
         known: dict[str, DealRow] = {}
         with self.session() as s:
-            for start in range(0, len(ids), 500):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids[start:start + 500])))
+            for chunk in _chunks(d.id for d in deals):
+                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
                 known.update({r.record_id: r for r in rows})
-        changed = []
+        changed, moved_from = [], set()
         for deal in deals:
             row = known.get(deal.id)
             if row is None or row.values != _json(deal.values) or _norm(row.current) != _norm(_json(deal.current)):
                 changed.append(deal)
-        return changed
+                if row is not None and row.account_id and row.account_id != deal.account_id:
+                    moved_from.add(row.account_id)
+        return changed, moved_from
+
+    def prune_deals(self, job: str, seen: set[str]) -> set[str]:
+        """Drop snapshot deals a full read did not return (deleted in the CRM); returns their accounts."""
+        with self.session() as s:
+            rows = [(r, a) for r, a in s.execute(select(DealRow.record_id, DealRow.account_id)
+                                                 .where(DealRow.job == job)) if r not in seen]
+            for chunk in _chunks(r for r, _ in rows):
+                s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
+        return {a for _, a in rows if a}
 
     def update_deal_outputs(self, job: str, outputs: dict[str, dict[str, Any]]) -> None:
         """After a successful write: the CRM now holds these output values (canonical name -> value)."""
@@ -416,6 +308,41 @@ class StateStore:
                                                        DealRow.account_id.in_(wanted[start:start + 500])))
                 deals += [Deal(r.record_id, r.modstamp, _revive(r.values), dict(r.current)) for r in rows]
         return deals
+
+    # --- accounts to score again -------------------------------------------------------------------
+    def mark_rescore(self, job: str, account_ids: Iterable[str]) -> None:
+        with self.session() as s:
+            self._upsert(s, RescoreRow, [{"job": job, "account_id": a, "since": _now()}
+                                         for a in dict.fromkeys(account_ids) if a])
+
+    def rescore_ids(self, job: str) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(RescoreRow.account_id).where(RescoreRow.job == job)
+                                  .order_by(RescoreRow.account_id)))
+
+    def clear_rescore(self, job: str, account_ids: Iterable[str]) -> None:
+        with self.session() as s:
+            for chunk in _chunks(account_ids):
+                s.execute(delete(RescoreRow).where(RescoreRow.job == job, RescoreRow.account_id.in_(chunk)))
+
+    # --- the per-job lease --------------------------------------------------------------------------
+    def acquire(self, job: str, owner: str, ttl: timedelta) -> bool:
+        """Take the job's lease unless another live owner holds it. Atomic on SQLite and PostgreSQL."""
+        now = _now()
+        table: Any = LockRow.__table__
+        statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table).values(
+            job=job, owner=owner, expires_at=now + ttl)
+        statement = statement.on_conflict_do_update(
+            index_elements=["job"], set_={"owner": owner, "expires_at": now + ttl},
+            where=(table.c.expires_at < now) | (table.c.owner == owner))
+        with self.session() as s:
+            s.execute(statement)
+            holder = s.get(LockRow, job)
+            return holder is not None and holder.owner == owner
+
+    def release(self, job: str, owner: str) -> None:
+        with self.session() as s:
+            s.execute(delete(LockRow).where(LockRow.job == job, LockRow.owner == owner))
 
     # --- watchlist --------------------------------------------------------------------------------
     def watch_states(self, job: str, ids: Iterable[str]) -> dict[str, WatchRow]:
@@ -460,8 +387,17 @@ class StateStore:
 
 
 def _columns(row: Base) -> dict[str, Any]:
+    """A row as a dict for a bulk statement, with the column defaults an ORM flush would have applied."""
     table: Any = row.__table__
-    return {c.name: getattr(row, c.key) for c in table.columns}
+    values = {}
+    for column in table.columns:
+        value = getattr(row, column.key)
+        if value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        elif value is None and column.default is not None and column.default.is_callable:
+            value = column.default.arg({})  # SQLAlchemy wraps callables to take an execution context
+        values[column.name] = value
+    return values
 
 
 def _json(values: dict[str, Any]) -> dict[str, Any]:

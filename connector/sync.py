@@ -12,7 +12,10 @@ fetched again by id on the next run.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,11 +23,11 @@ from typing import Any
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
-from connector.errors import ConfigProblem, MappingError, QuotaExhausted
+from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted
 from connector.mapping import Mapping, RecordIssue, map_rows
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
-from connector.plan import BatchPlanner
+from connector.plan import TIER_RANK, BatchPlanner
 from connector.state import StateStore
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.deals import assess_deals
@@ -34,6 +37,10 @@ from scoring.scorecard import Scorecard, load_scorecard
 __all__ = ["ObjectCounts", "RunReport", "Sync"]
 
 log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=30)  # renewed every batch; a crashed run's lease lapses on its own
+RESCORE_AFTER = timedelta(days=7)  # ages, tenure and expiries move with the calendar
+TASK_KEY = {"salesforce": ("Task", "Riskbridge_Key__c"), "zoho": ("Tasks", "Riskbridge_Key")}
 
 
 def _utcnow() -> datetime:
@@ -59,6 +66,7 @@ class Sync:
         self.client = client or open_client(self.conn, objects=objects, policy=policy,
                                             bulk_threshold=self.job.bulk_threshold, topic_tag=self.job.watchlist.topic)
         self._overlay: dict[str, Deal] = {}  # dry run: deals read this run, kept out of the store
+        self._rescore: set[str] = set()  # dry run: accounts whose deals changed, kept out of the store
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -67,27 +75,28 @@ class Sync:
 
     # --- the run ----------------------------------------------------------------------------------
     def run(self, *, dry_run: bool = False, full: bool = False) -> RunReport:
+        """One run. Never raises for record-level problems; a run-level failure (auth, outage, a bug) is
+        recorded with status ``failed`` and re-raised with the report attached as ``exc.report``."""
         dry_run = dry_run or self.job.dry_run
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        if not self.store.acquire(self.job_name, owner, LEASE):
+            raise JobBusy(f"job {self.job_name!r} is already running (another process holds its lock); "
+                          "wait for it to finish")
         run_id = self.store.start_run(self.job_name, dry_run=dry_run, full=full)
         report = RunReport(run_id=run_id, job=self.job_name, dry_run=dry_run)
         started = time.monotonic()
         start = self.clock()
+        self.owner = owner
         self.planner = BatchPlanner(job_name=self.job_name, job=self.job, mapping=self.mapping, crm=self.conn.crm,
                                     run_id=run_id, now=start, store=self.store, client=self.client,
                                     model_version=self.scorecard.version)
-        error: str | None = None
         try:
             self._check(self.client.check(list(self.specs.values())))
             if not dry_run:
                 self._flush_outbox(report)
-            deal_cursor, deal_accounts = (self._read_deals(report, start, dry_run, full) if "deals" in self.specs
-                                          else (None, set()))
-            done = self._accounts_pass(report, start, dry_run, full, deal_accounts)
-            rest = sorted(deal_accounts - done)
-            if rest:
-                log.info("re-scoring %d accounts whose deals changed", len(rest))
-                for page in self.client.fetch(self.specs["accounts"], rest):
-                    self._process(page.rows, report, dry_run, force=set(rest))
+            deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
+            done = self._accounts_pass(report, start, dry_run, full)
+            self._rest(report, dry_run, done)
             if deal_cursor is not None and not dry_run:
                 self.store.save_cursor(self.job_name, "deals", deal_cursor)
         except QuotaExhausted as exc:
@@ -95,7 +104,8 @@ class Sync:
             log.warning("run %d stopped cleanly, cursor kept: %s", run_id, exc)
         except Exception as exc:
             report.status = "failed"
-            error = f"{type(exc).__name__}: {exc}"
+            report.error = f"{type(exc).__name__}: {exc}"
+            exc.report = report  # type: ignore[attr-defined]  # the CLI still prints the summary
             raise
         finally:
             report.api_calls = self.client.api_calls
@@ -103,12 +113,14 @@ class Sync:
             report.duration_s = time.monotonic() - started
             if report.status != "failed":
                 report.status = "partial" if (report.failures or report.stopped) else "success"
-            self.store.finish_run(run_id, report.status, report.to_json(), report.api_calls, error)
+            self.store.finish_run(run_id, report.status, report.to_json(), report.api_calls, report.error)
+            self.store.release(self.job_name, owner)
             self.client.close()
         return report
 
     def _check(self, caps: Capabilities) -> None:
-        """Every mapped field must exist and outputs must be writable, before any write."""
+        """Every mapped field must exist, outputs must be writable and the task key must be an external id,
+        before any write."""
         problems = []
         for kind, spec in self.specs.items():
             if spec.name not in caps.fields:
@@ -122,13 +134,21 @@ class Sync:
                 problems.append(ConfigProblem(self.mapping.source, f"{kind}.outputs",
                                               f"field {name!r} on {spec.name} is read-only",
                                               "riskbridge must be able to write every output field"))
+        task_object, task_key = TASK_KEY[self.conn.crm]
+        if self.job.tasks.enabled and task_object in caps.fields:
+            info = {k.lower(): v for k, v in caps.fields[task_object].items()}.get(task_key.lower())
+            if info is None or (self.conn.crm == "salesforce" and not info.external_id):
+                problems.append(ConfigProblem(self.mapping.source, "tasks", f"{task_object}.{task_key} is missing or "
+                                              "not an external id", "create it as a unique External ID text field "
+                                              "(120 characters), or set tasks.enabled = false"))
         if problems:
             raise MappingError(problems)
 
     # --- reading ----------------------------------------------------------------------------------
     def _pages(self, kind: ObjectKind, cursor: Cursor | None, start: datetime
-               ) -> Iterator[tuple[list[dict[str, Any]], Cursor | None]]:
-        """Fresh rows page by page with the cursor they advance to, then last run's failures by id."""
+               ) -> Iterator[tuple[list[dict[str, Any]], Cursor | None, bool]]:
+        """(rows, the cursor they advance to, retried?): fresh rows page by page, then last run's failures
+        fetched again by id."""
         spec, obj = self.specs[kind], self.mapping.object(kind)
         # The cursor stays a second behind the run's start: in-flight transactions may still commit with
         # earlier stamps, and CRMs stamp to the second (Zoho) or millisecond (Salesforce).
@@ -139,54 +159,78 @@ class Sync:
             fresh = []
             for row in page.rows:
                 record_id, stamp = str(row.get(obj.id_field)), _stamp(row.get(obj.cursor_field))
-                if cursor is not None and stamp is not None and stamp < cursor.ts:
-                    continue  # the overlap window: read and processed by an earlier run
+                if cursor is not None and stamp is not None and cursor.seen(stamp, record_id):
+                    continue  # the overlap with the last run: read and processed then
                 seen.add(record_id)
                 fresh.append(row)
                 if stamp is not None:
                     capped = min(stamp, horizon)
                     new_cursor = (new_cursor or Cursor(capped)).advance(capped, record_id)
-            yield fresh, new_cursor
+            yield fresh, new_cursor, False
         retry = [i.record_id for i in self.store.issues(self.job_name, kind) if i.record_id not in seen]
         if retry:
             log.info("retrying %d %s that failed before", len(retry), kind)
             for page in self.client.fetch(spec, retry):
-                yield page.rows, None
+                yield page.rows, None, True
 
-    def _read_deals(self, report: RunReport, start: datetime, dry_run: bool, full: bool
-                    ) -> tuple[Cursor | None, set[str]]:
-        """Refresh the deal snapshot; returns the deal cursor to save at the end and the accounts to re-score."""
+    def _read_deals(self, report: RunReport, start: datetime, dry_run: bool, full: bool) -> Cursor | None:
+        """Refresh the deal snapshot and mark the accounts whose deals changed; returns the deal cursor,
+        saved only at the end of the run (after those accounts are recorded)."""
         cursor = None if full else self.store.cursor(self.job_name, "deals")
         counts = report.objects["deals"]
-        accounts: set[str] = set()
         new_cursor = cursor
-        for rows, advanced in self._pages("deals", cursor, start):
+        seen: set[str] = set()
+        for rows, advanced, retried in self._pages("deals", cursor, start):
             new_cursor = advanced or new_cursor
             if not rows:
                 continue
+            counts.extracted += len(rows)
             records, issues = map_rows(self.mapping, "deals", rows)
-            deals = self.store.changed_deals(self.job_name, [d for d in records if isinstance(d, Deal)])
-            counts.extracted += len(deals) + len(issues)
-            counts.mapped += len(deals)
+            deals = [d for d in records if isinstance(d, Deal)]
+            seen.update(d.id for d in deals)
+            changed, moved_from = self.store.changed_deals(self.job_name, deals)
+            if retried:
+                changed = deals  # a failed deal is retried even if nothing changed since
+            counts.unchanged += len(deals) - len(changed)
+            counts.mapped += len(changed)
             self._skip(report, "deals", issues, dry_run)
+            accounts = {d.account_id for d in changed if d.account_id} | moved_from
             if dry_run:
-                self._overlay.update({d.id: d for d in deals})
+                self._overlay.update({d.id: d for d in changed})
+                self._rescore |= accounts
             else:
-                self.store.save_deals(self.job_name, deals)
-            accounts.update(d.account_id for d in deals if d.account_id)
+                self.store.mark_rescore(self.job_name, accounts)  # before the snapshot: a crash loses nothing
+                self.store.save_deals(self.job_name, changed)
             self.progress("deals read", len(rows))
-        return new_cursor, accounts
+        if full and not dry_run:
+            gone = self.store.prune_deals(self.job_name, seen)  # deleted in the CRM since the last full run
+            self.store.mark_rescore(self.job_name, gone)
+        return new_cursor
 
-    def _accounts_pass(self, report: RunReport, start: datetime, dry_run: bool, full: bool,
-                       deal_accounts: set[str]) -> set[str]:
+    def _accounts_pass(self, report: RunReport, start: datetime, dry_run: bool, full: bool) -> set[str]:
         cursor = None if full else self.store.cursor(self.job_name, "accounts")
+        force = set(self.store.rescore_ids(self.job_name)) | self._rescore
         done: set[str] = set()
-        for rows, advanced in self._pages("accounts", cursor, start):
+        for rows, advanced, retried in self._pages("accounts", cursor, start):
             if rows:
-                done |= self._process(rows, report, dry_run, force=deal_accounts if not full else None)
+                done |= self._process(rows, report, dry_run, rescore_all=full or retried, force=force)
             if advanced is not None and not dry_run:
                 self.store.save_cursor(self.job_name, "accounts", advanced)
         return done
+
+    def _rest(self, report: RunReport, dry_run: bool, done: set[str]) -> None:
+        """Accounts to score although their own rows did not change: their deals changed, an override
+        expired, they are leaving the watchlist, or their assessment is a week old."""
+        today = self.planner.now.date()
+        enter = TIER_RANK[self.job.watchlist.enter_tier]
+        due = self.store.due_accounts(self.job_name, today, [t for t, r in TIER_RANK.items() if r >= enter],
+                                      today - RESCORE_AFTER, self.job.batch_size)
+        rest = sorted((set(self.store.rescore_ids(self.job_name)) | self._rescore | set(due)) - done)
+        if not rest:
+            return
+        log.info("scoring %d accounts again (deals changed, override expired, watchlist or age)", len(rest))
+        for page in self.client.fetch(self.specs["accounts"], rest):
+            self._process(page.rows, report, dry_run, rescore_all=True, force=set())
 
     def _deals_of(self, account_ids: Iterable[str]) -> list[Deal]:
         if "deals" not in self.specs:
@@ -197,24 +241,27 @@ class Sync:
         return list(stored.values())
 
     # --- one batch: map, score, plan, apply, record -----------------------------------------------
-    def _process(self, rows: list[dict[str, Any]], report: RunReport, dry_run: bool,
-                 force: set[str] | None = None) -> set[str]:
+    def _process(self, rows: list[dict[str, Any]], report: RunReport, dry_run: bool, *, rescore_all: bool,
+                 force: set[str]) -> set[str]:
         """Map, score, plan, apply and record one batch of account rows; returns the ids it handled.
 
-        Rows whose inputs and outputs are exactly as the last run left them (the echo of riskbridge's
-        own write-back, or a boundary row read twice) are dropped before scoring, unless `force`
-        names them (their deals changed) or `force` is None (a full run re-scores everything).
+        Unless `rescore_all`, rows whose inputs and outputs are exactly as the last run left them (the
+        echo of riskbridge's own write-back, or a boundary row read twice) are dropped before scoring,
+        except the accounts in `force` (their deals changed).
         """
         counts = report.objects["accounts"]
+        counts.extracted += len(rows)
         records, issues = map_rows(self.mapping, "accounts", rows)
         accounts = [a for a in records if isinstance(a, Account)]
-        if force is not None:
-            accounts = self.planner.changed_accounts(accounts, force)
-        counts.extracted += len(accounts) + len(issues)
+        if not rescore_all:
+            fresh = self.planner.changed_accounts(accounts, force)
+            counts.unchanged += len(accounts) - len(fresh)
+            accounts = fresh
         counts.mapped += len(accounts)
         self._skip(report, "accounts", issues, dry_run)
+        handled = {i.record_id for i in issues}
         if not accounts:
-            return set()
+            return handled
         deals = self._deals_of(a.id for a in accounts)
         today = self.planner.now.date()
         scored = assess([a.values for a in accounts], self.scorecard, as_of=today,
@@ -236,14 +283,16 @@ class Sync:
             report.tasks_created += len(plan.tasks)
             report.tags_added += len(plan.tag_adds)
             report.tags_removed += len(plan.tag_removes)
-            return {a.id for a in accounts}
+            return handled | {a.id for a in accounts}
+        self.store.acquire(self.job_name, self.owner, LEASE)  # renew the lease batch by batch
         self.store.enqueue(self.planner.outbox(plan))
         result, quota = self._apply(plan)
-        record(self.store, self.job_name, report, plan, result, assessments)
+        recorded = record(self.store, self.job_name, report, plan, result, assessments)
+        self.store.clear_rescore(self.job_name, recorded)
         self.progress("records written", report.objects["accounts"].written + report.objects["deals"].written)
         if quota is not None:
             raise quota
-        return {a.id for a in accounts}
+        return handled | {a.id for a in accounts}
 
     def _skip(self, report: RunReport, kind: ObjectKind, issues: list[RecordIssue], dry_run: bool) -> None:
         if not issues:

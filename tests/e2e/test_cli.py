@@ -26,7 +26,7 @@ def test_sync_json_is_one_object_and_exit_codes_follow_status(org: Org, config_p
     assert partial.exit_code == 1, partial.output
     summary = json.loads(partial.stdout)
     assert summary["status"] == "partial" and summary["job"] == "default"
-    assert set(summary["objects"]["accounts"]) == {"extracted", "mapped", "skipped", "scored", "changed", "written",
+    assert set(summary["objects"]["accounts"]) >= {"extracted", "mapped", "skipped", "scored", "changed", "written",
                                                    "failed"}
     assert summary["api_calls"] > 0
     assert {f["id"] for f in summary["failures"]} & set(ids)

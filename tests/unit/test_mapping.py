@@ -64,3 +64,11 @@ def test_zoho_lookups_and_stage_flags() -> None:
     assert isinstance(deal, Deal)
     assert deal.account_id == "7328395000000686003" and deal.values["is_closed"] and deal.values["is_won"]
     assert deal.modstamp is not None and deal.modstamp.hour == 8  # normalised to UTC
+
+
+def test_an_output_may_not_overwrite_an_input_or_override(tmp_path: Path) -> None:
+    text = (MAPPINGS_DIR / "salesforce.toml").read_text()
+    path = tmp_path / "m.toml"
+    path.write_text(text.replace('risk_tier = "Risk_Tier__c"', 'risk_tier = "Risk_Override_Tier__c"'))
+    with pytest.raises(MappingError, match="Risk_Override_Tier__c.*also read as inputs"):
+        load_mapping(path)

@@ -1,0 +1,173 @@
+"""The state store's tables (SQLAlchemy 2 declarative models) and the schema version."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow", "DealRow", "HistoryRow",
+    "IssueRow", "LockRow", "OutboxRow", "RescoreRow", "RunRow", "SchemaVersion", "WatchRow",
+]
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(100), index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running, success, partial, failed
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class CursorRow(Base):
+    __tablename__ = "cursors"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    object: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+class AssessmentRow(Base):
+    """The latest assessment of one record, with the account figures deals need."""
+
+    __tablename__ = "assessments"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    object: Mapped[str] = mapped_column(String(20), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(10))
+    pd: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(80))
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    scored_at: Mapped[datetime]
+    as_of: Mapped[date | None] = mapped_column(Date, index=True)  # the day ages and expiries were measured on
+    override_until: Mapped[date | None] = mapped_column(Date)  # set while a human override is in force
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # reasons, limit, exposure, amount, ...
+
+
+class HistoryRow(Base):
+    """A change of score or tier, kept for the tier-movement report."""
+
+    __tablename__ = "assessment_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    job: Mapped[str] = mapped_column(String(100))
+    object: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(40), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(10))
+    previous_tier: Mapped[str | None] = mapped_column(String(10))
+    scored_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A task or tag mutation, keyed deterministically so a crash or retry never duplicates it."""
+
+    __tablename__ = "outbox"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # task, tag_add, tag_remove
+    object: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    crm_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class IssueRow(Base):
+    """A record skipped or not written; retried by id on the next run until it succeeds."""
+
+    __tablename__ = "record_issues"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    object: Mapped[str] = mapped_column(String(20), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(10))  # map, apply
+    reason: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    last_run_id: Mapped[int] = mapped_column(Integer)
+
+
+class DealRow(Base):
+    """The last-read canonical values of a deal, so accounts are scored with all their open deals
+    without re-reading them from the CRM."""
+
+    __tablename__ = "deals"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    current: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    modstamp: Mapped[datetime | None]
+
+
+class WatchRow(Base):
+    __tablename__ = "watchlist"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    on_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    runs_below: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[datetime]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(40))
+    object: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+
+
+class RescoreRow(Base):
+    """An account that must be scored again because its deals changed; cleared once it is recorded.
+
+    Durable, so a crash or a quota stop between reading a deal and recording its account loses nothing."""
+
+    __tablename__ = "rescore"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    since: Mapped[datetime]
+
+
+class LockRow(Base):
+    """A lease: one running sync per job, across processes and replicas sharing the store."""
+
+    __tablename__ = "locks"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]
+
+
+# Each migration moves the schema from version N-1 to N. create_all makes new tables; columns added
+# to existing tables in later versions go here as ALTER statements.
+MIGRATIONS: dict[int, list[str]] = {}
