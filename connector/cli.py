@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from connector.errors import (
     ConfigError,
+    ConfigProblem,
     ConnectionFailed,
     Fatal,
     JobBusy,
@@ -86,7 +88,7 @@ def _setup_logging(verbose: bool, quiet: bool = False) -> None:
 @sandbox_app.command("serve")
 def sandbox_serve(
     crm: Annotated[str, typer.Option(help="Which CRM to imitate: salesforce or zoho.")],
-    host: Annotated[str, typer.Option(help="Loopback address to bind.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Loopback address to bind (127.0.0.0/8, localhost or ::1).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
     accounts: Annotated[int, typer.Option(help="Accounts to generate.")] = 2000,
     deals_per_account: Annotated[int, typer.Option(help="Deals per account.")] = 2,
@@ -99,15 +101,23 @@ def sandbox_serve(
     import signal
     import threading
 
+    from connector.crm.transport import is_loopback_http
     from connector.sandbox import FaultSpec, Sandbox, SandboxServer, load_fault_file, make_app
     from connector.sandbox.client_config import write_config as write_sandbox_config
 
     if crm not in ("salesforce", "zoho"):
         fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if not is_loopback_http(f"http://{host}/"):
+        fail(ConfigError(f"--host must be a loopback address: the sandbox hands out its credentials to anyone "
+                         f"who asks, so it never listens on {host!r}"))
     try:
         spec = load_fault_file(str(faults)) if faults else FaultSpec()
-    except (OSError, ValueError) as exc:
-        fail(ConfigError(f"{faults}: not a valid fault spec: {exc}"))
+    except OSError as exc:
+        fail(ConfigError(f"{faults}: cannot read the fault spec: {exc.strerror}"))
+    except ValueError as exc:
+        problems = exc.errors() if isinstance(exc, ValidationError) else [{"loc": (), "msg": str(exc)}]
+        fail(ConfigError([ConfigProblem(str(faults), ".".join(str(p) for p in e["loc"]), str(e["msg"]),
+                                        "see the fault spec in the README") for e in problems]))
     if latency_ms:
         spec = spec.model_copy(update={"latency_ms": latency_ms})
     app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec)
@@ -152,7 +162,7 @@ def _scoring_date(as_of: str | None, lang: str) -> date:
 
 @app.command()
 def score(
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns named as in DESIGN.md §4.")],
+    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns are the canonical field names (README).")],
     output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scored CSV.")],
     scorecard: ScorecardOption = None,
     lang: LangOption = "en",
@@ -175,7 +185,7 @@ def score(
 
 @app.command("explain")
 def explain_account(
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns named as in DESIGN.md §4.")],
+    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns are the canonical field names (README).")],
     record_id: Annotated[str, typer.Option("--id", help="The id of the account to explain.")],
     scorecard: ScorecardOption = None,
     lang: LangOption = "en",
@@ -246,8 +256,11 @@ def sync(
     json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
 ) -> None:
-    """Run one sync: extract, map, score, plan, apply and record. Exit 0 success, 1 partial."""
-    from connector.report import failures_table, plan_table, progress_bar, summary_table
+    """Run one sync: extract, map, score, plan, apply and record.
+
+    Exit 0 success, 1 partial (some writes failed; listed and retried next run), 2 config or usage error,
+    3 the CRM could not be reached or refused the credentials, 4 internal error."""
+    from connector.report import failures_table, plan_table, progress_bar, skipped_table, summary_table
     from connector.sync import Sync
 
     _setup_logging(verbose, quiet=json_out)
@@ -268,6 +281,8 @@ def sync(
         if report.dry_run:
             out.print(plan_table(report))
         out.print(summary_table(report))
+        if report.skipped:
+            out.print(skipped_table(report))
         if report.failures:
             out.print(failures_table(report))
     raise typer.Exit(EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL)
@@ -360,7 +375,8 @@ def demo(
         store = StateStore(cfg.state_url)
         tiers = store.tier_counts("default")
         out.print("accounts by tier: " + " · ".join(f"{t} {tiers.get(t, 0)}" for t in
-                                                     ("low", "medium", "high", "critical")))
+                                                     ("low", "medium", "high", "critical"))
+                  + f" · on the watchlist {store.watchlist_count('default')}")
         table = Table(title="the five riskiest accounts", title_justify="left")
         for col in ("account", "score", "tier", "top reasons"):
             table.add_column(col)

@@ -14,7 +14,8 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from connector.errors import ConfigError, ConfigProblem
 from connector.mapping import Mapping, load_mapping
@@ -48,17 +49,20 @@ def resolve_secret(reference: SecretStr | str, key: str, environ: dict[str, str]
     if source.startswith("env:"):
         name = source[4:]
         value = (os.environ if environ is None else environ).get(name)
-        if value is None:
+        if not value:
             raise ConfigError([ConfigProblem("environment", key, f"environment variable {name} is not set",
-                                             f"export {name}=... before running")])
+                                             f"export {name}=... before running (an empty value counts as unset)")])
         return SecretStr(value)
     if source.startswith("file:"):
         path = Path(source[5:]).expanduser()
         try:
-            return SecretStr(path.read_text(encoding="utf-8").strip())
+            text = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError([ConfigProblem(str(path), key, f"cannot read secret file: {exc.strerror}",
                                              "check the path and its permissions")]) from None
+        if not text:
+            raise ConfigError([ConfigProblem(str(path), key, "the secret file is empty")])
+        return SecretStr(text)
     return SecretStr(source)
 
 
@@ -158,6 +162,16 @@ class Job(_Strict):
     lang: Literal["en", "zh"] = "en"
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)
+
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"not a cron expression ({exc}); five fields, e.g. \"*/30 * * * *\"") from None
+        return value
 
 
 class Config(_Strict):

@@ -21,7 +21,9 @@ from connector.transforms import TRANSFORMS, Unconvertible, parse_datetime
 
 __all__ = ["MAPPINGS_DIR", "OUTPUT_FIELDS", "Mapping", "ObjectMapping", "RecordIssue", "load_mapping"]
 
-MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+# The default mappings: `mappings/` in a checkout, the data package `connector.mappings` when installed.
+_HERE = Path(__file__).resolve().parent
+MAPPINGS_DIR = _HERE / "mappings" if (_HERE / "mappings").is_dir() else _HERE.parent / "mappings"
 
 OUTPUT_FIELDS: dict[str, tuple[str, ...]] = {
     "accounts": ("risk_score", "risk_tier", "reasons", "recommended_terms_days", "recommended_credit_limit",

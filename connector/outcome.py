@@ -53,7 +53,7 @@ class RunReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)  # dry run: every write that would happen
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, plan: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "status": self.status, "run_id": self.run_id, "job": self.job,
             "objects": {k: asdict(v) for k, v in self.objects.items()},
@@ -64,7 +64,8 @@ class RunReport:
             out["api_usage"] = {"used": self.api_usage[0], "limit": self.api_usage[1]}
         if self.dry_run:
             out["dry_run"] = True
-            out["plan"] = self.plan
+            if plan:
+                out["plan"] = self.plan
         if self.stopped:
             out["stopped"] = self.stopped
         if self.error:

@@ -13,7 +13,7 @@ from rich.table import Table
 from connector.outcome import RunReport
 from connector.state import RunRow
 
-__all__ = ["failures_table", "plan_table", "progress_bar", "runs_table", "summary_table"]
+__all__ = ["failures_table", "plan_table", "progress_bar", "runs_table", "skipped_table", "summary_table"]
 
 _STATUS_STYLE = {"success": "green", "partial": "yellow", "failed": "red", "running": "cyan"}
 
@@ -23,13 +23,14 @@ def summary_table(report: RunReport) -> Table:
              + (" · dry run" if report.dry_run else ""))
     table = Table(title=title, title_justify="left")
     table.add_column("object")
-    for name in ("extracted", "mapped", "skipped", "scored", "changed", "written", "failed"):
+    columns = ("extracted", "unchanged", "mapped", "skipped", "scored", "changed", "written", "failed")
+    for name in columns:
         table.add_column(name, justify="right")
     for kind, counts in report.objects.items():
         c = vars(counts)
-        table.add_row(kind, *(str(c[k]) for k in ("extracted", "mapped", "skipped", "scored", "changed", "written",
-                                                  "failed")))
-    table.caption = (f"tasks created {report.tasks_created} · tags added {report.tags_added} · removed "
+        table.add_row(kind, *(str(c[k]) for k in columns))
+    verb = "planned" if report.dry_run else "created"
+    table.caption = (f"tasks {verb} {report.tasks_created} · tags added {report.tags_added} · removed "
                      f"{report.tags_removed} · API calls {report.api_calls}"
                      + (f" (org usage {report.api_usage[0]:,}/{report.api_usage[1]:,} today)" if report.api_usage else "")
                      + f" · {report.duration_s:.1f}s"
@@ -43,6 +44,18 @@ def failures_table(report: RunReport, limit: int = 50) -> Table:
         table.add_column(col)
     for f in report.failures[:limit]:
         table.add_row(f["object"], f["id"], f.get("op", ""), f["reason"])
+    return table
+
+
+def skipped_table(report: RunReport, limit: int = 20) -> Table:
+    table = Table(title=f"{len(report.skipped)} record(s) skipped: a value could not be read; fix it in the CRM "
+                        "(they are retried every run)", title_justify="left")
+    for col in ("object", "id", "reason"):
+        table.add_column(col)
+    for item in report.skipped[:limit]:
+        table.add_row(item["object"], item["id"], item["reason"])
+    if len(report.skipped) > limit:
+        table.caption = f"… and {len(report.skipped) - limit} more (use --json for all)"
     return table
 
 

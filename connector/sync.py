@@ -113,7 +113,7 @@ class Sync:
             report.duration_s = time.monotonic() - started
             if report.status != "failed":
                 report.status = "partial" if (report.failures or report.stopped) else "success"
-            self.store.finish_run(run_id, report.status, report.to_json(), report.api_calls, report.error)
+            self.store.finish_run(run_id, report.status, report.to_json(plan=False), report.api_calls, report.error)
             self.store.release(self.job_name, owner)
             self.client.close()
         return report

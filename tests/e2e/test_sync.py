@@ -153,15 +153,20 @@ def test_session_expiry_mid_run_is_recovered(org: Org, config: Config, no_wait: 
 
 
 def test_reruns_and_retries_never_duplicate_tasks(org: Org, config: Config, no_wait: RetryPolicy) -> None:
-    # The first task write's response is lost: the client retries, the external-id upsert dedupes.
-    org.faults(drop={"every": 1, "times": 1, "path": "Task", "method": "PATCH" if org.names.crm == "salesforce"
-                     else "POST"})
+    n = org.names
+    run(config, no_wait)
+    sanctions = "Sanctions_Hit__c" if n.crm == "salesforce" else "Sanctions_Hit"
+    calm = [i for i, a in by_id(org, n.accounts).items() if a[n.tier] in ("low", "medium")][:3]
+    for record_id in calm:
+        edit(config, org, "accounts", record_id, {sanctions: True})
+    # The CRM creates the tasks but the answer is lost: the client retries, the key-based upsert dedupes.
+    org.faults(drop={"every": 1, "times": 1, "path": "Task"})
     first = run(config, no_wait)
     org.faults()
+    assert first.status == "success" and first.tasks_created == 3
     run(config, no_wait, full=True)
-    tasks = org.records(org.names.tasks)
-    keys = [t[org.names.task_key] for t in tasks if t.get(org.names.task_key)]
-    assert len(keys) == len(set(keys)) == first.tasks_created
+    keys = [t[n.task_key] for t in org.records(n.tasks) if t.get(n.task_key)]
+    assert len(keys) == len(set(keys)) == 3
 
 
 def test_override_in_the_crm_wins_until_it_expires(org: Org, config: Config, no_wait: RetryPolicy) -> None:
