@@ -23,5 +23,6 @@ test: install
 bench: install
 	$(PY) bench/bench_sandbox.py
 	$(PY) bench/bench_scoring.py
+	$(PY) bench/bench_sync.py
 
 .PHONY: install demo test bench

@@ -5,7 +5,7 @@ Every assertion reads the sandbox's resulting records and its call log, not the 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connector.config import Config
@@ -232,3 +232,25 @@ def test_salesforce_reports_org_api_usage(org: Org, config: Config, no_wait: Ret
         assert report.to_json()["api_usage"]["limit"] > 0
     else:
         assert report.api_usage is None  # Zoho reports no allowance
+
+
+def test_the_cursor_never_passes_the_runs_start(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    # A run that started three days ago (injected clock) must leave its cursors at most a second
+    # before that start, however new the rows it read: in-flight writes may still commit behind it.
+    start = datetime.now(UTC) - timedelta(days=3)
+    Sync(config, policy=no_wait, clock=lambda: start).run()
+    store = StateStore(config.state_url)
+    horizon = start.replace(microsecond=0) - timedelta(seconds=1)
+    for kind in ("accounts", "deals"):
+        cursor = store.cursor("default", kind)
+        assert cursor is not None and cursor.ts <= horizon
+    newer = [a for a in org.records(org.names.accounts) if _modified(org, a) > horizon]
+    assert newer  # the org has rows modified after that start: they are read again next run
+    again = run(config, no_wait)
+    assert again.objects["accounts"].extracted >= len(newer)
+
+
+def _modified(org: Org, record: dict[str, Any]) -> datetime:
+    from connector.transforms import parse_datetime
+
+    return parse_datetime(record["SystemModstamp" if org.names.crm == "salesforce" else "Modified_Time"])
