@@ -72,3 +72,11 @@ def test_an_output_may_not_overwrite_an_input_or_override(tmp_path: Path) -> Non
     path.write_text(text.replace('risk_tier = "Risk_Tier__c"', 'risk_tier = "Risk_Override_Tier__c"'))
     with pytest.raises(MappingError, match="Risk_Override_Tier__c.*also read as inputs"):
         load_mapping(path)
+
+
+def test_a_deal_without_an_account_is_an_issue_not_a_silent_gap() -> None:
+    mapping = load_mapping(MAPPINGS_DIR / "zoho.toml")
+    rows = [{"id": "1", "Modified_Time": "2026-05-14T11:36:17+03:00", "Deal_Name": "Orphan", "Stage": "Qualification",
+             "Account_Name": {"name": "Zylker"}}]  # a lookup without the id the mapping reads
+    records, issues = map_rows(mapping, "deals", rows)
+    assert records == [] and "Account_Name.id is empty" in issues[0].reason
