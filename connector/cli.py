@@ -45,7 +45,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from connector import __version__
+
+        print(f"riskbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Credit-risk scoring inside your CRM: sync, score and write back risk fields, tasks and a watchlist."""
 sandbox_app = typer.Typer(help="Local wire-compatible CRM sandboxes for tests, demos and benchmarks.",
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
