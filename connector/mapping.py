@@ -155,9 +155,6 @@ def map_rows(mapping: Mapping, kind: ObjectKind, rows: list[dict[str, Any]]) -> 
                 values[name] = TRANSFORMS[spec.transform](_dig(row, spec.field))
             except Unconvertible as exc:
                 problems.append(f"{spec.field} -> {name}: {exc}")
-        if kind == "deals" and not values.get("account_id") and not problems:
-            spec = specs.get("account_id")
-            problems.append(f"{spec.field if spec else 'account_id'} is empty: a deal is scored with its account")
         try:
             modstamp: datetime | None = parse_datetime(row[obj.cursor_field]) if row.get(obj.cursor_field) else None
         except Unconvertible as exc:

@@ -44,6 +44,7 @@ class RunReport:
     tasks_created: int = 0
     tags_added: int = 0
     tags_removed: int = 0
+    resent: int = 0  # task/tag mutations an earlier run left unfinished, sent again (already counted then)
     api_calls: int = 0
     api_usage: tuple[int, int] | None = None  # (used, daily allowance) as the CRM reports it
     duration_s: float = 0.0
@@ -58,6 +59,7 @@ class RunReport:
             "status": self.status, "run_id": self.run_id, "job": self.job,
             "objects": {k: asdict(v) for k, v in self.objects.items()},
             "tasks_created": self.tasks_created, "tags_added": self.tags_added, "tags_removed": self.tags_removed,
+            "resent": self.resent,
             "api_calls": self.api_calls, "duration_s": round(self.duration_s, 3),
         }
         if self.api_usage is not None:

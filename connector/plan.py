@@ -128,6 +128,7 @@ class BatchPlanner:
     store: StateStore
     client: CRMClient
     model_version: str
+    baseline: bool = False  # the job's first run: today's tiers are a starting point, not escalations
     episodes: dict[str, tuple[str, int]] = field(default_factory=dict)  # task key -> (rule, episode)
 
     def __post_init__(self) -> None:
@@ -191,7 +192,7 @@ class BatchPlanner:
                 plan.updates.append(update)
             before = previous.get(account.id)
             prior = before.tier if before else (str(account.current.get("risk_tier") or "").lower() or None)
-            first = prior is None and not self.job.tasks.on_first_assessment  # a baseline, not an escalation
+            first = prior is None and self.baseline and not self.job.tasks.on_first_assessment
             if self.job.tasks.enabled and not first and escalates(prior, a.tier, list(self.job.tasks.tiers)):
                 text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])
                 escalations.append((account, f"tier-{a.tier}", text.subject, text.description))
@@ -231,7 +232,7 @@ class BatchPlanner:
             flags = [r.code for r in d.flags]
             before = previous.get(deal.id)
             if self.job.tasks.enabled and self.job.tasks.deal_over_credit and OVER_CREDIT in flags and (
-                    (before is None and self.job.tasks.on_first_assessment)
+                    (before is None and (not self.baseline or self.job.tasks.on_first_assessment))
                     or (before is not None and OVER_CREDIT not in before.detail.get("flags", []))):
                 name = str(deal.values.get("name") or deal.id)
                 remaining = "unknown" if d.remaining_credit is None else f"{d.remaining_credit:,.0f}"

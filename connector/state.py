@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -213,8 +213,16 @@ class StateStore:
 
     def pending_outbox(self, job: str) -> list[OutboxRow]:
         with self.session() as s:
-            return list(s.scalars(select(OutboxRow).where(OutboxRow.job == job, OutboxRow.status != "done")
+            return list(s.scalars(select(OutboxRow).where(OutboxRow.job == job,
+                                                          OutboxRow.status.in_(("pending", "failed")))
                                   .order_by(OutboxRow.created_at)))
+
+    def close_outbox(self, settled: dict[str, tuple[str, str]]) -> None:
+        """Settle outbox rows without sending them: key -> (status, reason), e.g. superseded, abandoned."""
+        with self.session() as s:
+            for key, (status, reason) in settled.items():
+                s.execute(update(OutboxRow).where(OutboxRow.key == key).values(
+                    status=status, last_error=reason, updated_at=_now()))
 
     def settle_outbox(self, results: dict[str, tuple[bool, str | None, str | None]]) -> None:
         """Mark outbox keys done or failed: key -> (ok, error, crm id)."""
@@ -281,6 +289,23 @@ class StateStore:
                     moved_from.add(row.account_id)
         return changed, moved_from
 
+    def drop_deals(self, job: str, ids: list[str]) -> set[str]:
+        """Remove deals from the snapshot (they lost their account link); returns the accounts they had."""
+        with self.session() as s:
+            accounts = {a for chunk in _chunks(ids) for a in s.scalars(select(DealRow.account_id).where(
+                DealRow.job == job, DealRow.record_id.in_(chunk))) if a}
+            for chunk in _chunks(ids):
+                s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
+        return accounts
+
+    def forget_accounts(self, job: str, ids: Iterable[str]) -> None:
+        """An account the CRM no longer returns: drop what riskbridge keeps about it."""
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                for table in (AssessmentRow, WatchRow):
+                    s.execute(delete(table).where(table.job == job, table.record_id.in_(chunk)))
+                s.execute(delete(RescoreRow).where(RescoreRow.job == job, RescoreRow.account_id.in_(chunk)))
+
     def prune_deals(self, job: str, seen: set[str]) -> set[str]:
         """Drop snapshot deals a full read did not return (deleted in the CRM); returns their accounts."""
         with self.session() as s:
@@ -326,9 +351,17 @@ class StateStore:
                 s.execute(delete(RescoreRow).where(RescoreRow.job == job, RescoreRow.account_id.in_(chunk)))
 
     # --- the per-job lease --------------------------------------------------------------------------
-    def acquire(self, job: str, owner: str, ttl: timedelta) -> bool:
-        """Take the job's lease unless another live owner holds it. Atomic on SQLite and PostgreSQL."""
+    def acquire(self, job: str, owner: str, ttl: timedelta, take_over: Callable[[str], bool] | None = None) -> bool:
+        """Take the job's lease unless another live owner holds it. Atomic on SQLite and PostgreSQL.
+
+        `take_over(holder)` may declare the current holder dead (a crashed process on this host)."""
         now = _now()
+        if take_over is not None:
+            with self.session() as s:
+                holder = s.get(LockRow, job)
+                if holder is not None and holder.owner != owner and take_over(holder.owner):
+                    log.warning("job %s: taking over the lock of %s, which is no longer running", job, holder.owner)
+                    s.delete(holder)
         table: Any = LockRow.__table__
         statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table).values(
             job=job, owner=owner, expires_at=now + ttl)
@@ -339,6 +372,18 @@ class StateStore:
             s.execute(statement)
             holder = s.get(LockRow, job)
             return holder is not None and holder.owner == owner
+
+    def has_synced(self, job: str) -> bool:
+        """True once a real (not dry) run of the job has finished with success."""
+        with self.session() as s:
+            return s.scalar(select(RunRow.id).where(RunRow.job == job, RunRow.status == "success",
+                                                    RunRow.dry_run.is_(False)).limit(1)) is not None
+
+    def abandon_runs(self, job: str) -> None:
+        """Mark runs still 'running' as failed: called by the lease holder, so none of them is alive."""
+        with self.session() as s:
+            s.execute(update(RunRow).where(RunRow.job == job, RunRow.status == "running").values(
+                status="failed", error="abandoned: the process ended without finishing the run", finished_at=_now()))
 
     def release(self, job: str, owner: str) -> None:
         with self.session() as s:

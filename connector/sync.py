@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=30)  # renewed every batch; a crashed run's lease lapses on its own
 RESCORE_AFTER = timedelta(days=7)  # ages, tenure and expiries move with the calendar
+MAX_ATTEMPTS = 3  # sends of one task or tag mutation before it is abandoned and reported
 TASK_KEY = {"salesforce": ("Task", "Riskbridge_Key__c"), "zoho": ("Tasks", "Riskbridge_Key")}
 
 
@@ -79,9 +80,11 @@ class Sync:
         recorded with status ``failed`` and re-raised with the report attached as ``exc.report``."""
         dry_run = dry_run or self.job.dry_run
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        if not self.store.acquire(self.job_name, owner, LEASE):
+        if not self.store.acquire(self.job_name, owner, LEASE, take_over=_dead_local_owner):
             raise JobBusy(f"job {self.job_name!r} is already running (another process holds its lock); "
                           "wait for it to finish")
+        self.store.abandon_runs(self.job_name)  # we hold the lease: any run still marked running is dead
+        baseline = not self.store.has_synced(self.job_name)  # until the first complete sync, tiers are a baseline
         run_id = self.store.start_run(self.job_name, dry_run=dry_run, full=full)
         report = RunReport(run_id=run_id, job=self.job_name, dry_run=dry_run)
         started = time.monotonic()
@@ -89,7 +92,7 @@ class Sync:
         self.owner = owner
         self.planner = BatchPlanner(job_name=self.job_name, job=self.job, mapping=self.mapping, crm=self.conn.crm,
                                     run_id=run_id, now=start, store=self.store, client=self.client,
-                                    model_version=self.scorecard.version)
+                                    model_version=self.scorecard.version, baseline=baseline)
         try:
             self._check(self.client.check(list(self.specs.values())))
             if not dry_run:
@@ -117,6 +120,11 @@ class Sync:
             self.store.release(self.job_name, owner)
             self.client.close()
         return report
+
+    def _renew(self) -> None:
+        """Extend the lease; if another process took it (ours lapsed), stop before writing anything."""
+        if not self.store.acquire(self.job_name, self.owner, LEASE):
+            raise JobBusy(f"job {self.job_name!r}: this run's lock lapsed and another run took it; stopping")
 
     def _check(self, caps: Capabilities) -> None:
         """Every mapped field must exist, outputs must be writable and the task key must be an external id,
@@ -156,6 +164,7 @@ class Sync:
         seen: set[str] = set()
         new_cursor = cursor
         for page in self.client.extract(spec, cursor):
+            self._renew()
             fresh = []
             for row in page.rows:
                 record_id, stamp = str(row.get(obj.id_field)), _stamp(row.get(obj.cursor_field))
@@ -186,7 +195,15 @@ class Sync:
                 continue
             counts.extracted += len(rows)
             records, issues = map_rows(self.mapping, "deals", rows)
-            deals = [d for d in records if isinstance(d, Deal)]
+            deals = [d for d in records if isinstance(d, Deal) and d.account_id]
+            unlinked = [d.id for d in records if isinstance(d, Deal) and not d.account_id]
+            if unlinked:  # no account to score it with; if it had one, that account's exposure just fell
+                link = self.mapping.object("deals").input("account_id")
+                report.skipped += [{"object": "deals", "id": i, "reason": f"{link.field if link else 'account_id'} "
+                                    "is empty: a deal is scored with its account"} for i in unlinked]
+                counts.skipped += len(unlinked)
+                if not dry_run:
+                    self.store.mark_rescore(self.job_name, self.store.drop_deals(self.job_name, unlinked))
             seen.update(d.id for d in deals)
             changed, moved_from = self.store.changed_deals(self.job_name, deals)
             if retried:
@@ -229,8 +246,15 @@ class Sync:
         if not rest:
             return
         log.info("scoring %d accounts again (deals changed, override expired, watchlist or age)", len(rest))
+        found: set[str] = set()
+        id_field = self.mapping.object("accounts").id_field
         for page in self.client.fetch(self.specs["accounts"], rest):
+            found.update(str(r.get(id_field)) for r in page.rows)
             self._process(page.rows, report, dry_run, rescore_all=True, force=set())
+        gone = set(rest) - found
+        if gone and not dry_run:  # deleted in the CRM (or no longer visible): stop asking for them
+            log.info("%d accounts are gone from the CRM; forgetting them", len(gone))
+            self.store.forget_accounts(self.job_name, gone)
 
     def _deals_of(self, account_ids: Iterable[str]) -> list[Deal]:
         if "deals" not in self.specs:
@@ -284,7 +308,7 @@ class Sync:
             report.tags_added += len(plan.tag_adds)
             report.tags_removed += len(plan.tag_removes)
             return handled | {a.id for a in accounts}
-        self.store.acquire(self.job_name, self.owner, LEASE)  # renew the lease batch by batch
+        self._renew()
         self.store.enqueue(self.planner.outbox(plan))
         result, quota = self._apply(plan)
         recorded = record(self.store, self.job_name, report, plan, result, assessments)
@@ -313,15 +337,29 @@ class Sync:
             return (partial if isinstance(partial, ApplyResult) else ApplyResult()), exc
 
     def _flush_outbox(self, report: RunReport) -> None:
-        """Resend task and tag mutations an earlier run could not finish (same keys: no duplicates)."""
+        """Resend task and tag mutations an earlier run could not finish (same keys: no duplicates).
+
+        A task whose escalation no longer holds (the tier fell since) is superseded, not sent; a mutation
+        that failed `MAX_ATTEMPTS` times is abandoned and reported once, so it cannot keep every later
+        run partial."""
         pending = self.store.pending_outbox(self.job_name)
         if not pending:
             return
-        plan = WritePlan()
+        tiers = {r.record_id: r.tier for kind in ("accounts", "deals") for r in self.store.assessments(
+            self.job_name, kind, [p.record_id for p in pending if p.object == kind]).values()}
+        plan, settled = WritePlan(), {}
         for row in pending:
             kind: ObjectKind = "deals" if row.object == "deals" else "accounts"
             p = row.payload
-            if row.kind == "task":
+            rule = str(p.get("rule", ""))
+            if row.kind == "task" and rule.startswith("tier-") and TIER_RANK.get(tiers.get(row.record_id, ""), 0) \
+                    < TIER_RANK.get(rule[5:], 0):
+                settled[row.key] = ("superseded", f"the tier fell below {rule[5:]} before the task was created")
+            elif row.attempts >= MAX_ATTEMPTS:
+                settled[row.key] = ("abandoned", row.last_error or "failed")
+                report.failures.append({"object": kind, "id": row.record_id, "op": f"{row.kind} (abandoned)",
+                                        "reason": f"gave up after {row.attempts} attempts: {row.last_error}"})
+            elif row.kind == "task":
                 plan.tasks.append(TaskCreate(key=row.key, object=kind, record_id=row.record_id,
                                              owner_id=p.get("owner_id"), subject=p["subject"],
                                              description=p["description"], due=date.fromisoformat(p["due"]),
@@ -330,11 +368,32 @@ class Sync:
                 plan.tag_adds.append(TagAdd(kind, row.record_id, p["tag"], row.key))
             else:
                 plan.tag_removes.append(TagRemove(kind, row.record_id, p["tag"], row.key))
+        self.store.close_outbox(settled)
+        if not len(plan):
+            return
         log.info("resending %d task/tag mutations left by earlier runs", len(plan))
         result, quota = self._apply(plan)
-        record(self.store, self.job_name, report, plan, result, [])
+        resent = RunReport(run_id=report.run_id, job=report.job, dry_run=False)
+        record(self.store, self.job_name, resent, plan, result, [])
+        report.resent += resent.tasks_created + resent.tags_added + resent.tags_removed
+        report.failures += resent.failures
         if quota is not None:
             raise quota
+
+
+def _dead_local_owner(owner: str) -> bool:
+    """True if a lease owner ("host:pid:nonce") is a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _stamp(value: Any) -> datetime | None:
