@@ -55,3 +55,27 @@ def test_record_issues_count_attempts_and_resolve(tmp_path: Path) -> None:
     assert issue.attempts == 2 and issue.last_run_id == 2
     s.resolve_issues("job", "accounts", ["001"])
     assert s.issues("job") == []
+
+
+def test_one_lease_per_job(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    s = store(tmp_path)
+    minute = timedelta(minutes=1)
+    assert s.acquire("job", "a", minute)
+    assert not s.acquire("job", "b", minute)  # held and live
+    assert s.acquire("job", "a", minute)  # the holder renews
+    assert s.acquire("job", "b", minute, take_over=lambda holder: holder == "a")  # a crashed holder
+    assert not s.acquire("job", "a", minute)
+    assert s.acquire("other", "a", minute)  # leases are per job
+    s.release("job", "b")
+    assert s.acquire("job", "a", -minute)  # free again; a lapsed lease ...
+    assert s.acquire("job", "b", minute)  # ... is taken by the next run
+
+
+def test_runs_left_running_by_a_crash_are_marked_failed(tmp_path: Path) -> None:
+    s = store(tmp_path)
+    s.start_run("job", dry_run=False, full=False)
+    s.abandon_runs("job")
+    [run] = s.runs("job")
+    assert run.status == "failed" and "abandoned" in (run.error or "")
