@@ -189,6 +189,11 @@ class Sync:
         counts = report.objects["deals"]
         new_cursor = cursor
         seen: set[str] = set()
+        if cursor is not None:  # deleted deals never come back from an incremental read: ask for them
+            gone = self.client.deleted(self.specs["deals"], cursor.ts)
+            if gone and not dry_run:
+                log.info("%d deals were deleted in the CRM; their accounts are scored again", len(gone))
+                self.store.mark_rescore(self.job_name, self.store.drop_deals(self.job_name, gone))
         for rows, advanced, retried in self._pages("deals", cursor, start):
             new_cursor = advanced or new_cursor
             if not rows:
@@ -220,8 +225,8 @@ class Sync:
                 self.store.save_deals(self.job_name, changed)
             self.progress("deals read", len(rows))
         if full and not dry_run:
-            gone = self.store.prune_deals(self.job_name, seen)  # deleted in the CRM since the last full run
-            self.store.mark_rescore(self.job_name, gone)
+            # A full read also catches deletions older than the CRM's deleted-records window.
+            self.store.mark_rescore(self.job_name, self.store.prune_deals(self.job_name, seen))
         return new_cursor
 
     def _accounts_pass(self, report: RunReport, start: datetime, dry_run: bool, full: bool) -> set[str]:

@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from connector.errors import QuotaExhausted, Retriable
@@ -82,6 +83,10 @@ class CRMClient(Protocol):
 
     def fetch(self, spec: ObjectSpec, ids: list[str]) -> Iterator[Page]:
         """The rows with these ids (for retrying records that failed last run)."""
+        ...
+
+    def deleted(self, spec: ObjectSpec, since: datetime) -> list[str]:
+        """Ids of records of this object deleted since `since` (an incremental read never returns them)."""
         ...
 
     def fetch_children(self, spec: ObjectSpec, parent_ids: list[str]) -> Iterator[Page]:

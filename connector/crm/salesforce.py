@@ -22,6 +22,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
@@ -259,6 +260,17 @@ class SalesforceClient:
         if not spec.parent_field:
             raise Fatal(f"{spec.name} has no parent field to fetch children by", code="NO_PARENT_FIELD")
         return self._by_values(spec, spec.parent_field, parent_ids)
+
+    def deleted(self, spec: ObjectSpec, since: datetime) -> list[str]:
+        """`sobjects/{X}/deleted/`: the delete log answers for 15 days at most; an older cursor reads those."""
+        now = datetime.now(UTC)
+        start = max(since, now - timedelta(days=14))
+        if start > since:
+            log.warning("%s: deletions before %s are past Salesforce's 15-day delete log; run --full to prune them",
+                        spec.name, start.date())
+        body = self.restful(f"deleted {spec.name}", f"sobjects/{spec.name}/deleted/", params={
+            "start": start.replace(microsecond=0).isoformat(), "end": now.replace(microsecond=0).isoformat()})
+        return [str(r["id"]) for r in (body or {}).get("deletedRecords", []) if r.get("id")]
 
     def open_task_keys(self, keys: list[str]) -> set[str]:
         found: set[str] = set()

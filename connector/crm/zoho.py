@@ -39,6 +39,7 @@ from connector.crm.zoho_wire import (
     ZohoFatal,
     classify,
     coql_list,
+    if_modified_since,
     is_success,
     record_error,
     wire_value,
@@ -253,6 +254,20 @@ class ZohoClient:
                 out = out[spec.page_size:]
         if out:
             yield Page(out)
+
+    def deleted(self, spec: ObjectSpec, since: datetime) -> list[str]:
+        """`GET {module}/deleted?type=all` with If-Modified-Since, page by page (200 per page)."""
+        ids: list[str] = []
+        page = 1
+        while True:
+            reply = self._call("GET", f"{spec.name}/deleted", f"deleted {spec.name}",
+                               params={"type": "all", "page": page, "per_page": 200},
+                               headers={"If-Modified-Since": if_modified_since(since)})
+            body = reply.body or {}
+            ids += [str(r["id"]) for r in body.get("data") or [] if isinstance(r, dict) and r.get("id")]
+            if not (body.get("info") or {}).get("more_records"):
+                return ids
+            page += 1
 
     def fetch_children(self, spec: ObjectSpec, parent_ids: list[str]) -> Iterator[Page]:
         self._objects[spec.kind] = spec.name

@@ -257,7 +257,7 @@ class RestApi:
         if start is None or end is None:
             return error(400, "INVALID_REPLICATION_DATE", "start and end must be valid dateTime values")
         lo, hi = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-        rows = [r for r in self.store.rows(obj, deleted=True) if lo <= r["SystemModstamp"][:19] < hi
+        rows = [r for r in self.store.rows(obj, deleted=True) if lo <= r["SystemModstamp"][:19] <= hi
                 and bool(r.get("IsDeleted")) == deleted]
         latest = end.strftime("%Y-%m-%dT%H:%M:00.000+0000")
         if deleted:

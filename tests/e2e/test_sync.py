@@ -254,3 +254,37 @@ def _modified(org: Org, record: dict[str, Any]) -> datetime:
     from connector.transforms import parse_datetime
 
     return parse_datetime(record["SystemModstamp" if org.names.crm == "salesforce" else "Modified_Time"])
+
+
+def test_a_deleted_deal_leaves_its_accounts_exposure_on_the_next_incremental_run(
+        org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    run(config, no_wait)
+    store = StateStore(config.state_url)
+    deal = next(d for d in org.records(org.names.deals) if d.get(org.names.tier))
+    account_id = deal["AccountId"] if org.names.crm == "salesforce" else deal["Account_Name"]["id"]
+    before = store.assessments("default", "accounts", [account_id])[account_id].detail["exposure"]
+    deal_id = str(deal[org.names.id])
+    # Delete it the way a user would, through the CRM's own REST API.
+    creds = org.credentials()
+    if org.names.crm == "salesforce":
+        import requests
+
+        token = requests.post(f"{org.url}/services/oauth2/token", data={
+            "grant_type": "password", "client_id": creds["consumer_key"], "client_secret": creds["consumer_secret"],
+            "username": creds["username"], "password": creds["password"] + creds["security_token"]},
+            timeout=10).json()["access_token"]
+        resp = requests.delete(f"{org.url}/services/data/v59.0/sobjects/Opportunity/{deal_id}",
+                               headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    else:
+        import requests
+
+        token = requests.post(f"{creds['accounts_url']}/oauth/v2/token", data={
+            "grant_type": "refresh_token", "client_id": creds["client_id"], "client_secret": creds["client_secret"],
+            "refresh_token": creds["refresh_token"]}, timeout=10).json()["access_token"]
+        resp = requests.delete(f"{org.url}/crm/v8/Deals/{deal_id}",
+                               headers={"Authorization": f"Zoho-oauthtoken {token}"}, timeout=10)
+    assert resp.status_code in (200, 204), resp.text
+    run(config, no_wait)
+    after = store.assessments("default", "accounts", [account_id])[account_id].detail["exposure"]
+    assert after < before
+    assert deal_id not in {d.id for d in store.deals_for_accounts("default", [account_id])}
