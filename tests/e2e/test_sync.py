@@ -288,3 +288,62 @@ def test_a_deleted_deal_leaves_its_accounts_exposure_on_the_next_incremental_run
     after = store.assessments("default", "accounts", [account_id])[account_id].detail["exposure"]
     assert after < before
     assert deal_id not in {d.id for d in store.deals_for_accounts("default", [account_id])}
+
+
+def test_an_override_that_expires_is_undone_without_any_crm_edit(org: Org, config: Config,
+                                                                  no_wait: RetryPolicy) -> None:
+    n = org.names
+    run(config, no_wait)
+    target = next(i for i, a in by_id(org, n.accounts).items()
+                  if a[n.tier] in ("high", "critical") and not a.get(n.override_tier))
+    tomorrow = date.today() + timedelta(days=1)
+    edit(config, org, "accounts", target, {n.override_tier: "low", n.override_reason: "Guarantee until tomorrow",
+                                           n.override_until: tomorrow.isoformat()})
+    run(config, no_wait)
+    assert by_id(org, n.accounts)[target][n.tier] == "low"
+    later = datetime.now(UTC) + timedelta(days=3)  # nobody touches the record; the calendar moves on
+    report = Sync(config, policy=no_wait, clock=lambda: later).run()
+    assert report.status == "success"
+    assert by_id(org, n.accounts)[target][n.tier] in ("high", "critical")
+
+
+def test_the_watchlist_lets_go_after_three_incremental_runs_below_its_tier(org: Org, config: Config,
+                                                                           no_wait: RetryPolicy) -> None:
+    n = org.names
+    run(config, no_wait)
+    target = next(i for i, a in by_id(org, n.accounts).items() if a[n.tier] == "high" and not a.get(n.override_tier))
+    edit(config, org, "accounts", target, {n.override_tier: "low", n.override_reason: "Collateral received",
+                                           n.override_until: (date.today() + timedelta(days=30)).isoformat()})
+    seen = []
+    for _ in range(4):  # plain incremental runs: only the first one sees a CRM change
+        run(config, no_wait)
+        account = by_id(org, n.accounts)[target]
+        seen.append((account[n.tier], _on_watchlist(org, account)))
+    assert seen == [("low", True), ("low", True), ("low", False), ("low", False)]
+
+
+def test_leftover_outbox_tasks_are_superseded_or_abandoned_not_resent_forever(
+        org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    from connector.state import OutboxRow
+
+    n = org.names
+    run(config, no_wait)
+    store = StateStore(config.state_url)
+    low = next(i for i, a in by_id(org, n.accounts).items() if a[n.tier] == "low")
+    now = datetime.now(UTC)
+    payload = {"rule": "tier-high", "episode": 1, "subject": "High credit risk", "description": "left by a crash",
+               "due": date.today().isoformat(), "owner_id": None, "priority": "High"}
+    store.enqueue([
+        OutboxRow(key="rb-default-stale", job="default", kind="task", object="accounts", record_id=low,
+                  payload=payload, created_at=now, updated_at=now),  # its escalation no longer holds
+        OutboxRow(key="rb-default-stuck", job="default", kind="tag_add", object="accounts", record_id=low,
+                  payload={"tag": "credit-watchlist"}, status="failed", attempts=3, last_error="INVALID_DATA: x",
+                  created_at=now, updated_at=now),  # failed three times already
+    ])
+    report = run(config, no_wait)
+    assert report.resent == 0 and report.tasks_created == 0
+    assert [f["op"] for f in report.failures] == ["tag_add (abandoned)"] and report.status == "partial"
+    rows = store.outbox(["rb-default-stale", "rb-default-stuck"])
+    assert (rows["rb-default-stale"].status, rows["rb-default-stuck"].status) == ("superseded", "abandoned")
+    assert run(config, no_wait).status == "success"  # reported once, then out of the way
+    assert not [t for t in org.records(n.tasks) if t.get(n.task_key) == "rb-default-stale"]
