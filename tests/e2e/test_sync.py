@@ -347,3 +347,32 @@ def test_leftover_outbox_tasks_are_superseded_or_abandoned_not_resent_forever(
     assert (rows["rb-default-stale"].status, rows["rb-default-stuck"].status) == ("superseded", "abandoned")
     assert run(config, no_wait).status == "success"  # reported once, then out of the way
     assert not [t for t in org.records(n.tasks) if t.get(n.task_key) == "rb-default-stale"]
+
+
+def test_salesforce_watchlist_can_also_assign_a_topic(org: Org, config: Config, no_wait: RetryPolicy) -> None:
+    if org.names.crm != "salesforce":
+        return  # Zoho's watchlist is always a native tag (covered above)
+    config.jobs["default"].watchlist.topic = True
+    run(config, no_wait)
+    topics = {t["Id"]: t["Name"] for t in org.records("Topic")}
+    assigned = {a["EntityId"] for a in org.records("TopicAssignment") if topics.get(a["TopicId"]) == "credit-watchlist"}
+    flagged = {a["Id"] for a in org.records("Account") if a["Risk_Watchlist__c"]}
+    assert flagged and assigned == flagged
+    run(config, no_wait)  # nothing changed: no second assignment
+    again = [a for a in org.records("TopicAssignment") if topics.get(a["TopicId"]) == "credit-watchlist"]
+    assert len(again) == len(flagged)
+
+
+def test_a_deal_unlinked_from_its_account_leaves_its_exposure(org: Org, config: Config,
+                                                              no_wait: RetryPolicy) -> None:
+    n = org.names
+    run(config, no_wait)
+    store = StateStore(config.state_url)
+    deal = next(d for d in org.records(n.deals) if d.get(n.tier) and not d.get("IsClosed", False))
+    link = "AccountId" if n.crm == "salesforce" else "Account_Name"
+    account_id = deal[link] if n.crm == "salesforce" else deal[link]["id"]
+    edit(config, org, "deals", str(deal[n.id]), {link: None})
+    report = run(config, no_wait)
+    assert any(s["id"] == str(deal[n.id]) and "is empty" in s["reason"] for s in report.skipped)
+    assert str(deal[n.id]) not in {d.id for d in store.deals_for_accounts("default", [account_id])}
+    assert store.issues("default", "deals") == []  # not an error to retry forever
