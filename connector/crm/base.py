@@ -31,7 +31,7 @@ class ObjectSpec:
     cursor_field: str  # "SystemModstamp" or "Modified_Time"
     fields: tuple[str, ...]  # CRM field names to read: mapped inputs, outputs, overrides, cursor, id
     page_size: int = 2000
-    parent_field: str | None = None  # on deals: the field that holds the account id
+    parent_field: str | None = None  # on deals: the field that holds the account id (for mappings' sake)
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,6 @@ class CRMClient(Protocol):
 
     def deleted(self, spec: ObjectSpec, since: datetime) -> list[str]:
         """Ids of records of this object deleted since `since` (an incremental read never returns them)."""
-        ...
-
-    def fetch_children(self, spec: ObjectSpec, parent_ids: list[str]) -> Iterator[Page]:
-        """The rows whose `spec.parent_field` is one of `parent_ids` (deals of re-scored accounts)."""
         ...
 
     def open_task_keys(self, keys: list[str]) -> set[str]:

@@ -256,11 +256,6 @@ class SalesforceClient:
     def fetch(self, spec: ObjectSpec, ids: list[str]) -> Iterator[Page]:
         return self._by_values(spec, "Id", ids)
 
-    def fetch_children(self, spec: ObjectSpec, parent_ids: list[str]) -> Iterator[Page]:
-        if not spec.parent_field:
-            raise Fatal(f"{spec.name} has no parent field to fetch children by", code="NO_PARENT_FIELD")
-        return self._by_values(spec, spec.parent_field, parent_ids)
-
     def deleted(self, spec: ObjectSpec, since: datetime) -> list[str]:
         """`sobjects/{X}/deleted/`: the delete log answers for 15 days at most; an older cursor reads those."""
         now = datetime.now(UTC)

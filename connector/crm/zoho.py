@@ -44,7 +44,7 @@ from connector.crm.zoho_wire import (
     record_error,
     wire_value,
 )
-from connector.errors import AuthError, Fatal, QuotaExhausted, Retriable, RiskbridgeError
+from connector.errors import AuthError, QuotaExhausted, Retriable, RiskbridgeError
 from connector.model import ApplyResult, Cursor, ObjectKind, Outcome, Page, TagAdd, TagRemove, TaskCreate, WritePlan
 
 __all__ = ["ZohoClient"]
@@ -268,21 +268,6 @@ class ZohoClient:
             if not (body.get("info") or {}).get("more_records"):
                 return ids
             page += 1
-
-    def fetch_children(self, spec: ObjectSpec, parent_ids: list[str]) -> Iterator[Page]:
-        self._objects[spec.kind] = spec.name
-        if not spec.parent_field:
-            raise Fatal(f"{spec.name}: no parent_field to find children by")
-        select = ", ".join(["id", *self._select(spec, with_tag=False)])
-        out: list[dict[str, Any]] = []
-        for chunk in _chunks(list(dict.fromkeys(parent_ids)), COQL_IN):
-            where = f"{spec.parent_field}.id in {coql_list(chunk)}"
-            out += self._coql(f"select {select} from {spec.name} where {where} order by id asc", f"children of {spec.name}")
-            while len(out) >= spec.page_size:
-                yield Page(out[:spec.page_size])
-                out = out[spec.page_size:]
-        if out:
-            yield Page(out)
 
     def _coql(self, query: str, what: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

@@ -202,16 +202,6 @@ def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
     assert endpoint_calls(box, "GET") - endpoint_calls(box, "oauth") == 2
 
 
-def test_fetch_children_uses_coql_lookup_in(box: Box) -> None:
-    client = client_of(box)
-    parents = [r["id"] for r in box.records("Accounts")][:60]
-    expected = {d["id"] for d in box.records("Deals") if (d.get("Account_Name") or {}).get("id") in set(parents)}
-    rows = [r for page in client.fetch_children(spec("deals"), parents) for r in page.rows]
-    assert {r["id"] for r in rows} == expected and expected
-    assert all(r["Account_Name"]["id"] in parents for r in rows)
-    assert endpoint_calls(box, "coql") == 2  # 50 parents per `in`
-
-
 def test_check_reads_field_metadata(box: Box) -> None:
     client = client_of(box)
     caps = client.check([spec(), spec("deals")])
