@@ -118,11 +118,9 @@ class StateStore:
 
     # --- assessments ------------------------------------------------------------------------------
     def assessments(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, AssessmentRow]:
-        wanted = list(dict.fromkeys(ids))
         found: dict[str, AssessmentRow] = {}
         with self.session() as s:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
+            for chunk in _chunks(ids):
                 rows = s.scalars(select(AssessmentRow).where(
                     AssessmentRow.job == job, AssessmentRow.object == obj, AssessmentRow.record_id.in_(chunk)))
                 found.update({r.record_id: r for r in rows})
@@ -179,22 +177,20 @@ class StateStore:
 
     # --- outbox -----------------------------------------------------------------------------------
     def outbox(self, keys: Iterable[str]) -> dict[str, OutboxRow]:
-        wanted = list(dict.fromkeys(keys))
         found: dict[str, OutboxRow] = {}
         with self.session() as s:
-            for start in range(0, len(wanted), 500):
-                rows = s.scalars(select(OutboxRow).where(OutboxRow.key.in_(wanted[start:start + 500])))
+            for chunk in _chunks(keys):
+                rows = s.scalars(select(OutboxRow).where(OutboxRow.key.in_(chunk)))
                 found.update({r.key: r for r in rows})
         return found
 
     def latest_tasks(self, job: str, record_ids: Iterable[str]) -> dict[tuple[str, str], OutboxRow]:
         """The newest task per (record, escalation rule), to tell whether that escalation is still open."""
-        wanted = list(dict.fromkeys(record_ids))
         latest: dict[tuple[str, str], OutboxRow] = {}
         with self.session() as s:
-            for start in range(0, len(wanted), 500):
+            for chunk in _chunks(record_ids):
                 rows = s.scalars(select(OutboxRow).where(
-                    OutboxRow.job == job, OutboxRow.kind == "task", OutboxRow.record_id.in_(wanted[start:start + 500])))
+                    OutboxRow.job == job, OutboxRow.kind == "task", OutboxRow.record_id.in_(chunk)))
                 for row in rows:
                     slot = (row.record_id, str(row.payload.get("rule", "")))
                     if slot not in latest or int(row.payload.get("episode", 0)) > int(
@@ -261,9 +257,9 @@ class StateStore:
     def resolve_issues(self, job: str, obj: str, record_ids: Iterable[str]) -> None:
         ids = list(record_ids)
         with self.session() as s:
-            for start in range(0, len(ids), 500):
+            for chunk in _chunks(ids):
                 s.execute(delete(IssueRow).where(IssueRow.job == job, IssueRow.object == obj,
-                                                 IssueRow.record_id.in_(ids[start:start + 500])))
+                                                 IssueRow.record_id.in_(chunk)))
 
     # --- deal snapshot ------------------------------------------------------------------------------
     def save_deals(self, job: str, deals: list[Deal]) -> None:
@@ -319,18 +315,17 @@ class StateStore:
         """After a successful write: the CRM now holds these output values (canonical name -> value)."""
         ids = list(outputs)
         with self.session() as s:
-            for start in range(0, len(ids), 500):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids[start:start + 500])))
+            for chunk in _chunks(ids):
+                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
                 for row in rows:
                     row.current = {**row.current, **_json(outputs[row.record_id])}
 
     def deals_for_accounts(self, job: str, account_ids: Iterable[str]) -> list[Deal]:
-        wanted = list(dict.fromkeys(account_ids))
         deals: list[Deal] = []
         with self.session() as s:
-            for start in range(0, len(wanted), 500):
+            for chunk in _chunks(account_ids):
                 rows = s.scalars(select(DealRow).where(DealRow.job == job,
-                                                       DealRow.account_id.in_(wanted[start:start + 500])))
+                                                       DealRow.account_id.in_(chunk)))
                 deals += [Deal(r.record_id, r.modstamp, _revive(r.values), dict(r.current)) for r in rows]
         return deals
 
@@ -391,12 +386,11 @@ class StateStore:
 
     # --- watchlist --------------------------------------------------------------------------------
     def watch_states(self, job: str, ids: Iterable[str]) -> dict[str, WatchRow]:
-        wanted = list(dict.fromkeys(ids))
         found: dict[str, WatchRow] = {}
         with self.session() as s:
-            for start in range(0, len(wanted), 500):
+            for chunk in _chunks(ids):
                 rows = s.scalars(select(WatchRow).where(WatchRow.job == job,
-                                                        WatchRow.record_id.in_(wanted[start:start + 500])))
+                                                        WatchRow.record_id.in_(chunk)))
                 found.update({r.record_id: r for r in rows})
         return found
 
