@@ -31,6 +31,8 @@ from connector.errors import (
 
 if TYPE_CHECKING:
     from connector.config import Config
+    from scoring.csvfile import CsvTable
+    from scoring.scorecard import Scorecard
     from scoring import Explanation
 
 EXIT_SUCCESS = 0
@@ -177,6 +179,16 @@ def _scoring_date(as_of: str | None, lang: str) -> date:
         fail(ConfigError(f"--as-of must be a date like 2025-06-30, not {as_of!r}"))
 
 
+def _scoring_inputs(scorecard: Path | None, input_csv: Path) -> tuple[Scorecard, CsvTable]:
+    """The scorecard and the accounts CSV, or exit 2 with every problem found."""
+    from scoring import load_scorecard, read_accounts_csv
+
+    try:
+        return load_scorecard(scorecard), read_accounts_csv(input_csv)
+    except ConfigError as exc:
+        fail(exc)
+
+
 @app.command()
 def score(
     input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns are the canonical field names (README).")],
@@ -186,12 +198,11 @@ def score(
     as_of: AsOfOption = None,
 ) -> None:
     """Score a CSV of accounts offline: the input columns plus risk_score, risk_tier, reasons and advice."""
-    from scoring import TIERS, assess, load_scorecard, read_accounts_csv, write_scored_csv
+    from scoring import TIERS, assess, write_scored_csv
 
     day = _scoring_date(as_of, lang)
+    card, table = _scoring_inputs(scorecard, input_csv)
     try:
-        card = load_scorecard(scorecard)
-        table = read_accounts_csv(input_csv)
         result = assess(table.accounts, card, as_of=day)
         count = write_scored_csv(output_csv, table, result, lang=lang)
     except ConfigError as exc:
@@ -209,14 +220,10 @@ def explain_account(
     as_of: AsOfOption = None,
 ) -> None:
     """Show why one account scored as it did: the points table, knockouts, override and advice."""
-    from scoring import explain, load_scorecard, read_accounts_csv
+    from scoring import explain
 
     day = _scoring_date(as_of, lang)
-    try:
-        card = load_scorecard(scorecard)
-        table = read_accounts_csv(input_csv)
-    except ConfigError as exc:
-        fail(exc)
+    card, table = _scoring_inputs(scorecard, input_csv)
     row = table.index_of(record_id)
     if row is None:
         fail(ConfigError(f"{input_csv}: no account with id {record_id!r}"))
