@@ -31,9 +31,9 @@ from connector.errors import (
 
 if TYPE_CHECKING:
     from connector.config import Config
+    from scoring import Explanation
     from scoring.csvfile import CsvTable
     from scoring.scorecard import Scorecard
-    from scoring import Explanation
 
 EXIT_SUCCESS = 0
 EXIT_PARTIAL = 1
