@@ -422,6 +422,203 @@ def demo(
                 pass
 
 
+# --- the admin's path: check / provision / mappings suggest ------------------------------------
+
+mappings_app = typer.Typer(help="Mapping files: suggest one from the org's own fields.", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+_STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "missing": "bold red",
+                 "create": "cyan", "define": "cyan", "exists": "green", "skip": "yellow", "conflict": "bold red",
+                 "cannot": "bold red"}
+
+
+def _job_of(cfg: Config, job: str | None) -> str:
+    try:
+        return cfg.job(job)[0]
+    except ConfigError as exc:
+        fail(exc)
+
+
+def _admin_failure(exc: Exception, json_out: bool, payload: dict[str, object]) -> NoReturn:
+    """The CRM refused or could not be reached while reading metadata: one message (or JSON object), exit 2/3."""
+    if json_out:
+        print(json.dumps({**payload, "ok": False, "exit_code": exit_code(exc), "error": str(exc)}, ensure_ascii=False))
+        raise typer.Exit(exit_code(exc))
+    fail(exc)
+
+
+@app.command()
+def check(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[str | None, typer.Option(help="Job to check (default: the only job, or 'default').")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Only config, mapping, scorecard and secrets; "
+                                                            "no network call.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
+) -> None:
+    """Tell whether a job will work against its CRM, from the CRM's own metadata. Changes nothing.
+
+    Exit 0 all well, 2 configuration problems (listed), 3 the CRM cannot be reached or refuses the credentials."""
+    from rich.table import Table
+
+    from connector.admin.check import check_offline, check_online
+    from connector.crm import open_admin
+
+    _setup_logging(verbose, quiet=True)
+    report, cfg, name = check_offline(config, job)
+    if cfg is not None and name is not None and not offline:
+        conn = cfg.connections[cfg.jobs[name].connection]
+        try:
+            check_online(report, cfg, name, lambda: open_admin(conn))
+        except RiskbridgeError as exc:
+            _admin_failure(exc, json_out, report.to_json())
+    if json_out:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+        raise typer.Exit(report.exit_code)
+    for p in report.problems:
+        err.print(f"[bold red]error:[/] {escape(str(p))}", highlight=False, soft_wrap=True)
+    for obj, rows in report.tables().items():
+        table = Table(title=escape(obj), title_justify="left")
+        for col in ("canonical field", "CRM field", "status", "hint"):
+            table.add_column(col, no_wrap=col == "status")
+        for r in rows:
+            table.add_row(escape(r.canonical), escape(r.field),
+                          f"[{_STATUS_STYLE[r.status]}]{r.status}[/]", escape(r.hint))
+        out.print(table)
+    counts = report.counts()
+    verdict = "[green]all well[/]" if report.ok else "[bold red]not ready[/]"
+    scope = "offline check" if offline or cfg is None else f"{report.crm} org"
+    out.print(f"{verdict}: {scope}, job {escape(str(report.job))}: {counts['ok']} ok, {counts['warning']} warnings, "
+              f"{counts['error']} errors, {counts['missing']} missing, {len(report.problems)} config problems",
+              highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def provision(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[str | None, typer.Option(help="Job to provision for (default: the only job, or 'default').")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Create the missing fields, tag and permission set; "
+                                                        "without it the plan is printed and nothing changes.")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Salesforce: write a DX source project here to "
+                                                               "deploy with `sf project deploy start` (offline).")] = None,
+    inputs: Annotated[bool, typer.Option("--inputs", help="Also create the mapped credit input fields the org "
+                                                          "lacks.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
+) -> None:
+    """Create what the job needs and the org lacks: output, override and task-key fields, the watchlist tag.
+
+    Never changes or deletes an existing field; one that does not fit is reported (exit 2). Idempotent."""
+    from rich.table import Table
+
+    from connector.admin.needs import job_needs
+    from connector.admin.provision import apply_plan, plan_provision, read_org
+    from connector.admin.sfdx import write_project
+    from connector.crm import open_admin
+
+    _setup_logging(verbose, quiet=json_out)
+    cfg = _load(config)
+    name = _job_of(cfg, job)
+    mapping, job_model = cfg.mappings[name], cfg.jobs[name]
+    if out_dir is not None:
+        if mapping.crm != "salesforce":
+            fail(ConfigError(f"--out writes a Salesforce DX project; job {name!r} is on {mapping.crm} "
+                             "(use --apply)"))
+        needs = job_needs(mapping, job_model)
+        objects = list(dict.fromkeys(n.object for n in needs))
+        files = write_project(out_dir, needs, objects=objects, inputs=inputs)
+        if not apply:
+            if json_out:
+                print(json.dumps({"crm": mapping.crm, "out": str(out_dir), "files": [str(f) for f in files]}))
+            else:
+                out.print(f"wrote {len(files)} files to {escape(str(out_dir))}; deploy them with "
+                          f"`sf project deploy start --source-dir {escape(str(out_dir / 'force-app'))}`",
+                          highlight=False)
+            raise typer.Exit(EXIT_SUCCESS)
+    admin = open_admin(cfg.connections[job_model.connection])
+    try:
+        plan = plan_provision(cfg, name, read_org(cfg, name, admin), inputs=inputs)
+        if apply:
+            apply_plan(plan, admin)
+    except RiskbridgeError as exc:
+        _admin_failure(exc, json_out, {"crm": mapping.crm, "applied": False})
+    finally:
+        admin.close()
+    if json_out:
+        print(json.dumps(plan.to_json(), ensure_ascii=False))
+        raise typer.Exit(plan.exit_code)
+    table = Table(title=f"provision {escape(name)} on {mapping.crm}" + ("" if apply else " (plan only; --apply to "
+                                                                                          "create)"), title_justify="left")
+    for col in ("action", "object", "field", "detail"):
+        table.add_column(col)
+    for s in plan.steps:
+        action = s.action if apply or s.action not in ("create", "define") else f"will {s.action}"
+        table.add_row(f"[{_STATUS_STYLE[s.action]}]{action}[/]", escape(s.object), escape(s.field), escape(s.detail))
+    out.print(table)
+    done = f"{plan.writes} write calls" if apply else f"{len(plan.todo)} to create, nothing changed"
+    out.print(f"{done}; {len(plan.blocked)} conflicts", highlight=False)
+    raise typer.Exit(plan.exit_code)
+
+
+@mappings_app.command("suggest")
+def mappings_suggest(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[str | None, typer.Option(help="Job whose connection and objects to use.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the mapping here (default: print it).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
+) -> None:
+    """Suggest a mapping for the org: the best field for each canonical input, with a confidence."""
+    from rich.table import Table
+
+    from connector.admin.suggest import render_toml, reserved_fields, suggest_object
+    from connector.crm import open_admin
+    from connector.mapping import MAPPINGS_DIR, load_mapping
+
+    _setup_logging(verbose, quiet=out_file is None)
+    cfg = _load(config)
+    name = _job_of(cfg, job)
+    current, job_model = cfg.mappings[name], cfg.jobs[name]
+    template = load_mapping(MAPPINGS_DIR / f"{current.crm}.toml")
+    objects = {kind: current.object(kind) for kind in job_model.objects}
+    reserved = reserved_fields(template)
+    admin = open_admin(cfg.connections[job_model.connection])
+    try:
+        org = admin.read([o.object for o in objects.values()])
+    except RiskbridgeError as exc:
+        fail(exc)
+    finally:
+        admin.close()
+    missing = [o.object for o in objects.values() if not org.object(o.object).exists]
+    if missing:
+        fail(ConfigError(f"{current.source}: no object {', '.join(map(repr, missing))} in the org; fix the object "
+                         "names in the job's mapping"))
+    suggestions = {kind: suggest_object(kind, template.object(kind), org.object(obj.object), current.crm, reserved)
+                   for kind, obj in objects.items()}
+    text = render_toml(current.crm, template, objects, suggestions, source=f"job {name}")
+    if out_file is None:
+        print(text)
+        raise typer.Exit(EXIT_SUCCESS)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text, encoding="utf-8")
+    load_mapping(out_file)  # what we write must load as it is
+    table = Table(title=f"suggested mapping -> {escape(str(out_file))}", title_justify="left")
+    for col in ("object", "canonical field", "CRM field", "confidence", "label"):
+        table.add_column(col)
+    matched = total = 0
+    for kind, items in suggestions.items():
+        for item in items:
+            if item.fixed:
+                continue
+            total += 1
+            best = item.best
+            matched += best is not None
+            table.add_row(kind, item.canonical, escape(best.field) if best else "[yellow]none[/]",
+                          f"{min(best.score, 1.0):.2f}" if best else "", escape(best.label) if best else "")
+    out.print(table)
+    out.print(f"{matched} of {total} inputs matched; review {escape(str(out_file))}, then point the job's mapping "
+              "at it and run `riskbridge provision`", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

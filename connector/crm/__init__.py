@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from connector.admin.metadata import OrgAdmin
     from connector.config import SalesforceConnection, ZohoConnection
     from connector.crm.base import CRMClient, RetryPolicy
 
-__all__ = ["open_client"]
+__all__ = ["open_admin", "open_client"]
 
 
 def open_client(conn: SalesforceConnection | ZohoConnection, *, objects: dict[str, str],
@@ -22,3 +23,14 @@ def open_client(conn: SalesforceConnection | ZohoConnection, *, objects: dict[st
     from connector.crm.zoho import ZohoClient
 
     return ZohoClient(conn, objects=objects, policy=policy)
+
+
+def open_admin(conn: SalesforceConnection | ZohoConnection, *, policy: RetryPolicy | None = None) -> OrgAdmin:
+    """The metadata reader and field creator for a connection's CRM (`check`, `provision`, `suggest`)."""
+    if conn.crm == "salesforce":
+        from connector.crm.sf_admin import SalesforceAdmin
+
+        return SalesforceAdmin(conn, policy=policy)
+    from connector.crm.zoho_admin import ZohoAdmin
+
+    return ZohoAdmin(conn, policy=policy)

@@ -101,6 +101,11 @@ class SalesforceClient:
         """(used, limit) of the org's daily API requests, as last reported."""
         return self._usage
 
+    @property
+    def user_id(self) -> str | None:
+        """The integration user's id, learned from the login response (None before the first call)."""
+        return self._user_id
+
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._calls += 1
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))

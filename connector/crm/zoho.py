@@ -147,6 +147,11 @@ class ZohoClient:
 
         return call_with_retry(once, self._policy, what, exhaust_as_quota=lambda exc: exc.status == 429)
 
+    def request(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+                body: Any = None) -> Reply:
+        """One call under ``/crm/v8/`` with this client's retries and token handling (for the admin reader)."""
+        return self._call(method, path, what, params=params, body=body)
+
     def _module(self, kind: ObjectKind | str) -> str:
         return self._objects.get(kind, kind)
 
