@@ -9,10 +9,14 @@ sandbox's base URL. Routes (all but the token grant need `Authorization: Zoho-oa
     GET  /crm/v8/{module}/deleted
     GET|PUT|DELETE /crm/v8/{module}/{id}
     POST /crm/v8/{module}[/{id}]/actions/add_tags|remove_tags
-    GET  /crm/v8/settings/fields?module=, GET|POST /crm/v8/settings/tags?module=
-    POST /crm/v8/coql, GET /crm/v8/users
+    GET  /crm/v8/{module}/search?criteria=|email=|phone=|word=     (zoho_search)
+    GET|POST /crm/v8/settings/fields?module=, GET /crm/v8/settings/fields/{id}   (zoho_settings)
+    GET|POST /crm/v8/settings/tags?module=
+    GET  /crm/v8/settings/modules[/{api_name}], GET /crm/v8/org, GET /crm/v8/users[/{id}]
+    POST /crm/v8/coql
 
-Modules are Accounts, Deals and Tasks (case-insensitive). Tests may replace `clock` to move time.
+Modules are Accounts, Deals, Tasks, Contacts and Campaigns (case-insensitive). `org` picks the org
+variant (`zoho_org`: provisioned, bare or renamed). Tests may replace `clock` to move time.
 """
 
 from __future__ import annotations
@@ -31,11 +35,23 @@ from connector.sandbox.faults import FaultInjector
 from connector.sandbox.http import Request, Response, json_response
 from connector.sandbox.view import AccountPage, AccountRow
 from connector.sandbox.zoho_auth import TOO_MANY_TOKENS, ZohoAuth
-from connector.sandbox.zoho_data import INPUT_FIELDS, WATCHLIST_TAG, api_name, populate
-from connector.sandbox.zoho_fields import FIELDS, MODULES, STAGES, FieldDef, fmt_dt
+from connector.sandbox.zoho_data import INPUT_FIELDS, WATCHLIST_TAG, populate
+from connector.sandbox.zoho_fields import MODULES, STAGES, FieldDef, fmt_dt, serving
+from connector.sandbox.zoho_org import field_value, org_schema
 from connector.sandbox.zoho_read import PageTokens, error, get_deleted, get_record, list_records
-from connector.sandbox.zoho_store import TEMPLATES, WriteOp, ZohoStore
-from connector.sandbox.zoho_write import create_tags, delete_records, list_fields, list_tags, tag_action, write_records
+from connector.sandbox.zoho_search import search_records
+from connector.sandbox.zoho_settings import (
+    create_fields,
+    get_field,
+    get_module,
+    get_org,
+    get_user,
+    list_fields,
+    list_modules,
+    user_entry,
+)
+from connector.sandbox.zoho_store import WriteOp, ZohoStore
+from connector.sandbox.zoho_write import create_tags, delete_records, list_tags, tag_action, write_records
 
 __all__ = ["ZohoApp"]
 
@@ -56,7 +72,9 @@ class ZohoApp:
     crm = "zoho"
 
     def __init__(self, *, accounts: int, deals_per_account: int, seed: int, today: date, faults: FaultInjector,
-                 token_lifetime_s: int = 3600) -> None:
+                 token_lifetime_s: int = 3600, org: str = "provisioned") -> None:
+        org_schema(org, seed)  # an unknown variant fails here, before anything starts
+        self.org = org
         self.base_url = ""
         self.faults = faults
         self.clock: Callable[[], float] = time.time
@@ -71,7 +89,7 @@ class ZohoApp:
     # ------------------------------------------------------------ lifecycle and configuration
 
     def reset(self) -> None:
-        store = ZohoStore(now=lambda: self.clock())
+        store = ZohoStore(now=lambda: self.clock(), schema=org_schema(self.org, self.seed))
         populate(store, seed=self.seed, accounts=self._sizes[0], deals_per_account=self._sizes[1], today=self.today)
         self.store = store
         self.tokens.clear()
@@ -95,6 +113,11 @@ class ZohoApp:
     def credentials(self) -> dict[str, Any]:
         return self.auth.credentials(self.base_url)
 
+    def org_info(self) -> dict[str, Any]:
+        """The `GET /__sandbox/org` body: the variant and, per object, canonical input -> API name."""
+        with self.store.lock:
+            return self.store.schema.report()
+
     def expire_sessions(self) -> None:
         self.auth.expire_all()
 
@@ -110,9 +133,13 @@ class ZohoApp:
             return f"{method} other", False
         rest = parts[2:]
         module = _MODULE_BY_LOWER.get(rest[0].lower(), rest[0])
-        if rest[0] in ("settings", "coql", "users"):
+        if rest[0] in ("settings", "coql", "users", "org"):
             name = "/".join(rest[:2])
-        elif len(rest) == 1 or rest[1] in ("upsert", "deleted", "actions"):
+            if rest[0] == "users" and len(rest) > 1:
+                name = "users/{id}"
+            elif len(rest) > 2:  # settings/fields/{id}, settings/modules/{api_name}
+                name += "/{id}" if rest[2].isdigit() else "/{api_name}"
+        elif len(rest) == 1 or rest[1] in ("upsert", "deleted", "actions", "search"):
             name = "/".join([module, *rest[1:3]])
         else:
             name = "/".join([module, "{id}", *rest[2:4]])
@@ -157,7 +184,8 @@ class ZohoApp:
         if denied:
             return denied
         try:
-            response = self._route(request, [p for p in path.split("/") if p][2:])
+            with serving(self.store.schema.fields):  # the shared reader sees this org's layouts
+                response = self._route(request, [p for p in path.split("/") if p][2:])
         except Exception:  # a sandbox bug must still answer in Zoho's error shape
             log.exception("zoho sandbox error on %s %s", request.method, request.path)
             response = self.server_error()
@@ -174,27 +202,45 @@ class ZohoApp:
         head = rest[0] if rest else ""
         if head == "coql" and len(rest) == 1:
             return self._coql(request) if method == "POST" else json_response(400, _BAD_METHOD)
-        if head == "users" and len(rest) == 1:
-            return self._users(request) if method == "GET" else json_response(400, _BAD_METHOD)
-        if head == "settings" and len(rest) == 2 and rest[1] in ("fields", "tags"):
-            module = _MODULE_BY_LOWER.get((request.arg("module") or "").lower())
-            if not request.arg("module"):
-                return error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
-                             {"param": "module"})
-            if module is None:
-                return error(400, "INVALID_MODULE", "the module name given seems to be invalid", {})
-            if rest[1] == "fields":
-                return list_fields(module) if method == "GET" else json_response(400, _BAD_METHOD)
-            if method == "GET":
-                return list_tags(self.store, module)
-            return create_tags(self.store, module, request) if method == "POST" else json_response(400, _BAD_METHOD)
+        if head in ("users", "org") and len(rest) <= 2:
+            if method != "GET" or (head == "org" and len(rest) > 1):
+                return json_response(400, _BAD_METHOD) if len(rest) == 1 else json_response(404, _NOT_FOUND)
+            if head == "org":
+                return get_org(self.store)
+            return self._users(request) if len(rest) == 1 else get_user(self.store, rest[1])
+        if head == "settings" and len(rest) >= 2 and rest[1] == "modules" and len(rest) <= 3:
+            if method != "GET":
+                return json_response(400, _BAD_METHOD)
+            return list_modules() if len(rest) == 2 else get_module(rest[2])
+        if head == "settings" and rest[1:2] in (["fields"], ["tags"]) and (len(rest) == 2 or rest[1:] == ["fields",
+                                                                                                 *rest[2:3]]):
+            return self._settings(request, rest)
         module = _MODULE_BY_LOWER.get(head.lower())
         if module is None:
-            if len(rest) > 4 or head in ("settings", "coql", "users"):
+            if len(rest) > 4 or head in ("settings", "coql", "users", "org"):
                 return json_response(404, _NOT_FOUND)
             return error(400, "INVALID_MODULE", "the module name given seems to be invalid",
                          {"resource_path_index": 0})
         return self._module_route(request, module, rest[1:])
+
+    def _settings(self, request: Request, rest: list[str]) -> Response:
+        """`settings/fields[/{id}]` and `settings/tags`, which all name their module in `?module=`."""
+        method = request.method
+        module = _MODULE_BY_LOWER.get((request.arg("module") or "").lower())
+        if not request.arg("module"):
+            return error(400, "REQUIRED_PARAM_MISSING", "One of the expected parameter is missing",
+                         {"param": "module"})
+        if module is None:
+            return error(400, "INVALID_MODULE", "the module name given seems to be invalid", {})
+        if rest[1] == "fields":
+            if len(rest) == 3:
+                return get_field(self.store, module, rest[2]) if method == "GET" else json_response(400, _BAD_METHOD)
+            if method == "POST":
+                return create_fields(self.store, module, request)
+            return list_fields(self.store, module) if method == "GET" else json_response(400, _BAD_METHOD)
+        if method == "GET":
+            return list_tags(self.store, module)
+        return create_tags(self.store, module, request) if method == "POST" else json_response(400, _BAD_METHOD)
 
     def _module_route(self, request: Request, module: str, rest: list[str]) -> Response:
         method, errors = request.method, self.faults.record_error
@@ -213,6 +259,9 @@ class ZohoApp:
         elif rest == ["deleted"]:
             if method == "GET":
                 return get_deleted(self.store, module, request)
+        elif rest == ["search"]:
+            if method == "GET":
+                return search_records(self.store, module, request)
         elif len(rest) == 2 and rest[0] == "actions" and rest[1] in ("add_tags", "remove_tags"):
             if method == "POST":
                 return tag_action(self.store, module, request, None, rest[1] == "add_tags", errors)
@@ -252,7 +301,8 @@ class ZohoApp:
                 raise coql.CoqlError("INVALID_MODULE", "the given module is not supported in api")
             with self.store.lock:
                 records = list(self.store.records[module].values())
-                rows, more = coql.run(parsed, records, FIELDS[module], self._resolve, TEMPLATES[module])
+                rows, more = coql.run(parsed, records, self.store.schema.fields[module], self._resolve,
+                                      self.store.schema.template(module))
         except coql.CoqlError as exc:
             return json_response(400, exc.body())
         if not rows:
@@ -269,12 +319,7 @@ class ZohoApp:
     def _users(self, request: Request) -> Response:
         kind = request.arg("type", "AllUsers")
         people = [self.store.integration] if kind == "CurrentUser" else [*self.store.users, self.store.integration]
-        users = [{"id": u.id, "full_name": u.name, "first_name": u.name.split(" ")[0],
-                  "last_name": u.name.split(" ", 1)[-1], "email": u.email, "zuid": u.zuid, "status": "active",
-                  "confirm": True, "role": {"name": "CEO" if u is self.store.integration else "Sales Rep",
-                                            "id": "4150868000000026005"},
-                  "profile": {"name": "Administrator", "id": "4150868000000026011"}, "time_zone": "Asia/Kolkata",
-                  "created_time": fmt_dt(0), "Modified_Time": fmt_dt(0)} for u in people]
+        users = [user_entry(u, self.store.integration) for u in people]
         return json_response(200, {"users": users, "info": {"per_page": 200, "count": len(users), "page": 1,
                                                             "more_records": False}})
 
@@ -313,12 +358,16 @@ class ZohoApp:
 
     def _edit_like_a_user(self, module: str, rec: dict[str, Any], rng: random.Random) -> None:
         if module == "Accounts":
-            canon = {k: rec.get(api_name(k)) for k in INPUT_FIELDS}
+            where, layout = self.store.schema.canonical["accounts"], self.store.schema.fields["Accounts"]
+            if "disputes_12m" not in where:  # no credit fields in this org: a clerk edits a standard one
+                rec["Employees"] = max(3, int(rec.get("Employees") or 0) + rng.randint(-20, 40))
+                return
+            canon = {k: rec.get(where[k]) for k in INPUT_FIELDS if k in where}
             before = dict(canon)
             touch_account(rng, canon)
             for key, value in canon.items():
-                if value != before[key]:
-                    rec[api_name(key)] = int(value) if isinstance(value, float) and value.is_integer() else value
+                if key in where and value != before.get(key):
+                    rec[where[key]] = field_value(layout[where[key]], value)
         elif module == "Deals":
             stage = rec.get("Stage") or STAGES[0]
             if rec.get("Amount") is not None and (rng.random() < 0.5 or stage.startswith("Closed")):
@@ -359,11 +408,12 @@ class ZohoApp:
             rec = store.records["Accounts"].get(account_id)
             if rec is None:
                 return None
+            where, layout = store.schema.canonical["accounts"], store.schema.fields["Accounts"]
             shown = ("Industry", "Billing_Country", "Currency", "Annual_Revenue",
-                     *(api_name(k) for k in INPUT_FIELDS), "Risk_Recommended_Terms", "Risk_Credit_Limit",
+                     *(where[k] for k in INPUT_FIELDS if k in where), "Risk_Recommended_Terms", "Risk_Credit_Limit",
                      "Risk_Scored_At", "Risk_Model_Version", "Risk_Override_Tier", "Risk_Override_Reason",
                      "Risk_Override_Until", "Modified_Time")
-            fields: dict[str, object] = {k: rec.get(k) for k in shown}
+            fields: dict[str, object] = {k: rec.get(k) for k in shown if k in layout}
             fields["Tag"] = ", ".join(t["name"] for t in rec.get("Tag") or [])
             deals = [store.records["Deals"][d] for d in sorted(store.children.get(account_id, ()))
                      if d in store.records["Deals"]]

@@ -1,14 +1,19 @@
-"""Field metadata of the Zoho sandbox: the Accounts, Deals and Tasks layouts, value checks and formats.
+"""Field metadata of the Zoho sandbox: the module layouts, value checks and formats.
 
 One `FieldDef` per API name drives three things: the `settings/fields` metadata, the per-record type
 checks of create/update/upsert, and the record template (every field present, empty as `null`). The
 standard fields are those a real org returns (`shared/fixtures/zoho/`); the custom ones are the
-riskbridge inputs, outputs and override fields agreed in `fields.md`.
+riskbridge inputs, outputs and override fields agreed in `fields.md`. These are the *provisioned*
+org's layouts; every sandbox org owns a copy of its own (`zoho_org.OrgSchema`), and `FIELDS` shows the
+layouts of the org serving the current request.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -16,8 +21,8 @@ from typing import Any
 from connector.countries import COUNTRIES
 
 __all__ = [
-    "FIELDS", "MODULES", "ORG_ID", "ORG_TZ", "STAGES", "SYSTEM_KEYS", "TASK_PRIORITY", "TASK_STATUS", "TIERS",
-    "FieldDef", "FieldError", "fmt_dt", "make_id", "metadata", "parse_dt", "validate",
+    "FIELDS", "MODULES", "MODULE_IDS", "ORG_ID", "ORG_TZ", "PROVISIONED", "STAGES", "SYSTEM_KEYS", "TASK_PRIORITY", "TASK_STATUS",
+    "TIERS", "FieldDef", "FieldError", "Layouts", "fmt_dt", "make_id", "metadata", "parse_dt", "serving", "validate",
 ]
 
 ORG_ID = "4150868"  # ids are the org's 7 digits + 12 digits, 19 in all, and always strings
@@ -74,6 +79,7 @@ class FieldDef:
     unique: bool = False
     lookup: str | None = None
     json: str | None = None  # when the metadata's json_type is not the data type's usual one
+    tooltip: dict[str, str] | None = None  # {"name": "static_text"|"info_icon", "value": …}
 
     @property
     def json_type(self) -> str:
@@ -199,11 +205,66 @@ TASKS: tuple[FieldDef, ...] = (
     _f("Remind_At", "jsonobject"), _f("Recurring_Activity", "jsonobject"), _sys("Closed_Time", "datetime"),
     _sys("BEST_TIME", "jsonarray"), _f("Riskbridge_Key", "text", 120, custom=True, unique=True),
 )
-MODULES = ("Accounts", "Deals", "Tasks")
-FIELDS: dict[str, dict[str, FieldDef]] = {
-    name: {fd.api_name: fd for fd in defs} for name, defs in (("Accounts", ACCOUNTS), ("Deals", DEALS),
-                                                              ("Tasks", TASKS))
+CONTACTS: tuple[FieldDef, ...] = (
+    *_COMMON_SYS, _f("Salutation", "picklist", values=("Mr.", "Mrs.", "Ms.", "Dr.", "Prof.")),
+    _f("First_Name", "text", 40), _f("Last_Name", "text", 80, mandatory=True), _sys("Full_Name", "text"),
+    _f("Account_Name", "lookup", lookup="Accounts"), _f("Email", "email", 100), _f("Secondary_Email", "email", 100),
+    _f("Phone", "phone", 30), _f("Mobile", "phone", 30), _f("Title", "text", 100), _f("Department", "text", 100),
+    _f("Lead_Source", "picklist", values=("Advertisement", "Cold Call", "Employee Referral", "External Referral",
+                                          "Partner", "Trade Show", "Web Research")),
+    _f("Mailing_Country", "text", 100), _f("Email_Opt_Out", "boolean"), _f("Description", "textarea", 32000),
+)
+CAMPAIGNS: tuple[FieldDef, ...] = (
+    *_COMMON_SYS, _f("Campaign_Name", "text", 120, mandatory=True),
+    _f("Type", "picklist", values=("Advertisement", "Banner Ads", "Conference", "Email", "Partner", "Public Relations",
+                                   "Referral Program", "Telemarketing", "Trade Show", "Webinar", "Others")),
+    _f("Status", "picklist", values=("Planning", "Active", "Inactive", "Complete")), _f("Start_Date", "date"),
+    _f("End_Date", "date"), _cur("Expected_Revenue"), _cur("Budgeted_Cost"), _cur("Actual_Cost"),
+    _f("Expected_Response", "integer", 9), _f("Num_sent", "integer", 9), _f("Description", "textarea", 32000),
+)
+# metadata ids are derived from a module's position here, so new modules go at the end
+MODULES = ("Accounts", "Deals", "Tasks", "Contacts", "Campaigns")
+MODULE_IDS = {m: make_id(900000 + n) for m, n in (("Accounts", 8), ("Campaigns", 9), ("Contacts", 10),
+                                                  ("Deals", 11), ("Tasks", 12))}
+Layouts = Mapping[str, dict[str, FieldDef]]  # module -> api name -> field
+PROVISIONED: dict[str, dict[str, FieldDef]] = {
+    name: {fd.api_name: fd for fd in defs} for name, defs in (
+        ("Accounts", ACCOUNTS), ("Deals", DEALS), ("Tasks", TASKS), ("Contacts", CONTACTS), ("Campaigns", CAMPAIGNS))
 }
+_SERVING: ContextVar[Layouts | None] = ContextVar("zoho_org_layouts", default=None)
+
+
+class _ServingLayouts(Mapping[str, dict[str, FieldDef]]):
+    """The layouts of the org serving the current request; the provisioned ones outside a request.
+
+    Each sandbox org owns its layouts (variants differ, and `POST settings/fields` adds to them). Code
+    that is not handed the org, such as the shared record reader, reaches the right one through this.
+    """
+
+    def _layouts(self) -> Layouts:
+        return _SERVING.get() or PROVISIONED
+
+    def __getitem__(self, module: str) -> dict[str, FieldDef]:
+        return self._layouts()[module]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layouts())
+
+    def __len__(self) -> int:
+        return len(self._layouts())
+
+
+FIELDS: Layouts = _ServingLayouts()
+
+
+@contextmanager
+def serving(layouts: Layouts) -> Iterator[None]:
+    """Make `FIELDS` show one org's layouts for the duration of a request (per thread and task)."""
+    token = _SERVING.set(layouts)
+    try:
+        yield
+    finally:
+        _SERVING.reset(token)
 
 _APPROVAL = {"delegate": False, "takeover": False, "approve": False, "reject": False, "resubmit": False}
 _REVIEW = {"approve": False, "reject": False, "resubmit": False}
@@ -229,37 +290,40 @@ def _system_keys(module: str, layout: int) -> dict[str, Any]:
 SYSTEM_KEYS: dict[str, dict[str, Any]] = {m: _system_keys(m, i) for i, m in enumerate(MODULES)}
 
 
-def metadata(module: str) -> list[dict[str, Any]]:
+def metadata(module: str, layouts: Layouts | None = None) -> list[dict[str, Any]]:
     """`settings/fields` entries for every field of a module, in the real metadata shape."""
-    out = []
-    for i, fd in enumerate(FIELDS[module].values()):
-        module_no = MODULES.index(module)
-        out.append({
-            "api_name": fd.api_name, "field_label": fd.label, "display_label": fd.label,
-            "data_type": fd.data_type, "json_type": fd.json_type, "custom_field": fd.custom,
-            "read_only": fd.read_only, "field_read_only": fd.read_only or fd.api_name == "Owner",
-            "system_mandatory": fd.mandatory,
-            "length": fd.length if fd.length is not None else _DEFAULT_LENGTH.get(fd.data_type, 255),
-            "decimal_place": fd.decimals, "id": make_id(600000 + module_no * 1000 + i),
-            "pick_list_values": [
-                {"display_value": v, "actual_value": v, "sequence_number": n, "type": "used",
-                 "id": make_id(700000 + module_no * 10000 + i * 50 + n)}
-                for n, v in enumerate(("-None-", *fd.values) if fd.values else ())
-            ],
-            "unique": {"casesensitive": False} if fd.unique else {},
-            "lookup": _lookup_meta(fd, module_no, i), "visible": True, "type": "used",
-            "created_source": "crm_api" if fd.custom else "default", "sortable": fd.json_type != "jsonarray",
-            "filterable": fd.json_type != "jsonarray", "searchable": fd.data_type in ("text", "email", "phone"),
-            "mass_update": not fd.read_only, "webhook": True, "virtual_field": False, "tooltip": None,
-            "operation_type": {"web_update": not fd.read_only, "api_create": not fd.read_only,
-                               "web_create": not fd.read_only, "api_update": not fd.read_only},
-            "view_type": {"view": True, "edit": not fd.read_only, "quick_create": fd.mandatory,
-                          "create": not fd.read_only},
-            "currency": {"rounding_option": "normal", "precision": 2} if fd.data_type == "currency" else {},
-            "formula": {}, "auto_number": {}, "multiselectlookup": {}, "crypt": None, "private": None,
-            "history_tracking": None, "external": None, "parent_field": None, "association_details": None,
-        })
-    return out
+    return [field_metadata(module, i, fd) for i, fd in enumerate((layouts or FIELDS)[module].values())]
+
+
+def field_metadata(module: str, i: int, fd: FieldDef) -> dict[str, Any]:
+    """One `settings/fields` entry; `i` is the field's position in its layout, which fixes its id."""
+    module_no = MODULES.index(module)
+    return {
+        "api_name": fd.api_name, "field_label": fd.label, "display_label": fd.label,
+        "data_type": fd.data_type, "json_type": fd.json_type, "custom_field": fd.custom,
+        "read_only": fd.read_only, "field_read_only": fd.read_only or fd.api_name == "Owner",
+        "system_mandatory": fd.mandatory,
+        "length": fd.length if fd.length is not None else _DEFAULT_LENGTH.get(fd.data_type, 255),
+        "decimal_place": fd.decimals, "id": make_id(600000 + module_no * 1000 + i),
+        "pick_list_values": [
+            {"display_value": v, "actual_value": v, "sequence_number": n, "type": "used",
+             "id": make_id(700000 + module_no * 10000 + i * 50 + n)}
+            for n, v in enumerate(("-None-", *fd.values) if fd.values else ())
+        ],
+        "unique": {"casesensitive": False} if fd.unique else {},
+        "lookup": _lookup_meta(fd, module_no, i), "visible": True, "type": "used",
+        "created_source": "crm_api" if fd.custom else "default", "sortable": fd.json_type != "jsonarray",
+        "filterable": fd.json_type != "jsonarray", "searchable": fd.data_type in ("text", "email", "phone"),
+        "mass_update": not fd.read_only, "webhook": True, "virtual_field": False, "tooltip": fd.tooltip,
+        "operation_type": {"web_update": not fd.read_only, "api_create": not fd.read_only,
+                           "web_create": not fd.read_only, "api_update": not fd.read_only},
+        "view_type": {"view": True, "edit": not fd.read_only, "quick_create": fd.mandatory,
+                      "create": not fd.read_only},
+        "currency": {"rounding_option": "normal", "precision": 2 if fd.decimals is None else fd.decimals}
+        if fd.data_type == "currency" else {},
+        "formula": {}, "auto_number": {}, "multiselectlookup": {}, "crypt": None, "private": None,
+        "history_tracking": None, "external": None, "parent_field": None, "association_details": None,
+    }
 
 
 def _lookup_meta(fd: FieldDef, module_no: int, i: int) -> dict[str, Any]:
@@ -267,7 +331,7 @@ def _lookup_meta(fd: FieldDef, module_no: int, i: int) -> dict[str, Any]:
         return {}
     target = "Accounts" if fd.lookup == "$se_module" else fd.lookup
     return {"display_label": fd.label, "api_name": fd.api_name, "id": make_id(800000 + module_no * 1000 + i),
-            "module": {"api_name": target, "id": make_id(900000 + len(target))}}
+            "module": {"api_name": target, "id": MODULE_IDS[target]}}
 
 
 def _invalid(fd: FieldDef, path: str, **extra: Any) -> FieldError:

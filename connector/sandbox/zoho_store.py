@@ -1,8 +1,9 @@
 """The Zoho sandbox's records: storage, ordering, and every mutation a client or a CRM user makes.
 
 Records are kept sparse (only the keys that hold a value) and rendered over a per-module template, so
-10,000 accounts with ~110 keys each stay small. One re-entrant lock guards all state; every mutation
-bumps `version`, which invalidates the cached sort orders.
+10,000 accounts with ~110 keys each stay small. The org's layouts (`schema`) decide which fields exist;
+a unique field keeps an index so a duplicate value is refused. One re-entrant lock guards all state;
+every mutation bumps `version`, which invalidates the cached sort orders.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connector.sandbox.zoho_fields import FIELDS, MODULES, SYSTEM_KEYS, FieldError, fmt_dt, make_id, validate
+from connector.sandbox.zoho_fields import MODULES, FieldError, fmt_dt, make_id, validate
+from connector.sandbox.zoho_org import OrgSchema, org_schema
 
-__all__ = ["User", "WriteOp", "ZohoStore"]
+__all__ = ["NAME_FIELD", "User", "WriteOp", "ZohoStore"]
 
 WriteOp = Literal["create", "update", "upsert"]
-_NAME_FIELD = {"Accounts": "Account_Name", "Deals": "Deal_Name", "Tasks": "Subject"}
+NAME_FIELD = {"Accounts": "Account_Name", "Deals": "Deal_Name", "Tasks": "Subject", "Contacts": "Full_Name",
+              "Campaigns": "Campaign_Name"}
 _RELATED_MODULES = ("Accounts", "Deals", "Leads", "Contacts", "Campaigns", "Cases", "Solutions", "Vendors",
                     "Products", "Quotes", "Sales_Orders", "Purchase_Orders", "Invoices")
 
@@ -35,27 +38,12 @@ class User:
                                                                                      "id": self.id}
 
 
-def _template(module: str) -> dict[str, Any]:
-    out: dict[str, Any] = dict(SYSTEM_KEYS[module])
-    for fd in FIELDS[module].values():
-        out[fd.api_name] = False if fd.data_type == "boolean" else None
-    out["Tag"] = []
-    if module == "Accounts":
-        out.update({"Billing_Address": "", "Shipping_Address": "", "Billing_Coordinates": "",
-                    "Shipping_Coordinates": "", "Account_Number": "0"})
-    if module == "Tasks":
-        out["BEST_TIME"] = []
-    return out
-
-
-TEMPLATES: dict[str, dict[str, Any]] = {m: _template(m) for m in MODULES}
-
-
 @dataclass
 class ZohoStore:
     """All records, users and tag definitions of one sandbox org."""
 
     now: Callable[[], float]
+    schema: OrgSchema = field(default_factory=lambda: org_schema("provisioned", 0))
     users: list[User] = field(default_factory=list)
     integration: User = field(default_factory=lambda: User(make_id(100099), "riskbridge integration",
                                                            "riskbridge.integration@example.com", "90000099"))
@@ -65,7 +53,7 @@ class ZohoStore:
     tags: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {m: {} for m in MODULES})
     deleted: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {m: [] for m in MODULES})
     children: dict[str, set[str]] = field(default_factory=dict)  # account/deal id -> deal and task ids
-    keys: dict[str, str] = field(default_factory=dict)  # Tasks.Riskbridge_Key -> task id (unique index)
+    unique: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (module, field) -> value -> id
     version: int = 0
     next_id: int = 8_000_001
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -78,12 +66,12 @@ class ZohoStore:
         return next((u for u in (*self.users, self.integration) if u.id == user_id), None)
 
     def full(self, module: str, rec: dict[str, Any]) -> dict[str, Any]:
-        out = dict(TEMPLATES[module])
+        out = dict(self.schema.template(module))
         out.update(rec)
         return out
 
     def project(self, module: str, rec: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
-        tmpl = TEMPLATES[module]
+        tmpl = self.schema.template(module)
         out = {"id": rec["id"]}
         for name in fields:
             out[name] = rec.get(name, tmpl.get(name))
@@ -201,8 +189,9 @@ class ZohoStore:
             value = item.get(name)
             if value is None:
                 continue
-            if module == "Tasks" and name == "Riskbridge_Key":
-                rid = self.keys.get(str(value))
+            index = self.unique.get((module, name))
+            if index is not None:
+                rid = index.get(str(value))
                 if rid:
                     return self.records[module][rid], name
                 continue
@@ -213,7 +202,7 @@ class ZohoStore:
 
     def _check(self, module: str, item: dict[str, Any], path: str,
                current: dict[str, Any] | None) -> tuple[dict[str, Any], FieldError | None]:
-        fields = FIELDS[module]
+        fields = self.schema.fields[module]
         changes: dict[str, Any] = {}
         for key, value in item.items():
             if key == "id" or (key.startswith("$") and key != "$se_module"):
@@ -239,7 +228,7 @@ class ZohoStore:
                 if error:
                     return changes, error
             if fd.unique and stored is not None:
-                other = self.keys.get(str(stored))
+                other = self.unique.get((module, key), {}).get(str(stored))
                 if other and (current is None or other != current["id"]):
                     owner = self.records[module][other].get("Owner", {})
                     user = self.user(owner.get("id", "")) or self.integration
@@ -268,16 +257,23 @@ class ZohoStore:
         rec = self.records.get(str(target), {}).get(ref_id) if target in MODULES else None
         if rec is None:
             return None, invalid
-        return {"name": rec.get(_NAME_FIELD[str(target)]), "id": ref_id}, None
+        return {"name": rec.get(NAME_FIELD[str(target)]), "id": ref_id}, None
 
     def _apply(self, module: str, rec: dict[str, Any], changes: dict[str, Any]) -> None:
         rid = rec["id"]
-        if module == "Tasks" and "Riskbridge_Key" in changes:
-            old = rec.get("Riskbridge_Key")
-            if old is not None:
-                self.keys.pop(str(old), None)
-            if changes["Riskbridge_Key"] is not None:
-                self.keys[str(changes["Riskbridge_Key"])] = rid
+        layout = self.schema.fields[module]
+        for key, value in changes.items():
+            fd = layout.get(key)
+            if fd is not None and fd.unique:
+                index = self.unique.setdefault((module, key), {})
+                if rec.get(key) is not None:
+                    index.pop(str(rec[key]), None)
+                if value is not None:
+                    index[str(value)] = rid
+        if module == "Contacts" and ("First_Name" in changes or "Last_Name" in changes):
+            first = changes.get("First_Name", rec.get("First_Name"))
+            last = changes.get("Last_Name", rec.get("Last_Name"))
+            rec["Full_Name"] = " ".join(p for p in (first, last) if p)
         for key in ("Account_Name", "What_Id"):
             if key in changes and module != "Accounts":
                 old_ref, new_ref = rec.get(key), changes[key]
@@ -292,13 +288,13 @@ class ZohoStore:
         if module == "Deals" and ("Amount" in changes or "Probability" in changes):
             amount, prob = rec.get("Amount"), rec.get("Probability")
             rec["Expected_Revenue"] = None if amount is None or prob is None else round(amount * prob / 100, 2)
-        if module in ("Accounts", "Deals") and _NAME_FIELD[module] in changes:
-            name = changes[_NAME_FIELD[module]]
+        if module in ("Accounts", "Deals") and NAME_FIELD[module] in changes:
+            name = changes[NAME_FIELD[module]]
             for child in self.children.get(rid, ()):
-                for mod in ("Deals", "Tasks"):
+                for mod in ("Deals", "Tasks", "Contacts"):
                     other = self.records[mod].get(child)
                     if other is not None:
-                        key = "Account_Name" if mod == "Deals" else "What_Id"
+                        key = "What_Id" if mod == "Tasks" else "Account_Name"
                         other[key] = {"name": name, "id": rid}
 
     def delete(self, module: str, rid: str) -> bool:
@@ -306,11 +302,12 @@ class ZohoStore:
             rec = self.records[module].pop(rid, None)
             if rec is None:
                 return False
-            if module == "Tasks" and rec.get("Riskbridge_Key") is not None:
-                self.keys.pop(str(rec["Riskbridge_Key"]), None)
+            for (mod, key), index in self.unique.items():
+                if mod == module and rec.get(key) is not None:
+                    index.pop(str(rec[key]), None)
             self.deleted[module].append({
                 "deleted_by": self.integration.ref(email=False), "id": rid,
-                "display_name": rec.get(_NAME_FIELD[module]), "type": "recycle",
+                "display_name": rec.get(NAME_FIELD[module]), "type": "recycle",
                 "created_by": {k: v for k, v in (rec.get("Created_By") or {}).items() if k != "email"} or None,
                 "deleted_time": fmt_dt(self.now()), "_at": int(self.now())})
             self.version += 1
