@@ -17,8 +17,12 @@ def _toml_str(value: str) -> str:
 
 
 def write_config(path: str | Path, crm: str, credentials: dict[str, Any], *, state_url: str | None = None,
-                 accounts_only: bool = False) -> Path:
-    """Write `path` (and, for Salesforce, the JWT key beside it, mode 0600); returns the config path."""
+                 accounts_only: bool = False, org: str = "provisioned") -> Path:
+    """Write `path` (and, for Salesforce, the JWT key beside it, mode 0600); returns the config path.
+
+    For a `bare` or `renamed` org the job still names the default mapping, with a note: such an org lacks
+    its fields until `mappings suggest` and `provision` have run, as a real org does.
+    """
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     state = state_url or f"sqlite:///{target.with_suffix('.db')}"
@@ -57,6 +61,13 @@ def write_config(path: str | Path, crm: str, credentials: dict[str, Any], *, sta
             f"client_id = {_toml_str(credentials['client_id'])}",
             f"client_secret = {_toml_str(credentials['client_secret'])}",
             f"refresh_token = {_toml_str(credentials['refresh_token'])}",
+        ]
+    if org != "provisioned":
+        lines += [
+            "",
+            f"# This sandbox is a {org} org: it lacks fields the default mapping below names. Write a mapping",
+            "# for it with `riskbridge mappings suggest`, create the missing fields with",
+            "# `riskbridge provision --apply`, then confirm with `riskbridge check`.",
         ]
     lines += [
         "",

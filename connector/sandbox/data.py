@@ -17,7 +17,7 @@ from typing import Any
 
 from connector.countries import COUNTRIES, Country
 
-__all__ = ["INDUSTRIES", "STAGES", "Dataset", "User", "generate", "touch_account"]
+__all__ = ["INDUSTRIES", "STAGES", "Dataset", "User", "firmographics", "generate", "touch_account"]
 
 # Salesforce's standard Industry picklist values; Zoho's default list is the same family.
 INDUSTRIES: tuple[tuple[str, float], ...] = (
@@ -238,3 +238,16 @@ def touch_account(rng: random.Random, rec: dict[str, Any]) -> str:
         return "max_days_past_due"
     rec["disputes_12m"] = int(rec.get("disputes_12m") or 0) + 1
     return "disputes_12m"
+
+
+def firmographics(seed: int, account: dict[str, Any]) -> dict[str, Any]:
+    """Head count, sales rating and relationship type of one generated account.
+
+    Drawn from a generator of its own per account, so adding these left every other value of a seed as it was.
+    """
+    rng = random.Random(seed * 1_000_003 + account["index"] * 7919 + 3)
+    revenue = float(account.get("annual_revenue") or 1_000_000.0)
+    employees = max(1, round(revenue / rng.uniform(120_000, 420_000)))
+    rating = rng.choices(("Hot", "Warm", "Cold", None), (2, 5, 3, 2))[0]
+    kind = rng.choices(("Customer - Direct", "Customer - Channel", "Prospect", "Other"), (12, 4, 2, 1))[0]
+    return {"employees": employees if rng.random() > 0.05 else None, "rating": rating, "type": kind}

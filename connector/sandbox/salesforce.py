@@ -21,11 +21,11 @@ from connector.sandbox.faults import FaultInjector
 from connector.sandbox.http import Request, Response, json_response
 from connector.sandbox.sf_auth import Sessions, make_credentials
 from connector.sandbox.sf_bulk import BulkApi
-from connector.sandbox.sf_describe import schema
 from connector.sandbox.sf_dml import RequestError, Writer
 from connector.sandbox.sf_records import INTEGRATION_USER
 from connector.sandbox.sf_rest import RestApi, error, not_found
 from connector.sandbox.sf_store import WATCHLIST_TOPIC, Store
+from connector.sandbox.sf_tooling import ToolingApi
 from connector.sandbox.sf_values import normalize_id
 from connector.sandbox.view import AccountPage, AccountRow
 
@@ -52,12 +52,13 @@ class SalesforceApp:
     crm = "salesforce"
 
     def __init__(self, *, accounts: int, deals_per_account: int, seed: int, today: date,
-                 faults: FaultInjector) -> None:
+                 faults: FaultInjector, org: str = "provisioned") -> None:
         self.base_url = "http://127.0.0.1"
         self.faults = faults
-        self.store = Store(seed=seed, accounts=accounts, deals_per_account=deals_per_account, today=today)
+        self.store = Store(seed=seed, accounts=accounts, deals_per_account=deals_per_account, today=today, org=org)
         self.writer = Writer(self.store, faults.record_error)
         self.rest = RestApi(self.store, self.writer)
+        self.tooling = ToolingApi(self.store)
         self.bulk = BulkApi(self.store, self.writer, seed)
         self.creds = make_credentials(seed, INTEGRATION_USER["Username"], self.store.integration_user_id)
         self.sessions = Sessions(self.creds)
@@ -104,6 +105,8 @@ class SalesforceApp:
                 return self._composite(request, version, user)
         if head == "jobs":
             return self.bulk.handle(request, version, parts[1:], user)
+        if head == "tooling":
+            return self.tooling.handle(request, version, parts[1:], user)
         if head == "limits" and request.method == "GET":
             return self._limits(request, parts[1:])
         return not_found()
@@ -148,7 +151,7 @@ class SalesforceApp:
     def _limits(self, request: Request, parts: list[str]) -> Response:
         if parts and parts[0].lower() == "recordcount":
             names = [n for n in (request.arg("sObjects") or "").split(",") if n]
-            found = [s for n in names if (s := schema(n)) is not None]
+            found = [s for n in names if (s := self.store.schema(n)) is not None]
             return json_response(200, {"sObjects": [{"count": len(self.store.rows(s.name)), "name": s.name}
                                                     for s in found]})
         if parts:
@@ -178,6 +181,13 @@ class SalesforceApp:
         writes = method in ("POST", "PATCH", "PUT", "DELETE")
         if head in ("query", "queryall"):
             return f"{method} {parts[0]}" + ("/{locator}" if len(parts) > 1 else ""), False
+        if head == "tooling":
+            sub = parts[1].lower() if len(parts) > 1 else ""
+            if sub == "query":
+                return f"{method} tooling/query", False
+            if sub == "sobjects" and len(parts) > 2:
+                return f"{method} tooling/sobjects/{parts[2]}" + ("/{id}" if len(parts) > 3 else ""), writes
+            return f"{method} {'/'.join(parts)}", writes
         if head == "jobs":
             kind = parts[1].lower() if len(parts) > 1 else ""
             shape = "/".join(["jobs", kind, *(["{id}"] if len(parts) > 2 else []), *parts[3:4]])
@@ -191,7 +201,7 @@ class SalesforceApp:
         named = list(parts)
         pos = 1 if head == "sobjects" else 2 if head == "composite" else None
         if pos is not None and len(named) > pos:
-            s = schema(named[pos])
+            s = self.store.schema(named[pos])
             named[pos] = s.name if s else named[pos]
             rest = named[pos + 1:]
             if head == "composite":
@@ -203,7 +213,7 @@ class SalesforceApp:
         return f"{method} {'/'.join(named)}", writes
 
     def records(self, obj: str) -> list[dict[str, Any]] | None:
-        s = schema(obj)
+        s = self.store.schema(obj)
         if s is None:
             return None
         topics = self.store.topics_by_entity() if s.name in ("Account", "Opportunity") else {}
@@ -216,13 +226,18 @@ class SalesforceApp:
         return out
 
     def touch(self, obj: str, count: int) -> list[str]:
-        s = schema(obj)
+        s = self.store.schema(obj)
         return [] if s is None else self.store.touch(s.name, count)
 
     def reset(self) -> None:
         self.store.reset()
         self.rest.reset()
         self.bulk.reset()
+        self.tooling.reset()
+
+    def org_info(self) -> dict[str, Any]:
+        """``GET /__sandbox/org``: the variant, and where each canonical input lives in this org."""
+        return {"variant": self.store.layout.variant, "fields": self.store.layout.field_map()}
 
     def credentials(self) -> dict[str, Any]:
         c = self.creds

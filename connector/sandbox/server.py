@@ -26,9 +26,12 @@ from connector.sandbox.faults import FaultInjector, FaultSpec
 from connector.sandbox.http import Request, Response, html_response, json_response
 from connector.sandbox.view import AccountPage, AccountRow, render_account, render_list
 
-__all__ = ["CallLog", "Sandbox", "SandboxApp", "SandboxServer", "make_app", "running_sandbox"]
+__all__ = ["ORG_VARIANTS", "CallLog", "Sandbox", "SandboxApp", "SandboxServer", "make_app", "running_sandbox"]
 
 log = logging.getLogger(__name__)
+
+# provisioned: riskbridge's fields in place; bare: standard fields only; renamed: the org's own input names.
+ORG_VARIANTS = ("provisioned", "bare", "renamed")
 
 _HTML_503 = (
     "<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1>"
@@ -221,6 +224,11 @@ class Sandbox:
             return json_response(200, {"reset": True})
         if what == "credentials" and method == "GET":
             return json_response(200, self.app.credentials())
+        if what == "org" and method == "GET":
+            org_info = getattr(self.app, "org_info", None)  # an app without variants serves only provisioned
+            if org_info is None:
+                return json_response(200, {"variant": "provisioned", "fields": None})
+            return json_response(200, org_info())
         if what == "health":
             return json_response(200, {"crm": self.app.crm, "ok": True})
         return json_response(404, {"error": f"no inspection endpoint {method} /__sandbox/{what}"})
@@ -266,8 +274,10 @@ class SandboxServer:
 
 
 def make_app(crm: str, *, accounts: int = 200, deals_per_account: int = 2, seed: int = 1,
-             today: date | None = None, faults: FaultSpec | None = None) -> SandboxApp:
-    """Build the sandbox app of one CRM with generated data."""
+             today: date | None = None, faults: FaultSpec | None = None, org: str = "provisioned") -> SandboxApp:
+    """Build the sandbox app of one CRM with generated data, as an org of variant `org` (`ORG_VARIANTS`)."""
+    if org not in ORG_VARIANTS:
+        raise ValueError(f"unknown org variant {org!r}; choose one of {', '.join(ORG_VARIANTS)}")
     injector = FaultInjector()
     if faults is not None:
         injector.configure(faults)
@@ -276,19 +286,20 @@ def make_app(crm: str, *, accounts: int = 200, deals_per_account: int = 2, seed:
         from connector.sandbox.salesforce import SalesforceApp
 
         return SalesforceApp(accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=day,
-                             faults=injector)
+                             faults=injector, org=org)
     if crm == "zoho":
         from connector.sandbox.zoho import ZohoApp
 
+        variant: dict[str, Any] = {} if org == "provisioned" else {"org": org}  # ZohoApp's own default
         return ZohoApp(accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=day,
-                       faults=injector)
+                       faults=injector, **variant)
     raise ValueError(f"unknown CRM {crm!r}; choose salesforce or zoho")
 
 
 @contextmanager
 def running_sandbox(crm: str, *, accounts: int = 200, deals_per_account: int = 2, seed: int = 1,
                     today: date | None = None, faults: FaultSpec | None = None, latency_ms: int = 0,
-                    host: str = "127.0.0.1", port: int = 0) -> Iterator[SandboxServer]:
+                    host: str = "127.0.0.1", port: int = 0, org: str = "provisioned") -> Iterator[SandboxServer]:
     """Start a sandbox CRM on a free loopback port for the duration of the block.
 
     >>> with running_sandbox("salesforce", accounts=50) as sb:
@@ -298,7 +309,7 @@ def running_sandbox(crm: str, *, accounts: int = 200, deals_per_account: int = 2
     if latency_ms:
         spec = spec.model_copy(update={"latency_ms": latency_ms})
     app = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=today,
-                   faults=spec)
+                   faults=spec, org=org)
     server = SandboxServer(Sandbox(app), host=host, port=port).start()
     try:
         yield server

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.sandbox.http import Request, Response, json_response
-from connector.sandbox.sf_describe import schema
 from connector.sandbox.sf_dml import RecordResult, RequestError, WriteOp, Writer
 from connector.sandbox.sf_query import Compiled
 from connector.sandbox.sf_records import Record
@@ -145,7 +144,7 @@ class BulkApi:
             info.update({"state": "JobComplete", "numberRecordsProcessed": len(job.rows), "retries": 0,
                          "totalProcessingTime": 25})
         else:
-            s = schema(str(body.get("object") or ""))
+            s = self.store.schema(str(body.get("object") or ""))
             if s is None:
                 return _job_error(400, f"sObject type '{body.get('object')}' is not supported", "NOT_FOUND")
             if operation not in _INGEST_OPS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 
 from connector.countries import COUNTRIES
 
-__all__ = ["FieldSpec", "ObjectSchema", "describe_payload", "global_payload", "schema", "schemas"]
+__all__ = ["FieldSpec", "Keep", "ObjectSchema", "build_schemas", "describe_payload", "find", "global_payload", "schema",
+           "schemas"]
 
 _DATA = Path(__file__).with_name("salesforce_describe.json")
 _TIERS = ("low", "medium", "high", "critical")
@@ -54,6 +56,7 @@ class FieldSpec:
     sortable: bool = True
     defaulted: bool = False
     default: Any = None
+    help_text: str | None = None
 
     @property
     def long_text(self) -> bool:
@@ -197,6 +200,49 @@ _DECLARED: dict[str, tuple[FieldSpec, ...]] = {
             label="Entity Type"),
         *(s for s in _audit() if s.name in ("IsDeleted", "CreatedDate", "CreatedById", "SystemModstamp")),
     ),
+    # Setup objects a provisioning run writes; field lists follow the Object Reference (API 59.0).
+    "PermissionSet": (
+        _ro("Id", "id", length=18, nillable=False, defaulted=True, id_lookup=True, label="Permission Set ID"),
+        _f("Name", "string", 80, nillable=False, unique=True, label="Name"),
+        _f("Label", "string", 80, nillable=False, label="Label"),
+        _f("Description", "textarea", 255),
+        _ro("IsOwnedByProfile", "boolean", nillable=False, defaulted=True, default=False, label="Is Owned by Profile"),
+        _ro("IsCustom", "boolean", nillable=False, defaulted=True, default=True, label="Custom"),
+        _ro("ProfileId", "reference", length=18, reference_to=("Profile",), relationship="Profile",
+            label="Profile ID"),
+        _ro("NamespacePrefix", "string", length=15, label="Namespace Prefix"),
+        _ro("Type", "picklist", length=40, picklist=("Regular", "Group", "Profile", "Session", "Standard"),
+            restricted=True, label="Permission Set Type"),
+        _f("PermissionsApiEnabled", "boolean", nillable=False, defaulted=True, default=False, label="API Enabled"),
+        _f("PermissionsViewSetup", "boolean", nillable=False, defaulted=True, default=False,
+           label="View Setup and Configuration"),
+        *_audit(),
+    ),
+    "FieldPermissions": (
+        _ro("Id", "id", length=18, nillable=False, defaulted=True, id_lookup=True, label="Field Permissions ID"),
+        _f("ParentId", "reference", 18, nillable=False, updateable=False, reference_to=("PermissionSet",),
+           relationship="Parent", label="Parent ID"),
+        # Restricted picklists in a real org, whose values are every permissionable field; `sf_permissions`
+        # checks them against the org's live schema, since fields come and go.
+        _f("SobjectType", "picklist", 40, nillable=False, updateable=False, label="SObject Type Name"),
+        _f("Field", "picklist", 40, nillable=False, updateable=False, label="Field Name"),
+        _f("PermissionsEdit", "boolean", nillable=False, defaulted=True, default=False, label="Edit Field"),
+        _f("PermissionsRead", "boolean", nillable=False, defaulted=True, default=False, label="Read Field"),
+        *(s for s in _audit() if s.name == "SystemModstamp"),
+    ),
+    "PermissionSetAssignment": (
+        _ro("Id", "id", length=18, nillable=False, defaulted=True, id_lookup=True,
+            label="Permission Set Assignment ID"),
+        _f("PermissionSetId", "reference", 18, nillable=False, updateable=False, reference_to=("PermissionSet",),
+           relationship="PermissionSet", label="Permission Set ID"),
+        _f("PermissionSetGroupId", "reference", 18, updateable=False, reference_to=("PermissionSetGroup",),
+           relationship="PermissionSetGroup", label="Permission Set Group ID"),
+        _f("AssigneeId", "reference", 18, nillable=False, updateable=False, reference_to=("User",),
+           relationship="Assignee", label="Assignee ID"),
+        _ro("IsActive", "boolean", nillable=False, defaulted=True, default=True, label="Is Active"),
+        _f("ExpirationDate", "datetime", label="Expiration Date"),
+        *(s for s in _audit() if s.name == "SystemModstamp"),
+    ),
 }
 
 _OBJECTS = {  # name: (key prefix, plural label, object-level overrides for the describe)
@@ -208,7 +254,19 @@ _OBJECTS = {  # name: (key prefix, plural label, object-level overrides for the 
     "TopicAssignment": ("0FT", "Topic Assignments", {"mergeable": False, "updateable": False, "undeletable": False,
                                                      "searchable": False, "layoutable": False,
                                                      "feedEnabled": False, "replicateable": False}),
+    "PermissionSet": ("0PS", "Permission Sets", {"mergeable": False, "undeletable": False, "feedEnabled": False,
+                                                 "searchable": False, "layoutable": False}),
+    "FieldPermissions": ("01k", "Field Permissions", {"mergeable": False, "undeletable": False,
+                                                      "feedEnabled": False, "searchable": False,
+                                                      "layoutable": False, "replicateable": False}),
+    "PermissionSetAssignment": ("0Pa", "Permission Set Assignments", {
+        "mergeable": False, "updateable": False, "undeletable": False, "feedEnabled": False, "searchable": False,
+        "layoutable": False}),
 }
+
+
+_LABELS = {"TopicAssignment": "Topic Assignment", "PermissionSet": "Permission Set",
+           "FieldPermissions": "Field Permissions", "PermissionSetAssignment": "Permission Set Assignment"}
 
 
 @dataclass
@@ -224,7 +282,10 @@ class ObjectSchema:
     by_lower: dict[str, FieldSpec] = field(init=False)
     relationships: dict[str, FieldSpec] = field(init=False)
 
+    _payloads: dict[tuple[str, str], bytes] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
+        self._payloads = {}
         self.by_lower = {n.lower(): s for n, s in self.fields.items()}
         self.relationships = {s.relationship.lower(): s for s in self.fields.values()
                               if s.relationship and s.type == "reference"}
@@ -235,6 +296,20 @@ class ObjectSchema:
     @property
     def updateable(self) -> bool:
         return bool(self.skeleton.get("updateable", True))
+
+    def payload(self, version: str, instance: str) -> bytes:
+        """``GET sobjects/{name}/describe`` as JSON bytes (an object schema never changes once built)."""
+        key = (version, instance)
+        cached = self._payloads.get(key)
+        if cached is None:
+            cached = self._payloads[key] = _fill({**self.skeleton, "fields": self.entries}, version, instance)
+        return cached
+
+    def with_field(self, spec: FieldSpec) -> ObjectSchema:
+        """A new schema with `spec` appended, as a field created through the Tooling API appears."""
+        entries = [*self.entries, _entry(spec, _raw()["field_templates"])]
+        return ObjectSchema(self.name, self.prefix, self.label_plural, {**self.fields, spec.name: spec}, entries,
+                            self.skeleton)
 
 
 @cache
@@ -263,6 +338,8 @@ def _entry(spec: FieldSpec, templates: dict[str, Any]) -> dict[str, Any]:
         "extraTypeInfo": ("plaintextarea" if spec.type == "textarea" else None),
         "caseSensitive": False, "calculated": False, "calculatedFormula": None,
     })
+    if spec.help_text is not None:
+        e["inlineHelpText"] = spec.help_text
     return e
 
 
@@ -272,16 +349,22 @@ def _skeleton(name: str, prefix: str, plural: str, overrides: dict[str, Any], ra
         return copy.deepcopy(top)
     text = json.dumps({k: v for k, v in raw["objects"]["Opportunity"].items() if k != "fields"})
     top = json.loads(text.replace("/sobjects/Opportunity", f"/sobjects/{name}").replace("/006/e", f"/{prefix}/e"))
-    top.update({"name": name, "label": name if name != "TopicAssignment" else "Topic Assignment",
+    top.update({"name": name, "label": _LABELS.get(name, name),
                 "labelPlural": plural, "keyPrefix": prefix, "childRelationships": [], "custom": False,
                 "supportedScopes": [{"label": f"All {plural.lower()}", "name": "everything"}],
                 **overrides})
     return top
 
 
-@cache
-def schemas() -> dict[str, ObjectSchema]:
-    """Every sObject the sandbox serves, by API name."""
+Keep = Callable[[str, FieldSpec], bool]
+
+
+def build_schemas(keep: Keep | None = None, extra: dict[str, tuple[FieldSpec, ...]] | None = None,
+                  ) -> dict[str, ObjectSchema]:
+    """A fresh set of sObject schemas for one org: the fields `keep(object, spec)` accepts, then `extra`.
+
+    Without arguments this is the provisioned org, with every riskbridge field in place.
+    """
     raw = _raw()
     out: dict[str, ObjectSchema] = {}
     for name, (prefix, plural, overrides) in _OBJECTS.items():
@@ -291,6 +374,9 @@ def schemas() -> dict[str, ObjectSchema]:
             added = _ADDED.get(name, ())
         else:
             entries, specs, added = [], [], _DECLARED[name]
+        if keep is not None:
+            added = tuple(s for s in added if keep(name, s))
+        added = (*added, *(extra or {}).get(name, ()))
         entries += [_entry(s, raw["field_templates"]) for s in added]
         specs += list(added)
         out[name] = ObjectSchema(name, prefix, plural, {s.name: s for s in specs}, entries,
@@ -298,10 +384,20 @@ def schemas() -> dict[str, ObjectSchema]:
     return out
 
 
-def schema(name: str) -> ObjectSchema | None:
+@cache
+def schemas() -> dict[str, ObjectSchema]:
+    """Every sObject of the provisioned sandbox org, by API name."""
+    return build_schemas()
+
+
+def find(all_: dict[str, ObjectSchema], name: str) -> ObjectSchema | None:
     """The schema of an sObject by its case-insensitive API name."""
-    all_ = schemas()
     return all_.get(name) or next((s for n, s in all_.items() if n.lower() == name.lower()), None)
+
+
+def schema(name: str) -> ObjectSchema | None:
+    """The provisioned org's schema of an sObject by its case-insensitive API name."""
+    return find(schemas(), name)
 
 
 def _fill(payload: Any, version: str, instance: str) -> bytes:
@@ -309,19 +405,16 @@ def _fill(payload: Any, version: str, instance: str) -> bytes:
     return text.replace("@@VERSION@@", version).replace("@@INSTANCE@@", instance).encode("utf-8")
 
 
-@cache
 def describe_payload(name: str, version: str, instance: str) -> bytes:
-    """``GET sobjects/{name}/describe`` as JSON bytes."""
-    s = schemas()[name]
-    return _fill({**s.skeleton, "fields": s.entries}, version, instance)
+    """``GET sobjects/{name}/describe`` of the provisioned org as JSON bytes."""
+    return schemas()[name].payload(version, instance)
 
 
-@cache
-def global_payload(version: str, instance: str) -> bytes:
+def global_payload(version: str, instance: str, all_: dict[str, ObjectSchema] | None = None) -> bytes:
     """``GET sobjects/`` as JSON bytes: the objects this sandbox serves."""
     raw = _raw()
     entries = []
-    for name, s in schemas().items():
+    for name, s in (all_ if all_ is not None else schemas()).items():
         if name in raw["global"]["entries"]:
             entries.append(raw["global"]["entries"][name])
             continue

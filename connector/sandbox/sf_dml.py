@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from connector.sandbox.sf_permissions import permission_problem
 from connector.sandbox.sf_records import Record, stage_facts
 from connector.sandbox.sf_store import Store
 from connector.sandbox.sf_values import ValueProblem, coerce, normalize_id
@@ -252,6 +253,8 @@ class Writer:
         self._check_references(op.obj, changes, staged)
         self._derive(op.obj, rec, changes)
         self._check_unique(op.obj, rec, staged)
+        if (problem := permission_problem(self.store, op.obj, rec, staged)) is not None:
+            raise RecordError(*problem)
         stamp = self._stamp
         for name, value in (("LastModifiedDate", stamp), ("SystemModstamp", stamp), ("LastModifiedById", user)):
             if name in schema.fields:

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from connector.sandbox.data import STAGES, Dataset, touch_account
-from connector.sandbox.sf_values import fmt_datetime
+from connector.sandbox.data import STAGES, Dataset, firmographics, touch_account
+from connector.sandbox.sf_describe import FieldSpec
+from connector.sandbox.sf_values import fmt_datetime, from_org_value, to_org_value
 
-__all__ = ["ACCOUNT_INPUTS", "INTEGRATION_USER", "Record", "build_records", "stage_facts", "touch_account_record",
+__all__ = ["ACCOUNT_INPUTS", "DEAL_INPUTS", "INTEGRATION_USER", "Record", "build_records", "stage_facts", "touch_account_record",
            "touch_opportunity_record"]
 
 Record = dict[str, Any]
@@ -29,6 +30,7 @@ ACCOUNT_INPUTS: dict[str, str] = {  # canonical name -> Account field
     "disputes_12m": "Disputes_12m__c", "complaints_12m": "Complaints_12m__c",
     "customer_since": "Customer_Since__c", "sanctions_hit": "Sanctions_Hit__c", "insolvency": "Insolvency__c",
 }
+DEAL_INPUTS: dict[str, str] = {"payment_terms_days": "Payment_Terms_Days__c"}  # canonical name -> Opportunity field
 _TEXT_INPUTS = frozenset({"bureau_score", "bureau_rating", "audit_opinion", "statement_date", "customer_since"})
 _FLAGS = frozenset({"sanctions_hit", "insolvency"})
 _OUTPUTS_ACCOUNT = ("Risk_Score__c", "Risk_Tier__c", "Risk_Reasons__c", "Risk_Recommended_Terms__c",
@@ -98,6 +100,8 @@ def build_records(data: Dataset, seed: int, today: date, new_id: NewId) -> dict[
             "LastModifiedDate": _stamp(acc["modified_at"]), "LastModifiedById": editor,
             "SystemModstamp": _stamp(acc["modified_at"]),
         }
+        firm = firmographics(seed, acc)
+        rec.update({"NumberOfEmployees": firm["employees"], "Rating": firm["rating"], "Type": firm["type"]})
         rec.update({sf: _input_value(key, acc.get(key)) for key, sf in ACCOUNT_INPUTS.items()})
         rec.update(dict.fromkeys(_OUTPUTS_ACCOUNT))
         rec["Risk_Watchlist__c"] = False
@@ -145,12 +149,24 @@ def _human_task(rng: random.Random, account: Record, today: date, new_id: NewId)
     }
 
 
-def touch_account_record(rng: random.Random, rec: Record) -> Record:
-    """The field changes a credit clerk makes to one Account (via `data.touch_account`)."""
-    canonical = {key: rec.get(sf) for key, sf in ACCOUNT_INPUTS.items()}
+def touch_account_record(rng: random.Random, rec: Record, inputs: dict[str, FieldSpec] | None = None) -> Record:
+    """The field changes a credit clerk makes to one Account (via `data.touch_account`).
+
+    `inputs` names the org's own input fields (a renamed org); by default they are riskbridge's. An org without
+    credit fields gets a sales rep's edit instead.
+    """
+    if inputs is None:
+        canonical = {key: rec.get(sf) for key, sf in ACCOUNT_INPUTS.items()}
+        before = dict(canonical)
+        touch_account(rng, canonical)
+        return {ACCOUNT_INPUTS[k]: _input_value(k, v) for k, v in canonical.items() if v != before[k]}
+    if not inputs:
+        employees = rec.get("NumberOfEmployees")
+        return {"NumberOfEmployees": round((employees or 10) * rng.uniform(1.02, 1.2))}
+    canonical = {key: from_org_value(spec, rec.get(spec.name)) for key, spec in inputs.items()}
     before = dict(canonical)
     touch_account(rng, canonical)
-    return {ACCOUNT_INPUTS[k]: _input_value(k, v) for k, v in canonical.items() if v != before[k]}
+    return {inputs[k].name: to_org_value(inputs[k], v) for k, v in canonical.items() if v != before[k]}
 
 
 def touch_opportunity_record(rng: random.Random, rec: Record) -> Record:

@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from connector.sandbox.http import Request, Response, json_response
-from connector.sandbox.sf_describe import ObjectSchema, describe_payload, global_payload, schema
+from connector.sandbox.sf_describe import ObjectSchema, global_payload
 from connector.sandbox.sf_dml import RecordResult, RequestError, WriteOp, Writer
 from connector.sandbox.sf_query import Compiled, Selected
 from connector.sandbox.sf_records import Record
@@ -156,19 +156,21 @@ class RestApi:
         since = request.header("if-modified-since")
         if not since:
             return False
+        changed = max(self.schema_time, self.store.schema_changed or self.schema_time)
         try:
-            return parsedate_to_datetime(since) >= self.schema_time
+            return parsedate_to_datetime(since) >= changed
         except (TypeError, ValueError):
             return False
 
     def describe(self, request: Request, version: str, instance: str, obj: str | None) -> Response:
         if self._not_modified(request):
             return Response(304)
-        payload = global_payload(version, instance) if obj is None else describe_payload(obj, version, instance)
+        schemas = self.store.schemas
+        payload = global_payload(version, instance, schemas) if obj is None else schemas[obj].payload(version, instance)
         return Response(200, payload, {"Content-Type": "application/json;charset=UTF-8"})
 
     def sobject_info(self, s: ObjectSchema, version: str, instance: str) -> Response:
-        entries = json.loads(global_payload(version, instance))["sobjects"]
+        entries = json.loads(global_payload(version, instance, self.store.schemas))["sobjects"]
         entry = next(e for e in entries if e["name"] == s.name)
         return json_response(200, {"objectDescribe": entry, "recentItems": []})
 
@@ -176,7 +178,7 @@ class RestApi:
     def sobjects(self, request: Request, version: str, instance: str, parts: list[str], user: str) -> Response:
         if not parts:
             return self.describe(request, version, instance, None) if request.method == "GET" else _method(request)
-        s = schema(parts[0])
+        s = self.store.schema(parts[0])
         if s is None:
             return not_found()
         obj, method, rest = s.name, request.method, parts[1:]
@@ -277,7 +279,7 @@ class RestApi:
             all_or_none = (request.arg("allOrNone") or "false").lower() == "true"
             return json_response(200, [r.json() for r in self.writer.delete(ids, all_or_none=all_or_none)])
         if method == "GET" and len(parts) == 1:
-            s = schema(parts[0])
+            s = self.store.schema(parts[0])
             if s is None:
                 return not_found()
             fields = [f for f in (request.arg("fields") or "Id").split(",") if f]
@@ -298,7 +300,7 @@ class RestApi:
         all_or_none = bool(body.get("allOrNone", False))
         ext: tuple[ObjectSchema, str] | None = None
         if method == "PATCH" and len(parts) == 2:
-            s = schema(parts[0])
+            s = self.store.schema(parts[0])
             spec = s.field(parts[1]) if s else None
             if s is None or spec is None or not (spec.external_id or spec.id_lookup):
                 return _ext_not_found(parts[1])
@@ -314,7 +316,7 @@ class RestApi:
             raise RequestError("JSON_PARSER_ERROR", "Cannot deserialize instance of sObject from a non-object value")
         attrs = rec.get("attributes") or {}
         type_name = attrs.get("type") if isinstance(attrs, dict) else None
-        s = schema(type_name) if isinstance(type_name, str) else None
+        s = self.store.schema(type_name) if isinstance(type_name, str) else None
         if s is None:
             raise RequestError("INVALID_TYPE", "Must send a concrete entity type." if not type_name else
                                f"sObject type '{type_name}' is not supported.")

@@ -12,7 +12,8 @@ import threading
 from datetime import UTC, date, datetime
 
 from connector.sandbox.data import generate
-from connector.sandbox.sf_describe import ObjectSchema, schemas
+from connector.sandbox.sf_describe import FieldSpec, ObjectSchema, find
+from connector.sandbox.sf_org import adapt, layout_for
 from connector.sandbox.sf_records import (
     Record,
     build_records,
@@ -29,12 +30,11 @@ WATCHLIST_TOPIC = "credit-watchlist"
 class Store:
     """All records of one sandbox org. Thread-safe: mutations hold `lock`, reads need no lock."""
 
-    def __init__(self, *, seed: int, accounts: int, deals_per_account: int, today: date) -> None:
+    def __init__(self, *, seed: int, accounts: int, deals_per_account: int, today: date,
+                 org: str = "provisioned") -> None:
         self.seed, self.accounts, self.deals_per_account, self.today = seed, accounts, deals_per_account, today
+        self.layout = layout_for(org, seed)
         self.lock = threading.RLock()
-        self.schemas: dict[str, ObjectSchema] = schemas()
-        self.by_prefix = {s.prefix: name for name, s in self.schemas.items()}
-        self._keyed = {name: self._keyed_fields(name) for name in self.schemas}
         self.tables: dict[str, dict[str, Record]] = {}
         self.reset()
 
@@ -42,10 +42,16 @@ class Store:
     def reset(self) -> None:
         """Regenerate the org from its seed: same ids, same values, no sandbox-made records."""
         with self.lock:
+            # Replaced, never mutated, when a field is added: readers holding the old dict stay consistent.
+            self.schemas: dict[str, ObjectSchema] = self.layout.schemas()
+            self.schema_changed: datetime | None = None
+            self.by_prefix = {s.prefix: name for name, s in self.schemas.items()}
+            self._keyed = {name: self._keyed_fields(name) for name in self.schemas}
             start = 1_000_000 + (self.seed * 7919) % 5_000_000
             self._ids = {name: IdFactory(s.prefix, start) for name, s in self.schemas.items()}
             data = generate(self.seed, self.accounts, self.deals_per_account, self.today)
-            rows = build_records(data, self.seed, self.today, self.new_id)
+            rows = adapt(build_records(data, self.seed, self.today, self.new_id), self.layout, self.schemas,
+                         self.seed)
             self.tables = {name: {r["Id"]: r for r in rows.get(name, [])} for name in self.schemas}
             users = rows["User"]
             self.integration_user_id: str = users[-1]["Id"]
@@ -71,6 +77,26 @@ class Store:
             t = datetime.now(UTC).replace(microsecond=0)
             self._floor = max(self._floor, t)
             return fmt_datetime(self._floor)
+
+    # -- schema --------------------------------------------------------------------------------------
+    def schema(self, name: str) -> ObjectSchema | None:
+        """An sObject of this org by its case-insensitive API name."""
+        return find(self.schemas, name)
+
+    def add_field(self, obj: str, spec: FieldSpec) -> None:
+        """Add a custom field to `obj`: in the describe at once, on every record with its default value.
+
+        Records keep their SystemModstamp, as in a real org: a new field is no edit of the data.
+        """
+        with self.lock:
+            self.schemas = {**self.schemas, obj: self.schemas[obj].with_field(spec)}
+            self._keyed[obj] = self._keyed_fields(obj)
+            default = (spec.default if spec.default is not None else False) if spec.type == "boolean" else None
+            table = self.tables[obj]
+            for ident, rec in list(table.items()):
+                table[ident] = {**rec, spec.name: default}
+            # Sub-second on purpose: a describe cached earlier in the same second (If-Modified-Since) is stale.
+            self.schema_changed = datetime.now(UTC)
 
     # -- reads ---------------------------------------------------------------------------------------
     def object_of(self, ident: str) -> str | None:
@@ -172,7 +198,8 @@ class Store:
     def _edited(self, obj: str, rec: Record) -> Record:
         rng = self._touch_rng
         if obj == "Account":
-            changes = touch_account_record(rng, rec)
+            variant = self.layout.variant
+            changes = touch_account_record(rng, rec, None if variant == "provisioned" else self.layout.account_inputs)
         elif obj == "Opportunity":
             changes = touch_opportunity_record(rng, rec)
         elif obj == "Task":

@@ -12,8 +12,8 @@ from typing import Any
 
 from connector.sandbox.sf_describe import FieldSpec
 
-__all__ = ["IdFactory", "ValueProblem", "coerce", "fmt_date", "fmt_datetime", "normalize_id", "parse_datetime",
-           "to18"]
+__all__ = ["IdFactory", "ValueProblem", "coerce", "fmt_date", "fmt_datetime", "from_org_value", "normalize_id",
+           "parse_datetime", "to18", "to_org_value"]
 
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ASCII order = id order
@@ -21,6 +21,7 @@ _B62_RE = re.compile(r"^[0-9A-Za-z]+$")
 _DT_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
                     r"\s*(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE)
 _NUMBER_TYPES = frozenset({"double", "currency", "percent", "int"})
+_DIRTY_DATES = ("%d/%m/%Y", "%Y.%m.%d", "%b %d, %Y")  # as `data._dirty_date` writes them
 
 
 def to18(id15: str) -> str:
@@ -188,3 +189,49 @@ def _plain(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _parse_date(value: str) -> str | None:
+    text = value.strip()
+    try:
+        return date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        pass
+    for fmt in _DIRTY_DATES:
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def to_org_value(spec: FieldSpec, value: Any) -> Any:
+    """A canonical generated value as a field of `spec`'s type stores it; None where the type cannot hold it.
+
+    An org whose bureau score is a Number field never received "n/a"; one whose statement date is a Date field
+    holds the date the clerk meant.
+    """
+    if spec.type == "boolean":
+        return bool(value)
+    if value is None:
+        return None
+    if spec.type in ("double", "currency", "percent"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        return round(number, spec.scale)
+    if spec.type == "date":
+        return _parse_date(str(value))
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if spec.picklist and text not in spec.picklist:
+        return None
+    return text
+
+
+def from_org_value(spec: FieldSpec, value: Any) -> Any:
+    """The canonical value of a stored field value (the inverse of `to_org_value` where it is defined)."""
+    if value is None or spec.type not in ("string", "picklist"):
+        return value
+    text = str(value)
+    return int(text) if text.isdigit() else text
