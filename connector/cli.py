@@ -115,6 +115,9 @@ def sandbox_serve(
     latency_ms: Annotated[int, typer.Option(help="Latency added to every API call.")] = 0,
     faults: Annotated[Path | None, typer.Option(help="JSON fault spec (rate limits, 5xx, drops, expiry, ...).")] = None,
     write_config: Annotated[Path | None, typer.Option(help="Write a riskbridge config for this sandbox here.")] = None,
+    org: Annotated[str, typer.Option(help="Org variant: provisioned (riskbridge's fields in place), bare (standard "
+                                          "fields only) or renamed (the org's own names for the credit inputs).")]
+    = "provisioned",
 ) -> None:
     """Serve a wire-compatible CRM sandbox on loopback until SIGINT or SIGTERM."""
     import signal
@@ -123,9 +126,12 @@ def sandbox_serve(
     from connector.crm.transport import is_loopback_http
     from connector.sandbox import FaultSpec, Sandbox, SandboxServer, load_fault_file, make_app
     from connector.sandbox.client_config import write_config as write_sandbox_config
+    from connector.sandbox.server import ORG_VARIANTS
 
     if crm not in ("salesforce", "zoho"):
         fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if org not in ORG_VARIANTS:
+        fail(ConfigError(f"--org must be one of {', '.join(ORG_VARIANTS)}, not {org!r}"))
     if not is_loopback_http(f"http://{host}/"):
         fail(ConfigError(f"--host must be a loopback address: the sandbox hands out its credentials to anyone "
                          f"who asks, so it never listens on {host!r}"))
@@ -139,7 +145,7 @@ def sandbox_serve(
                                         "see the fault spec in the README") for e in problems]))
     if latency_ms:
         spec = spec.model_copy(update={"latency_ms": latency_ms})
-    app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec)
+    app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec, org=org)
     try:
         server = SandboxServer(Sandbox(app_), host=host, port=port)
     except OSError as exc:
@@ -149,7 +155,7 @@ def sandbox_serve(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
     if write_config is not None:
-        write_sandbox_config(write_config, crm, app_.credentials())
+        write_sandbox_config(write_config, crm, app_.credentials(), org=org)
     print(f"sandbox {crm} listening on {server.url}", flush=True)
     while not stop.wait(0.5):
         pass
