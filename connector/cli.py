@@ -471,6 +471,7 @@ def check(
 
     _setup_logging(verbose, quiet=True)
     report, cfg, name = check_offline(config, job)
+    report.offline = offline
     if cfg is not None and name is not None and not offline:
         conn = cfg.connections[cfg.jobs[name].connection]
         try:

@@ -1,0 +1,289 @@
+"""The admin's path over the wire: `check`, `provision` and `mappings suggest` against sandbox orgs.
+
+Each test starts sandboxes on loopback (`provisioned`, `bare` or `renamed` orgs), drives the CLI and
+asserts on the sandbox's own state and call log: what exists in the org afterwards, and which calls
+(reads and writes) were made.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from connector.cli import app
+from connector.config import load_config
+from connector.mapping import MAPPINGS_DIR, load_mapping
+from connector.sandbox import running_sandbox
+from connector.sandbox.client_config import write_config
+from connector.state import StateStore
+from tests.conftest import Org
+
+runner = CliRunner()
+SEED = 11
+# Metadata endpoints `check` may call; anything else would be reading data or writing.
+METADATA = {
+    "salesforce": {"POST oauth2/token", "GET limits", "GET sobjects/Account/describe",
+                   "GET sobjects/Opportunity/describe", "GET sobjects/Task/describe"},
+    "zoho": {"POST oauth/v2/token", "GET settings/fields", "GET users", "GET settings/tags"},
+}
+
+
+@contextmanager
+def serve(crm: str, variant: str, tmp_path: Path, *, accounts: int = 60) -> Iterator[tuple[Org, Path]]:
+    """A sandbox org of one variant and a config for it, in its own directory."""
+    with running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=SEED, org=variant) as server:
+        org = Org(server, crm)
+        yield org, write_config(tmp_path / variant / "config.toml", crm, org.credentials())
+
+
+def cli(*args: str | Path) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def use_mapping(config_path: Path, mapping: Path) -> None:
+    """Point the config's job at another mapping file."""
+    text = re.sub(r'(?m)^mapping = .*$', f"mapping = {json.dumps(str(mapping))}", config_path.read_text())
+    config_path.write_text(text)
+
+
+def edited_mapping(crm: str, target: Path, edit: dict[str, str]) -> Path:
+    """A copy of the default mapping with lines replaced (old line start -> new line)."""
+    lines = (MAPPINGS_DIR / f"{crm}.toml").read_text(encoding="utf-8").splitlines()
+    out = []
+    for line in lines:
+        for start, new in edit.items():
+            if line.startswith(start):
+                line = new
+        out.append(line)
+    target.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return target
+
+
+def rows(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, str]]:
+    """(object, canonical) -> row of a `check --json` report."""
+    return {(obj, r["canonical"]): r for obj, items in report["objects"].items() for r in items}
+
+
+def scores(org: Org) -> dict[str, float | None]:
+    """Account id -> the Risk Score written into the org (the same seed gives the same ids in every variant)."""
+    return {str(r[org.names.id]): r.get(org.names.score) for r in org.records(org.names.accounts)}
+
+
+# --- check ------------------------------------------------------------------------------------------
+
+
+def test_check_on_a_provisioned_org_is_all_well_reads_only_metadata_and_records_no_run(org: Org,
+                                                                                       config_path: Path) -> None:
+    org.reset_calls()
+    result = cli("check", "--config", config_path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["counts"]["error"] == 0 and report["counts"]["missing"] == 0
+    found = rows(report)
+    assert found[(org.names.accounts, "risk_tier")]["status"] == "ok"
+    assert found[(org.names.tasks, "task_key")]["field"] == org.names.task_key
+    assert found[("org", "authentication")]["status"] == "ok"
+    calls = org.calls()
+    assert calls["writes"] == 0
+    assert set(calls["by_endpoint"]) <= METADATA[org.names.crm], calls["by_endpoint"]
+    assert StateStore(load_config(config_path).state_url).runs(None, 10) == []
+    table = cli("check", "--config", config_path)
+    assert table.exit_code == 0 and "all well" in table.stdout and "Risk_Tier" in table.stdout
+
+
+def test_check_offline_makes_no_call(org: Org, config_path: Path) -> None:
+    org.reset_calls()
+    result = cli("check", "--config", config_path, "--offline", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["offline"] is True
+    assert org.calls()["total"] == 0
+
+
+def test_check_lists_config_problems_offline_with_exit_2(org: Org, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[connections.x]\ncrm = "salesforce"\n[jobs.default]\nconnection = "y"\nmapping = "nope.toml"\n')
+    org.reset_calls()
+    result = cli("check", "--config", bad, "--json")
+    assert result.exit_code == 2
+    problems = json.loads(result.stdout)["problems"]
+    assert {"connections.x.instance_url", "jobs.default.mapping"} <= {p["key"] for p in problems}
+    assert org.calls()["total"] == 0
+
+
+def test_a_wrong_object_name_exits_2_before_any_data_is_read(org: Org, config_path: Path, tmp_path: Path) -> None:
+    wrong = "Acount" if org.names.crm == "salesforce" else "Acounts"
+    mapping = edited_mapping(org.names.crm, tmp_path / "wrong.toml", {"object = \"Account": f'object = "{wrong}"'})
+    use_mapping(config_path, mapping)
+    org.reset_calls()
+    result = cli("check", "--config", config_path, "--json")
+    assert result.exit_code == 2, result.output
+    row = rows(json.loads(result.stdout))[(wrong, "accounts")]
+    assert row["status"] == "error" and wrong in row["hint"]
+    calls = org.calls()
+    assert calls["writes"] == 0
+    data = [e for e in calls["by_endpoint"] if "query" in e or e.endswith(f" {org.names.accounts}") or "coql" in e]
+    assert data == []
+
+
+def test_a_transform_that_cannot_read_its_field_is_an_error(org: Org, config_path: Path, tmp_path: Path) -> None:
+    field = "Credit_Limit__c" if org.names.crm == "salesforce" else "Credit_Limit"
+    mapping = edited_mapping(org.names.crm, tmp_path / "date.toml",
+                             {"credit_limit =": f'credit_limit = {{ field = "{field}", transform = "date" }}'})
+    use_mapping(config_path, mapping)
+    result = cli("check", "--config", config_path, "--json")
+    assert result.exit_code == 2, result.output
+    row = rows(json.loads(result.stdout))[(org.names.accounts, "credit_limit")]
+    assert row["status"] == "error" and "'date'" in row["hint"] and "'number'" in row["hint"]
+    table = cli("check", "--config", config_path)
+    assert table.exit_code == 2 and "not ready" in table.stdout
+
+
+def test_refused_credentials_exit_3_with_one_json_object(org: Org, config_path: Path) -> None:
+    key = "consumer_key" if org.names.crm == "salesforce" else "refresh_token"
+    text = "\n".join(f'{key} = "wrong-value"' if line.startswith(f"{key} =") else line
+                     for line in config_path.read_text().splitlines())
+    config_path.write_text(text + "\n")
+    result = cli("check", "--config", config_path, "--json")
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 3 and report["ok"] is False and report["error"]
+    assert "wrong-value" not in result.output
+
+
+# --- bare org: check fails, provision, check passes, sync writes, provision again writes nothing ----------
+
+
+def test_bare_org_from_nothing_to_a_verified_first_sync(crm: str, tmp_path: Path) -> None:
+    with serve(crm, "bare", tmp_path) as (org, config_path):
+        n = org.names
+        before = cli("check", "--config", config_path, "--json")
+        assert before.exit_code == 2, before.output
+        found = rows(json.loads(before.stdout))
+        expected = {(n.accounts, "risk_score"): "Number(5, 1)", (n.accounts, "risk_tier"):
+                    "Picklist(low, medium, high, critical)", (n.accounts, "reasons"): "Long text(1000)",
+                    (n.accounts, "watchlist"): "Checkbox", (n.accounts, "scored_at"): "Date/Time",
+                    (n.accounts, "override_until"): "Date", (n.accounts, "credit_limit"): "Currency(16, 2)",
+                    (n.deals, "flags"): "Text(255)", (n.tasks, "task_key"): "Text(120)"}
+        for key, type_ in expected.items():
+            assert found[key]["status"] == "missing" and type_ in found[key]["hint"], (key, found[key])
+        assert found[(n.accounts, "name")]["status"] == "ok"
+
+        org.reset_calls()
+        plan = cli("provision", "--config", config_path, "--inputs", "--json")
+        assert plan.exit_code == 0, plan.output
+        steps = json.loads(plan.stdout)["steps"]
+        assert {s["field"] for s in steps if s["action"] == "create"} >= {n.score, n.tier, n.task_key}
+        assert org.calls()["writes"] == 0  # without --apply nothing changes
+
+        applied = cli("provision", "--config", config_path, "--inputs", "--apply", "--json")
+        assert applied.exit_code == 0, applied.output
+        assert json.loads(applied.stdout)["writes"] == org.calls()["writes"] > 40
+
+        after = cli("check", "--config", config_path, "--json")
+        assert after.exit_code == 0, after.output
+
+        synced = cli("sync", "--config", config_path, "--json")
+        assert synced.exit_code == 0, synced.output
+        assert json.loads(synced.stdout)["status"] == "success"
+        written = scores(org)
+        assert len(written) == 60 and all(isinstance(v, int | float) for v in written.values())
+
+        org.reset_calls()
+        again = cli("provision", "--config", config_path, "--inputs", "--apply", "--json")
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.stdout)["writes"] == 0
+        assert org.calls()["writes"] == 0
+
+
+def test_provision_reports_an_incompatible_field_and_leaves_it_alone(org: Org, config_path: Path,
+                                                                     tmp_path: Path) -> None:
+    employees = "NumberOfEmployees" if org.names.crm == "salesforce" else "Employees"
+    mapping = edited_mapping(org.names.crm, tmp_path / "clash.toml",
+                             {"model_version = \"Risk_Model_Version": f'model_version = "{employees}"'})
+    use_mapping(config_path, mapping)
+    org.reset_calls()
+    result = cli("provision", "--config", config_path, "--json")
+    assert result.exit_code == 2, result.output
+    conflicts = [s for s in json.loads(result.stdout)["steps"] if s["action"] == "conflict"]
+    assert [s["field"] for s in conflicts] == [employees] and "left untouched" in conflicts[0]["detail"]
+    assert org.calls()["writes"] == 0
+    applied = cli("provision", "--config", config_path, "--apply", "--json")
+    assert applied.exit_code == 2
+    checked = cli("check", "--config", config_path, "--json")
+    row = rows(json.loads(checked.stdout))[(org.names.accounts, "model_version")]
+    assert row["status"] == "error" and "text" in row["hint"]  # still the number field it was
+
+
+def test_provision_out_writes_a_deployable_project_without_a_call(tmp_path: Path) -> None:
+    with serve("salesforce", "bare", tmp_path) as (org, config_path):
+        org.reset_calls()
+        result = cli("provision", "--config", config_path, "--out", tmp_path / "sfdx")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "sfdx" / "sfdx-project.json").is_file()
+        assert (tmp_path / "sfdx/force-app/main/default/objects/Account/fields/Risk_Tier__c.field-meta.xml").is_file()
+        assert org.calls()["total"] == 0
+    with serve("zoho", "bare", tmp_path) as (_org, zoho_config):
+        refused = cli("provision", "--config", zoho_config, "--out", tmp_path / "zoho-sfdx")
+        assert refused.exit_code == 2 and "Salesforce DX" in refused.stderr
+
+
+# --- renamed org: suggest, provision, sync; the scores match a provisioned org's ---------------------------
+
+
+def test_renamed_org_suggest_provision_sync_scores_like_a_provisioned_org(crm: str, tmp_path: Path) -> None:
+    with serve(crm, "provisioned", tmp_path) as (reference, reference_config):
+        assert cli("sync", "--config", reference_config).exit_code == 0
+        expected = scores(reference)
+    with serve(crm, "renamed", tmp_path) as (org, config_path):
+        suggested = tmp_path / "suggested.toml"
+        result = cli("mappings", "suggest", "--config", config_path, "--out", suggested)
+        assert result.exit_code == 0, result.output
+        mapping = load_mapping(suggested)  # loads unchanged
+        truth = org.http.get(f"{org.url}/__sandbox/org", timeout=10).json()
+        assert truth["variant"] == "renamed"
+        hits = total = 0
+        raw = tomllib.loads(suggested.read_text(encoding="utf-8"))
+        for kind, fields in truth["fields"].items():
+            for canonical, api_name in fields.items():
+                total += 1
+                spec = raw[kind]["inputs"].get(canonical)
+                chosen = spec["field"] if isinstance(spec, dict) else spec
+                hits += chosen is not None and chosen.split(".", 1)[0].lower() == str(api_name).lower()
+        print(f"suggest hit rate on the renamed {crm} org: {hits}/{total}")
+        assert hits / total >= 0.95
+        assert mapping.accounts.outputs == load_mapping(MAPPINGS_DIR / f"{crm}.toml").accounts.outputs
+
+        use_mapping(config_path, suggested)
+        org.reset_calls()
+        assert cli("provision", "--config", config_path, "--apply").exit_code == 0
+        assert org.calls()["writes"] > 0
+        assert cli("check", "--config", config_path).exit_code == 0
+        synced = cli("sync", "--config", config_path, "--json")
+        assert synced.exit_code == 0, synced.output
+        got = scores(org)
+    assert set(got) == set(expected)
+    same = sum(1 for record_id, score in expected.items() if got[record_id] == score and score is not None)
+    print(f"scores equal to the provisioned org's: {same}/{len(expected)}")
+    assert same / len(expected) >= 0.95
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "zoho"])
+def test_suggest_on_a_provisioned_org_proposes_the_default_mapping(crm: str, tmp_path: Path) -> None:
+    with serve(crm, "provisioned", tmp_path, accounts=5) as (_org, config_path):
+        result = cli("mappings", "suggest", "--config", config_path)
+        assert result.exit_code == 0, result.output
+        target = tmp_path / "printed.toml"
+        target.write_text(result.stdout, encoding="utf-8")
+        suggested, default = load_mapping(target), load_mapping(MAPPINGS_DIR / f"{crm}.toml")
+        for kind in ("accounts", "deals"):
+            mine, theirs = suggested.object(kind), default.object(kind)
+            assert {k: mine.input(k) for k in theirs.inputs} == {k: theirs.input(k) for k in theirs.inputs}
+            assert mine.outputs == theirs.outputs
