@@ -68,11 +68,13 @@ def _permission_set(reads: list[tuple[str, str]], edits: list[tuple[str, str]], 
         _add(root, "fieldPermissions", {"editable": grants[key], "field": key, "readable": True})
     _add(root, "hasActivationRequired", False)
     _add(root, "label", "Riskbridge Integration")
-    for obj in sorted(set(objects)):
-        task = obj in ("Task", "Event")
-        _add(root, "objectPermissions", {"allowCreate": task, "allowDelete": False, "allowEdit": True,
+    # Read every account and deal (scores cover the whole book); edit only where sharing allows; never delete.
+    for obj in sorted(set(objects) - {"Task", "Event"}):
+        _add(root, "objectPermissions", {"allowCreate": False, "allowDelete": False, "allowEdit": True,
                                          "allowRead": True, "modifyAllRecords": False, "object": obj,
                                          "viewAllRecords": True})
+    if "Task" in objects:  # tasks are not an object permission in Salesforce, but the "Edit Tasks" user permission
+        _add(root, "userPermissions", {"enabled": True, "name": "EditTask"})
     return root
 
 

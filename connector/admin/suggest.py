@@ -140,7 +140,7 @@ def suggest_object(kind: ObjectKind, template: ObjectMapping, meta: ObjectMeta, 
         if target.best is None and score >= THRESHOLD and (score >= 2.0 or top not in used):
             target.best = candidate
             used.add(top)
-        elif target.best is not candidate and len(target.others) < 3 and score >= 0.3 and \
+        elif target.best is not candidate and len(target.others) < 3 and score >= 0.15 and \
                 all(o.field != candidate.field for o in target.others) and \
                 (target.best is None or target.best.field != candidate.field):
             target.others.append(candidate)
@@ -172,7 +172,8 @@ def render_toml(crm: str, template: Mapping, objects: dict[ObjectKind, ObjectMap
                 suggestions: dict[ObjectKind, list[Suggestion]], source: str) -> str:
     """The mapping file: chosen inputs with their confidence, weaker candidates and misses as comments."""
     lines = [f"# riskbridge mapping for {crm}, suggested by `riskbridge mappings suggest` from {source}.",
-             "# Review it: confidence 1.00 is the default field, 0.90 an exact name or label, below 0.70 a guess.",
+             "# Review it: confidence 1.00 is the default field, 0.97 a known name or label, about 0.8 a name that",
+             "# contains one, below 0.70 a guess; a field whose type does not suit the input scores low.",
              "# Outputs and overrides use the names `riskbridge provision` creates.",
              f"crm = {_q(crm)}", ""]
     for kind, obj in objects.items():
@@ -191,8 +192,9 @@ def render_toml(crm: str, template: Mapping, objects: dict[ObjectKind, ObjectMap
                 lines.append(f"{_input_line(s.canonical, s.best.field, s.best.transform)}  # confidence "
                              f"{min(s.best.score, 1.0):.2f}{label} {s.best.crm_type}".rstrip())
             else:
-                lines.append(f"# {s.canonical}: no matching field; map it by hand, or create "
-                             f"{spec.field} with `riskbridge provision --inputs` after uncommenting")
+                create = (f", or uncomment this line and create {spec.field} with `riskbridge provision --inputs`"
+                          if s.canonical in INPUT_TYPES else "")
+                lines.append(f"# {s.canonical}: no matching field; map it by hand{create}")
                 lines.append(f"# {_input_line(s.canonical, spec.field, spec.transform)}")
             if s.others:
                 lines.append("#   weaker: " + ", ".join(f"{o.field} ({o.score:.2f}{' ' + _q(o.label) if o.label else ''})"
