@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -287,3 +290,47 @@ def test_suggest_on_a_provisioned_org_proposes_the_default_mapping(crm: str, tmp
             mine, theirs = suggested.object(kind), default.object(kind)
             assert {k: mine.input(k) for k in theirs.inputs} == {k: theirs.input(k) for k in theirs.inputs}
             assert mine.outputs == theirs.outputs
+
+
+# --- the README's "Set up your CRM", command by command -------------------------------------------------
+
+
+def setup_guide_commands() -> list[list[str]]:
+    """Every `riskbridge` command in the README's "Set up your CRM" code blocks, as argument lists."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Set up your CRM\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S) for line in block.splitlines()]
+    return [shlex.split(line)[1:] for line in lines if line.startswith("riskbridge ")]
+
+
+def test_every_command_of_the_setup_guide_works_on_a_renamed_org(crm: str, tmp_path: Path) -> None:
+    commands = setup_guide_commands()
+    assert [c[0] for c in commands] == ["mappings", "provision", "provision", "provision", "check", "check", "sync",
+                                        "schedule"]
+    with serve(crm, "renamed", tmp_path) as (org, config_path):
+        files = {"config.toml": str(config_path), "my-mapping.toml": str(tmp_path / "my-mapping.toml"),
+                 "riskbridge-sfdx": str(tmp_path / "riskbridge-sfdx")}
+        for command in commands:
+            args = [files.get(a, a) for a in command]
+            if args[0] == "schedule":  # a daemon: it must start and list the job; then we stop it
+                with subprocess.Popen([sys.executable, "-m", "connector.cli", *args], stderr=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, text=True) as proc:
+                    try:
+                        assert proc.stderr is not None
+                        lines = [proc.stderr.readline()]
+                        while lines[-1] and "scheduled default" not in lines[-1]:
+                            lines.append(proc.stderr.readline())
+                        assert "scheduled default" in lines[-1], lines
+                    finally:
+                        proc.terminate()
+                        proc.wait(timeout=30)
+                continue
+            result = cli(*args)
+            if "--out" in args and args[0] == "provision" and crm == "zoho":
+                assert result.exit_code == 2 and "Salesforce DX" in result.stderr  # Zoho has no such package
+                continue
+            assert result.exit_code == 0, (args, result.output)
+            if args[:2] == ["mappings", "suggest"]:
+                use_mapping(config_path, tmp_path / "my-mapping.toml")
+        assert all(v is None for v in scores(org).values())  # the dry run wrote nothing
+        assert (tmp_path / "riskbridge-sfdx" / "sfdx-project.json").is_file() == (crm == "salesforce")
