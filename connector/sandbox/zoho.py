@@ -334,7 +334,7 @@ class ZohoApp:
             return None
         with self.store.lock:
             out = [self.store.full(module, r) for r in self.store.records[module].values()]
-        if module != "Tasks":
+        if module in ("Accounts", "Deals"):
             for rec in out:
                 rec["watchlist"] = any(t["name"] == WATCHLIST_TAG for t in rec["Tag"])
         return out
@@ -377,6 +377,10 @@ class ZohoApp:
                 rec.update({"Stage": nxt, "Probability": _STAGE_PROBABILITY[nxt]})
             if rec.get("Amount") is not None and rec.get("Probability") is not None:
                 rec["Expected_Revenue"] = round(rec["Amount"] * rec["Probability"] / 100, 2)
+        elif module == "Contacts":
+            rec["Title"] = rng.choice(("CFO", "Finance Director", "Head of Procurement", "Controller"))
+        elif module == "Campaigns":
+            rec["Status"] = rng.choice(("Planning", "Active", "Inactive", "Complete"))
         else:
             order = ("Not Started", "In Progress", "Completed")
             status = rec.get("Status")

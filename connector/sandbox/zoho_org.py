@@ -116,7 +116,8 @@ class OrgSchema:
         return cached
 
     def add(self, module: str, fd: FieldDef) -> None:
-        self.fields[module][fd.api_name] = fd
+        # a new layout dict, not an insert: readers outside the store lock may be iterating the old one
+        self.fields[module] = {**self.fields[module], fd.api_name: fd}
         self._templates.pop(module, None)
 
     def report(self) -> dict[str, Any]:

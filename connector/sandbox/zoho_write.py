@@ -1,4 +1,4 @@
-"""Writing: record create/update/upsert/delete, tag actions, tag definitions, and field metadata.
+"""Writing: record create/update/upsert/delete, tag actions and tag definitions.
 
 Batch envelopes follow Zoho: one `data[]` entry per input record in input order; HTTP 200 (201 for
 create) when all succeed, 207 when mixed, 400 when all fail. At most 100 records per call, else 400
@@ -11,15 +11,16 @@ from collections.abc import Callable
 from typing import Any
 
 from connector.sandbox.http import Request, Response, json_response
-from connector.sandbox.zoho_fields import FIELDS, FieldError, metadata
+from connector.sandbox.zoho_fields import FIELDS, FieldError
 from connector.sandbox.zoho_read import error
 from connector.sandbox.zoho_store import WriteOp, ZohoStore
 
-__all__ = ["TRIGGERS", "create_tags", "delete_records", "list_fields", "list_tags", "tag_action", "write_records"]
+__all__ = ["TRIGGERS", "create_tags", "delete_records", "list_tags", "tag_action", "write_records"]
 
 MAX_BATCH, MAX_TAG_IDS, MAX_TAG_NAME = 100, 500, 25
 TRIGGERS = ("workflow", "approval", "blueprint", "pathfinder", "orchestration")
-_DEFAULT_DUP = {"Accounts": ["Account_Name"], "Deals": ["Deal_Name"], "Tasks": ["Riskbridge_Key"]}
+_DEFAULT_DUP = {"Accounts": ["Account_Name"], "Deals": ["Deal_Name"], "Tasks": ["Riskbridge_Key"],
+                "Contacts": ["Email"], "Campaigns": ["Campaign_Name"]}
 
 
 def _body(request: Request) -> tuple[Any, Response | None]:
@@ -56,7 +57,8 @@ def write_records(store: ZohoStore, module: str, request: Request, op: WriteOp, 
     if trigger is not None and (not isinstance(trigger, list) or any(t not in TRIGGERS for t in trigger)):
         return error(400, "INVALID_DATA", "invalid data", {"api_name": "trigger", "json_path": "$.trigger",
                                                            "supported_values": list(TRIGGERS)})
-    dup_fields = payload.get("duplicate_check_fields") or _DEFAULT_DUP[module]
+    # an org without the default's field (a bare org has no task key yet) checks nothing by default
+    dup_fields = payload.get("duplicate_check_fields") or [f for f in _DEFAULT_DUP[module] if f in FIELDS[module]]
     if op == "upsert" and (not isinstance(dup_fields, list) or any(f not in FIELDS[module] for f in dup_fields)):
         return error(400, "INVALID_DATA", "invalid data", {"api_name": "duplicate_check_fields",
                                                            "json_path": "$.duplicate_check_fields"})
@@ -180,7 +182,3 @@ def create_tags(store: ZohoStore, module: str, request: Request) -> Response:
                 results.append({"code": "SUCCESS", "details": dict(created), "message": "tags created successfully",
                                 "status": "success"})
     return json_response(_batch_status(results, 201), {"tags": results})
-
-
-def list_fields(module: str) -> Response:
-    return json_response(200, {"fields": metadata(module)})

@@ -452,3 +452,30 @@ def test_contacts_and_campaigns_that_deal_lookups_point_at(provisioned: Zoho) ->
     assert account in {r["id"] for r in provisioned.records("Accounts")}
     rows = provisioned.coql(f"select Full_Name, Email from Contacts where Account_Name = '{account}'").json()["data"]
     assert contact["Full_Name"] in [r["Full_Name"] for r in rows]
+
+
+def test_contacts_take_writes_and_a_bare_org_upserts_tasks_without_a_key(fresh_bare: Zoho) -> None:
+    zoho = fresh_bare
+    account = zoho.records("Accounts")[2]
+    made = zoho.post("/Contacts", {"data": [{"First_Name": "Ada", "Last_Name": "Lovelace",
+                                             "Email": "ada.lovelace@analytical.example",
+                                             "Account_Name": {"id": account["id"]}}]})
+    assert made.status_code == 201, made.text
+    cid = made.json()["data"][0]["details"]["id"]
+    contact = zoho.get(f"/Contacts/{cid}").json()["data"][0]
+    assert contact["Full_Name"] == "Ada Lovelace"
+    assert contact["Account_Name"] == {"name": account["Account_Name"], "id": account["id"]}
+    assert [r["id"] for r in zoho.search("Contacts", email="ada.lovelace@analytical.example").json()["data"]] == [cid]
+    missing = zoho.post("/Contacts", {"data": [{"First_Name": "No", "Email": "x@y.example"}]}).json()["data"][0]
+    assert missing["code"] == "MANDATORY_NOT_FOUND" and missing["details"]["api_name"] == "Last_Name"
+    # a bare org has no task key, so an upsert without duplicate_check_fields simply inserts
+    task = {"Subject": "Call about overdue invoices", "What_Id": {"id": account["id"]}, "$se_module": "Accounts"}
+    first = zoho.post("/Tasks/upsert", {"data": [task]}).json()["data"][0]
+    second = zoho.post("/Tasks/upsert", {"data": [task]}).json()["data"][0]
+    assert first["action"] == second["action"] == "insert" and first["details"]["id"] != second["details"]["id"]
+    touched = requests.post(
+        f"{zoho.server.url}/__sandbox/touch", json={"object": "Contacts", "count": 3}, timeout=5).json()
+    assert len(touched["ids"]) == 3
+    for rid in touched["ids"]:
+        row = zoho.get(f"/Contacts/{rid}").json()["data"][0]
+        assert "Status" not in row and row["Title"]
