@@ -212,7 +212,7 @@ _DECLARED: dict[str, tuple[FieldSpec, ...]] = {
             label="Profile ID"),
         _ro("NamespacePrefix", "string", length=15, label="Namespace Prefix"),
         _ro("Type", "picklist", length=40, picklist=("Regular", "Group", "Profile", "Session", "Standard"),
-            restricted=True, label="Permission Set Type"),
+            restricted=True, defaulted=True, default="Regular", label="Permission Set Type"),
         _f("PermissionsApiEnabled", "boolean", nillable=False, defaulted=True, default=False, label="API Enabled"),
         _f("PermissionsViewSetup", "boolean", nillable=False, defaulted=True, default=False,
            label="View Setup and Configuration"),

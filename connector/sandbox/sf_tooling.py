@@ -98,6 +98,9 @@ class ToolingApi:
     # -- routing -------------------------------------------------------------------------------------
     def handle(self, request: Request, version: str, parts: list[str], user: str) -> Response:
         head = parts[0].lower() if parts else ""
+        if not parts and request.method == "GET":
+            return json_response(200, {n: f"/services/data/v{version}/tooling/{n}"
+                                       for n in ("sobjects", "query", "search", "executeAnonymous", "runTestsAsynchronous")})
         if head == "query" and request.method == "GET":
             return self._query(request, version)
         if head == "sobjects" and len(parts) >= 2 and parts[1].lower() == "customfield":

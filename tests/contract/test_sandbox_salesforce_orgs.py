@@ -241,16 +241,28 @@ def test_org_endpoint_of_the_provisioned_org_names_riskbridge_fields(orgs: dict[
         "currency": "CurrencyIsoCode", "annual_revenue": "AnnualRevenue"}
 
 
-def test_touch_edits_the_renamed_org_fields(login: Callable[[str], Salesforce],
-                                            orgs: dict[str, SandboxServer]) -> None:
-    login("renamed")
+def test_touch_edits_the_org_own_fields(login: Callable[[str], Salesforce], orgs: dict[str, SandboxServer]) -> None:
+    """A credit clerk's edit lands in the renamed org's input fields; a bare org gets a sales rep's edit."""
+    sf = login("renamed")
     url = orgs["renamed"].url
+    inputs = sorted({api for api in _org_info(orgs["renamed"])["fields"]["accounts"].values() if api.endswith("__c")})
+    soql = f"SELECT Id, SystemModstamp, {', '.join(inputs)} FROM Account"
+    before = {r["Id"]: r for r in _all(sf, soql)}
     ids = requests.post(f"{url}/__sandbox/touch", json={"object": "Account", "count": 5}, timeout=10).json()["ids"]
+    after = {r["Id"]: r for r in _all(sf, soql)}
     assert len(ids) == 5
-    stored = {r["Id"]: r for r in requests.get(f"{url}/__sandbox/records/Account", timeout=10).json()["records"]}
-    assert not [k for i in ids for k in stored[i] if k.endswith("__c") and k not in
-                {f for f in _org_info(orgs["renamed"])["fields"]["accounts"].values()}
-                and k not in ("Customer_Segment__c", "Revenue_Growth__c", "Key_Account__c")]
+    for ident in ids:
+        changed = [k for k in inputs if after[ident][k] != before[ident][k]]
+        assert changed, ident
+        assert after[ident]["SystemModstamp"] > before[ident]["SystemModstamp"]
+    assert all(after[i] == before[i] for i in before if i not in ids)
+
+    login("bare")
+    bare = orgs["bare"].url
+    edited = requests.post(f"{bare}/__sandbox/touch", json={"object": "Account", "count": 4}, timeout=10).json()["ids"]
+    assert len(edited) == 4
+    rows = {r["Id"]: r for r in requests.get(f"{bare}/__sandbox/records/Account", timeout=10).json()["records"]}
+    assert not [k for i in edited for k in rows[i] if k.endswith("__c")]
 
 
 # -- Tooling API: CustomField ----------------------------------------------------------------------
