@@ -73,6 +73,10 @@ class SandboxApp(Protocol):
 
     def account_page(self, account_id: str) -> AccountPage | None: ...
 
+    def org_info(self) -> dict[str, Any]:
+        """The org variant and, per object, canonical input name -> the org's field (``GET /__sandbox/org``)."""
+        ...
+
 
 @dataclass
 class CallLog:
@@ -225,10 +229,7 @@ class Sandbox:
         if what == "credentials" and method == "GET":
             return json_response(200, self.app.credentials())
         if what == "org" and method == "GET":
-            org_info = getattr(self.app, "org_info", None)  # an app without variants serves only provisioned
-            if org_info is None:
-                return json_response(200, {"variant": "provisioned", "fields": None})
-            return json_response(200, org_info())
+            return json_response(200, self.app.org_info())
         if what == "health":
             return json_response(200, {"crm": self.app.crm, "ok": True})
         return json_response(404, {"error": f"no inspection endpoint {method} /__sandbox/{what}"})
@@ -290,9 +291,8 @@ def make_app(crm: str, *, accounts: int = 200, deals_per_account: int = 2, seed:
     if crm == "zoho":
         from connector.sandbox.zoho import ZohoApp
 
-        variant: dict[str, Any] = {} if org == "provisioned" else {"org": org}  # ZohoApp's own default
         return ZohoApp(accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=day,
-                       faults=injector, **variant)
+                       faults=injector, org=org)
     raise ValueError(f"unknown CRM {crm!r}; choose salesforce or zoho")
 
 
