@@ -479,3 +479,17 @@ def test_contacts_take_writes_and_a_bare_org_upserts_tasks_without_a_key(fresh_b
     for rid in touched["ids"]:
         row = zoho.get(f"/Contacts/{rid}").json()["data"][0]
         assert "Status" not in row and row["Title"]
+
+
+def test_label_clashes_reset_and_unknown_variants(fresh_bare: Zoho) -> None:
+    zoho = fresh_bare
+    for label in ("Risk Score", "Risk-Score", "Risk Score (0-100)"):
+        assert zoho.post("/settings/fields", {"fields": [{"field_label": label, "data_type": "double"}]},
+                         module="Accounts").status_code == 201
+    names = {f["field_label"]: name for name, f in zoho.fields("Accounts").items() if f["custom_field"]}
+    assert names == {"Risk Score": "Risk_Score", "Risk-Score": "Risk_Score1", "Risk Score (0-100)": "Risk_Score_0_100"}
+    zoho.inspect("reset", "POST")  # back to the org as it started: the created fields are gone
+    assert not any(f["custom_field"] for f in zoho.fields("Accounts").values())
+    with pytest.raises(ValueError, match="provisioned, bare, renamed"), \
+            running_sandbox("zoho", accounts=1, org="half-done"):
+        pass
