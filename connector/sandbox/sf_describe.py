@@ -3,8 +3,10 @@
 Account and Opportunity keep every standard field of the real recordings in
 ``salesforce_describe.json`` (derived from CumulusCI's cassettes, BSD-3, see
 ``LICENSE-CumulusCI-BSD-3-Clause.txt``). The riskbridge custom fields, and the objects that were never
-recorded (Task, User, Topic, TopicAssignment), are declared below and rendered through a recorded field
-entry of the same type, so every field entry carries the same 57 keys a real org sends.
+recorded (Task, User, Topic, TopicAssignment and the permission set objects), are declared below and
+rendered through a recorded field entry of the same type, so every field entry carries the same 57 keys a
+real org sends. Each org builds its own schemas (`build_schemas`, filtered by its variant in `sf_org`); a
+field the Tooling API adds replaces the object's schema with a new one (`ObjectSchema.with_field`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from connector.countries import COUNTRIES
+from connector.sandbox.sf_fields import FieldSpec
+from connector.sandbox.sf_fields import audit_fields as _audit
+from connector.sandbox.sf_fields import declare as _f
+from connector.sandbox.sf_fields import read_only as _ro
 
 __all__ = ["FieldSpec", "Keep", "ObjectSchema", "build_schemas", "describe_payload", "find", "global_payload", "schema",
            "schemas"]
@@ -29,77 +35,6 @@ _SOAP = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "doubl
          "currency": "xsd:double", "percent": "xsd:double", "int": "xsd:int", "date": "xsd:date",
          "datetime": "xsd:dateTime"}
 _TEMPLATE_OF = {"email": "string", "combobox": "picklist", "multipicklist": "picklist"}
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """What the sandbox needs to know about one field to validate reads and writes."""
-
-    name: str
-    type: str
-    label: str = ""
-    length: int = 0
-    precision: int = 0
-    scale: int = 0
-    nillable: bool = True
-    createable: bool = True
-    updateable: bool = True
-    custom: bool = False
-    external_id: bool = False
-    unique: bool = False
-    id_lookup: bool = False
-    picklist: tuple[str, ...] = ()
-    restricted: bool = False
-    reference_to: tuple[str, ...] = ()
-    relationship: str | None = None
-    filterable: bool = True
-    sortable: bool = True
-    defaulted: bool = False
-    default: Any = None
-    help_text: str | None = None
-
-    @property
-    def long_text(self) -> bool:
-        return self.type == "textarea" and self.length > 255
-
-    @classmethod
-    def from_entry(cls, e: dict[str, Any]) -> FieldSpec:
-        return cls(
-            name=e["name"], type=e["type"], label=e["label"], length=e["length"], precision=e["precision"],
-            scale=e["scale"], nillable=e["nillable"], createable=e["createable"], updateable=e["updateable"],
-            custom=e["custom"], external_id=e["externalId"], unique=e["unique"], id_lookup=e["idLookup"],
-            picklist=tuple(p["value"] for p in e["picklistValues"] if p["active"]),
-            restricted=e["restrictedPicklist"], reference_to=tuple(e["referenceTo"]),
-            relationship=e["relationshipName"], filterable=e["filterable"], sortable=e["sortable"],
-            defaulted=e["defaultedOnCreate"], default=e["defaultValue"],
-        )
-
-
-def _f(name: str, type_: str, length: int = 0, precision: int = 0, scale: int = 0, **kw: Any) -> FieldSpec:
-    custom = name.endswith("__c")
-    label = kw.pop("label", None) or name.removesuffix("__c").replace("_", " ")
-    if type_ == "textarea" and length > 255:  # long text areas cannot be filtered or sorted
-        kw.setdefault("filterable", False)
-        kw.setdefault("sortable", False)
-    return FieldSpec(name=name, type=type_, label=label, length=length, precision=precision, scale=scale,
-                     custom=custom, **kw)
-
-
-def _ro(name: str, type_: str, **kw: Any) -> FieldSpec:
-    return _f(name, type_, createable=False, updateable=False, **kw)
-
-
-def _audit() -> tuple[FieldSpec, ...]:
-    return (
-        _ro("IsDeleted", "boolean", nillable=False, defaulted=True, default=False, label="Deleted"),
-        _ro("CreatedDate", "datetime", nillable=False, defaulted=True, label="Created Date"),
-        _ro("CreatedById", "reference", length=18, nillable=False, defaulted=True, reference_to=("User",),
-            relationship="CreatedBy", label="Created By ID"),
-        _ro("LastModifiedDate", "datetime", nillable=False, defaulted=True, label="Last Modified Date"),
-        _ro("LastModifiedById", "reference", length=18, nillable=False, defaulted=True, reference_to=("User",),
-            relationship="LastModifiedBy", label="Last Modified By ID"),
-        _ro("SystemModstamp", "datetime", nillable=False, defaulted=True, label="System Modstamp"),
-    )
 
 
 def _money(*names: str) -> tuple[FieldSpec, ...]:

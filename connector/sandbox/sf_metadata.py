@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connector.sandbox.sf_describe import FieldSpec
+from connector.sandbox.sf_fields import FieldSpec
 
 __all__ = ["FIELD_TYPES", "MetadataProblem", "metadata_of", "spec_from_metadata"]
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from connector.sandbox.data import STAGES, Dataset, firmographics, touch_account
-from connector.sandbox.sf_describe import FieldSpec
+from connector.sandbox.sf_fields import FieldSpec
 from connector.sandbox.sf_values import fmt_datetime, from_org_value, to_org_value
 
 __all__ = ["ACCOUNT_INPUTS", "DEAL_INPUTS", "INTEGRATION_USER", "Record", "build_records", "stage_facts", "touch_account_record",

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connector.sandbox.sf_describe import FieldSpec
+from connector.sandbox.sf_fields import FieldSpec
 
 __all__ = ["IdFactory", "ValueProblem", "coerce", "fmt_date", "fmt_datetime", "from_org_value", "normalize_id",
            "parse_datetime", "to18", "to_org_value"]
