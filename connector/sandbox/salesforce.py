@@ -186,7 +186,8 @@ class SalesforceApp:
             if sub == "query":
                 return f"{method} tooling/query", False
             if sub == "sobjects" and len(parts) > 2:
-                return f"{method} tooling/sobjects/{parts[2]}" + ("/{id}" if len(parts) > 3 else ""), writes
+                kind = "CustomField" if parts[2].lower() == "customfield" else parts[2]
+                return f"{method} tooling/sobjects/{kind}" + ("/{id}" if len(parts) > 3 else ""), writes
             return f"{method} {'/'.join(parts)}", writes
         if head == "jobs":
             kind = parts[1].lower() if len(parts) > 1 else ""

@@ -281,7 +281,7 @@ def test_custom_field_create_shows_in_describe_and_takes_writes(login: Callable[
     tier = sf.toolingexecute("sobjects/CustomField", method="POST", data={
         "FullName": "Account.Risk_Tier__c", "Metadata": {
             "label": "Risk Tier", "type": "Picklist", "valueSet": {"restricted": True, "valueSetDefinition": {
-                "value": [{"fullName": t, "label": t.title(), "default": False}
+                "value": [{"fullName": t, "label": t.title(), "default": t == "low"}
                           for t in ("low", "medium", "high", "critical")]}}}})
     assert tier["success"] is True
     key = _create_field(sf, "Activity.Riskbridge_Key__c", {
@@ -301,7 +301,13 @@ def test_custom_field_create_shows_in_describe_and_takes_writes(login: Callable[
     assert score["inlineHelpText"] == "0-100, higher is riskier. Written by riskbridge."
     tier_field = _field(described, "Risk_Tier__c")
     assert tier_field is not None and tier_field["restrictedPicklist"] is True
-    assert [p["value"] for p in tier_field["picklistValues"]] == ["low", "medium", "high", "critical"]
+    assert [(p["value"], p["defaultValue"]) for p in tier_field["picklistValues"]] == [
+        ("low", True), ("medium", False), ("high", False), ("critical", False)]
+    tier_meta = sf.toolingexecute(f"sobjects/CustomField/{tier['id']}")["Metadata"]
+    assert tier_meta["valueSet"]["restricted"] is True
+    assert [v["fullName"] for v in tier_meta["valueSet"]["valueSetDefinition"]["value"]] == [
+        "low", "medium", "high", "critical"]
+    assert _raw(sf, "GET", f"{TOOLING}/sobjects/CustomField/00N000000000000AAA").status_code == 404
     watch = _field(described, "Risk_Watchlist__c")
     assert watch is not None and (watch["type"], watch["nillable"], watch["defaultValue"]) == ("boolean", False, False)
     long_text = _field(described, "Risk_Reasons__c")
