@@ -51,6 +51,7 @@ from connector.sandbox.zoho_settings import (
     user_entry,
 )
 from connector.sandbox.zoho_store import WriteOp, ZohoStore
+from connector.sandbox.zoho_view import account_page, account_rows
 from connector.sandbox.zoho_write import create_tags, delete_records, list_tags, tag_action, write_records
 
 __all__ = ["ZohoApp"]
@@ -387,45 +388,8 @@ class ZohoApp:
             rec["Status"] = order[(order.index(status) + 1) % 3] if status in order else "In Progress"
             rec["Closed_Time"] = fmt_dt(self.clock()) if rec["Status"] == "Completed" else None
 
-    def _open_tasks(self, account_id: str) -> list[dict[str, Any]]:
-        store = self.store
-        related = [account_id, *(c for c in store.children.get(account_id, ()) if c in store.records["Deals"])]
-        tasks = [store.records["Tasks"][t] for r in related for t in store.children.get(r, ())
-                 if t in store.records["Tasks"]]
-        return [t for t in tasks if t.get("Status") != "Completed"]
-
-    def _row(self, rec: dict[str, Any]) -> AccountRow:
-        score = rec.get("Risk_Score")
-        return AccountRow(
-            id=rec["id"], name=str(rec.get("Account_Name") or ""), owner=(rec.get("Owner") or {}).get("name", ""),
-            risk_score=float(score) if isinstance(score, int | float) else None, tier=rec.get("Risk_Tier"),
-            reasons=rec.get("Risk_Reasons"), watchlist=any(t["name"] == WATCHLIST_TAG for t in rec.get("Tag") or []),
-            open_tasks=len(self._open_tasks(rec["id"])))
-
     def account_rows(self) -> list[AccountRow]:
-        with self.store.lock:
-            return [self._row(rec) for rec in self.store.records["Accounts"].values()]
+        return account_rows(self.store)
 
     def account_page(self, account_id: str) -> AccountPage | None:
-        store = self.store
-        with store.lock:
-            rec = store.records["Accounts"].get(account_id)
-            if rec is None:
-                return None
-            where, layout = store.schema.canonical["accounts"], store.schema.fields["Accounts"]
-            shown = ("Industry", "Billing_Country", "Currency", "Annual_Revenue",
-                     *(where[k] for k in INPUT_FIELDS if k in where), "Risk_Recommended_Terms", "Risk_Credit_Limit",
-                     "Risk_Scored_At", "Risk_Model_Version", "Risk_Override_Tier", "Risk_Override_Reason",
-                     "Risk_Override_Until", "Modified_Time")
-            fields: dict[str, object] = {k: rec.get(k) for k in shown if k in layout}
-            fields["Tag"] = ", ".join(t["name"] for t in rec.get("Tag") or [])
-            deals = [store.records["Deals"][d] for d in sorted(store.children.get(account_id, ()))
-                     if d in store.records["Deals"]]
-            tasks = self._open_tasks(account_id)
-            return AccountPage(
-                account=self._row(rec), fields=fields,
-                deals=[{"name": d.get("Deal_Name"), "amount": d.get("Amount"), "stage": d.get("Stage"),
-                        "tier": d.get("Risk_Tier"), "reasons": d.get("Risk_Reasons"), "score": d.get("Risk_Score")}
-                       for d in deals],
-                tasks=[{"subject": t.get("Subject"), "status": t.get("Status"), "priority": t.get("Priority"),
-                        "due": t.get("Due_Date"), "owner": (t.get("Owner") or {}).get("name")} for t in tasks])
+        return account_page(self.store, account_id)

@@ -230,9 +230,9 @@ def _matches(cond: _Cond, raw: Any) -> bool:
         return str(value).lower().startswith(str(values[0]).lower())
     if fd.data_type in _TEXTUAL or fd.data_type == "multiselectpicklist":
         items = value if isinstance(value, list) else [value]
-        if op in ("in",) or fd.data_type in ("picklist", "multiselectpicklist"):
+        if op == "in" or fd.data_type in ("picklist", "multiselectpicklist"):
             hit = any(str(i).lower() == str(v).lower() for i in items for v in values)
-        else:
+        else:  # equals on text finds the words anywhere in the value, as Zoho's index does
             hit = any(_contains_words(str(i), str(values[0])) for i in items)
         return hit if op in ("equals", "in") else not hit
     compare: dict[str, Callable[[Any], bool]] = {

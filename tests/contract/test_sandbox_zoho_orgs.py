@@ -122,6 +122,11 @@ def test_bare_org_has_no_custom_field_anywhere(bare: Zoho) -> None:
         assert sum(1 for r in accounts if r.get(key) not in (None, "")) >= 100, key
     assert "Riskbridge_Key" not in bare.fields("Tasks")
     assert all(t["name"] != "credit-watchlist" for t in bare.get("/settings/tags", module="Accounts").json()["tags"])
+    # the CRM view still renders an org that has no risk fields at all
+    assert requests.get(bare.server.url + "/", timeout=5).status_code == 200
+    shown = next(r for r in accounts if (r["Industry"] or "").isalpha())
+    page = requests.get(f"{bare.server.url}/accounts/{shown['id']}", timeout=5)
+    assert page.status_code == 200 and shown["Industry"] in page.text
 
 
 def test_bare_org_refuses_custom_fields_in_reads_coql_and_search(bare: Zoho) -> None:
