@@ -21,7 +21,7 @@ from typing import Any, Literal
 from connector.sandbox.zoho_fields import PROVISIONED, SYSTEM_KEYS, FieldDef
 
 __all__ = ["INPUT_FIELDS", "RENAMED", "VARIANTS", "OrgSchema", "Variant", "api_name", "field_value",
-           "org_schema"]
+           "org_schema", "record_template"]
 
 Variant = Literal["provisioned", "bare", "renamed"]
 VARIANTS: tuple[Variant, ...] = ("provisioned", "bare", "renamed")
@@ -112,7 +112,7 @@ class OrgSchema:
         """A record with every field of the module empty, as Zoho renders one (cached until a field is added)."""
         cached = self._templates.get(module)
         if cached is None:
-            cached = self._templates[module] = _template(module, self.fields[module])
+            cached = self._templates[module] = record_template(module, self.fields[module])
         return cached
 
     def add(self, module: str, fd: FieldDef) -> None:
@@ -125,7 +125,8 @@ class OrgSchema:
         return {"variant": self.variant, "fields": {k: dict(v) for k, v in self.canonical.items()}}
 
 
-def _template(module: str, layout: dict[str, FieldDef]) -> dict[str, Any]:
+def record_template(module: str, layout: dict[str, FieldDef]) -> dict[str, Any]:
+    """A record of this layout with every field empty, as Zoho renders one."""
     out: dict[str, Any] = dict(SYSTEM_KEYS[module])
     for fd in layout.values():
         out[fd.api_name] = False if fd.data_type == "boolean" else None

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connector.sandbox.zoho_fields import MODULES, FieldError, fmt_dt, make_id, validate
-from connector.sandbox.zoho_org import OrgSchema, org_schema
+from connector.sandbox.zoho_fields import FIELDS, MODULES, FieldError, fmt_dt, make_id, validate
+from connector.sandbox.zoho_org import OrgSchema, org_schema, record_template
 
-__all__ = ["NAME_FIELD", "User", "WriteOp", "ZohoStore"]
+__all__ = ["NAME_FIELD", "TEMPLATES", "User", "WriteOp", "ZohoStore"]
 
 WriteOp = Literal["create", "update", "upsert"]
 NAME_FIELD = {"Accounts": "Account_Name", "Deals": "Deal_Name", "Tasks": "Subject", "Contacts": "Full_Name",
@@ -36,6 +36,22 @@ class User:
     def ref(self, email: bool = True) -> dict[str, str]:
         return {"name": self.name, "id": self.id, "email": self.email} if email else {"name": self.name,
                                                                                      "id": self.id}
+
+
+class _ServingTemplates(Mapping[str, dict[str, Any]]):
+    """`TEMPLATES[module]`: the empty record of the serving org's layout, for code not handed the store."""
+
+    def __getitem__(self, module: str) -> dict[str, Any]:
+        return record_template(module, FIELDS[module])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FIELDS)
+
+    def __len__(self) -> int:
+        return len(FIELDS)
+
+
+TEMPLATES: Mapping[str, dict[str, Any]] = _ServingTemplates()
 
 
 @dataclass
