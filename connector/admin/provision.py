@@ -17,6 +17,7 @@ from connector.admin.fit import fit
 from connector.admin.metadata import OrgAdmin, OrgMeta
 from connector.admin.needs import FieldNeed, job_needs
 from connector.config import Config
+from connector.errors import Fatal
 
 __all__ = ["ProvisionPlan", "ProvisionStep", "apply_plan", "plan_provision", "read_org"]
 
@@ -107,14 +108,30 @@ def plan_provision(config: Config, job_name: str, org: OrgMeta, *, inputs: bool 
 
 def apply_plan(plan: ProvisionPlan, admin: OrgAdmin) -> ProvisionPlan:
     """Create every field and tag the plan lists, then grant access; counts the write calls."""
-    for step in plan.todo:
+    for index, step in enumerate(plan.steps):
         if step.action == "create" and step.need is not None:
-            admin.create_field(step.object, step.need)
+            try:
+                name = admin.create_field(step.object, step.need)
+            except Fatal as exc:  # this field was refused; the others may still be created
+                plan.writes += 1
+                plan.steps[index] = ProvisionStep("cannot", step.object, step.field, f"refused: {exc}", step.need)
+                continue
             plan.writes += 1
+            if name.lower() != step.field.lower():  # Zoho numbers a label whose API name is taken: Risk_Score1
+                plan.steps[index] = ProvisionStep("conflict", step.object, step.field, f"the CRM created it as "
+                                                  f"{name}: point the mapping at {name}, or rename the other field",
+                                                  step.need)
         elif step.action == "define":
             admin.create_tag(step.object, step.field)
             plan.writes += 1
-    plan.writes += admin.grant(plan.reads, plan.edits)
+    # Field permissions only for fields that now exist: Salesforce refuses them for any other name.
+    present = {(s.object, s.field.lower()) for s in plan.steps if s.action in ("exists", "create")}
+    reads = [r for r in plan.reads if (r[0], r[1].lower()) in present]
+    edits = [e for e in plan.edits if (e[0], e[1].lower()) in present]
+    try:
+        plan.writes += admin.grant(reads, edits)
+    except Fatal as exc:
+        plan.steps.append(ProvisionStep("cannot", "permissions", "Riskbridge_Integration", f"refused: {exc}"))
     plan.applied = True
     return plan
 

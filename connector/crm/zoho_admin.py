@@ -69,7 +69,7 @@ def zoho_field_body(spec: FieldSpecLike) -> dict[str, Any]:
     elif spec.kind == "picklist":
         body["pick_list_values"] = [{"display_value": v, "actual_value": v} for v in spec.picklist]
     if spec.unique:
-        body["unique"] = {"casesensitive": False}
+        body["unique"] = {"case_sensitive": False}
     if spec.help:
         body["tooltip"] = {"name": "static_text", "value": spec.help[:255]}
     return body

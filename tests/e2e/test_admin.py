@@ -334,3 +334,19 @@ def test_every_command_of_the_setup_guide_works_on_a_renamed_org(crm: str, tmp_p
                 use_mapping(config_path, tmp_path / "my-mapping.toml")
         assert all(v is None for v in scores(org).values())  # the dry run wrote nothing
         assert (tmp_path / "riskbridge-sfdx" / "sfdx-project.json").is_file() == (crm == "salesforce")
+
+
+def test_provision_will_not_create_a_salesforce_field_without_the_custom_suffix(tmp_path: Path) -> None:
+    with serve("salesforce", "bare", tmp_path, accounts=5) as (org, config_path):
+        mapping = edited_mapping("salesforce", tmp_path / "nosuffix.toml",
+                                 {"model_version = \"Risk_Model_Version__c": 'model_version = "Risk_Model_Version"'})
+        use_mapping(config_path, mapping)
+        org.reset_calls()
+        result = cli("provision", "--config", config_path, "--apply", "--json")
+        assert result.exit_code == 2, result.output
+        steps = json.loads(result.stdout)["steps"]
+        cannot = [s for s in steps if s["action"] == "cannot"]
+        assert [s["field"] for s in cannot] == ["Risk_Model_Version", "Risk_Model_Version"]  # accounts and deals
+        assert all("__c" in s["detail"] for s in cannot)
+        tooling = org.calls()["by_endpoint"].get("POST tooling/sobjects/CustomField", 0)
+        assert tooling == sum(1 for s in steps if s["action"] == "create")  # every other field was created
