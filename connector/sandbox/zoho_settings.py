@@ -102,15 +102,32 @@ def get_module(name: str) -> Response:
     return json_response(200, {"modules": [_module_entry(module, True)]})
 
 
+_THEME = {"normal_tab": {"font_color": "#FFFFFF", "background": "#222222"},
+          "selected_tab": {"font_color": "#FFFFFF", "background": "#222222"}, "new_background": None,
+          "background": "#F3F0EB", "screen": "fixed", "type": "default"}
+_CUSTOMIZE = {"notes_desc": None, "show_right_panel": None, "bc_view": None, "show_home": False,
+              "show_detail_view": True, "show_left_panel": True, "unpin_recent_item": None}
+
+
 def user_entry(user: User, integration: User) -> dict[str, Any]:
+    """One user as `GET users` and `GET users/{id}` show it (keys as a real org's, `shared/fixtures/zoho`)."""
     admin = user is integration
     first, _, last = user.name.partition(" ")
+    creator = {"name": integration.name, "id": integration.id}
     return {"id": user.id, "full_name": user.name, "first_name": first, "last_name": last or user.name,
             "email": user.email, "zuid": user.zuid, "status": "active", "confirm": True,
             "role": {"name": "CEO" if admin else "Sales Rep", "id": "4150868000000026005"},
             "profile": {"name": "Administrator", "id": "4150868000000026011"}, "time_zone": "Asia/Kolkata",
-            "locale": "en_US", "country_locale": "en_US", "type__s": "Regular User", "created_time": fmt_dt(0),
-            "Modified_Time": fmt_dt(0)}
+            "offset": 19_800_000, "locale": "en_US", "language": "en_US", "country_locale": "IN",
+            "decimal_separator": "en_IN", "date_format": "MM/dd/yyyy", "time_format": "hh:mm a",
+            "name_format": "Salutation,First Name,Last Name", "country": "India", "state": None, "city": None,
+            "street": None, "zip": None, "phone": None, "mobile": None, "fax": None, "website": None, "dob": None,
+            "alias": None, "signature": None, "microsoft": False, "sandboxDeveloper": False,
+            "personal_account": False, "Isonline": False, "default_tab_group": "0", "territories": [],
+            "Reporting_To": None, "status_reason__s": None, "distance_preference__s": "Kilometers",
+            "Current_Shift__s": None, "Next_Shift__s": None, "Shift_Effective_From__s": None,
+            "theme": _THEME, "customize_info": _CUSTOMIZE, "type__s": "Regular User",
+            "created_by": creator, "Modified_By": creator, "created_time": fmt_dt(0), "Modified_Time": fmt_dt(0)}
 
 
 def get_user(store: ZohoStore, user_id: str) -> Response:

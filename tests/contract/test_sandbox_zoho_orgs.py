@@ -9,9 +9,11 @@ calls on its own. Shapes follow the v8 docs (zoho/crm-oas) and `shared/fixtures/
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ import requests
 
 from connector.sandbox.server import SandboxServer, running_sandbox
 
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "zoho"
 TODAY = date(2026, 5, 14)
 SEED = 5
 INPUTS = (
@@ -498,3 +501,17 @@ def test_label_clashes_reset_and_unknown_variants(fresh_bare: Zoho) -> None:
     with pytest.raises(ValueError, match="provisioned, bare, renamed"), \
             running_sandbox("zoho", accounts=1, org="half-done"):
         pass
+
+
+def test_a_user_has_the_recorded_shape(provisioned: Zoho) -> None:
+    recording = FIXTURES / "nango_get-user.test.json"
+    if not recording.is_file():
+        pytest.skip(f"recordings not found at {FIXTURES}")
+    api = json.loads(recording.read_text(encoding="utf-8"))["api"]
+    recorded = next(iter(next(iter(api.values())).values()))["response"]["users"][0]
+    me = provisioned.get("/users", type="CurrentUser").json()["users"][0]
+    ours = provisioned.get(f"/users/{me['id']}").json()["users"][0]
+    assert set(recorded) <= set(ours), sorted(set(recorded) - set(ours))
+    for key, value in recorded.items():
+        if value is not None and ours[key] is not None:
+            assert type(value) is type(ours[key]), key
