@@ -135,7 +135,12 @@ def check_online(report: CheckReport, config: Config, job_name: str,
         if not obj.exists:
             continue  # reported once per object above
         result = fit(need, obj.field(need.field))
-        hint = result.hint if result.status != "missing" else f"{need.role}: {result.hint}"
+        hint = result.hint
+        if result.status == "missing" and need.role == "input":
+            hint = (f"map an existing field (`riskbridge mappings suggest`), or {result.hint} with "
+                    "`riskbridge provision --apply --inputs`" if need.creatable else result.hint)
+        elif result.status == "missing":
+            hint = f"{need.role.replace('_', ' ')}: `riskbridge provision --apply` will {result.hint}"
         rows.append(CheckRow(need.object, need.canonical, need.field, result.status, hint))
     rows += _watchlist(job, org, tags, mapping)
     rows.append(_allowance(org, getattr(conn, "api_reserve", 0)))
