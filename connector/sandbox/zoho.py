@@ -203,18 +203,17 @@ class ZohoApp:
         head = rest[0] if rest else ""
         if head == "coql" and len(rest) == 1:
             return self._coql(request) if method == "POST" else json_response(400, _BAD_METHOD)
-        if head in ("users", "org") and len(rest) <= 2:
-            if method != "GET" or (head == "org" and len(rest) > 1):
-                return json_response(400, _BAD_METHOD) if len(rest) == 1 else json_response(404, _NOT_FOUND)
-            if head == "org":
-                return get_org(self.store)
+        if head == "org" and len(rest) == 1:
+            return get_org(self.store) if method == "GET" else json_response(400, _BAD_METHOD)
+        if head == "users" and len(rest) <= 2:
+            if method != "GET":
+                return json_response(400, _BAD_METHOD)
             return self._users(request) if len(rest) == 1 else get_user(self.store, rest[1])
-        if head == "settings" and len(rest) >= 2 and rest[1] == "modules" and len(rest) <= 3:
+        if head == "settings" and rest[1:2] == ["modules"] and len(rest) <= 3:
             if method != "GET":
                 return json_response(400, _BAD_METHOD)
             return list_modules() if len(rest) == 2 else get_module(rest[2])
-        if head == "settings" and rest[1:2] in (["fields"], ["tags"]) and (len(rest) == 2 or rest[1:] == ["fields",
-                                                                                                 *rest[2:3]]):
+        if head == "settings" and (rest[1:] in (["fields"], ["tags"]) or (len(rest) == 3 and rest[1] == "fields")):
             return self._settings(request, rest)
         module = _MODULE_BY_LOWER.get(head.lower())
         if module is None:
@@ -361,13 +360,14 @@ class ZohoApp:
         if module == "Accounts":
             where, layout = self.store.schema.canonical["accounts"], self.store.schema.fields["Accounts"]
             if "disputes_12m" not in where:  # no credit fields in this org: a clerk edits a standard one
-                rec["Employees"] = max(3, int(rec.get("Employees") or 0) + rng.randint(-20, 40))
+                staff = int(rec.get("Employees") or 0)
+                rec["Employees"] = staff + rng.randint(1, 40) if staff < 25 or rng.random() < 0.6 else staff - 1
                 return
             canon = {k: rec.get(where[k]) for k in INPUT_FIELDS if k in where}
             before = dict(canon)
             touch_account(rng, canon)
             for key, value in canon.items():
-                if key in where and value != before.get(key):
+                if value != before.get(key):
                     rec[where[key]] = field_value(layout[where[key]], value)
         elif module == "Deals":
             stage = rec.get("Stage") or STAGES[0]

@@ -515,3 +515,18 @@ def test_a_user_has_the_recorded_shape(provisioned: Zoho) -> None:
     for key, value in recorded.items():
         if value is not None and ours[key] is not None:
             assert type(value) is type(ours[key]), key
+
+
+@pytest.mark.parametrize("variant", ["bare", "renamed"])
+def test_user_edits_land_in_the_org_s_own_fields(variant: str) -> None:
+    with running_sandbox("zoho", accounts=20, deals_per_account=1, seed=SEED, today=TODAY, org=variant) as sb:
+        zoho = Zoho(sb)
+        where = zoho.inspect("org")["fields"]["accounts"]
+        watched = ["Employees"] if variant == "bare" else [where[k] for k in ("max_days_past_due", "disputes_12m")]
+        before = {r["id"]: r for r in zoho.records("Accounts")}
+        ids = requests.post(f"{sb.url}/__sandbox/touch", json={"object": "Accounts", "count": 5}, timeout=5).json()["ids"]
+        after = {r["id"]: r for r in zoho.records("Accounts")}
+        for rid in ids:
+            assert after[rid]["Modified_Time"] != before[rid]["Modified_Time"]
+            assert any(after[rid][f] != before[rid][f] for f in watched), rid
+        assert all(after[r] == before[r] for r in before if r not in ids)
