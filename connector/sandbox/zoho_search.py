@@ -339,8 +339,9 @@ def search_records(store: ZohoStore, module: str, request: Request) -> Response:
     with store.lock:
         template = store.schema.template(module)
         found = [rec for rec in store.records[module].values() if test(rec, template)]
-        found.sort(key=lambda r: r["id"] if sort_by == "id" else _sort_key(r.get(sort_by, template.get(sort_by))),
-                   reverse=sort_order == "desc")
+        # ties on the sort field fall back to the id, so pages never overlap or skip between calls
+        found.sort(key=lambda r: (_sort_key(None if sort_by == "id" else r.get(sort_by, template.get(sort_by))),
+                                  r["id"]), reverse=sort_order == "desc")
         chunk = found[offset:offset + per_page]
         data = [store.project(module, r, [n for n in names if n != "id"]) if names else store.full(module, r)
                 for r in chunk]

@@ -391,6 +391,10 @@ def test_search_operators_groups_and_paging(provisioned: Zoho) -> None:
     mine = provisioned.search("Accounts", criteria=f"(Owner:equals:{owner})").json()["data"]
     assert {r["id"] for r in mine} == {r["id"] for r in accounts if r["Owner"]["id"] == owner}
     _error("LIMIT_REACHED", provisioned.search("Accounts", criteria="(Sanctions_Hit:equals:false)", page=11))
+    ordered = provisioned.search("Accounts", criteria="(Sanctions_Hit:equals:false)", sort_by="Modified_Time",
+                                 sort_order="asc").json()
+    stamps = [(datetime.fromisoformat(r["Modified_Time"]), r["id"]) for r in ordered["data"]]
+    assert ordered["info"]["sort_by"] == "Modified_Time" and stamps == sorted(stamps)
 
 
 def test_search_by_email_phone_and_word(provisioned: Zoho) -> None:
