@@ -268,8 +268,8 @@ def _entry(spec: FieldSpec, templates: dict[str, Any]) -> dict[str, Any]:
         "defaultedOnCreate": spec.defaulted, "defaultValue": spec.default,
         "soapType": _SOAP.get(spec.type, "xsd:string"),
         "permissionable": spec.nillable and (spec.createable or spec.updateable), "nameField": spec.name == "Name",
-        "picklistValues": [{"active": True, "defaultValue": v == spec.default, "label": v, "validFor": None, "value": v}
-                           for v in spec.picklist],
+        "picklistValues": [{"active": True, "defaultValue": v == spec.default, "label": spec.picklist_label(i),
+                            "validFor": None, "value": v} for i, v in enumerate(spec.picklist)],
         "extraTypeInfo": ("plaintextarea" if spec.type == "textarea" else None),
         "caseSensitive": False, "calculated": False, "calculatedFormula": None,
     })

@@ -34,6 +34,10 @@ class FieldSpec:
     defaulted: bool = False
     default: Any = None
     help_text: str | None = None
+    picklist_labels: tuple[str, ...] = ()  # shown for `picklist` values; the values themselves where empty
+
+    def picklist_label(self, index: int) -> str:
+        return self.picklist_labels[index] if index < len(self.picklist_labels) else self.picklist[index]
 
     @property
     def long_text(self) -> bool:

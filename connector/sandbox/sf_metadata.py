@@ -62,13 +62,14 @@ def _required(meta: dict[str, Any], key: str, kind: str) -> int:
     return value
 
 
-def _picklist(meta: dict[str, Any]) -> tuple[tuple[str, ...], str | None, bool]:
+def _picklist(meta: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], str | None, bool]:
     value_set = meta.get("valueSet")
     definition = value_set.get("valueSetDefinition") if isinstance(value_set, dict) else None
     values = definition.get("value") if isinstance(definition, dict) else None
     if not isinstance(values, list) or not values:
         raise _integrity("You must specify either picklist, globalPicklist, or valueSet", "valueSet")
     names: list[str] = []
+    labels: list[str] = []
     default: str | None = None
     for v in values:
         name = v.get("fullName") if isinstance(v, dict) else None
@@ -79,12 +80,14 @@ def _picklist(meta: dict[str, Any]) -> tuple[tuple[str, ...], str | None, bool]:
         if len(name) > 255:
             raise _integrity(f"Picklist value {name[:40]}…: values can have at most 255 characters", "valueSet")
         names.append(name)
+        label = v.get("label")
+        labels.append(label if isinstance(label, str) and label.strip() else name)
         if v.get("default") is True:
             if default is not None:
                 raise _integrity("Only one picklist value can be the default", "valueSet")
             default = name
     assert isinstance(value_set, dict)
-    return tuple(names), default, bool(value_set.get("restricted", False))
+    return tuple(names), tuple(labels), default, bool(value_set.get("restricted", False))
 
 
 def spec_from_metadata(name: str, meta: dict[str, Any]) -> FieldSpec:
@@ -140,8 +143,9 @@ def spec_from_metadata(name: str, meta: dict[str, Any]) -> FieldSpec:
                              "defaultValue")
         kw.update(nillable=False, defaulted=True, default=text == "true")
     elif kind == "Picklist":
-        values, default, restricted = _picklist(meta)
-        kw.update(length=255, picklist=values, restricted=restricted, default=default, defaulted=default is not None)
+        values, labels, default, restricted = _picklist(meta)
+        kw.update(length=255, picklist=values, picklist_labels=labels, restricted=restricted, default=default,
+                  defaulted=default is not None)
     elif kind == "Email":
         kw["length"] = 80
     elif kind == "Phone":
@@ -168,5 +172,6 @@ def metadata_of(spec: FieldSpec, description: str | None = None) -> dict[str, An
     }
     if kind == "Picklist":
         meta["valueSet"] = {"restricted": spec.restricted, "valueSetDefinition": {"sorted": False, "value": [
-            {"fullName": v, "label": v, "default": v == spec.default} for v in spec.picklist]}}
+            {"fullName": v, "label": spec.picklist_label(i), "default": v == spec.default}
+            for i, v in enumerate(spec.picklist)]}}
     return meta

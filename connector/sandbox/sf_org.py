@@ -80,7 +80,9 @@ _CANDIDATES: dict[str, tuple[_Candidate, ...]] = {
     "operating_cash_flow": (("Operativer_Cashflow__c", "Operativer Cashflow", "currency", _MONEY),
                             ("Operating_CF__c", "Operating Cash Flow", "currency", _MONEY),
                             ("Cash_From_Operations__c", "Cash from Operations", "currency", _MONEY)),
-    "audit_opinion": (("Pruefungsurteil__c", "Prüfungsurteil", "picklist", {"length": 255, "picklist": _OPINIONS}),
+    "audit_opinion": (("Pruefungsurteil__c", "Prüfungsurteil", "picklist", {
+                          "length": 255, "picklist": _OPINIONS,
+                          "picklist_labels": ("Uneingeschränkt", "Eingeschränkt", "Versagt", "Nichterteilung")}),
                       ("Auditor_Opinion__c", "Auditor's Opinion", "picklist",
                        {"length": 255, "picklist": _OPINIONS}),
                       ("Audit_Result__c", "Audit Result", "string", {"length": 40})),

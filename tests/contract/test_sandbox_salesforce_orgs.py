@@ -301,8 +301,8 @@ def test_custom_field_create_shows_in_describe_and_takes_writes(login: Callable[
     assert score["inlineHelpText"] == "0-100, higher is riskier. Written by riskbridge."
     tier_field = _field(described, "Risk_Tier__c")
     assert tier_field is not None and tier_field["restrictedPicklist"] is True
-    assert [(p["value"], p["defaultValue"]) for p in tier_field["picklistValues"]] == [
-        ("low", True), ("medium", False), ("high", False), ("critical", False)]
+    assert [(p["value"], p["label"], p["defaultValue"]) for p in tier_field["picklistValues"]] == [
+        ("low", "Low", True), ("medium", "Medium", False), ("high", "High", False), ("critical", "Critical", False)]
     tier_meta = sf.toolingexecute(f"sobjects/CustomField/{tier['id']}")["Metadata"]
     assert tier_meta["valueSet"]["restricted"] is True
     assert [v["fullName"] for v in tier_meta["valueSet"]["valueSetDefinition"]["value"]] == [
