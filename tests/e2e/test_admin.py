@@ -350,3 +350,22 @@ def test_provision_will_not_create_a_salesforce_field_without_the_custom_suffix(
         assert all("__c" in s["detail"] for s in cannot)
         tooling = org.calls()["by_endpoint"].get("POST tooling/sobjects/CustomField", 0)
         assert tooling == sum(1 for s in steps if s["action"] == "create")  # every other field was created
+
+
+def test_salesforce_watchlist_topic_is_checked_and_defined_once(tmp_path: Path) -> None:
+    with serve("salesforce", "provisioned", tmp_path, accounts=5) as (org, config_path):
+        config_path.write_text(config_path.read_text() + '\n[jobs.default.watchlist]\ntopic = true\n')
+        before = rows(json.loads(cli("check", "--config", config_path, "--json").stdout))
+        assert before[("org", "watchlist")]["status"] == "warning"
+        assert "not defined" in before[("org", "watchlist")]["hint"]
+        applied = cli("provision", "--config", config_path, "--apply", "--json")
+        assert applied.exit_code == 0, applied.output
+        assert [s["field"] for s in json.loads(applied.stdout)["steps"] if s["action"] == "define"] == \
+            ["credit-watchlist"]
+        assert [t["Name"] for t in org.records("Topic")] == ["credit-watchlist"]
+        after = rows(json.loads(cli("check", "--config", config_path, "--json").stdout))
+        assert after[("org", "watchlist")] == {"canonical": "watchlist", "field": "credit-watchlist",
+                                               "status": "ok", "hint": "topic exists"}
+        org.reset_calls()
+        assert json.loads(cli("provision", "--config", config_path, "--apply", "--json").stdout)["writes"] == 0
+        assert org.calls()["writes"] == 0
