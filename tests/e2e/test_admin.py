@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from typer.testing import CliRunner, Result
 
 from connector.cli import app
@@ -27,7 +28,7 @@ from connector.mapping import MAPPINGS_DIR, load_mapping
 from connector.sandbox import running_sandbox
 from connector.sandbox.client_config import write_config
 from connector.state import StateStore
-from tests.conftest import Org
+from tests.conftest import NAMES, Org
 
 runner = CliRunner()
 SEED = 11
@@ -305,25 +306,18 @@ def setup_guide_commands() -> list[list[str]]:
 
 def test_every_command_of_the_setup_guide_works_on_a_renamed_org(crm: str, tmp_path: Path) -> None:
     commands = setup_guide_commands()
-    assert [c[0] for c in commands] == ["mappings", "provision", "provision", "provision", "check", "check", "sync",
-                                        "schedule"]
-    with serve(crm, "renamed", tmp_path) as (org, config_path):
-        files = {"config.toml": str(config_path), "my-mapping.toml": str(tmp_path / "my-mapping.toml"),
-                 "riskbridge-sfdx": str(tmp_path / "riskbridge-sfdx")}
-        for command in commands:
+    assert [c[0] for c in commands] == ["sandbox", "mappings", "provision", "provision", "provision", "check",
+                                        "check", "sync", "schedule"]
+    files = {"config.toml": str(tmp_path / "config.toml"), "my-mapping.toml": str(tmp_path / "my-mapping.toml"),
+             "riskbridge-sfdx": str(tmp_path / "riskbridge-sfdx"), "salesforce": crm}
+    serve_args, rest = [files.get(a, a) for a in commands[0]], commands[1:]
+    with daemon(serve_args, "listening on") as line:  # the sandbox, started as the guide says
+        url = line.rsplit(" ", 1)[-1].strip()
+        for command in rest:
             args = [files.get(a, a) for a in command]
             if args[0] == "schedule":  # a daemon: it must start and list the job; then we stop it
-                with subprocess.Popen([sys.executable, "-m", "connector.cli", *args], stderr=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, text=True) as proc:
-                    try:
-                        assert proc.stderr is not None
-                        lines = [proc.stderr.readline()]
-                        while lines[-1] and "scheduled default" not in lines[-1]:
-                            lines.append(proc.stderr.readline())
-                        assert "scheduled default" in lines[-1], lines
-                    finally:
-                        proc.terminate()
-                        proc.wait(timeout=30)
+                with daemon(args, "scheduled default"):
+                    pass
                 continue
             result = cli(*args)
             if "--out" in args and args[0] == "provision" and crm == "zoho":
@@ -331,9 +325,29 @@ def test_every_command_of_the_setup_guide_works_on_a_renamed_org(crm: str, tmp_p
                 continue
             assert result.exit_code == 0, (args, result.output)
             if args[:2] == ["mappings", "suggest"]:
-                use_mapping(config_path, tmp_path / "my-mapping.toml")
-        assert all(v is None for v in scores(org).values())  # the dry run wrote nothing
-        assert (tmp_path / "riskbridge-sfdx" / "sfdx-project.json").is_file() == (crm == "salesforce")
+                use_mapping(Path(files["config.toml"]), tmp_path / "my-mapping.toml")
+        names = NAMES[crm]
+        records = requests.get(f"{url}/__sandbox/records/{names.accounts}", timeout=30).json()["records"]
+        assert len(records) == 200 and all(r.get(names.score) is None for r in records)  # the dry run wrote nothing
+        assert any(names.score in r for r in records)  # ... into fields provision created
+    assert (tmp_path / "riskbridge-sfdx" / "sfdx-project.json").is_file() == (crm == "salesforce")
+
+
+@contextmanager
+def daemon(args: list[str], ready: str) -> Iterator[str]:
+    """Run a long-lived riskbridge command until it prints `ready` on stdout or stderr; stop it afterwards."""
+    with subprocess.Popen([sys.executable, "-m", "connector.cli", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline()]
+            while lines[-1] and ready not in lines[-1]:
+                lines.append(proc.stdout.readline())
+            assert ready in lines[-1], lines
+            yield lines[-1]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def test_provision_will_not_create_a_salesforce_field_without_the_custom_suffix(tmp_path: Path) -> None:
