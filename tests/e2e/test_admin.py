@@ -101,6 +101,8 @@ def test_check_on_a_provisioned_org_is_all_well_reads_only_metadata_and_records_
     assert StateStore(load_config(config_path).state_url).runs(None, 10) == []
     table = cli("check", "--config", config_path)
     assert table.exit_code == 0 and "all well" in table.stdout and "Risk_Tier" in table.stdout
+    secrets = [v for k, v in org.credentials().items() if k in ("private_key", "client_secret", "refresh_token")]
+    assert secrets and not any(str(v)[:40] in table.output + result.output for v in secrets)
 
 
 def test_check_offline_makes_no_call(org: Org, config_path: Path) -> None:
@@ -135,6 +137,10 @@ def test_a_wrong_object_name_exits_2_before_any_data_is_read(org: Org, config_pa
     assert calls["writes"] == 0
     data = [e for e in calls["by_endpoint"] if "query" in e or e.endswith(f" {org.names.accounts}") or "coql" in e]
     assert data == []
+    for command in (["provision"], ["mappings", "suggest"]):
+        refused = cli(*command, "--config", config_path)
+        assert refused.exit_code == 2 and wrong in refused.output, (command, refused.output)
+    assert org.calls()["writes"] == 0
 
 
 def test_a_transform_that_cannot_read_its_field_is_an_error(org: Org, config_path: Path, tmp_path: Path) -> None:
