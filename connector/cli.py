@@ -497,6 +497,8 @@ def check(
     out.print(f"{verdict}: {scope}, job {escape(str(report.job))}: {counts['ok']} ok, {counts['warning']} warnings, "
               f"{counts['error']} errors, {counts['missing']} missing, {len(report.problems)} config problems",
               highlight=False)
+    for step in report.next_steps():
+        out.print(f"next: {escape(step)}", highlight=False)
     raise typer.Exit(report.exit_code)
 
 

@@ -32,6 +32,7 @@ class CheckRow:
     field: str
     status: Status
     hint: str = ""
+    role: str = ""  # for field rows: input, override, output or task_key
 
     def to_json(self) -> dict[str, str]:
         return {"canonical": self.canonical, "field": self.field, "status": self.status, "hint": self.hint}
@@ -70,10 +71,25 @@ class CheckReport:
             out[row.status] += 1
         return out
 
+    def next_steps(self) -> list[str]:
+        """What to run next, once per kind of gap rather than on every row."""
+        missing = [r for r in self.rows if r.status == "missing" and r.role]  # field rows, not the org summary
+        inputs = sum(1 for r in missing if r.role == "input")
+        created = len(missing) - inputs
+        steps = []
+        if created:
+            steps.append(f"{created} field(s) riskbridge writes or reads for overrides and tasks are missing: "
+                         "`riskbridge provision` shows the plan, `riskbridge provision --apply` creates them")
+        if inputs:
+            steps.append(f"{inputs} credit input(s) are missing: map your org's own fields with "
+                         "`riskbridge mappings suggest`, or create them with `riskbridge provision --apply --inputs`")
+        return steps
+
     def to_json(self) -> dict[str, Any]:
         return {
             "config": self.config, "job": self.job, "crm": self.crm, "offline": self.offline, "ok": self.ok,
             "exit_code": self.exit_code, "counts": self.counts(), "api_calls": self.api_calls,
+            "next_steps": self.next_steps(),
             "problems": [{"file": p.file, "key": p.key, "message": p.message, "hint": p.hint} for p in self.problems],
             "objects": {obj: [r.to_json() for r in rows] for obj, rows in self.tables().items()},
         }
@@ -136,13 +152,11 @@ def check_online(report: CheckReport, config: Config, job_name: str,
             continue  # reported once per object above
         result = fit(need, obj.field(need.field))
         hint = result.hint
-        if result.status == "missing" and need.role == "input":
-            hint = (f"map an existing field (`riskbridge mappings suggest`), or {result.hint} with "
-                    "`riskbridge provision --apply --inputs`" if need.creatable else result.hint)
-        elif result.status == "missing":
-            hint = f"{need.role.replace('_', ' ')}: `riskbridge provision --apply` will {result.hint}"
-        rows.append(CheckRow(need.object, need.canonical, need.field, result.status, hint))
-    rows += _watchlist(job, org, tags, mapping)
+        if result.status == "missing" and need.creatable:
+            # Short per row; the CLI says once which command fixes each kind (`next_steps`).
+            hint = f"{need.role.replace('_', ' ')}; {result.hint}"
+        rows.append(CheckRow(need.object, need.canonical, need.field, result.status, hint, need.role))
+    rows += _watchlist(job, org, tags, mapping, rows)
     rows.append(_allowance(org, getattr(conn, "api_reserve", 0)))
     rows.append(_user(org))
     return report
@@ -180,12 +194,19 @@ def _objects(mapping: Mapping, job: Job, org: OrgMeta) -> list[CheckRow]:
     return rows
 
 
-def _watchlist(job: Job, org: OrgMeta, tags: tuple[str, ...], mapping: Mapping) -> list[CheckRow]:
+def _watchlist(job: Job, org: OrgMeta, tags: tuple[str, ...], mapping: Mapping,
+               rows: list[CheckRow]) -> list[CheckRow]:
     if not job.watchlist.enabled:
         return [CheckRow(ORG, "watchlist", "", "ok", "disabled in the job")]
     if not tags:
-        return [CheckRow(ORG, "watchlist", mapping.accounts.outputs.get("watchlist", ""), "ok",
-                         "checkbox output" if "watchlist" in mapping.accounts.outputs else "tier only")]
+        checkbox = mapping.accounts.outputs.get("watchlist")
+        if checkbox is None:
+            return [CheckRow(ORG, "watchlist", "", "ok", "tier only: no watchlist output is mapped")]
+        # The checkbox is an Account output: its row above decides, so the two tables never disagree.
+        field_row = next((r for r in rows if r.object == mapping.accounts.object and r.field == checkbox), None)
+        status = field_row.status if field_row is not None else "ok"
+        return [CheckRow(ORG, "watchlist", checkbox, status,
+                         "checkbox output" if status == "ok" else f"checkbox output: see {mapping.accounts.object}")]
     defined = set().union(*org.tags.values()) if org.tags else set()
     noun = "tag" if mapping.crm == "zoho" else "topic"
     if tags[0] in defined:

@@ -185,6 +185,11 @@ def test_bare_org_from_nothing_to_a_verified_first_sync(crm: str, tmp_path: Path
         for key, type_ in expected.items():
             assert found[key]["status"] == "missing" and type_ in found[key]["hint"], (key, found[key])
         assert found[(n.accounts, "name")]["status"] == "ok"
+        report = json.loads(before.stdout)
+        if crm == "salesforce":  # the watchlist is the checkbox: the org table must not call it ok
+            assert found[("org", "watchlist")]["status"] == "missing"
+        steps = " ".join(report["next_steps"])
+        assert "riskbridge provision --apply" in steps and "riskbridge mappings suggest" in steps
 
         org.reset_calls()
         plan = cli("provision", "--config", config_path, "--inputs", "--json")
