@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, insert, select, update
+from sqlalchemy import create_engine, delete, event, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from connector import audit as audit_log
 from connector.model import Cursor, Deal
 from connector.tables import (
     MIGRATIONS,
@@ -73,7 +74,12 @@ class StateStore:
                 return
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS.get(version, []):
-                    s.execute(statement)  # type: ignore[call-overload]
+                    s.execute(text(statement))
+                if version == 2:  # the audit log became a chain: vouch for the older rows from now on
+                    chained = audit_log.chain_unchained(s)
+                    if chained:
+                        log.warning("audit: %d entries written before the audit log was hash-chained were "
+                                    "chained now; the chain vouches for them from this moment only", chained)
                 s.add(SchemaVersion(version=version))
                 log.info("state store migrated to schema version %d", version)
 
@@ -410,19 +416,35 @@ class StateStore:
         session.execute(statement, rows)
 
     # --- audit ------------------------------------------------------------------------------------
-    def audit(self, run_id: int, entries: list[tuple[str, str, str, dict[str, Any]]]) -> None:
-        """(action, object, record id, detail) per entry; details hold field names and values, never secrets."""
-        now = _now()
-        with self.session() as s:
-            s.execute(insert(AuditRow), [{"run_id": run_id, "at": now, "action": a, "object": o, "record_id": r,
-                                          "detail": json.loads(json.dumps(d, default=str))} for a, o, r, d in entries])
+    def audit(self, job: str, run_id: int, entries: list[audit_log.AuditEntry]) -> None:
+        """Chain entries for writes the CRM accepted onto the audit log (one transaction, safe for concurrent
+        appenders); details hold field names and values, never secrets."""
+        audit_log.append(self.session, job, run_id, entries, _now())
 
-    def audit_entries(self, run_id: int | None = None) -> list[AuditRow]:
+    def audit_entries(self, run_id: int | None = None, *, job: str | None = None, record_id: str | None = None,
+                      since: datetime | None = None, after_id: int = 0, limit: int | None = None) -> list[AuditRow]:
+        """Audit entries in chain order, filtered; page with `after_id` and `limit`."""
         with self.session() as s:
-            query = select(AuditRow).order_by(AuditRow.id)
+            query = select(AuditRow).where(AuditRow.id > after_id).order_by(AuditRow.id)
             if run_id is not None:
                 query = query.where(AuditRow.run_id == run_id)
-            return list(s.scalars(query))
+            if job is not None:
+                query = query.where(AuditRow.job == job)
+            if record_id is not None:
+                query = query.where(AuditRow.record_id == record_id)
+            if since is not None:
+                query = query.where(AuditRow.at >= since)
+            return list(s.scalars(query if limit is None else query.limit(limit)))
+
+    def iter_audit(self, page: int = 5000, after_id: int = 0, **filters: Any) -> Iterator[AuditRow]:
+        """Audit entries after `after_id` in chain order, read a page at a time (memory stays bounded)."""
+        after = after_id
+        while True:
+            rows = self.audit_entries(after_id=after, limit=page, **filters)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].id
 
 
 def _columns(row: Base) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connector.audit import accepted
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
@@ -333,13 +334,21 @@ class Sync:
                                      {i.record_id: ("map", i.reason) for i in issues})
 
     def _apply(self, plan: WritePlan) -> tuple[ApplyResult, QuotaExhausted | None]:
+        """Apply a plan and audit every write the CRM accepted at once, before anything else is recorded
+        and whatever the apply ended with: a run that fails half-way still leaves its writes audited."""
         if not len(plan):
             return ApplyResult(), None
         try:
-            return self.client.apply(plan), None
-        except QuotaExhausted as exc:
+            result = self.client.apply(plan)
+        except Exception as exc:
             partial = getattr(exc, "partial", None)
-            return (partial if isinstance(partial, ApplyResult) else ApplyResult()), exc
+            done = partial if isinstance(partial, ApplyResult) else ApplyResult()
+            self.store.audit(self.job_name, self.planner.run_id, accepted(plan, done))
+            if isinstance(exc, QuotaExhausted):
+                return done, exc
+            raise
+        self.store.audit(self.job_name, self.planner.run_id, accepted(plan, result))
+        return result, None
 
     def _flush_outbox(self, report: RunReport) -> None:
         """Resend task and tag mutations an earlier run could not finish (same keys: no duplicates).

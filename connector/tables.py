@@ -13,7 +13,7 @@ __all__ = [
     "IssueRow", "LockRow", "OutboxRow", "RescoreRow", "RunRow", "SchemaVersion", "WatchRow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -136,14 +136,23 @@ class WatchRow(Base):
 
 
 class AuditRow(Base):
+    """One write the CRM accepted, hash-chained to the entry before it (`connector.audit`).
+
+    Ids are assigned by the appender (head + 1), so two appenders racing for one head clash on the key.
+    The chain columns are nullable only because schema 1 rows gain them by migration."""
+
     __tablename__ = "audit"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     run_id: Mapped[int] = mapped_column(Integer, index=True)
     at: Mapped[datetime]
     action: Mapped[str] = mapped_column(String(40))
     object: Mapped[str] = mapped_column(String(20))
-    record_id: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(String(40), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    job: Mapped[str | None] = mapped_column(String(100), index=True)
+    key: Mapped[str | None] = mapped_column(String(200))  # the op's idempotency key
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 
@@ -170,4 +179,10 @@ class LockRow(Base):
 
 # Each migration moves the schema from version N-1 to N. create_all makes new tables; columns added
 # to existing tables in later versions go here as ALTER statements.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    # 2: the audit log becomes a hash chain; `StateStore` then chains the rows schema 1 wrote.
+    2: ["ALTER TABLE audit ADD COLUMN job VARCHAR(100)", "ALTER TABLE audit ADD COLUMN key VARCHAR(200)",
+        "ALTER TABLE audit ADD COLUMN prev_hash VARCHAR(64)", "ALTER TABLE audit ADD COLUMN hash VARCHAR(64)",
+        "CREATE INDEX IF NOT EXISTS ix_audit_job ON audit (job)",
+        "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)"],
+}
