@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Text, func, insert, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from connector.model import ApplyResult, FieldUpdate, TagAdd, TaskCreate, WriteO
 from connector.tables import AuditRow, RunRow
 
 __all__ = ["CHAINED", "GENESIS", "AuditEntry", "Problem", "Verdict", "accepted", "append", "canonical",
-           "chain_unchained", "content", "entry_hash", "verify"]
+           "chain_unchained", "content", "entry_hash", "from_stored", "stored_columns", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,11 @@ def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def timestamp(at: datetime) -> str:
-    """One text form for a stored time: SQLite hands datetimes back naive (they are UTC), PostgreSQL aware."""
+def timestamp(at: datetime | str) -> str:
+    """One text form for a stored time: SQLite hands datetimes back naive (they are UTC), PostgreSQL aware.
+    A stored value that is not a time (tampered) is kept as it is, so it fails its hash."""
+    if isinstance(at, str):
+        return at
     aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -109,6 +112,23 @@ def content(row: AuditRow) -> dict[str, Any]:
     return {"at": timestamp(row.at), "job": row.job, "run_id": row.run_id, "action": row.action,
             "object": row.object, "record_id": row.record_id, "key": row.key, "detail": row.detail,
             "prev_hash": row.prev_hash}
+
+
+def stored_columns() -> list[Any]:
+    """The audit table's columns for reading entries without trusting them: time and detail as raw text."""
+    return [type_coerce(c, Text).label(c.name) if c.name in ("at", "detail") else c
+            for c in AuditRow.__table__.columns]
+
+
+def from_stored(values: Mapping[Any, Any]) -> AuditRow:
+    """An entry as stored (a row of `stored_columns()`), as an unsaved `AuditRow`. A detail that is not JSON
+    or a time that is not a time stays text: the entry then fails its hash instead of failing the read."""
+    row = dict(values)
+    for name, parse in (("detail", json.loads), ("at", datetime.fromisoformat)):
+        if isinstance(row[name], str):  # SQLite; PostgreSQL drivers already hand back parsed values
+            with suppress(ValueError):
+                row[name] = parse(row[name])
+    return AuditRow(**row)
 
 
 def entry_hash(chained: dict[str, Any]) -> str:

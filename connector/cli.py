@@ -598,7 +598,9 @@ def audit_show(
     out.print(table)
 
 
-def _audit_what(detail: dict[str, object]) -> str:
+def _audit_what(detail: object) -> str:
+    if not isinstance(detail, dict):
+        return str(detail)  # not JSON any more: `audit verify` reports the entry
     changes = detail.get("changes")
     if isinstance(changes, dict):
         return "; ".join(f"{k}: {_audit_value(v[0])} → {_audit_value(v[1])}" for k, v in changes.items()

@@ -423,9 +423,10 @@ class StateStore:
 
     def audit_entries(self, run_id: int | None = None, *, job: str | None = None, record_id: str | None = None,
                       since: datetime | None = None, after_id: int = 0, limit: int | None = None) -> list[AuditRow]:
-        """Audit entries in chain order, filtered; page with `after_id` and `limit`."""
+        """Audit entries in chain order, filtered; page with `after_id` and `limit`. Read as stored, untrusted
+        (`audit.from_stored`): a tampered value fails `audit verify`, not the read."""
         with self.session() as s:
-            query = select(AuditRow).where(AuditRow.id > after_id).order_by(AuditRow.id)
+            query = select(*audit_log.stored_columns()).where(AuditRow.id > after_id).order_by(AuditRow.id)
             if run_id is not None:
                 query = query.where(AuditRow.run_id == run_id)
             if job is not None:
@@ -434,7 +435,7 @@ class StateStore:
                 query = query.where(AuditRow.record_id == record_id)
             if since is not None:
                 query = query.where(AuditRow.at >= since)
-            return list(s.scalars(query if limit is None else query.limit(limit)))
+            return [audit_log.from_stored(r._mapping) for r in s.execute(query if limit is None else query.limit(limit))]
 
     def iter_audit(self, page: int = 5000, after_id: int = 0, **filters: Any) -> Iterator[AuditRow]:
         """Audit entries after `after_id` in chain order, read a page at a time (memory stays bounded)."""

@@ -343,3 +343,11 @@ def test_a_schema_1_audit_table_is_migrated_and_its_rows_chained(tmp_path: Path,
     again = StateStore(url)  # a second open changes nothing
     assert [r.hash for r in rows(again)] == [r.hash for r in rows(migrated)]
     again.close()
+
+
+@pytest.mark.parametrize("column, value", [("detail", "{not json"), ("at", "yesterday"), ("run_id", "seven")])
+def test_a_value_that_no_longer_parses_is_reported_not_crashed_on(store: StateStore, column: str, value: str) -> None:
+    fill(store)
+    sql(store, f"UPDATE audit SET {column} = :v WHERE id = 3", v=value)
+    problem = verify(store.iter_audit()).problem
+    assert problem is not None and (problem.entry_id, problem.kind) == (3, "content changed")
