@@ -474,11 +474,17 @@ def _audit_key(reference: str | None, option: str, problems: list[ConfigProblem]
 
 
 def _audit_store(config: Path) -> StateStore:
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from connector.state import StateStore
 
     cfg = _load(config)
+    url = make_url(cfg.state_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not Path(url.database).exists():  # opening it would create an empty log that verifies
+        fail(ConfigError([ConfigProblem(str(config), "state_url", f"no state store at {url.database}",
+                                        "point state_url at the database the syncs write to")]))
     try:
         return StateStore(cfg.state_url)
     except SQLAlchemyError as exc:

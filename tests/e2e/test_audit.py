@@ -195,6 +195,9 @@ def test_bad_audit_options_are_all_reported_before_anything_runs(org: Org, confi
                                   "--key", f"file:{tmp_path / 'no.key'}", "--anchor", "xyz"])
     assert missing.exit_code == 2
     assert "none.jsonl" in missing.stderr and "no.key" in missing.stderr and "--anchor" in missing.stderr
+    nowhere = with_state(config_path, tmp_path / "typo.db")
+    absent = runner.invoke(app, ["audit", "verify", "--config", str(nowhere)])
+    assert absent.exit_code == 2 and "no state store" in absent.stderr and not (tmp_path / "typo.db").exists()
 
 
 def test_secrets_never_reach_the_audit_log_or_its_exports(org: Org, config_path: Path, tmp_path: Path) -> None:
