@@ -178,6 +178,8 @@ def chain_unchained(session: Session) -> int:
 
     Called once, by the migration that adds the hash columns: they are vouched for from that moment on,
     not before. An unchained entry found later was written outside riskbridge and fails `verify`."""
+    if session.scalar(select(AuditRow.id).where(AuditRow.hash.is_not(None)).limit(1)) is not None:
+        return 0  # a chain exists: unchained rows now are forgeries for `verify` to name, not to bless
     rows = list(session.scalars(select(AuditRow).order_by(AuditRow.id)))
     if not rows:
         return 0

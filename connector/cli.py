@@ -599,15 +599,15 @@ def audit_show(
         table.add_column(column, no_wrap=column in ("id", "at (UTC)", "hash"))
     for r in rows:
         table.add_row(str(r.id), to_json(r)["at"][:19].replace("T", " "), escape(r.job or ""), str(r.run_id),
-                      escape(r.action), escape(f"{r.object} {r.record_id}"), escape(_audit_what(r.detail)),
+                      escape(r.action), escape(f"{r.object} {r.record_id}"), escape(_audit_what(r.action, r.detail)),
                       (r.hash or "-")[:12])
     out.print(table)
 
 
-def _audit_what(detail: object) -> str:
+def _audit_what(action: str, detail: object) -> str:
     if not isinstance(detail, dict):
         return str(detail)  # not JSON any more: `audit verify` reports the entry
-    changes = detail.get("changes")
+    changes = detail.get("changes", detail if action == "update" else None)  # schema 1 stored the changes bare
     if isinstance(changes, dict):
         return "; ".join(f"{k}: {_audit_value(v[0])} → {_audit_value(v[1])}" for k, v in changes.items()
                          if isinstance(v, list) and len(v) == 2)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from connector import audit as audit_log
 from connector.model import Cursor, Deal
 from connector.tables import (
+    AUDIT_CHAIN_VERSION,
     MIGRATIONS,
     SCHEMA_VERSION,
     AssessmentRow,
@@ -75,7 +76,7 @@ class StateStore:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS.get(version, []):
                     s.execute(text(statement))
-                if version == 2:  # the audit log became a chain: vouch for the older rows from now on
+                if version == AUDIT_CHAIN_VERSION:  # vouch for the rows written before the chain, from now on
                     chained = audit_log.chain_unchained(s)
                     if chained:
                         log.warning("audit: %d entries written before the audit log was hash-chained were "

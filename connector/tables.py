@@ -9,11 +9,12 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow", "DealRow", "HistoryRow",
+    "AUDIT_CHAIN_VERSION", "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow", "DealRow", "HistoryRow",
     "IssueRow", "LockRow", "OutboxRow", "RescoreRow", "RunRow", "SchemaVersion", "WatchRow",
 ]
 
 SCHEMA_VERSION = 2
+AUDIT_CHAIN_VERSION = 2  # the migration that made the audit log a hash chain (`StateStore` chains old rows)
 
 
 class Base(DeclarativeBase):
@@ -180,8 +181,8 @@ class LockRow(Base):
 # Each migration moves the schema from version N-1 to N. create_all makes new tables; columns added
 # to existing tables in later versions go here as ALTER statements.
 MIGRATIONS: dict[int, list[str]] = {
-    # 2: the audit log becomes a hash chain; `StateStore` then chains the rows schema 1 wrote.
-    2: ["ALTER TABLE audit ADD COLUMN job VARCHAR(100)", "ALTER TABLE audit ADD COLUMN key VARCHAR(200)",
+    # The audit log becomes a hash chain; `StateStore` then chains the rows schema 1 wrote.
+    AUDIT_CHAIN_VERSION: ["ALTER TABLE audit ADD COLUMN job VARCHAR(100)", "ALTER TABLE audit ADD COLUMN key VARCHAR(200)",
         "ALTER TABLE audit ADD COLUMN prev_hash VARCHAR(64)", "ALTER TABLE audit ADD COLUMN hash VARCHAR(64)",
         "CREATE INDEX IF NOT EXISTS ix_audit_job ON audit (job)",
         "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)"],
