@@ -20,21 +20,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Text, func, insert, select, type_coerce
+from sqlalchemy import Text, delete, func, insert, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.model import ApplyResult, FieldUpdate, TagAdd, TaskCreate, WriteOp, WritePlan
-from connector.tables import AuditRow, RunRow
+from connector.tables import AuditRow, PendingWriteRow, RunRow
 
 __all__ = ["CHAINED", "GENESIS", "AuditEntry", "Problem", "Verdict", "accepted", "append", "canonical",
-           "chain_unchained", "content", "entry_hash", "from_stored", "stored_columns", "verify"]
+           "chain_unchained", "content", "entry_hash", "expected", "from_stored", "stored_columns", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,17 @@ def accepted(plan: WritePlan, result: ApplyResult) -> list[AuditEntry]:
         if outcome is not None and outcome.ok:
             entries.append(AuditEntry(_action(op), op.object, op.record_id, op.key, _detail(op, outcome.crm_id)))
     return entries
+
+
+def expected(plan: WritePlan) -> list[AuditEntry]:
+    """Entries for the field updates of `plan`, recorded as pending before the plan is sent. (Tasks and tags
+    need none: the outbox sends an unanswered one again, and its answer is audited then.)"""
+    return [AuditEntry("update", op.object, op.record_id, op.key, _detail(op, None)) for op in plan.updates]
+
+
+def _chunks(keys: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(keys), size):
+        yield keys[start:start + size]
 
 
 def _action(op: WriteOp) -> str:
@@ -154,19 +165,23 @@ def _chain(entries: list[AuditEntry], job: str, run_id: int, at: datetime, head:
     return rows
 
 
-def append(open_session: Callable[[], AbstractContextManager[Session]], job: str, run_id: int, entries: list[AuditEntry], at: datetime) -> None:
+def append(open_session: Callable[[], AbstractContextManager[Session]], job: str, run_id: int,
+           entries: list[AuditEntry], at: datetime, settled: Collection[str] = ()) -> None:
     """Chain `entries` onto the log in one transaction; `open_session()` yields a session in a transaction.
+    The same transaction settles the pending writes keyed `settled` (the CRM answered them).
 
     The insert of ids head+1.. fails on the primary key if another appender extended the head first; the
     whole batch is then rolled back and chained again onto the new head."""
-    if not entries:
+    if not entries and not settled:
         return
     at = at.astimezone(UTC)
     for attempt in range(1, APPEND_ATTEMPTS + 1):
         try:
             with open_session() as s:
-                rows = _chain(entries, job, run_id, at, _head(s))
-                s.execute(insert(AuditRow), rows)
+                for chunk in _chunks(list(settled)):
+                    s.execute(delete(PendingWriteRow).where(PendingWriteRow.key.in_(chunk)))
+                if entries:
+                    s.execute(insert(AuditRow), _chain(entries, job, run_id, at, _head(s)))
             return
         except IntegrityError:
             log.debug("audit append raced another writer (attempt %d); chaining onto the new head", attempt)

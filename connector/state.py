@@ -34,6 +34,7 @@ from connector.tables import (
     IssueRow,
     LockRow,
     OutboxRow,
+    PendingWriteRow,
     RescoreRow,
     RunRow,
     SchemaVersion,
@@ -417,10 +418,26 @@ class StateStore:
         session.execute(statement, rows)
 
     # --- audit ------------------------------------------------------------------------------------
-    def audit(self, job: str, run_id: int, entries: list[audit_log.AuditEntry]) -> None:
-        """Chain entries for writes the CRM accepted onto the audit log (one transaction, safe for concurrent
-        appenders); details hold field names and values, never secrets."""
-        audit_log.append(self.session, job, run_id, entries, _now())
+    def audit(self, job: str, run_id: int, entries: list[audit_log.AuditEntry], settled: Iterable[str] = ()) -> None:
+        """Chain entries for writes the CRM accepted onto the audit log and settle the pending writes keyed
+        `settled`, in one transaction (safe for concurrent appenders). Details hold field names and values,
+        never secrets."""
+        audit_log.append(self.session, job, run_id, entries, _now(), settled=list(settled))
+
+    def expect_writes(self, job: str, run_id: int, entries: list[audit_log.AuditEntry]) -> None:
+        """Record field updates about to be sent; `audit(settled=...)` clears each once the CRM answers."""
+        if entries:
+            now = _now()
+            with self.session() as s:
+                self._upsert(s, PendingWriteRow, [{"key": e.key, "job": job, "run_id": run_id, "object": e.object,
+                                                   "record_id": e.record_id, "detail": e.detail, "sent_at": now}
+                                                  for e in entries])
+
+    def pending_writes(self, job: str) -> list[PendingWriteRow]:
+        """Field updates sent by an earlier run whose answer was never recorded."""
+        with self.session() as s:
+            return list(s.scalars(select(PendingWriteRow).where(PendingWriteRow.job == job)
+                                  .order_by(PendingWriteRow.sent_at, PendingWriteRow.key)))
 
     def audit_entries(self, run_id: int | None = None, *, job: str | None = None, record_id: str | None = None,
                       since: datetime | None = None, after_id: int = 0, limit: int | None = None) -> list[AuditRow]:

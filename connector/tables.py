@@ -9,8 +9,9 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "AUDIT_CHAIN_VERSION", "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow", "DealRow", "HistoryRow",
-    "IssueRow", "LockRow", "OutboxRow", "RescoreRow", "RunRow", "SchemaVersion", "WatchRow",
+    "AUDIT_CHAIN_VERSION", "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow",
+    "DealRow", "HistoryRow", "IssueRow", "LockRow", "OutboxRow", "PendingWriteRow", "RescoreRow", "RunRow",
+    "SchemaVersion", "WatchRow",
 ]
 
 SCHEMA_VERSION = 2
@@ -156,6 +157,21 @@ class AuditRow(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
 
 
+
+
+class PendingWriteRow(Base):
+    """A field update sent to the CRM whose answer is not recorded yet. Settled with its audit entry; one left
+    behind (the process was killed, every answer was lost) is read back from the CRM by the next run and
+    audited if the CRM holds what was sent."""
+
+    __tablename__ = "audit_pending"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job: Mapped[str] = mapped_column(String(100), index=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    object: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sent_at: Mapped[datetime]
 
 
 class RescoreRow(Base):

@@ -224,3 +224,45 @@ def test_help_lists_the_audit_commands() -> None:
     assert result.returncode == 0
     for command in (b"verify", b"show", b"export"):
         assert command in result.stdout
+
+
+UPDATE_WRITES = {"salesforce": {"method": "PATCH", "path": "composite/sobjects"}, "zoho": {"method": "PUT"}}
+
+
+def test_writes_whose_answers_were_lost_are_audited_once_the_next_run_reads_them_back(
+        org: Org, config: Config, config_path: Path, no_wait: RetryPolicy) -> None:
+    """The CRM applies every field update but each answer is lost, so the run fails without one acknowledgement.
+    The next run finds the values in place and writes nothing: it must still audit what the CRM accepted."""
+    n = org.names
+    org.faults(drop={"every": 1, **UPDATE_WRITES[n.crm]})
+    with pytest.raises(Retriable):
+        Sync(config, policy=no_wait).run()
+    store = StateStore(config.state_url)
+    failed_run = store.runs("default")[0].id
+    assert [e for e in store.audit_entries() if e.action == "update"] == []  # nothing was acknowledged
+    written = {str(a[n.id]): a[n.tier] for a in org.records(n.accounts) if a[n.tier]}
+    assert len(written) > 30
+
+    org.faults()
+    org.reset_calls()
+    assert Sync(config, policy=no_wait).run().status == "success"
+    entries = [e for e in store.audit_entries() if e.action == "update" and e.object == "accounts"]
+    assert {e.record_id: e.detail["changes"][n.tier][1] for e in entries} == written
+    assert all(e.run_id == failed_run and e.detail["confirmed"] == "read back" for e in entries)
+    deals = {str(d[n.id]) for d in org.records(n.deals) if d[n.tier]}
+    assert {e.record_id for e in store.audit_entries() if e.action == "update" and e.object == "deals"} == deals
+    assert runner.invoke(app, ["audit", "verify", "--config", str(config_path)]).exit_code == 0
+
+
+def test_a_quota_stop_audits_what_was_written_once_and_leaves_nothing_pending(org: Org, config: Config,
+                                                                             no_wait: RetryPolicy) -> None:
+    n = org.names
+    org.faults(quota_after=8)  # the allowance runs out at the first writes
+    assert Sync(config, policy=no_wait).run().status == "partial"
+    org.faults()
+    assert Sync(config, policy=no_wait).run().status == "success"
+    store = StateStore(config.state_url)
+    updates = [e.record_id for e in store.audit_entries() if e.action == "update" and e.object == "accounts"]
+    assert sorted(updates) == sorted({str(a[n.id]) for a in org.records(n.accounts) if a[n.tier]})  # once each
+    assert not any(e.detail.get("confirmed") for e in store.audit_entries())  # nothing was sent unanswered
+    assert store.pending_writes("default") == []

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from connector.audit import GENESIS, AuditEntry, accepted, append, verify
 from connector.audit_export import Signer, export_line, verify_export
+from connector.audit_recovery import READ_BACK, confirmed_writes, same_value
 from connector.model import ApplyResult, FieldUpdate, Outcome, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.state import StateStore
-from connector.tables import AuditRow
+from connector.tables import AuditRow, PendingWriteRow
 
 KEY = b"an export-signing key for tests only"
 
@@ -351,3 +352,36 @@ def test_a_value_that_no_longer_parses_is_reported_not_crashed_on(store: StateSt
     sql(store, f"UPDATE audit SET {column} = :v WHERE id = 3", v=value)
     problem = verify(store.iter_audit()).problem
     assert problem is not None and (problem.entry_id, problem.kind) == (3, "content changed")
+
+
+# --- read-back of unanswered writes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sent, now, same", [
+    (61.0, 61, True), (61.0, "61.00", True), (61.004, 61.0, True), (61.0, 62.0, False),
+    ("high", "high", True), ("high", "critical", False), (None, "", True), ("", None, True), ("high", None, False),
+    (True, True, True), (True, "true", True), (False, True, False),
+    ("2026-11-30T04:10:00.123456+00:00", "2026-11-30T04:10:00.000+0000", True),
+    ("2026-11-30T04:10:00+00:00", "2026-11-30T05:10:00+01:00", True),
+    ("2026-11-30T04:10:00+00:00", "2026-11-30T04:11:00+00:00", False),
+    ("2026-12-01", "2026-12-01", True), ("Bureau score low", "Bureau score low ", True),
+])
+def test_a_read_back_value_matches_what_was_sent_as_the_crm_formats_it(sent: Any, now: Any, same: bool) -> None:
+    assert same_value(sent, now) is same
+
+
+def test_only_pending_writes_the_crm_holds_as_sent_are_confirmed() -> None:
+    def pending(key: str, run_id: int, record: str, tier: str) -> PendingWriteRow:
+        return PendingWriteRow(key=key, job="default", run_id=run_id, object="accounts", record_id=record,
+                               detail={"changes": {"Risk_Tier__c": ["low", tier], "Risk_Score__c": [None, 70.0]}},
+                               sent_at=datetime.now(UTC))
+
+    writes = [pending("k1", 5, "A1", "high"), pending("k2", 5, "A2", "high"), pending("k3", 6, "A3", "critical"),
+              pending("k4", 6, "A4", "high")]
+    current = {("accounts", "A1"): {"Risk_Tier__c": "high", "Risk_Score__c": 70},
+               ("accounts", "A2"): {"Risk_Tier__c": "medium", "Risk_Score__c": 70},  # changed since by someone
+               ("accounts", "A3"): {"Risk_Tier__c": "critical", "Risk_Score__c": "70.0"}}  # A4: gone from the CRM
+    result = confirmed_writes(writes, current)
+    assert {run: ([e.record_id for e in entries], keys) for run, (entries, keys) in result.items()} == {
+        5: (["A1"], ["k1", "k2"]), 6: (["A3"], ["k3", "k4"])}
+    assert result[5][0][0].detail["confirmed"] == READ_BACK
