@@ -149,20 +149,28 @@ def test_a_signed_export_verifies_and_a_one_byte_change_fails(org: Org, config: 
     assert json.loads(lines[-1])["signature"]["head"] == head
     export = tmp_path / "audit.jsonl"
     export.write_bytes(data)
-    good = cli("audit", "verify", "--export", str(export), "--key", f"file:{key}")
-    assert good.returncode == 0 and head is not None and head.encode() in good.stdout, good.stderr
-    anchored = cli("audit", "verify", "--config", str(config_path), "--anchor", head)
-    assert anchored.returncode == 0 and b"contains the anchor" in anchored.stdout
+    good = runner.invoke(app, ["audit", "verify", "--export", str(export), "--key", f"file:{key}"])
+    assert good.exit_code == 0 and head is not None and head in good.stdout, good.output
+    anchored = runner.invoke(app, ["audit", "verify", "--config", str(config_path), "--anchor", head])
+    assert anchored.exit_code == 0 and "contains the anchor" in anchored.stdout
     middle = data.index(b'"record_id":"') + len(b'"record_id":"') + 2
     export.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:])
-    bad = cli("audit", "verify", "--export", str(export), "--key", f"file:{key}")
-    assert bad.returncode == 1 and b"signature does not match" in bad.stderr
+    bad = runner.invoke(app, ["audit", "verify", "--export", str(export), "--key", f"file:{key}"])
+    assert bad.exit_code == 1 and "signature does not match" in bad.stderr
     export.write_bytes(data)
-    unsigned_check = cli("audit", "verify", "--export", str(export))
-    assert unsigned_check.returncode == 2 and b"--key" in unsigned_check.stderr  # signed: needs its key
+    unsigned_check = runner.invoke(app, ["audit", "verify", "--export", str(export)])
+    assert unsigned_check.exit_code == 2 and "--key" in unsigned_check.stderr  # signed: needs its key
 
-    since = cli("audit", "export", "--config", str(config_path), "--since", "2999-01-01")
-    assert since.returncode == 0 and since.stdout == b""
+    since = runner.invoke(app, ["audit", "export", "--config", str(config_path), "--since", "2999-01-01"])
+    assert since.exit_code == 0 and since.stdout_bytes == b""
+    last = store.audit_entries()[-1]
+    tail = runner.invoke(app, ["audit", "export", "--config", str(config_path), "--sign", f"file:{key}",
+                               "--since", last.at.isoformat()])
+    first_id = min(e.id for e in store.audit_entries() if e.at >= last.at)
+    assert tail.exit_code == 0 and json.loads(tail.stdout_bytes.splitlines()[0])["id"] == first_id
+    export.write_bytes(tail.stdout_bytes)
+    tail_check = runner.invoke(app, ["audit", "verify", "--export", str(export), "--key", f"file:{key}", "--json"])
+    assert tail_check.exit_code == 0 and json.loads(tail_check.stdout)["head"] == head
 
 
 @pytest.mark.parametrize("crm", ["salesforce"])
@@ -266,3 +274,38 @@ def test_a_quota_stop_audits_what_was_written_once_and_leaves_nothing_pending(or
     assert sorted(updates) == sorted({str(a[n.id]) for a in org.records(n.accounts) if a[n.tier]})  # once each
     assert not any(e.detail.get("confirmed") for e in store.audit_entries())  # nothing was sent unanswered
     assert store.pending_writes("default") == []
+
+
+def test_a_run_killed_after_its_field_writes_were_accepted_has_them_audited_by_the_next_run(
+        org: Org, config_path: Path, no_wait: RetryPolicy) -> None:
+    """A real SIGKILL: the field updates are acknowledged, the task upsert is retrying, the process dies
+    before the apply call returns (so before anything is audited or recorded)."""
+    n = org.names
+    config_path.write_text(config_path.read_text() + "\n[jobs.default.tasks]\non_first_assessment = true\n")
+    org.faults(error_500={"every": 1, "path": TASK_UPSERT[n.crm]})
+    proc = subprocess.Popen([sys.executable, "-m", "connector.cli", "sync", "--config", str(config_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:  # the engine logs each retry before it waits: kill during the wait
+            if "retry 1/" in line and "ask" in line:
+                break
+        else:
+            pytest.fail("the sync ended without retrying a task write")
+        proc.kill()
+    finally:
+        proc.wait(timeout=60)
+        proc.stderr.close()
+    config = load_config(config_path)
+    store = StateStore(config.state_url)
+    assert [e for e in store.audit_entries() if e.action == "update"] == []  # killed before the audit
+    written = {str(a[n.id]): a[n.tier] for a in org.records(n.accounts) if a[n.tier]}
+    assert len(written) > 30 and len(store.pending_writes("default")) >= len(written)
+
+    org.faults()
+    Sync(config, policy=no_wait).run()
+    entries = [e for e in store.audit_entries() if e.action == "update" and e.object == "accounts"]
+    assert {e.record_id: e.detail["changes"][n.tier][1] for e in entries} == written
+    assert all(e.detail["confirmed"] == "read back" for e in entries)
+    assert store.pending_writes("default") == []
+    assert runner.invoke(app, ["audit", "verify", "--config", str(config_path)]).exit_code == 0
