@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Text, delete, func, insert, select, type_coerce
+from sqlalchemy import Text, delete, insert, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -120,9 +120,9 @@ def timestamp(at: datetime | str) -> str:
 
 def content(row: AuditRow) -> dict[str, Any]:
     """The hashed content of an entry (everything but its id and its own hash)."""
-    return {"at": timestamp(row.at), "job": row.job, "run_id": row.run_id, "action": row.action,
-            "object": row.object, "record_id": row.record_id, "key": row.key, "detail": row.detail,
-            "prev_hash": row.prev_hash}
+    values = {name: getattr(row, name) for name in CHAINED}
+    values["at"] = timestamp(row.at)
+    return values
 
 
 def stored_columns() -> list[Any]:
@@ -209,10 +209,6 @@ def chain_unchained(session: Session) -> int:
     return len(rows)
 
 
-def count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditRow)) or 0)
-
-
 # --- verification -----------------------------------------------------------------------------------
 
 
@@ -242,20 +238,20 @@ def verify(rows: Iterable[AuditRow], start: str = GENESIS, anchor: str | None = 
     """Recompute the chain over `rows` (in id order, from the entry that chains from `start`) and name the
     first bad entry. With `anchor`, the chain must also contain an entry with that hash."""
     checked, prev_row, seen_anchor = 0, None, False
-    expected = start
+    chain_from = start  # the hash the next entry must chain from
     good: list[tuple[int | None, str | None]] = [(None, None)]  # (id, hash) of the last two entries vouched for
     for row, after in _pairs(iter(rows)):
-        problem = _check(row, after, prev_row, expected, start)
+        problem = _check(row, after, prev_row, chain_from, start)
         if problem is not None:
             if prev_row is not None and problem.entry_id <= prev_row.id:  # the bad one is the entry before
                 checked, good = checked - 1, good[:-1]
             return Verdict(checked, good[-1][0], good[-1][1], problem)
         checked += 1
         seen_anchor = seen_anchor or (anchor is not None and str(row.hash).startswith(anchor))
-        prev_row, expected = row, str(row.hash)
-        good = [good[-1], (row.id, expected)]
+        prev_row, chain_from = row, str(row.hash)
+        good = [good[-1], (row.id, chain_from)]
     anchored = None if anchor is None else seen_anchor
-    return Verdict(checked, prev_row.id if prev_row else None, expected if prev_row else None, None, anchored)
+    return Verdict(checked, prev_row.id if prev_row else None, chain_from if prev_row else None, None, anchored)
 
 
 def _pairs(rows: Iterator[AuditRow]) -> Iterator[tuple[AuditRow, AuditRow | None]]:

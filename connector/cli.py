@@ -473,24 +473,36 @@ def _audit_key(reference: str | None, option: str, problems: list[ConfigProblem]
         return None
 
 
-def _audit_store(config: Path) -> StateStore:
+def _audit_fail(error: Exception, json_out: bool) -> NoReturn:
+    """`fail`, and with --json also the one JSON object every exit path prints."""
+    if json_out:
+        print(json.dumps({"ok": False, "error": str(error)}, ensure_ascii=False))
+    fail(error)
+
+
+def _audit_store(config: Path, json_out: bool = False) -> StateStore:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
+    from connector.config import load_config
     from connector.state import StateStore
 
-    cfg = _load(config)
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        _audit_fail(exc, json_out)
     url = make_url(cfg.state_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
             and not Path(url.database).exists():  # opening it would create an empty log that verifies
-        fail(ConfigError([ConfigProblem(str(config), "state_url", f"no state store at {url.database}",
-                                        "point state_url at the database the syncs write to")]))
+        _audit_fail(ConfigError([ConfigProblem(str(config), "state_url", f"no state store at {url.database}",
+                                               "point state_url at the database the syncs write to")]), json_out)
     try:
         return StateStore(cfg.state_url)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or type(exc).__name__)
-        fail(ConfigError([ConfigProblem(str(config), "state_url", f"cannot open the state store: {reason}",
-                                        "check the path or database URL and that riskbridge may read it")]))
+        _audit_fail(ConfigError([ConfigProblem(str(config), "state_url", f"cannot open the state store: {reason}",
+                                               "check the path or database URL and that riskbridge may read it")]),
+                    json_out)
 
 
 def _print_verdict(verdict: Verdict, json_out: bool, what: str, extra: dict[str, object] | None = None) -> None:
@@ -543,12 +555,12 @@ def audit_verify(
         except OSError as exc:
             problems.append(ConfigProblem(str(export), "--export", f"cannot read the export: {exc.strerror}"))
     if problems:
-        fail(ConfigError(problems))
+        _audit_fail(ConfigError(problems), json_out)
     if export is not None:
         check = verify_export(data, secret)
         if check.signed and secret is None and check.error is None:
-            fail(ConfigError([ConfigProblem(str(export), "--key", "the export is signed: checking it needs its key",
-                                            "add --key file:/path/to/key")]))
+            _audit_fail(ConfigError([ConfigProblem(str(export), "--key", "the export is signed: checking it needs "
+                                                   "its key", "add --key file:/path/to/key")]), json_out)
         signature: dict[str, object] = {"signed": check.signed, "signature_ok": check.signature_ok}
         if check.error is not None:
             if json_out:
@@ -561,7 +573,7 @@ def audit_verify(
         if not json_out and check.verdict.ok and not check.signed:
             err.print("note: the export is not signed, so it proves its chain is consistent, not who wrote it")
         raise typer.Exit(EXIT_SUCCESS if check.ok else EXIT_PARTIAL)
-    store = _audit_store(config)
+    store = _audit_store(config, json_out)
     verdict = verify(store.iter_audit(), anchor=anchor)
     store.close()
     _print_verdict(verdict, json_out, "audit log")
@@ -587,8 +599,8 @@ def audit_show(
     problems: list[ConfigProblem] = []
     moment = _audit_since(since, problems)
     if problems:
-        fail(ConfigError(problems))
-    store = _audit_store(config)
+        _audit_fail(ConfigError(problems), json_out)
+    store = _audit_store(config, json_out)
     rows = list(deque(store.iter_audit(job=job, record_id=record, since=moment), maxlen=limit))
     store.close()
     if json_out:

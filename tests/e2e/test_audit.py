@@ -206,6 +206,10 @@ def test_bad_audit_options_are_all_reported_before_anything_runs(org: Org, confi
     nowhere = with_state(config_path, tmp_path / "typo.db")
     absent = runner.invoke(app, ["audit", "verify", "--config", str(nowhere)])
     assert absent.exit_code == 2 and "no state store" in absent.stderr and not (tmp_path / "typo.db").exists()
+    for args in (["audit", "verify", "--config", str(nowhere), "--json"],
+                 ["audit", "show", "--config", str(config_path), "--since", "soon", "--json"]):
+        as_json = runner.invoke(app, args)
+        assert as_json.exit_code == 2 and json.loads(as_json.stdout)["ok"] is False, args
 
 
 def test_secrets_never_reach_the_audit_log_or_its_exports(org: Org, config_path: Path, tmp_path: Path) -> None:
