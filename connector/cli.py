@@ -528,10 +528,12 @@ def _print_verdict(verdict: Verdict, json_out: bool, what: str, extra: dict[str,
 @audit_app.command("verify")
 def audit_verify(
     config: ConfigOption = Path("config.toml"),
-    export: Annotated[Path | None, typer.Option("--export", help="Check this export file instead of the store.")] = None,
-    key: Annotated[str | None, typer.Option("--key", help="file:/path of the key a signed export was signed with.")] = None,
+    export: Annotated[Path | None, typer.Option("--export", help="Check this export file instead of the store.")
+                      ] = None,
+    key: Annotated[str | None, typer.Option("--key", help="file:/path of the key a signed export was signed with.")
+                   ] = None,
     anchor: Annotated[str | None, typer.Option("--anchor", help="A head hash kept outside (from an earlier verify "
-                                                                  "or a signed export): it must still be in the chain.")] = None,
+                                               "or a signed export): it must still be in the chain.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Recompute the audit hash chain. Exit 0 and print the head, or exit 1 naming the first bad entry."""
@@ -569,7 +571,8 @@ def audit_verify(
                 err.print(f"[bold red]{escape(str(export))} is not intact:[/] {escape(check.error)}", highlight=False,
                           soft_wrap=True)
             raise typer.Exit(EXIT_PARTIAL)
-        _print_verdict(check.verdict, json_out, f"export {export}", signature)
+        what = f"export {export}" + (" (signature valid)" if check.signature_ok else "")
+        _print_verdict(check.verdict, json_out, what, signature)
         if not json_out and check.verdict.ok and not check.signed:
             err.print("note: the export is not signed, so it proves its chain is consistent, not who wrote it")
         raise typer.Exit(EXIT_SUCCESS if check.ok else EXIT_PARTIAL)

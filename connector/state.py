@@ -453,7 +453,8 @@ class StateStore:
                 query = query.where(AuditRow.record_id == record_id)
             if since is not None:
                 query = query.where(AuditRow.at >= since)
-            return [audit_log.from_stored(r._mapping) for r in s.execute(query if limit is None else query.limit(limit))]
+            rows = s.execute(query if limit is None else query.limit(limit))
+            return [audit_log.from_stored(r._mapping) for r in rows]
 
     def iter_audit(self, page: int = 5000, after_id: int = 0, **filters: Any) -> Iterator[AuditRow]:
         """Audit entries after `after_id` in chain order, read a page at a time (memory stays bounded)."""

@@ -198,8 +198,10 @@ class LockRow(Base):
 # to existing tables in later versions go here as ALTER statements.
 MIGRATIONS: dict[int, list[str]] = {
     # The audit log becomes a hash chain; `StateStore` then chains the rows schema 1 wrote.
-    AUDIT_CHAIN_VERSION: ["ALTER TABLE audit ADD COLUMN job VARCHAR(100)", "ALTER TABLE audit ADD COLUMN key VARCHAR(200)",
+    AUDIT_CHAIN_VERSION: [
+        "ALTER TABLE audit ADD COLUMN job VARCHAR(100)", "ALTER TABLE audit ADD COLUMN key VARCHAR(200)",
         "ALTER TABLE audit ADD COLUMN prev_hash VARCHAR(64)", "ALTER TABLE audit ADD COLUMN hash VARCHAR(64)",
         "CREATE INDEX IF NOT EXISTS ix_audit_job ON audit (job)",
-        "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)"],
+        "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)",
+    ],
 }
