@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from connector.model import ApplyResult, FieldUpdate, TagAdd, TaskCreate, WriteOp, WritePlan
 from connector.tables import AuditRow, PendingWriteRow, RunRow
 
-__all__ = ["CHAINED", "GENESIS", "AuditEntry", "Problem", "Verdict", "accepted", "append", "canonical",
+__all__ = ["CHAINED", "GENESIS", "AuditEntry", "Problem", "StoredEntry", "Verdict", "accepted", "append", "canonical",
            "chain_unchained", "content", "entry_hash", "expected", "from_stored", "stored_columns", "verify"]
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,24 @@ class AuditEntry:
     record_id: str
     key: str
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as read back from the log (or an export), untrusted until `verify` has checked it. `at` and
+    `detail` stay text when they no longer parse, and any column may hold what someone wrote into it."""
+
+    id: int
+    run_id: Any
+    at: datetime | str
+    action: str
+    object: str
+    record_id: str
+    detail: Any
+    job: str | None
+    key: str | None
+    prev_hash: str | None
+    hash: str | None
 
 
 def accepted(plan: WritePlan, result: ApplyResult) -> list[AuditEntry]:
@@ -118,11 +136,15 @@ def timestamp(at: datetime | str) -> str:
     return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def content(row: AuditRow) -> dict[str, Any]:
+def content(row: StoredEntry | AuditRow) -> dict[str, Any]:
     """The hashed content of an entry (everything but its id and its own hash)."""
-    values = {name: getattr(row, name) for name in CHAINED}
-    values["at"] = timestamp(row.at)
-    return values
+    return _chained({name: getattr(row, name) for name in CHAINED})
+
+
+def _chained(values: Mapping[str, Any]) -> dict[str, Any]:
+    chained = {name: values[name] for name in CHAINED}
+    chained["at"] = timestamp(values["at"])
+    return chained
 
 
 def stored_columns() -> list[Any]:
@@ -131,15 +153,15 @@ def stored_columns() -> list[Any]:
             for c in AuditRow.__table__.columns]
 
 
-def from_stored(values: Mapping[Any, Any]) -> AuditRow:
-    """An entry as stored (a row of `stored_columns()`), as an unsaved `AuditRow`. A detail that is not JSON
+def from_stored(values: Mapping[Any, Any]) -> StoredEntry:
+    """An entry as stored (a row of `stored_columns()`). A detail that is not JSON
     or a time that is not a time stays text: the entry then fails its hash instead of failing the read."""
     row = dict(values)
     for name, parse in (("detail", json.loads), ("at", datetime.fromisoformat)):
         if isinstance(row[name], str):  # SQLite; PostgreSQL drivers already hand back parsed values
             with suppress(ValueError):
                 row[name] = parse(row[name])
-    return AuditRow(**row)
+    return StoredEntry(**row)
 
 
 def entry_hash(chained: dict[str, Any]) -> str:
@@ -157,11 +179,10 @@ def _chain(entries: list[AuditEntry], job: str, run_id: int, at: datetime, head:
     last_id, prev = head
     rows = []
     for offset, e in enumerate(entries, start=1):
-        row = AuditRow(id=last_id + offset, run_id=run_id, at=at, job=job, action=e.action, object=e.object,
-                       record_id=e.record_id, key=e.key, detail=e.detail, prev_hash=prev)
-        row.hash = prev = entry_hash(content(row))
-        rows.append({c: getattr(row, c) for c in ("id", "run_id", "at", "job", "action", "object", "record_id",
-                                                  "key", "detail", "prev_hash", "hash")})
+        row = {"id": last_id + offset, "run_id": run_id, "at": at, "job": job, "action": e.action,
+               "object": e.object, "record_id": e.record_id, "key": e.key, "detail": e.detail, "prev_hash": prev}
+        row["hash"] = prev = entry_hash(_chained(row))
+        rows.append(row)
     return rows
 
 
@@ -234,7 +255,7 @@ class Verdict:
         return self.problem is None and self.anchored is not False
 
 
-def verify(rows: Iterable[AuditRow], start: str = GENESIS, anchor: str | None = None) -> Verdict:
+def verify(rows: Iterable[StoredEntry], start: str = GENESIS, anchor: str | None = None) -> Verdict:
     """Recompute the chain over `rows` (in id order, from the entry that chains from `start`) and name the
     first bad entry. With `anchor`, the chain must also contain an entry with that hash."""
     checked, prev_row, seen_anchor = 0, None, False
@@ -254,7 +275,7 @@ def verify(rows: Iterable[AuditRow], start: str = GENESIS, anchor: str | None = 
     return Verdict(checked, prev_row.id if prev_row else None, chain_from if prev_row else None, None, anchored)
 
 
-def _pairs(rows: Iterator[AuditRow]) -> Iterator[tuple[AuditRow, AuditRow | None]]:
+def _pairs(rows: Iterator[StoredEntry]) -> Iterator[tuple[StoredEntry, StoredEntry | None]]:
     """Each row with the one after it: telling an insert from an edit needs to see who chains from whom."""
     current = next(rows, None)
     while current is not None:
@@ -263,7 +284,8 @@ def _pairs(rows: Iterator[AuditRow]) -> Iterator[tuple[AuditRow, AuditRow | None
         current = after
 
 
-def _check(row: AuditRow, after: AuditRow | None, prev: AuditRow | None, expected: str, start: str) -> Problem | None:
+def _check(row: StoredEntry, after: StoredEntry | None, prev: StoredEntry | None, expected: str, start: str
+           ) -> Problem | None:
     if not row.hash or not row.prev_hash:
         return Problem(row.id, "forged insert", f"entry {row.id} has no hash: it was written outside the chain")
     if entry_hash(content(row)) != row.hash:

@@ -20,22 +20,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector.audit import GENESIS, Problem, Verdict, canonical, timestamp, verify
-from connector.tables import AuditRow
+from connector.audit import GENESIS, Problem, StoredEntry, Verdict, canonical, timestamp, verify
 
 __all__ = ["ExportCheck", "Signer", "export_line", "problem_text", "to_json", "verify_export"]
 
 ALGORITHM = "HMAC-SHA256"
 
 
-def to_json(row: AuditRow) -> dict[str, Any]:
+def to_json(row: StoredEntry) -> dict[str, Any]:
     """One entry as exported and shown by ``audit show --json``."""
     return {"id": row.id, "at": timestamp(row.at), "job": row.job, "run_id": row.run_id, "action": row.action,
             "object": row.object, "record_id": row.record_id, "key": row.key, "detail": row.detail,
             "prev_hash": row.prev_hash, "hash": row.hash}
 
 
-def export_line(row: AuditRow) -> bytes:
+def export_line(row: StoredEntry) -> bytes:
     """One entry as one canonical JSON line, newline included."""
     return canonical(to_json(row)) + b"\n"
 
@@ -49,7 +48,7 @@ class Signer:
         self.first_prev_hash: str | None = None
         self.head: str | None = None
 
-    def add(self, row: AuditRow, line: bytes) -> None:
+    def add(self, row: StoredEntry, line: bytes) -> None:
         self._mac.update(line)
         self.entries += 1
         self.first_prev_hash = self.first_prev_hash or row.prev_hash
@@ -95,7 +94,7 @@ def verify_export(data: bytes, key: bytes | None) -> ExportCheck:
     rows = [_row(e, n) for n, e in enumerate(entries, start=1)]
     if any(isinstance(r, str) for r in rows):
         return ExportCheck(empty, signature is not None, None, next(r for r in rows if isinstance(r, str)))
-    chain = [r for r in rows if isinstance(r, AuditRow)]
+    chain = [r for r in rows if isinstance(r, StoredEntry)]
     start = chain[0].prev_hash or GENESIS if chain else GENESIS
     verdict = verify(chain, start=start)
     if signature is None:
@@ -114,11 +113,11 @@ def verify_export(data: bytes, key: bytes | None) -> ExportCheck:
     return ExportCheck(verdict, True, True)
 
 
-def _row(entry: dict[str, Any], line: int) -> AuditRow | str:
+def _row(entry: dict[str, Any], line: int) -> StoredEntry | str:
     """An exported entry back as an (unsaved) row, or why it cannot be one."""
     try:
         at = datetime.fromisoformat(str(entry["at"]).replace("Z", "+00:00"))
-        return AuditRow(id=int(entry["id"]), at=at, job=entry["job"], run_id=int(entry["run_id"]),
+        return StoredEntry(id=int(entry["id"]), at=at, job=entry["job"], run_id=int(entry["run_id"]),
                         action=entry["action"], object=entry["object"], record_id=entry["record_id"],
                         key=entry["key"], detail=entry["detail"], prev_hash=entry["prev_hash"], hash=entry["hash"])
     except (KeyError, TypeError, ValueError):

@@ -440,7 +440,8 @@ class StateStore:
                                   .order_by(PendingWriteRow.sent_at, PendingWriteRow.key)))
 
     def audit_entries(self, run_id: int | None = None, *, job: str | None = None, record_id: str | None = None,
-                      since: datetime | None = None, after_id: int = 0, limit: int | None = None) -> list[AuditRow]:
+                      since: datetime | None = None, after_id: int = 0, limit: int | None = None
+                      ) -> list[audit_log.StoredEntry]:
         """Audit entries in chain order, filtered; page with `after_id` and `limit`. Read as stored, untrusted
         (`audit.from_stored`): a tampered value fails `audit verify`, not the read."""
         with self.session() as s:
@@ -456,7 +457,7 @@ class StateStore:
             rows = s.execute(query if limit is None else query.limit(limit))
             return [audit_log.from_stored(r._mapping) for r in rows]
 
-    def iter_audit(self, page: int = 5000, after_id: int = 0, **filters: Any) -> Iterator[AuditRow]:
+    def iter_audit(self, page: int = 5000, after_id: int = 0, **filters: Any) -> Iterator[audit_log.StoredEntry]:
         """Audit entries after `after_id` in chain order, read a page at a time (memory stays bounded)."""
         after = after_id
         while True:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from connector.audit import GENESIS, AuditEntry, accepted, append, verify
+from connector.audit import GENESIS, AuditEntry, StoredEntry, accepted, append, verify
 from connector.audit_export import Signer, export_line, verify_export
 from connector.audit_recovery import READ_BACK, confirmed_writes, same_value
 from connector.model import ApplyResult, FieldUpdate, Outcome, TagAdd, TagRemove, TaskCreate, WritePlan
@@ -49,11 +49,11 @@ def sql(store: StateStore, statement: str, **params: Any) -> None:
         s.execute(text(statement), params)
 
 
-def rows(store: StateStore) -> list[AuditRow]:
+def rows(store: StateStore) -> list[StoredEntry]:
     return store.audit_entries()
 
 
-def own_hash(row: AuditRow) -> str:
+def own_hash(row: StoredEntry | AuditRow) -> str:
     """The documented hash, computed independently of connector.audit: SHA-256 over canonical JSON."""
     at = row.at.replace(tzinfo=UTC) if row.at.tzinfo is None else row.at
     body = {"at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "job": row.job, "run_id": row.run_id, "action": row.action,
