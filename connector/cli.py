@@ -634,5 +634,251 @@ def main() -> None:
 
 
 
+# --- audit: verify / show / export ---------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from connector.audit import Verdict
+    from connector.state import StateStore
+
+audit_app = typer.Typer(help="The hash-chained audit log of every write the CRM accepted: verify, show, export.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _audit_since(value: str | None, problems: list[ConfigProblem]) -> datetime | None:
+    """--since as a UTC datetime: a date (midnight UTC) or an ISO time (UTC unless it names an offset)."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        problems.append(ConfigProblem("command line", "--since", f"not a date or time: {value!r}",
+                                      "use 2026-06-30 or 2026-06-30T14:00:00+00:00"))
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _audit_key(reference: str | None, option: str, problems: list[ConfigProblem]) -> bytes | None:
+    """An HMAC key from file: (or env:); never inline, so it stays out of shell history and `ps`."""
+    from connector.config import resolve_secret
+
+    if reference is None:
+        return None
+    if not reference.startswith(("file:", "env:")):
+        problems.append(ConfigProblem("command line", option, "the key must be a reference, not the key itself",
+                                      "write the key to a file readable only by you and pass file:/path/to/key"))
+        return None
+    try:
+        return resolve_secret(reference, option).get_secret_value().encode("utf-8")
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _audit_fail(error: Exception, json_out: bool) -> NoReturn:
+    """`fail`, and with --json also the one JSON object every exit path prints."""
+    if json_out:
+        print(json.dumps({"ok": False, "error": str(error)}, ensure_ascii=False))
+    fail(error)
+
+
+def _audit_store(config: Path, json_out: bool = False) -> StateStore:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from connector.config import load_config
+    from connector.state import StateStore
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        _audit_fail(exc, json_out)
+    url = make_url(cfg.state_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not Path(url.database).exists():  # opening it would create an empty log that verifies
+        _audit_fail(ConfigError([ConfigProblem(str(config), "state_url", f"no state store at {url.database}",
+                                               "point state_url at the database the syncs write to")]), json_out)
+    try:
+        return StateStore(cfg.state_url)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__)
+        _audit_fail(ConfigError([ConfigProblem(str(config), "state_url", f"cannot open the state store: {reason}",
+                                               "check the path or database URL and that riskbridge may read it")]),
+                    json_out)
+
+
+def _print_verdict(verdict: Verdict, json_out: bool, what: str, extra: dict[str, object] | None = None) -> None:
+    from connector.audit_export import problem_text
+
+    p = verdict.problem
+    if json_out:
+        print(json.dumps({"ok": verdict.ok, "entries": verdict.count, "head_id": verdict.head_id,
+                          "head": verdict.head_hash, **(extra or {}),
+                          "problem": {"entry": p.entry_id, "kind": p.kind, "message": p.message} if p else None}))
+    elif p is not None:
+        err.print(f"[bold red]{escape(what)} is not intact:[/] {escape(problem_text(p))}", highlight=False,
+                  soft_wrap=True)
+    elif verdict.anchored is False:
+        err.print(f"[bold red]{escape(what)} does not contain the anchor[/]: the log was rewritten after it, "
+                  "or the anchor comes from another store", highlight=False, soft_wrap=True)
+    else:
+        head = f"entry {verdict.head_id}, {verdict.head_hash}" if verdict.head_id is not None else "none (empty)"
+        out.print(f"{escape(what)} intact: {verdict.count} entries; head {head}"
+                  + (" (contains the anchor)" if verdict.anchored else ""), highlight=False, soft_wrap=True)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    config: ConfigOption = Path("config.toml"),
+    export: Annotated[Path | None, typer.Option("--export", help="Check this export file instead of the store.")
+                      ] = None,
+    key: Annotated[str | None, typer.Option("--key", help="file:/path of the key a signed export was signed with.")
+                   ] = None,
+    anchor: Annotated[str | None, typer.Option("--anchor", help="A head hash kept outside (from an earlier verify "
+                                               "or a signed export): it must still be in the chain.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Recompute the audit hash chain. Exit 0 and print the head, or exit 1 naming the first bad entry."""
+    from connector.audit import verify
+    from connector.audit_export import verify_export
+
+    problems: list[ConfigProblem] = []
+    secret = _audit_key(key, "--key", problems)
+    if anchor is not None and not (16 <= len(anchor) <= 64 and all(c in "0123456789abcdef" for c in anchor)):
+        problems.append(ConfigProblem("command line", "--anchor", "not a hash (16 to 64 lowercase hex digits)",
+                                      "copy the head printed by `riskbridge audit verify`"))
+    if export is not None and anchor is not None:
+        problems.append(ConfigProblem("command line", "--anchor", "checks the store, not an export",
+                                      "run `audit verify --anchor HEAD` without --export"))
+    if export is None and key is not None:
+        problems.append(ConfigProblem("command line", "--key", "only an export is signed", "add --export FILE"))
+    data = b""
+    if export is not None:
+        try:
+            data = export.read_bytes()
+        except OSError as exc:
+            problems.append(ConfigProblem(str(export), "--export", f"cannot read the export: {exc.strerror}"))
+    if problems:
+        _audit_fail(ConfigError(problems), json_out)
+    if export is not None:
+        check = verify_export(data, secret)
+        if check.signed and secret is None and check.error is None:
+            _audit_fail(ConfigError([ConfigProblem(str(export), "--key", "the export is signed: checking it needs "
+                                                   "its key", "add --key file:/path/to/key")]), json_out)
+        signature: dict[str, object] = {"signed": check.signed, "signature_ok": check.signature_ok}
+        if check.error is not None:
+            if json_out:
+                print(json.dumps({"ok": False, "error": check.error, **signature}))
+            else:
+                err.print(f"[bold red]{escape(str(export))} is not intact:[/] {escape(check.error)}", highlight=False,
+                          soft_wrap=True)
+            raise typer.Exit(EXIT_PARTIAL)
+        what = f"export {export}" + (" (signature valid)" if check.signature_ok else "")
+        _print_verdict(check.verdict, json_out, what, signature)
+        if not json_out and check.verdict.ok and not check.signed:
+            err.print("note: the export is not signed, so it proves its chain is consistent, not who wrote it")
+        raise typer.Exit(EXIT_SUCCESS if check.ok else EXIT_PARTIAL)
+    store = _audit_store(config, json_out)
+    verdict = verify(store.iter_audit(), anchor=anchor)
+    store.close()
+    _print_verdict(verdict, json_out, "audit log")
+    raise typer.Exit(EXIT_SUCCESS if verdict.ok else EXIT_PARTIAL)
+
+
+@audit_app.command("show")
+def audit_show(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
+    record: Annotated[str | None, typer.Option("--record", help="Only this CRM record id.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only entries at or after this date or time (UTC).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show the newest N matching entries.")] = 200,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """List audit entries (oldest first): when, which run, what was written to which record."""
+    from collections import deque
+
+    from rich.table import Table
+
+    from connector.audit_export import to_json
+
+    problems: list[ConfigProblem] = []
+    moment = _audit_since(since, problems)
+    if problems:
+        _audit_fail(ConfigError(problems), json_out)
+    store = _audit_store(config, json_out)
+    rows = list(deque(store.iter_audit(job=job, record_id=record, since=moment), maxlen=limit))
+    store.close()
+    if json_out:
+        print(json.dumps([to_json(r) for r in rows], ensure_ascii=False))
+        return
+    table = Table(title=f"audit log: {len(rows)} entries", title_justify="left")
+    for column in ("id", "at (UTC)", "job", "run", "action", "record", "what", "hash"):
+        table.add_column(column, no_wrap=column in ("id", "at (UTC)", "hash"))
+    for r in rows:
+        table.add_row(str(r.id), to_json(r)["at"][:19].replace("T", " "), escape(r.job or ""), str(r.run_id),
+                      escape(r.action), escape(f"{r.object} {r.record_id}"), escape(_audit_what(r.action, r.detail)),
+                      (r.hash or "-")[:12])
+    out.print(table)
+
+
+def _audit_what(action: str, detail: object) -> str:
+    if not isinstance(detail, dict):
+        return str(detail)  # not JSON any more: `audit verify` reports the entry
+    changes = detail.get("changes", detail if action == "update" else None)  # schema 1 stored the changes bare
+    if isinstance(changes, dict):
+        return "; ".join(f"{k}: {_audit_value(v[0])} → {_audit_value(v[1])}" for k, v in changes.items()
+                         if isinstance(v, list) and len(v) == 2)
+    if "tag" in detail:
+        return f"tag {detail['tag']}"
+    return f"task {detail.get('subject', '')} (owner {detail.get('owner') or '-'}, due {detail.get('due', '-')})"
+
+
+def _audit_value(value: object, width: int = 30) -> str:
+    text = "∅" if value is None or value == "" else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@audit_app.command("export")
+def audit_export(
+    config: ConfigOption = Path("config.toml"),
+    since: Annotated[str | None, typer.Option(help="From the first entry at or after this date or time (UTC).")] = None,
+    sign: Annotated[str | None, typer.Option("--sign", help="file:/path of an HMAC-SHA256 key: end the export "
+                                                            "with a signature line.")] = None,
+) -> None:
+    """Write the audit log as JSON Lines to stdout, one entry per line with its hash and prev_hash.
+
+    From --since on, the export runs to the head without gaps, so it verifies on its own; with --sign its
+    last line signs every byte before it (check it with `audit verify --export FILE --key file:...`)."""
+    from connector.audit_export import Signer, export_line
+
+    problems: list[ConfigProblem] = []
+    moment = _audit_since(since, problems)
+    secret = _audit_key(sign, "--sign", problems)
+    if problems:
+        fail(ConfigError(problems))
+    store = _audit_store(config)
+    first = store.audit_entries(since=moment, limit=1) if moment is not None else []
+    start = first[0].id - 1 if first else (0 if moment is None else None)
+    rows = store.iter_audit(after_id=start) if start is not None else iter(())
+    signer = Signer(secret) if secret is not None else None
+    written, head = 0, None
+    for row in rows:
+        line = export_line(row)
+        sys.stdout.buffer.write(line)
+        if signer is not None:
+            signer.add(row, line)
+        written, head = written + 1, row.hash
+    if signer is not None:
+        sys.stdout.buffer.write(signer.closing_line())
+    sys.stdout.buffer.flush()
+    store.close()
+    err.print(f"exported {written} audit entries" + (f", head {head}" if head else "") + (", signed" if secret else ""),
+              highlight=False)
+
+
 if __name__ == "__main__":
     main()

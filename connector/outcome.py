@@ -81,7 +81,8 @@ class RunReport:
 
 def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, result: ApplyResult,
            planned: list[Planned]) -> set[str]:
-    """Store what the CRM accepted: assessments, watchlist state, outbox status, issues and the audit log.
+    """Store what the CRM accepted: assessments, watchlist state, outbox status and issues (the engine has
+    already audited every accepted write, as the CRM acknowledged it).
 
     Returns the accounts recorded in full. An account and its deals are one unit: if a write of either
     was never attempted (the quota ran out), none of the unit's assessments is stored, so the next run
@@ -93,7 +94,6 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
                   if p.assessment.object == "deals"}
     failed: dict[tuple[str, str], str] = {}
     unattempted: set[str] = set()  # account ids whose unit has an op the CRM never saw
-    audit: list[tuple[str, str, str, dict[str, Any]]] = []
     for op in plan.ops():
         outcome = result.outcomes.get(op.key)
         if outcome is None:
@@ -106,7 +106,6 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
             report.failures.append({"object": op.object, "id": op.record_id, "op": _op_name(op),
                                     "reason": outcome.error or "failed"})
             continue
-        audit.append(_audit(op))
         if isinstance(op, FieldUpdate):
             report.objects[op.object].written += 1
         elif isinstance(op, TaskCreate):
@@ -138,21 +137,11 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
         store.record_issues(report.run_id, job, kind,
                             {rid: ("apply", reason) for (k, rid), reason in failed.items() if k == kind})
         store.resolve_issues(job, kind, [p.assessment.record_id for p in ok])
-    if audit:
-        store.audit(report.run_id, audit)
     return recorded
 
 
 def _op_name(op: WriteOp) -> str:
     return {FieldUpdate: "update", TaskCreate: "task", TagAdd: "tag_add"}.get(type(op), "tag_remove")
-
-
-def _audit(op: WriteOp) -> tuple[str, str, str, dict[str, Any]]:
-    if isinstance(op, FieldUpdate):
-        return "update", op.object, op.record_id, {k: [_plain(o), _plain(n)] for k, (o, n) in op.changes.items()}
-    if isinstance(op, TaskCreate):
-        return "task", op.object, op.record_id, {"key": op.key, "subject": op.subject, "owner": op.owner_id}
-    return _op_name(op), op.object, op.record_id, {"tag": op.tag}
 
 
 def describe_op(op: WriteOp) -> dict[str, Any]:

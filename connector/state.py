@@ -13,14 +13,16 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, insert, select, update
+from sqlalchemy import create_engine, delete, event, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from connector import audit as audit_log
 from connector.model import Cursor, Deal
 from connector.tables import (
+    AUDIT_CHAIN_VERSION,
     MIGRATIONS,
     SCHEMA_VERSION,
     AssessmentRow,
@@ -32,6 +34,7 @@ from connector.tables import (
     IssueRow,
     LockRow,
     OutboxRow,
+    PendingWriteRow,
     RescoreRow,
     RunRow,
     SchemaVersion,
@@ -73,7 +76,12 @@ class StateStore:
                 return
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS.get(version, []):
-                    s.execute(statement)  # type: ignore[call-overload]
+                    s.execute(text(statement))
+                if version == AUDIT_CHAIN_VERSION:  # vouch for the rows written before the chain, from now on
+                    chained = audit_log.chain_unchained(s)
+                    if chained:
+                        log.warning("audit: %d entries written before the audit log was hash-chained were "
+                                    "chained now; the chain vouches for them from this moment only", chained)
                 s.add(SchemaVersion(version=version))
                 log.info("state store migrated to schema version %d", version)
 
@@ -410,19 +418,54 @@ class StateStore:
         session.execute(statement, rows)
 
     # --- audit ------------------------------------------------------------------------------------
-    def audit(self, run_id: int, entries: list[tuple[str, str, str, dict[str, Any]]]) -> None:
-        """(action, object, record id, detail) per entry; details hold field names and values, never secrets."""
-        now = _now()
-        with self.session() as s:
-            s.execute(insert(AuditRow), [{"run_id": run_id, "at": now, "action": a, "object": o, "record_id": r,
-                                          "detail": json.loads(json.dumps(d, default=str))} for a, o, r, d in entries])
+    def audit(self, job: str, run_id: int, entries: list[audit_log.AuditEntry], settled: Iterable[str] = ()) -> None:
+        """Chain entries for writes the CRM accepted onto the audit log and settle the pending writes keyed
+        `settled`, in one transaction (safe for concurrent appenders). Details hold field names and values,
+        never secrets."""
+        audit_log.append(self.session, job, run_id, entries, _now(), settled=list(settled))
 
-    def audit_entries(self, run_id: int | None = None) -> list[AuditRow]:
+    def expect_writes(self, job: str, run_id: int, entries: list[audit_log.AuditEntry]) -> None:
+        """Record field updates about to be sent; `audit(settled=...)` clears each once the CRM answers."""
+        if entries:
+            now = _now()
+            with self.session() as s:
+                self._upsert(s, PendingWriteRow, [{"key": e.key, "job": job, "run_id": run_id, "object": e.object,
+                                                   "record_id": e.record_id, "detail": e.detail, "sent_at": now}
+                                                  for e in entries])
+
+    def pending_writes(self, job: str) -> list[PendingWriteRow]:
+        """Field updates sent by an earlier run whose answer was never recorded."""
         with self.session() as s:
-            query = select(AuditRow).order_by(AuditRow.id)
+            return list(s.scalars(select(PendingWriteRow).where(PendingWriteRow.job == job)
+                                  .order_by(PendingWriteRow.sent_at, PendingWriteRow.key)))
+
+    def audit_entries(self, run_id: int | None = None, *, job: str | None = None, record_id: str | None = None,
+                      since: datetime | None = None, after_id: int = 0, limit: int | None = None
+                      ) -> list[audit_log.StoredEntry]:
+        """Audit entries in chain order, filtered; page with `after_id` and `limit`. Read as stored, untrusted
+        (`audit.from_stored`): a tampered value fails `audit verify`, not the read."""
+        with self.session() as s:
+            query = select(*audit_log.stored_columns()).where(AuditRow.id > after_id).order_by(AuditRow.id)
             if run_id is not None:
                 query = query.where(AuditRow.run_id == run_id)
-            return list(s.scalars(query))
+            if job is not None:
+                query = query.where(AuditRow.job == job)
+            if record_id is not None:
+                query = query.where(AuditRow.record_id == record_id)
+            if since is not None:
+                query = query.where(AuditRow.at >= since)
+            rows = s.execute(query if limit is None else query.limit(limit))
+            return [audit_log.from_stored(r._mapping) for r in rows]
+
+    def iter_audit(self, page: int = 5000, after_id: int = 0, **filters: Any) -> Iterator[audit_log.StoredEntry]:
+        """Audit entries after `after_id` in chain order, read a page at a time (memory stays bounded)."""
+        after = after_id
+        while True:
+            rows = self.audit_entries(after_id=after, limit=page, **filters)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].id
 
 
 def _columns(row: Base) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connector.audit import accepted, expected
+from connector.audit_recovery import confirmed_writes
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
@@ -96,6 +98,7 @@ class Sync:
         try:
             self._check(self.client.check(list(self.specs.values())))
             if not dry_run:
+                self._audit_unanswered()
                 self._flush_outbox(report)
             deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
             done = self._accounts_pass(report, start, dry_run, full)
@@ -333,13 +336,38 @@ class Sync:
                                      {i.record_id: ("map", i.reason) for i in issues})
 
     def _apply(self, plan: WritePlan) -> tuple[ApplyResult, QuotaExhausted | None]:
+        """Apply a plan and audit every write the CRM accepted at once, before anything else is recorded
+        and whatever the apply ended with: a run that fails half-way still leaves its writes audited."""
         if not len(plan):
             return ApplyResult(), None
+        self.store.expect_writes(self.job_name, self.planner.run_id, expected(plan))
         try:
-            return self.client.apply(plan), None
-        except QuotaExhausted as exc:
+            result = self.client.apply(plan)
+        except Exception as exc:
             partial = getattr(exc, "partial", None)
-            return (partial if isinstance(partial, ApplyResult) else ApplyResult()), exc
+            done = partial if isinstance(partial, ApplyResult) else ApplyResult()
+            self.store.audit(self.job_name, self.planner.run_id, accepted(plan, done), settled=done.outcomes)
+            if isinstance(exc, QuotaExhausted):
+                return done, exc
+            raise
+        self.store.audit(self.job_name, self.planner.run_id, accepted(plan, result), settled=result.outcomes)
+        return result, None
+
+    def _audit_unanswered(self) -> None:
+        """Audit the field updates an interrupted run sent without recording the CRM's answer, if the CRM
+        holds them as sent (`audit_recovery`): the values are in place, so no later run writes them again."""
+        pending = self.store.pending_writes(self.job_name)
+        current: dict[tuple[str, str], dict[str, Any]] = {}
+        kinds: tuple[ObjectKind, ...] = ("accounts", "deals")
+        for kind in kinds:
+            ids = [p.record_id for p in pending if p.object == kind]
+            if not ids or kind not in self.specs:
+                continue
+            id_field = self.mapping.object(kind).id_field
+            for page in self.client.fetch(self.specs[kind], ids):
+                current.update({(kind, str(r.get(id_field))): r for r in page.rows})
+        for run_id, (entries, keys) in confirmed_writes(pending, current).items():
+            self.store.audit(self.job_name, run_id, entries, settled=keys)
 
     def _flush_outbox(self, report: RunReport) -> None:
         """Resend task and tag mutations an earlier run could not finish (same keys: no duplicates).

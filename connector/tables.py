@@ -9,11 +9,13 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow", "DealRow", "HistoryRow",
-    "IssueRow", "LockRow", "OutboxRow", "RescoreRow", "RunRow", "SchemaVersion", "WatchRow",
+    "AUDIT_CHAIN_VERSION", "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow",
+    "DealRow", "HistoryRow", "IssueRow", "LockRow", "OutboxRow", "PendingWriteRow", "RescoreRow", "RunRow",
+    "SchemaVersion", "WatchRow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+AUDIT_CHAIN_VERSION = 2  # the migration that made the audit log a hash chain (`StateStore` chains old rows)
 
 
 class Base(DeclarativeBase):
@@ -136,16 +138,40 @@ class WatchRow(Base):
 
 
 class AuditRow(Base):
+    """One write the CRM accepted, hash-chained to the entry before it (`connector.audit`).
+
+    Ids are assigned by the appender (head + 1), so two appenders racing for one head clash on the key.
+    The chain columns are nullable only because schema 1 rows gain them by migration."""
+
     __tablename__ = "audit"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     run_id: Mapped[int] = mapped_column(Integer, index=True)
     at: Mapped[datetime]
     action: Mapped[str] = mapped_column(String(40))
     object: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(40), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    job: Mapped[str | None] = mapped_column(String(100), index=True)
+    key: Mapped[str | None] = mapped_column(String(200))  # the op's idempotency key
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+
+
+class PendingWriteRow(Base):
+    """A field update sent to the CRM whose answer is not recorded yet. Settled with its audit entry; one left
+    behind (the process was killed, every answer was lost) is read back from the CRM by the next run and
+    audited if the CRM holds what was sent."""
+
+    __tablename__ = "audit_pending"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job: Mapped[str] = mapped_column(String(100), index=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    object: Mapped[str] = mapped_column(String(20))
     record_id: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
+    sent_at: Mapped[datetime]
 
 
 class RescoreRow(Base):
@@ -170,4 +196,12 @@ class LockRow(Base):
 
 # Each migration moves the schema from version N-1 to N. create_all makes new tables; columns added
 # to existing tables in later versions go here as ALTER statements.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    # The audit log becomes a hash chain; `StateStore` then chains the rows schema 1 wrote.
+    AUDIT_CHAIN_VERSION: [
+        "ALTER TABLE audit ADD COLUMN job VARCHAR(100)", "ALTER TABLE audit ADD COLUMN key VARCHAR(200)",
+        "ALTER TABLE audit ADD COLUMN prev_hash VARCHAR(64)", "ALTER TABLE audit ADD COLUMN hash VARCHAR(64)",
+        "CREATE INDEX IF NOT EXISTS ix_audit_job ON audit (job)",
+        "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)",
+    ],
+}
