@@ -160,7 +160,8 @@ class ZohoClient:
     # -- metadata -------------------------------------------------------------------------------------
 
     def check(self, specs: list[ObjectSpec]) -> Capabilities:
-        self._tokens.token()
+        # The first token of a run is fetched here, outside `_call`: it gets the same retries as any call.
+        call_with_retry(self._tokens.token, self._policy, "Zoho token refresh")
         for spec in specs:
             self._objects[spec.kind] = spec.name
         caps = Capabilities()

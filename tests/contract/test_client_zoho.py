@@ -21,7 +21,7 @@ from connector.crm.zoho import ZohoClient
 from connector.crm.zoho_auth import MINT_LIMIT, TokenBudgetExhausted
 from connector.crm.zoho_paging import OrderedRows
 from connector.crm.zoho_wire import parse_time
-from connector.errors import AuthError, Fatal, QuotaExhausted
+from connector.errors import AuthError, Fatal, QuotaExhausted, Retriable
 from connector.mapping import MAPPINGS_DIR, load_mapping
 from connector.model import Cursor, FieldUpdate, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.sandbox import running_sandbox
@@ -452,3 +452,46 @@ def test_secrets_never_reach_logs(box: Box, caplog: pytest.LogCaptureFixture) ->
     text = caplog.text + repr(client) + repr(client._tokens)
     for secret in (box.creds["client_secret"], box.creds["refresh_token"], token):
         assert secret not in text
+
+
+# -- the token endpoint is retried like every other call (issue 9 §5) ------------------------------------
+
+
+@pytest.fixture
+def fresh() -> Iterator[Box]:
+    """A small sandbox of its own: these tests mint tokens, and the shared one has a mint budget."""
+    with running_sandbox("zoho", accounts=5, deals_per_account=0, seed=3) as server:
+        yield Box(server)
+
+
+@pytest.mark.parametrize("fault", ["error_500", "error_503", "drop"])
+def test_first_token_fetch_in_check_survives_one_token_endpoint_fault(fresh: Box, fault: str) -> None:
+    client = fresh.client()  # no token cache: check() must mint, and the first mint meets the fault
+    fresh.faults(**{fault: {"every": 1, "times": 1, "path": "/oauth/v2/token"}})
+    caps = client.check([spec()])
+    assert "Accounts" in caps.fields
+    assert endpoint_calls(fresh, "oauth") == 2  # the faulted mint, then the retried one
+    assert len(fresh.sleeps) == 1  # one injected wait, never a real one
+
+
+def test_first_token_fetch_in_check_survives_a_timeout(fresh: Box) -> None:
+    """The token endpoint answers too slowly once: the read times out, the retry (after an injected
+    wait that also ends the slowness) succeeds."""
+
+    def wait(seconds: float) -> None:
+        fresh.sleeps.append(seconds)
+        fresh.faults()  # the slow spell is over by the time the client tries again
+
+    client = ZohoClient(fresh.connection(timeout_s=0.2), policy=RetryPolicy(attempts=3, sleep=wait))
+    fresh.faults(latency_ms=600)
+    caps = client.check([spec()])
+    assert "Accounts" in caps.fields and len(fresh.sleeps) == 1
+    assert endpoint_calls(fresh, "oauth") == 2
+
+
+def test_a_token_endpoint_that_stays_down_fails_after_the_retries(fresh: Box) -> None:
+    client = fresh.client(attempts=3)
+    fresh.faults(error_500={"every": 1, "path": "/oauth/v2/token"})
+    with pytest.raises(Retriable):
+        client.check([spec()])
+    assert endpoint_calls(fresh, "oauth") == 3 and len(fresh.sleeps) == 2
