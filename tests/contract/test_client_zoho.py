@@ -519,3 +519,55 @@ def test_a_token_endpoint_that_stays_down_fails_after_the_retries(fresh: Box) ->
     with pytest.raises(Retriable):
         client.check([spec()])
     assert endpoint_calls(fresh, "oauth") == 3 and len(fresh.sleeps) == 2
+
+
+# -- the sandbox's COQL behaves as Zoho's does for the keyset read ---------------------------------------
+
+
+def coql(box: Box, query: str) -> requests.Response:
+    client = client_of(box)
+    return requests.post(f"{box.url}/crm/v8/coql", json={"select_query": query}, timeout=10,
+                         headers={"Authorization": f"Zoho-oauthtoken {client._tokens.token()}"})
+
+
+def test_sandbox_coql_keyset_queries_limits_and_errors(box: Box) -> None:
+    everyone = sorted(box.records("Accounts"), key=lambda r: (mtime(r), int(r["id"])))
+    first = coql(box, "select id, Modified_Time from Accounts where Modified_Time is not null "
+                      "order by Modified_Time asc, id asc limit 100")
+    body = first.json()
+    assert first.status_code == 200 and body["info"] == {"count": 100, "more_records": True}
+    assert [r["id"] for r in body["data"]] == [r["id"] for r in everyone[:100]]
+    last = body["data"][-1]
+    after = coql(box, f"select id, Modified_Time from Accounts where (Modified_Time > '{last['Modified_Time']}' or "
+                      f"(Modified_Time = '{last['Modified_Time']}' and id > '{last['id']}')) "
+                      "order by Modified_Time asc, id asc limit 2000").json()
+    assert [r["id"] for r in after["data"]] == [r["id"] for r in everyone[100:]]
+    assert after["info"]["more_records"] is False
+    offset = coql(box, "select id from Accounts where Modified_Time is not null order by Modified_Time asc, id asc "
+                       "limit 100, 50").json()
+    assert [r["id"] for r in offset["data"]] == [r["id"] for r in everyone[100:150]]
+    assert coql(box, "select id from Accounts where id is not null limit 50 offset 100").json()["info"]["count"] == 50
+    too_many = coql(box, "select id from Accounts where id is not null limit 2001")
+    assert too_many.status_code == 400 and too_many.json()["code"] == "LIMIT_EXCEEDED"
+    beyond = coql(box, "select id from Accounts where id is not null limit 99000, 2000")
+    assert beyond.status_code == 400 and beyond.json()["code"] == "LIMIT_EXCEEDED"
+    zero = coql(box, "select id from Accounts where id is not null limit 0").json()
+    assert zero == {"code": "INVALID_DATA", "details": {}, "message": "limit should be greater than 0",
+                    "status": "error"}
+    unbracketed = coql(box, "select id from Accounts where id is not null and Modified_Time is not null and "
+                            "Account_Name is not null")
+    assert unbracketed.status_code == 400 and unbracketed.json()["code"] == "SYNTAX_ERROR"
+    nothing = coql(box, "select id from Accounts where Modified_Time > '2999-01-01T00:00:00+00:00'")
+    assert nothing.status_code == 204 and nothing.content == b""
+
+
+def test_sandbox_coql_compares_ids_as_numbers(box: Box) -> None:
+    ids = sorted((r["id"] for r in box.records("Accounts")), key=int)
+    pivot = ids[len(ids) // 2]
+    # float() would make neighbouring 19-digit ids equal; Zoho compares them exactly
+    rows = coql(box, f"select id from Accounts where id > '{pivot}' order by id asc limit 2000").json()["data"]
+    assert [r["id"] for r in rows] == ids[len(ids) // 2 + 1:]
+    one = coql(box, f"select id from Accounts where id = '{pivot}'").json()["data"]
+    assert [r["id"] for r in one] == [pivot]
+    bad = coql(box, "select id from Accounts where id > 'abc'")
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_QUERY"
