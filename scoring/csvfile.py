@@ -160,7 +160,7 @@ def write_scored_csv(path: str | Path, table: CsvTable, result: AssessmentBatch,
     try:
         with file.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
+            csv.writer(handle).writerow([neutralise_cell(c) for c in columns])  # a header cell can be a formula too
             writer.writerows({k: neutralise_cell(v) for k, v in row.items()} for row in rows)
     except OSError as exc:
         raise _fail(file, f"cannot write the output: {exc.strerror}") from None

@@ -10,6 +10,7 @@ import pytest
 
 from scoring import assess, read_accounts_csv, write_scored_csv
 from scoring.csvfile import SCORED_COLUMNS, InputFileError
+from scoring.plaintext import plain_text
 
 AS_OF = date(2025, 6, 30)
 
@@ -142,3 +143,13 @@ def test_an_override_reason_reaches_the_reasons_text_without_markup(tmp_path: Pa
     assert texts[0] == "Agreed with CFO see alert(1) plan in place"
     for bad in ("<", ">", "[bold", "[/", "[link", "\x1b", "\u202e", "\x07", "\n"):
         assert bad not in texts[0]
+    assert plain_text("Agreed [per CFO] until Q3 [#ff0000]now[/]") == "Agreed [per CFO] until Q3 now"
+
+
+def test_score_writes_a_header_a_spreadsheet_cannot_run(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.csv", "id,=cmd|' /C calc'!A0,max_days_past_due\nA,x,0\n")
+    table = read_accounts_csv(src)
+    write_scored_csv(tmp_path / "out.csv", table, assess(table.accounts, as_of=AS_OF))
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header[:3] == ["id", "'=cmd|' /C calc'!A0", "max_days_past_due"]
