@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connector.countries import to_iso2
+from scoring.numbers import NumberError, parse_number
 
 __all__ = ["TRANSFORMS", "Unconvertible", "parse_datetime"]
 
@@ -41,11 +42,10 @@ def number(value: Any) -> float | None:
     if isinstance(value, int | float):
         result = float(value)
     else:
-        cleaned = str(value).strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
         try:
-            result = float(cleaned)
-        except ValueError:
-            raise Unconvertible(f"expected a number, got {str(value)[:40]!r}") from None
+            result = parse_number(str(value))  # the same reader as `riskbridge score`
+        except NumberError as exc:
+            raise Unconvertible(f"expected a number, got {str(value)[:40]!r}: it {exc}") from None
     if math.isnan(result) or math.isinf(result):
         raise Unconvertible(f"expected a finite number, got {value!r}")
     return result

@@ -18,6 +18,7 @@ import numpy as np
 
 from scoring.batch import Batch
 from scoring.fields import UNREADABLE
+from scoring.plaintext import plain_text
 from scoring.policy import PolicyBatch, Task, describe_action
 from scoring.scorecard import Scorecard
 from scoring.scorecard_spec import TIERS
@@ -199,7 +200,7 @@ class AssessmentBatch:
             code = self.scorecard.reason_codes[rid]
             text = self.scorecard.reason_text(int(rid), lang)
             if rid == self.scorecard.override_reason_id:
-                text = self.accounts.text("override_reason", i) or text
+                text = plain_text(self.accounts.text("override_reason", i)) or text  # it goes into a CRM field
             out.append(Reason(code, text))
         return tuple(out)
 

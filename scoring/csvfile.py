@@ -2,12 +2,18 @@
 
 Columns are the canonical account fields (DESIGN.md §4); other columns pass through untouched.
 Reading is strict, unlike the sync path: a cell that cannot be read for a known column is an error
-naming its row and column, because a person can fix the file.
+naming its row and column, because a person can fix the file. Numbers are read by `scoring.numbers`,
+the same reader the sync uses.
+
+Writing neutralises formula injection: a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return (what a spreadsheet would evaluate) is written with a leading ``'``, unless it is a
+plain number such as ``-12.5``. Values from the CRM or the input file cannot run in Excel that way.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +26,7 @@ from scoring.batch import Batch
 from scoring.fields import ACCOUNT_FIELDS, read_value
 from scoring.scorecard_spec import TIERS
 
-__all__ = ["SCORED_COLUMNS", "CsvTable", "InputFileError", "read_accounts_csv", "write_scored_csv"]
+__all__ = ["SCORED_COLUMNS", "CsvTable", "InputFileError", "neutralise_cell", "read_accounts_csv", "write_scored_csv"]
 
 # Added to the input columns by `write_scored_csv`, in this order.
 SCORED_COLUMNS: tuple[str, ...] = (
@@ -28,6 +34,8 @@ SCORED_COLUMNS: tuple[str, ...] = (
     "model_version",
 )
 _MAX_LISTED = 25  # a file with thousands of bad cells needs the pattern, not every cell
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 
 
 class InputFileError(ConfigError):
@@ -137,6 +145,13 @@ def scored_rows(table: CsvTable, result: AssessmentBatch, lang: str = "en") -> l
     return out
 
 
+def neutralise_cell(value: str) -> str:
+    """`value` as a spreadsheet shows it without evaluating it (OWASP's CSV-injection advice)."""
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def write_scored_csv(path: str | Path, table: CsvTable, result: AssessmentBatch, lang: str = "en") -> int:
     """Write the input columns plus SCORED_COLUMNS; returns the number of rows written."""
     columns: Sequence[str] = [*table.header, *(c for c in SCORED_COLUMNS if c not in table.header)]
@@ -145,8 +160,8 @@ def write_scored_csv(path: str | Path, table: CsvTable, result: AssessmentBatch,
     try:
         with file.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+            csv.writer(handle).writerow([neutralise_cell(c) for c in columns])  # a header cell can be a formula too
+            writer.writerows({k: neutralise_cell(v) for k, v in row.items()} for row in rows)
     except OSError as exc:
         raise _fail(file, f"cannot write the output: {exc.strerror}") from None
     return len(rows)

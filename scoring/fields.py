@@ -13,6 +13,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final
 
+from scoring.numbers import NumberError, parse_number
+
 __all__ = [
     "ACCOUNT_FIELDS",
     "DEAL_FIELDS",
@@ -80,11 +82,11 @@ def _read_number(value: object) -> float:
     if isinstance(value, int | float | Decimal):
         number = float(value)
     elif isinstance(value, str):
-        text = value.strip().replace("_", "x")  # float() accepts "1_000"; a person did not mean that
         try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"cannot read {value!r} as a number") from None
+            number = parse_number(value)  # the same reader as sync's `number` transform
+        except NumberError as exc:
+            why = "" if str(exc) == NumberError.GENERIC else f": it {exc}"
+            raise ValueError(f"cannot read {value!r} as a number{why}") from None
     else:
         raise ValueError(f"cannot read a {type(value).__name__} as a number")
     if not math.isfinite(number):

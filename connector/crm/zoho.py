@@ -2,9 +2,8 @@
 
 Why not an SDK: see docs/crm-zoho.md §1. Calls used (paths under ``{api_url}/crm/v8``):
 
-    read      GET {module}?fields&sort_by=Modified_Time&page|page_token  (+ If-Modified-Since)   200 rows/call
-    by id     GET {module}?ids=…&fields=…                                                          100 ids/call
-    children  POST coql  "select … from Deals where Account_Name.id in (…)"                        50 parents/call
+    keys      POST coql  "select id, Modified_Time … order by Modified_Time asc, id asc"        2,000 keys/call
+    by id     GET {module}?ids=…&fields=…  (the rows of those keys, and retries)                   100 ids/call
     update    PUT {module} {"data": […], "trigger": []}                                           100 records/call
     tasks     POST Tasks/upsert  duplicate_check_fields ["Riskbridge_Key"]                        100 tasks/call
     tags      POST {module}/actions/add_tags|remove_tags  over_write false                        100 ids/call
@@ -14,7 +13,7 @@ Every call is retried per `RetryPolicy`; a 429 whose body names the day's credit
 outlives every attempt, is `QuotaExhausted`. A 401 INVALID_TOKEN gets a new token and repeats the call
 once. Per-record failures, and a batch request refused as a whole (4xx), become
 `Outcome(ok=False, error="CODE: message (field)")`; an exception out of `apply` carries the outcomes
-recorded so far as `exc.partial`. Paging and row order: `zoho_paging`; OAuth: `zoho_auth`.
+recorded so far as `exc.partial`. Reading in order, immune to edits: `zoho_paging`; OAuth: `zoho_auth`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -31,7 +30,7 @@ from connector.config import ZohoConnection
 from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
 from connector.crm.transport import session_for
 from connector.crm.zoho_auth import ZohoTokens
-from connector.crm.zoho_paging import OrderedRows, PageWalk
+from connector.crm.zoho_paging import COQL_LIMIT, KeysetWalk
 from connector.crm.zoho_wire import (
     TRANSPORT_ERRORS,
     Reply,
@@ -41,6 +40,7 @@ from connector.crm.zoho_wire import (
     coql_list,
     if_modified_since,
     is_success,
+    parse_time,
     record_error,
     wire_value,
 )
@@ -53,10 +53,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 100  # records per write call, ids per read-by-id call
 COQL_IN = 50  # values per COQL `in`
-COQL_LIMIT = 2000  # rows per COQL call
 TASKS = "Tasks"
 TASK_KEY = "Riskbridge_Key"
-_RESTART_CODES = frozenset({"EXPIRED_VALUE", "PAGINATION_LIMIT_EXCEEDED", "DISCRETE_PAGINATION_LIMIT_EXCEEDED"})
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -165,7 +163,8 @@ class ZohoClient:
     # -- metadata -------------------------------------------------------------------------------------
 
     def check(self, specs: list[ObjectSpec]) -> Capabilities:
-        self._tokens.token()
+        # The first token of a run is fetched here, outside `_call`: it gets the same retries as any call.
+        call_with_retry(self._tokens.token, self._policy, "Zoho token refresh")
         for spec in specs:
             self._objects[spec.kind] = spec.name
         caps = Capabilities()
@@ -201,50 +200,62 @@ class ZohoClient:
     # -- reading --------------------------------------------------------------------------------------
 
     def extract(self, spec: ObjectSpec, cursor: Cursor | None) -> Iterator[Page]:
+        """Keys in (Modified_Time, id) order by a COQL keyset (`zoho_paging`), rows by id, 100 per call.
+
+        A row whose Modified_Time moved between its key and its fetch was edited meanwhile: the walk
+        meets it again at its new key, so it is left for then. Keys of rows handed out already in this
+        pass (our own write-backs, a second user edit) are dropped.
+        """
         self._objects[spec.kind] = spec.name
         module, size = spec.name, max(1, spec.page_size)
-        base = {"fields": ",".join(self._select(spec, with_tag=True)), "sort_by": spec.cursor_field, "sort_order": "asc"}
-        floor = cursor.ts if cursor is not None else None
-        started = datetime.fromtimestamp(self._clock(), UTC)  # later changes, our writes included, are next run's
-        walk, rows = PageWalk(floor), OrderedRows(spec.cursor_field, cursor, upper=started)
+        fields = ",".join(self._select(spec, with_tag=True))
+        walk = KeysetWalk(module, spec.cursor_field, cursor.ts if cursor is not None else None,
+                          limit=max(200, size))  # a 200-row call costs 1 credit, 2,000 rows 3
+        handed: set[str] = set()
+        deferred: set[str] = set()  # rows edited between their key and their fetch
         out: list[dict[str, Any]] = []
-        read = 0
+        read = again = 0
         while not walk.finished:
-            try:
-                reply = self._call("GET", module, f"read {module}", params={**base, **walk.params()},
-                                   headers=walk.headers())
-            except ZohoFatal as exc:
-                if exc.code not in _RESTART_CODES or rows.last is None:
-                    raise
-                log.info("read %s: %s; reading again from %s", module, exc.code, rows.last.isoformat())
-                self._restart(walk, rows)
-                continue
+            reply = self._call("POST", "coql", f"read {module}", body={"select_query": walk.query()})
             body = reply.body if isinstance(reply.body, dict) else {}
-            data = [r for r in body.get("data") or [] if isinstance(r, dict)]
-            read += len(data)
-            rows.add(data)
-            walk.advance(body.get("info") if reply.status == 200 else None, len(data))
-            walk.finished = walk.finished or rows.past_upper
-            out += rows.release(walk.finished)
-            handed = False
-            while len(out) >= size:
-                yield Page(out[:size])
-                out, handed = out[size:], True
-            if not walk.finished and (handed or walk.stuck):
-                self._restart(walk, rows)  # the engine may have written: offsets moved
-        out += rows.release(True)
+            keys = walk.keys([r for r in body.get("data") or [] if isinstance(r, dict)])
+            info = body.get("info") if isinstance(body.get("info"), dict) else None
+            walk.advance(keys, info.get("more_records") if info else None)
+            wanted = [(i, ts) for i, ts in keys if i not in handed
+                      and not (cursor is not None and cursor.seen(ts, i))]  # the last run's boundary rows
+            again += len(keys) - len(wanted)
+            for chunk in _chunks(wanted, BATCH):
+                rows = self._by_ids(module, fields, [i for i, _ts in chunk])
+                for record_id, ts in chunk:
+                    row = rows.get(record_id)
+                    if row is None:
+                        continue  # deleted since its key was read
+                    if parse_time(row.get(spec.cursor_field)) != ts:
+                        walk.finished = False  # edited since: its new key lies ahead, read on to meet it
+                        deferred.add(record_id)
+                        continue
+                    handed.add(record_id)
+                    out.append(row)
+                    read += 1
+                while len(out) >= size:  # the engine may write between pages: the next key read shows it
+                    yield Page(out[:size])
+                    out = out[size:]
+        # An edit can stamp a row with the second of the last key read and a smaller id: behind the walk.
+        # Such rows were all edited during this pass, so their order no longer matters (the engine's
+        # cursor stops before the pass began): fetch them as they are now.
+        for chunk in _chunks(sorted(deferred - handed), BATCH):
+            rows = self._by_ids(module, fields, chunk)
+            out += [rows[i] for i in chunk if i in rows]
+            read += sum(1 for i in chunk if i in rows)
         for chunk in _chunks(out, size):
             yield Page(chunk)
-        log.info("read %s: %d rows", module, read)
+        log.info("read %s: %d rows in %d COQL calls (%d keys read before or already handed out)",
+                 module, read, walk.calls, again)
 
-    @staticmethod
-    def _restart(walk: PageWalk, rows: OrderedRows) -> None:
-        if rows.last is None:
-            walk.finished = True
-            return
-        walk.restart(rows.last, progressed=rows.new_rows > 0)
-        rows.new_rows = 0
-        rows.forget_before(rows.last)
+    def _by_ids(self, module: str, fields: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        reply = self._call("GET", module, f"read {module} by id", params={"ids": ",".join(ids), "fields": fields})
+        rows = [r for r in ((reply.body or {}).get("data") or []) if isinstance(r, dict)]
+        return {str(r.get("id")): r for r in rows}
 
     def fetch(self, spec: ObjectSpec, ids: list[str]) -> Iterator[Page]:
         self._objects[spec.kind] = spec.name

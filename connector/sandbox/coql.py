@@ -6,7 +6,8 @@
 
 Supported: a field list (lookup sub-fields as `Account_Name.id`), one module, a mandatory WHERE with
 `= != <> > >= < <=`, `[not] in (…)`, `[not] like '%x%'`, `is [not] null`, `between … and …`, `and`/`or`
-with brackets; ORDER BY up to 10 fields; `limit n`, `limit offset, n` or `limit n offset m` (n ≤ 2,000,
+with more than two criteria bracketed in pairs, as Zoho requires (`(A and (B and C))`; `A and B and C`
+is a SYNTAX_ERROR); `id` (bigint) compared and sorted as a number; ORDER BY up to 10 fields; `limit n`, `limit offset, n` or `limit n offset m` (n ≤ 2,000,
 offset + n ≤ 100,000). Limits from Zoho's COQL page: ≤ 50 selected fields, ≤ 25 criteria, ≤ 50 values
 in `in`. Lookups come back as `{"id": …}` and every row carries `id`.
 """
@@ -53,6 +54,7 @@ class Cond:
 class Bool:
     op: str  # and / or
     parts: tuple[Cond | Bool, ...]
+    bracketed: bool = False
 
 
 @dataclass
@@ -154,21 +156,28 @@ class _Parser:
         while self.peek("kw", "or"):
             self.take("kw")
             parts.append(self.term())
-        return parts[0] if len(parts) == 1 else Bool("or", tuple(parts))
+        return self._pair("or", parts)
 
     def term(self) -> Cond | Bool:
         parts = [self.factor()]
         while self.peek("kw", "and"):
             self.take("kw")
             parts.append(self.factor())
-        return parts[0] if len(parts) == 1 else Bool("and", tuple(parts))
+        return self._pair("and", parts)
+
+    @staticmethod
+    def _pair(op: str, parts: list[Cond | Bool]) -> Cond | Bool:
+        """Zoho wants more than two criteria bracketed in pairs: ``(A and (B and C))``, not ``A and B and C``."""
+        if len(parts) > 2 or (len(parts) == 2 and any(isinstance(p, Bool) and not p.bracketed for p in parts)):
+            raise CoqlError("SYNTAX_ERROR", "error occured while parsing the query", {"clause": "where"})
+        return parts[0] if len(parts) == 1 else Bool(op, tuple(parts))
 
     def factor(self) -> Cond | Bool:
         if self.peek("op", "("):
             self.take("op")
             inner = self.expr()
             self.take("op", ")")
-            return inner
+            return Bool(inner.op, inner.parts, bracketed=True) if isinstance(inner, Bool) else inner
         self.criteria += 1
         col = self.take("word")
         if self.peek("kw", "is"):
@@ -264,6 +273,8 @@ def run(q: Query, records: list[dict[str, Any]], fields: dict[str, FieldDef], re
     test = _compile(q.where, column, value_of)
     matches = [rec for rec in records if test(rec)]
     def sort_key(fd: FieldDef, sub: str | None) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+        if fd.data_type == "bigint" and sub is None:  # ids are 19-digit numbers sent as strings
+            return lambda rec: _sort_key(_bigint(value_of(rec, fd, sub)))
         return lambda rec: _sort_key(value_of(rec, fd, sub))
 
     for (fd, sub), desc in reversed(ordering):
@@ -280,6 +291,11 @@ def run(q: Query, records: list[dict[str, Any]], fields: dict[str, FieldDef], re
     return rows, q.offset + q.limit < len(matches)
 
 
+def _bigint(value: Any) -> Any:
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() else value
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     if value is None:
         return (0, "")
@@ -292,6 +308,12 @@ def _coerce(fd: FieldDef, literal: Any, column: str, op: str) -> Any:
     if literal is None:
         return None
     dt = fd.data_type
+    if dt == "bigint":  # compared as numbers: float() would blur 19-digit ids
+        value = _bigint(literal)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise CoqlError("INVALID_QUERY", "Invalid query formed",
+                            {"reason": "invalid value given", "column_name": column, "operator": op})
+        return value
     if dt == "datetime":
         moment = parse_dt(str(literal))
         if moment is None:
@@ -326,10 +348,13 @@ def _compile(node: Cond | Bool, column: Callable[[str, str], tuple[FieldDef, str
     values = [_coerce(key_def, v, node.column, op) for v in node.values]
     is_dt = key_def.data_type == "datetime"
     is_num = key_def.json_type in ("integer", "double")
+    is_big = key_def.data_type == "bigint"
 
     def norm(raw: Any) -> Any:
         if raw is None:
             return None
+        if is_big:
+            return _bigint(raw)
         if is_dt:
             return parse_dt(str(raw))
         if is_num:

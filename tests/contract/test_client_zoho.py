@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import stat
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,9 +18,9 @@ from connector.config import ZohoConnection
 from connector.crm.base import ObjectSpec, RetryPolicy
 from connector.crm.zoho import ZohoClient
 from connector.crm.zoho_auth import MINT_LIMIT, TokenBudgetExhausted
-from connector.crm.zoho_paging import OrderedRows
+from connector.crm.zoho_paging import KeysetWalk
 from connector.crm.zoho_wire import parse_time
-from connector.errors import AuthError, Fatal, QuotaExhausted
+from connector.errors import AuthError, Fatal, QuotaExhausted, Retriable
 from connector.mapping import MAPPINGS_DIR, load_mapping
 from connector.model import Cursor, FieldUpdate, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.sandbox import running_sandbox
@@ -100,6 +99,13 @@ def box(shared: Box, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
     shared.faults()
 
 
+@pytest.fixture
+def fresh() -> Iterator[Box]:
+    """A small sandbox of its own: for tests that mint many tokens, and the shared one has a mint budget."""
+    with running_sandbox("zoho", accounts=5, deals_per_account=0, seed=3) as server:
+        yield Box(server)
+
+
 def client_of(box: Box, **kw: Any) -> ZohoClient:
     return box.client(token_cache=box.cache, **kw)
 
@@ -162,36 +168,50 @@ def test_incremental_read_returns_only_newer_rows_and_304_means_nothing(box: Box
 
 
 def test_writes_between_batches_neither_skip_rows_nor_come_back_in_the_same_pass(box: Box) -> None:
-    """The engine writes between batches: offsets move (no row may be skipped) and the written rows
-    get a new Modified_Time (they are the next run's business, not this pass's)."""
-    client = client_of(box, clock=lambda: time.time() - 30)  # the pass "starts" before any of its writes
-    everyone = {r["id"] for r in box.records("Accounts") if mtime(r).timestamp() < time.time() - 30}
+    """The engine writes between batches: each written row gets a new Modified_Time and so a later key.
+    The walk meets it again and drops it (handed out already); no other row is skipped."""
+    client = client_of(box)
     seen: list[str] = []
     for page in client.extract(spec(page_size=60), None):
         seen += [r["id"] for r in page.rows]
         plan = WritePlan(updates=[FieldUpdate("accounts", r["id"], {"Risk_Model_Version": (None, "walk")}, f"u:{r['id']}")
                                   for r in page.rows])
         assert not client.apply(plan).failed
-    assert len(seen) == len(set(seen)) and set(seen) == everyone
+    assert len(seen) == len(set(seen)) and set(seen) == {r["id"] for r in box.records("Accounts")}
 
 
-def test_page_token_beyond_2000_rows() -> None:
+def test_user_edits_while_paging_move_records_ahead_of_the_reader_never_past_it(box: Box) -> None:
+    """Issue 9 §2: a user edits rows the reader has not reached yet, and rows it has already handed out."""
+    client = client_of(box)
+    before = {r["id"]: r["Modified_Time"] for r in box.records("Accounts")}
+    seen: list[dict[str, Any]] = []
+    edited: list[str] = []
+    for page in client.extract(spec(page_size=40), None):
+        seen += page.rows
+        if not edited:
+            edited = box.touch("Accounts", 30)  # some on this page, most ahead of the reader
+    ids = [r["id"] for r in seen]
+    assert len(ids) == len(set(ids)) and set(ids) == set(before)
+    latest = {r["id"]: r["Modified_Time"] for r in box.records("Accounts")}
+    handed_late = [r for r in seen if r["id"] in edited and r["Modified_Time"] == latest[r["id"]]]
+    assert handed_late  # rows edited ahead of the reader were read with their new values
+    assert [order_key(r) for r in seen] == sorted(order_key(r) for r in seen)
+
+
+def test_a_keyset_read_beyond_2000_rows_uses_no_offset() -> None:
     with running_sandbox("zoho", accounts=2100, deals_per_account=0, seed=2) as server:
         box = Box(server)
         client = box.client()
-        urls: list[str] = []
-        client._session.hooks["response"].append(lambda r, *a, **k: urls.append(r.request.url))
+        queries: list[str] = []
+        client._session.hooks["response"].append(
+            lambda r, *a, **k: queries.append(json.loads(r.request.body)["select_query"]) if r.request.body and
+            r.request.url.endswith("/coql") else None)
         rows = read_all(client, spec(page_size=5000))
         assert len(rows) == len({r["id"] for r in rows}) == 2100
         assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
-        assert sum("page_token=" in u for u in urls) == 1 and not any("page=11" in u for u in urls)
-        assert client.api_calls == 12  # one token + 11 pages of 200
-        box.app.tokens.clear()
-        box.app.tokens.ttl_s = 0  # every page token expires at once: EXPIRED_VALUE
-        urls.clear()
-        again = read_all(client, spec(page_size=5000))
-        assert sorted(r["id"] for r in again) == sorted(r["id"] for r in rows)
-        assert sum("page_token=" in u for u in urls) == 1 and len(urls) == 12  # page 11 expired; page 1 again
+        assert len(queries) == 2 and all("offset" not in q and " limit 2000" in q for q in queries)
+        assert "Modified_Time is not null" in queries[0] and "id > '" in queries[1]
+        assert client.api_calls == 1 + 2 + 21  # one token, two COQL calls of keys, 21 reads of 100 rows by id
 
 
 def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
@@ -214,12 +234,23 @@ def test_check_reads_field_metadata(box: Box) -> None:
 
 
 def test_rows_tied_on_modified_time_across_pages_come_out_in_id_order() -> None:
-    rows = OrderedRows("Modified_Time", None)
-    t1, t2 = "2026-05-14T10:00:00+05:30", "2026-05-14T10:00:01+05:30"
-    rows.add([{"id": "5", "Modified_Time": t1}, {"id": "9", "Modified_Time": t2}])
-    assert [r["id"] for r in rows.release(False)] == ["5"]  # "9" waits: more rows at t2 may follow
-    rows.add([{"id": "3", "Modified_Time": t2}, {"id": "9", "Modified_Time": t2}])  # "9" again after a restart
-    assert [r["id"] for r in rows.release(True)] == ["3", "9"]
+    """1,000 rows share one second; pages of 200 keys walk through them by id, never by offset."""
+    with running_sandbox("zoho", accounts=1000, deals_per_account=0, seed=4) as server:
+        box = Box(server)
+        box.touch("Accounts", 1000)  # one bulk edit: (nearly) every row in the same second
+        rows = read_all(box.client(), spec(page_size=200))
+        assert len(rows) == len({r["id"] for r in rows}) == 1000
+        assert [(mtime(r), int(r["id"])) for r in rows] == sorted((mtime(r), int(r["id"])) for r in rows)
+
+
+def test_the_keyset_walk_fails_loudly_when_coql_does_not_move_on() -> None:
+    walk = KeysetWalk("Accounts", "Modified_Time", None, limit=2)
+    t = datetime(2026, 5, 14, 10, 0, tzinfo=UTC)
+    walk.advance([("10", t), ("11", t)], True)
+    assert "(Modified_Time > '2026-05-14T10:00:00+00:00' or (Modified_Time = '2026-05-14T10:00:00+00:00' " \
+           "and id > '11'))" in walk.query()
+    with pytest.raises(Fatal, match="never end"):
+        walk.advance([("9", t), ("11", t)], True)
 
 
 # -- writing ------------------------------------------------------------------------------------------------
@@ -320,8 +351,8 @@ def test_400_is_fatal_and_not_retried(box: Box) -> None:
     box.reset_calls()
     with pytest.raises(Fatal) as info:
         read_all(client, spec(extra=("No_Such_Field",)))
-    assert "INVALID_DATA" in str(info.value) and "No_Such_Field" in str(info.value)
-    assert box.calls()["total"] == 1 and box.sleeps == []
+    assert "INVALID_DATA" in str(info.value) and "No_Such_Field" in str(info.value)  # from the read by id
+    assert box.calls()["total"] == 2 and box.sleeps == []  # the keys, then the refused read
 
 
 def test_500_html_503_and_dropped_connections_are_retried(box: Box) -> None:
@@ -357,17 +388,17 @@ def test_quota_exhausted_mid_apply_keeps_partial_outcomes(box: Box) -> None:
     assert client.credits_remaining == 0
 
 
-def test_token_expiry_mid_run_is_recovered(box: Box) -> None:
-    client = client_of(box)
+def test_token_expiry_mid_run_is_recovered(fresh: Box) -> None:
+    client = client_of(fresh)
     client.check([spec()])
-    box.faults(session_expiry_after=3)  # every 4th call finds every access token dead
+    fresh.faults(session_expiry_after=3)  # every 4th call finds every access token dead
     for _ in range(3):
         rows = read_all(client, spec(page_size=50))
-        assert len({r["id"] for r in rows}) == len(box.records("Accounts"))
+        assert len({r["id"] for r in rows}) == len(fresh.records("Accounts"))
     ids = [r["id"] for r in rows][:5]
     result = client.apply(WritePlan(updates=[FieldUpdate("accounts", i, {"Risk_Score": (None, 1.0)}, i) for i in ids]))
     assert not result.failed
-    assert endpoint_calls(box, "oauth") >= 1
+    assert endpoint_calls(fresh, "oauth") >= 1
 
 
 # -- OAuth --------------------------------------------------------------------------------------------------
@@ -441,14 +472,102 @@ def test_foreign_api_domain_is_refused(box: Box, caplog: pytest.LogCaptureFixtur
     assert explicit.api_url == box.creds["api_url"]  # an explicit api_url is never overridden
 
 
-def test_secrets_never_reach_logs(box: Box, caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_never_reach_logs(fresh: Box, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    client = client_of(box)
-    box.faults(session_expiry_after=4, error_500={"every": 5, "times": 1})
+    client = client_of(fresh)
+    fresh.faults(session_expiry_after=4, error_500={"every": 5, "times": 1})
     read_all(client, spec(page_size=100))
-    client.apply(WritePlan(updates=[FieldUpdate("accounts", box.records("Accounts")[0]["id"],
+    client.apply(WritePlan(updates=[FieldUpdate("accounts", fresh.records("Accounts")[0]["id"],
                                                 {"Risk_Score": (None, 3.0)}, "s")]))
     token = client._tokens.token()
     text = caplog.text + repr(client) + repr(client._tokens)
-    for secret in (box.creds["client_secret"], box.creds["refresh_token"], token):
+    for secret in (fresh.creds["client_secret"], fresh.creds["refresh_token"], token):
         assert secret not in text
+
+
+# -- the token endpoint is retried like every other call (issue 9 §5) ------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["error_500", "error_503", "drop"])
+def test_first_token_fetch_in_check_survives_one_token_endpoint_fault(fresh: Box, fault: str) -> None:
+    client = fresh.client()  # no token cache: check() must mint, and the first mint meets the fault
+    fresh.faults(**{fault: {"every": 1, "times": 1, "path": "/oauth/v2/token"}})
+    caps = client.check([spec()])
+    assert "Accounts" in caps.fields
+    assert endpoint_calls(fresh, "oauth") == 2  # the faulted mint, then the retried one
+    assert len(fresh.sleeps) == 1  # one injected wait, never a real one
+
+
+def test_first_token_fetch_in_check_survives_a_timeout(fresh: Box) -> None:
+    """The token endpoint answers too slowly once: the read times out, the retry (after an injected
+    wait that also ends the slowness) succeeds."""
+
+    def wait(seconds: float) -> None:
+        fresh.sleeps.append(seconds)
+        fresh.faults()  # the slow spell is over by the time the client tries again
+
+    client = ZohoClient(fresh.connection(timeout_s=0.2), policy=RetryPolicy(attempts=3, sleep=wait))
+    fresh.faults(latency_ms=600)
+    caps = client.check([spec()])
+    assert "Accounts" in caps.fields and len(fresh.sleeps) == 1
+    assert endpoint_calls(fresh, "oauth") == 2
+
+
+def test_a_token_endpoint_that_stays_down_fails_after_the_retries(fresh: Box) -> None:
+    client = fresh.client(attempts=3)
+    fresh.faults(error_500={"every": 1, "path": "/oauth/v2/token"})
+    with pytest.raises(Retriable):
+        client.check([spec()])
+    assert endpoint_calls(fresh, "oauth") == 3 and len(fresh.sleeps) == 2
+
+
+# -- the sandbox's COQL behaves as Zoho's does for the keyset read ---------------------------------------
+
+
+def coql(box: Box, query: str) -> requests.Response:
+    client = client_of(box)
+    return requests.post(f"{box.url}/crm/v8/coql", json={"select_query": query}, timeout=10,
+                         headers={"Authorization": f"Zoho-oauthtoken {client._tokens.token()}"})
+
+
+def test_sandbox_coql_keyset_queries_limits_and_errors(box: Box) -> None:
+    everyone = sorted(box.records("Accounts"), key=lambda r: (mtime(r), int(r["id"])))
+    first = coql(box, "select id, Modified_Time from Accounts where Modified_Time is not null "
+                      "order by Modified_Time asc, id asc limit 100")
+    body = first.json()
+    assert first.status_code == 200 and body["info"] == {"count": 100, "more_records": True}
+    assert [r["id"] for r in body["data"]] == [r["id"] for r in everyone[:100]]
+    last = body["data"][-1]
+    after = coql(box, f"select id, Modified_Time from Accounts where (Modified_Time > '{last['Modified_Time']}' or "
+                      f"(Modified_Time = '{last['Modified_Time']}' and id > '{last['id']}')) "
+                      "order by Modified_Time asc, id asc limit 2000").json()
+    assert [r["id"] for r in after["data"]] == [r["id"] for r in everyone[100:]]
+    assert after["info"]["more_records"] is False
+    offset = coql(box, "select id from Accounts where Modified_Time is not null order by Modified_Time asc, id asc "
+                       "limit 100, 50").json()
+    assert [r["id"] for r in offset["data"]] == [r["id"] for r in everyone[100:150]]
+    assert coql(box, "select id from Accounts where id is not null limit 50 offset 100").json()["info"]["count"] == 50
+    too_many = coql(box, "select id from Accounts where id is not null limit 2001")
+    assert too_many.status_code == 400 and too_many.json()["code"] == "LIMIT_EXCEEDED"
+    beyond = coql(box, "select id from Accounts where id is not null limit 99000, 2000")
+    assert beyond.status_code == 400 and beyond.json()["code"] == "LIMIT_EXCEEDED"
+    zero = coql(box, "select id from Accounts where id is not null limit 0").json()
+    assert zero == {"code": "INVALID_DATA", "details": {}, "message": "limit should be greater than 0",
+                    "status": "error"}
+    unbracketed = coql(box, "select id from Accounts where id is not null and Modified_Time is not null and "
+                            "Account_Name is not null")
+    assert unbracketed.status_code == 400 and unbracketed.json()["code"] == "SYNTAX_ERROR"
+    nothing = coql(box, "select id from Accounts where Modified_Time > '2999-01-01T00:00:00+00:00'")
+    assert nothing.status_code == 204 and nothing.content == b""
+
+
+def test_sandbox_coql_compares_ids_as_numbers(box: Box) -> None:
+    ids = sorted((r["id"] for r in box.records("Accounts")), key=int)
+    pivot = ids[len(ids) // 2]
+    # float() would make neighbouring 19-digit ids equal; Zoho compares them exactly
+    rows = coql(box, f"select id from Accounts where id > '{pivot}' order by id asc limit 2000").json()["data"]
+    assert [r["id"] for r in rows] == ids[len(ids) // 2 + 1:]
+    one = coql(box, f"select id from Accounts where id = '{pivot}'").json()["data"]
+    assert [r["id"] for r in one] == [pivot]
+    bad = coql(box, "select id from Accounts where id > 'abc'")
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_QUERY"

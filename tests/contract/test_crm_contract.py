@@ -133,9 +133,12 @@ def test_bad_request_is_fatal_and_not_retried(org: Org, config: Config, waits: l
 def test_expired_session_is_recovered(org: Org, config: Config, waits: list[float]) -> None:
     crm = client(config, waits)
     crm.check([spec(config, "accounts")])  # logged in
-    org.faults(session_expiry_after=1)  # every call after the first finds its session expired
+    # Every fourth call finds its session expired (a new token must survive the call it was minted for);
+    # four reads make each CRM meet at least one expiry.
+    org.faults(session_expiry_after=3)
     org.reset_calls()
-    pages = [p.rows for p in crm.extract(spec(config, "accounts", page_size=20), None)]
+    for _ in range(4):
+        pages = [p.rows for p in crm.extract(spec(config, "accounts", page_size=20), None)]
     assert org.calls()["by_endpoint"]  # it did talk to the CRM after the expiry
     assert len(ids(config, "accounts", pages)) == len([r for r in org.records(org.names.accounts)
                                                        if not r.get("IsDeleted")])

@@ -10,6 +10,7 @@ import pytest
 
 from scoring import assess, read_accounts_csv, write_scored_csv
 from scoring.csvfile import SCORED_COLUMNS, InputFileError
+from scoring.plaintext import plain_text
 
 AS_OF = date(2025, 6, 30)
 
@@ -99,3 +100,56 @@ def test_a_flood_of_bad_cells_is_summarised(tmp_path: Path) -> None:
         read_accounts_csv(src)
     assert len(info.value.problems) == 26
     assert info.value.problems[-1].message == "... and 15 more problems"
+
+
+def test_cells_a_spreadsheet_would_evaluate_are_written_inert(tmp_path: Path) -> None:
+    """Formula injection (issue 9 §7): =, +, -, @, tab and CR at the start of a cell get a leading '."""
+    src = tmp_path / "in.csv"
+    with src.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([
+            ["id", "name", "note", "max_days_past_due", "delta"],
+            ["=1+1", "=HYPERLINK(\"http://x\",\"click\")", "+cmd|' /C calc'!A0", "0", "-12.5"],
+            ["B", "@SUM(A1:A2)", "\tlead tab", "0", "-2+3"],
+            ["C", "\rcr", "-", "0", "+7"],
+        ])
+    table = read_accounts_csv(src)
+    result = assess(table.accounts, as_of=AS_OF)
+    write_scored_csv(tmp_path / "out.csv", table, result)
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["id"] == "'=1+1" and rows[0]["name"].startswith("'=HYPERLINK")
+    assert rows[0]["note"] == "'+cmd|' /C calc'!A0"
+    assert rows[1]["name"] == "'@SUM(A1:A2)" and rows[1]["note"] == "'\tlead tab" and rows[1]["delta"] == "'-2+3"
+    assert rows[2]["name"] == "'\rcr" and rows[2]["note"] == "'-"
+    assert rows[0]["delta"] == "-12.5" and rows[2]["delta"] == "+7"  # plain numbers stay numbers
+    formula = tuple("=+-@\t\r")
+    for row in rows:
+        for column, value in row.items():
+            assert not value.startswith(formula) or value in ("-12.5", "+7") or column == "points", (column, value)
+
+
+def test_an_override_reason_reaches_the_reasons_text_without_markup(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    reason = ("<b>Agreed</b> with [bold red]CFO[/] [link=https://evil.example]see[/link] "
+              "&lt;script&gt;alert(1)&lt;/script&gt;\x1b[31m\u202eplan\x07\n  in place")
+    with src.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([
+            ["id", "max_days_past_due", "override_tier", "override_reason", "override_until"],
+            ["A", "0", "high", reason, "2099-01-01"],
+        ])
+    table = read_accounts_csv(src)
+    result = assess(table.accounts, as_of=AS_OF)
+    texts = [r.text for r in result.reasons(0)]
+    assert texts[0] == "Agreed with CFO see alert(1) plan in place"
+    for bad in ("<", ">", "[bold", "[/", "[link", "\x1b", "\u202e", "\x07", "\n"):
+        assert bad not in texts[0]
+    assert plain_text("Agreed [per CFO] until Q3 [#ff0000]now[/]") == "Agreed [per CFO] until Q3 now"
+
+
+def test_score_writes_a_header_a_spreadsheet_cannot_run(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.csv", "id,=cmd|' /C calc'!A0,max_days_past_due\nA,x,0\n")
+    table = read_accounts_csv(src)
+    write_scored_csv(tmp_path / "out.csv", table, assess(table.accounts, as_of=AS_OF))
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header[:3] == ["id", "'=cmd|' /C calc'!A0", "max_days_past_due"]
