@@ -190,8 +190,10 @@ class BatchPlanner:
                                   key=f"upd:{self.job_name}:accounts:{account.id}:{self.run_id}")
             if update is not None:
                 plan.updates.append(update)
+            # The previous tier comes from recorded assessments only, never from the CRM: a run that wrote
+            # the fields but stopped before its task leaves the new tier in the CRM, not in the store.
             before = previous.get(account.id)
-            prior = before.tier if before else (str(account.current.get("risk_tier") or "").lower() or None)
+            prior = before.tier if before else None
             first = prior is None and self.baseline and not self.job.tasks.on_first_assessment
             if self.job.tasks.enabled and not first and escalates(prior, a.tier, list(self.job.tasks.tiers)):
                 text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])

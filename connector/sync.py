@@ -68,6 +68,7 @@ class Sync:
                                             bulk_threshold=self.job.bulk_threshold, topic_tag=self.job.watchlist.topic)
         self._overlay: dict[str, Deal] = {}  # dry run: deals read this run, kept out of the store
         self._rescore: set[str] = set()  # dry run: accounts whose deals changed, kept out of the store
+        self._owed_keys: set[str] = set()  # dry run: outbox mutations already listed as owed
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -95,8 +96,7 @@ class Sync:
                                     model_version=self.scorecard.version, baseline=baseline)
         try:
             self._check(self.client.check(list(self.specs.values())))
-            if not dry_run:
-                self._flush_outbox(report)
+            self._flush_outbox(report)
             deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
             done = self._accounts_pass(report, start, dry_run, full)
             self._rest(report, dry_run, done)
@@ -308,8 +308,8 @@ class Sync:
         report.objects["deals"].changed += sum(1 for u in plan.updates if u.object == "deals")
         self.progress("accounts scored", len(accounts))
         if dry_run:
-            report.plan += [describe_op(op) for op in plan.ops()]
-            report.tasks_created += len(plan.tasks)
+            report.plan += [describe_op(op) for op in plan.ops() if op.key not in self._owed_keys]
+            report.tasks_created += sum(1 for t in plan.tasks if t.key not in self._owed_keys)
             report.tags_added += len(plan.tag_adds)
             report.tags_removed += len(plan.tag_removes)
             return handled | {a.id for a in accounts}
@@ -341,29 +341,34 @@ class Sync:
             partial = getattr(exc, "partial", None)
             return (partial if isinstance(partial, ApplyResult) else ApplyResult()), exc
 
-    def _flush_outbox(self, report: RunReport) -> None:
-        """Resend task and tag mutations an earlier run could not finish (same keys: no duplicates).
+    def _owed(self, report: RunReport) -> WritePlan:
+        """The task and tag mutations earlier runs left unfinished, still owed (invariant 7).
 
-        A task whose escalation no longer holds (the tier fell since) is superseded, not sent; a mutation
-        that failed `MAX_ATTEMPTS` times is abandoned and reported once, so it cannot keep every later
-        run partial."""
+        A task is superseded only by a recorded assessment of its record below the task's tier. A record
+        with no recorded assessment is never taken as "fell": the run that planned the task may have
+        written the CRM's fields and stopped before recording anything. A mutation that failed
+        `MAX_ATTEMPTS` times is abandoned and reported once, so it cannot keep every later run partial."""
         pending = self.store.pending_outbox(self.job_name)
+        plan = WritePlan()
         if not pending:
-            return
-        tiers = {r.record_id: r.tier for kind in ("accounts", "deals") for r in self.store.assessments(
+            return plan
+        recorded = {(kind, r.record_id): r for kind in ("accounts", "deals") for r in self.store.assessments(
             self.job_name, kind, [p.record_id for p in pending if p.object == kind]).values()}
-        plan, settled = WritePlan(), {}
+        settled: dict[str, tuple[str, str]] = {}
         for row in pending:
             kind: ObjectKind = "deals" if row.object == "deals" else "accounts"
             p = row.payload
             rule = str(p.get("rule", ""))
-            if row.kind == "task" and rule.startswith("tier-") and TIER_RANK.get(tiers.get(row.record_id, ""), 0) \
-                    < TIER_RANK.get(rule[5:], 0):
-                settled[row.key] = ("superseded", f"the tier fell below {rule[5:]} before the task was created")
+            now = recorded.get((kind, row.record_id))
+            if row.kind == "task" and rule.startswith("tier-") and now is not None \
+                    and TIER_RANK.get(now.tier, 0) < TIER_RANK.get(rule[5:], 0):
+                settled[row.key] = ("superseded", f"a recorded assessment ({now.tier}, scored "
+                                    f"{now.scored_at:%Y-%m-%d %H:%M}) is below {rule[5:]}")
             elif row.attempts >= MAX_ATTEMPTS:
                 settled[row.key] = ("abandoned", row.last_error or "failed")
-                report.failures.append({"object": kind, "id": row.record_id, "op": f"{row.kind} (abandoned)",
-                                        "reason": f"gave up after {row.attempts} attempts: {row.last_error}"})
+                if not report.dry_run:
+                    report.failures.append({"object": kind, "id": row.record_id, "op": f"{row.kind} (abandoned)",
+                                            "reason": f"gave up after {row.attempts} attempts: {row.last_error}"})
             elif row.kind == "task":
                 plan.tasks.append(TaskCreate(key=row.key, object=kind, record_id=row.record_id,
                                              owner_id=p.get("owner_id"), subject=p["subject"],
@@ -373,8 +378,20 @@ class Sync:
                 plan.tag_adds.append(TagAdd(kind, row.record_id, p["tag"], row.key))
             else:
                 plan.tag_removes.append(TagRemove(kind, row.record_id, p["tag"], row.key))
-        self.store.close_outbox(settled)
+        if not report.dry_run:
+            self.store.close_outbox(settled)
+        return plan
+
+    def _flush_outbox(self, report: RunReport) -> None:
+        """Resend what earlier runs left unfinished (same keys: the CRM's upsert dedupes); a dry run lists
+        it in the plan instead, so owed work is never invisible."""
+        plan = self._owed(report)
         if not len(plan):
+            return
+        if report.dry_run:
+            report.plan += [{**describe_op(op), "owed": True} for op in plan.ops()]
+            report.resent += len(plan)
+            self._owed_keys = {op.key for op in plan.ops()}
             return
         log.info("resending %d task/tag mutations left by earlier runs", len(plan))
         result, quota = self._apply(plan)
