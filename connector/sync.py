@@ -242,11 +242,9 @@ class Sync:
 
     def _rest(self, report: RunReport, dry_run: bool, done: set[str]) -> None:
         """Accounts to score although their own rows did not change: their deals changed, an override
-        expired, they are leaving the watchlist, or their assessment is a week old."""
+        expired, or their assessment is a week old."""
         today = self.planner.now.date()
-        enter = TIER_RANK[self.job.watchlist.enter_tier]
-        due = self.store.due_accounts(self.job_name, today, [t for t, r in TIER_RANK.items() if r >= enter],
-                                      today - RESCORE_AFTER, self.job.batch_size)
+        due = self.store.due_accounts(self.job_name, today, today - RESCORE_AFTER, self.job.batch_size)
         rest = sorted((set(self.store.rescore_ids(self.job_name)) | self._rescore | set(due)) - done)
         if not rest:
             return
