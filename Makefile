@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.11, pip and make:
 #   make demo   installs riskbridge and runs the demo sync against a local Salesforce sandbox
-#   make test   installs riskbridge with its dev tools and runs ruff, mypy and the whole test suite
+#   make test   installs riskbridge with its dev tools and runs ruff, mypy and the test suite (slow tests deselected)
+#   make test-all  the same, with the slow suites too (the full fault matrix, 30+ crash kills)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
@@ -20,9 +21,14 @@ test: install
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
+test-all: install
+	$(VENV)/bin/ruff check connector scoring tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -m "slow or not slow"
+
 bench: install
 	$(PY) bench/bench_sandbox.py
 	$(PY) bench/bench_scoring.py
 	$(PY) bench/bench_sync.py
 
-.PHONY: install demo test bench
+.PHONY: install demo test test-all bench

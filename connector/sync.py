@@ -69,6 +69,7 @@ class Sync:
         self._overlay: dict[str, Deal] = {}  # dry run: deals read this run, kept out of the store
         self._rescore: set[str] = set()  # dry run: accounts whose deals changed, kept out of the store
         self._owed_keys: set[str] = set()  # dry run: outbox mutations already listed as owed
+        self._abandoned: dict[str, dict[str, str]] = {}  # outbox key -> its failure line in the report
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -111,6 +112,7 @@ class Sync:
             exc.report = report  # type: ignore[attr-defined]  # the CLI still prints the summary
             raise
         finally:
+            self._forgive(report)
             report.api_calls = self.client.api_calls
             report.api_usage = self.client.api_usage
             report.duration_s = time.monotonic() - started
@@ -339,6 +341,14 @@ class Sync:
             partial = getattr(exc, "partial", None)
             return (partial if isinstance(partial, ApplyResult) else ApplyResult()), exc
 
+    def _forgive(self, report: RunReport) -> None:
+        """An abandoned mutation that the planner sent again under the same key, with success, in this
+        same run (its record still called for it) is no failure: drop its line from the report."""
+        if not self._abandoned:
+            return
+        done = {k for k, row in self.store.outbox(self._abandoned).items() if row.status == "done"}
+        report.failures = [f for f in report.failures if not any(f is self._abandoned[k] for k in done)]
+
     def _owed(self, report: RunReport) -> WritePlan:
         """The task and tag mutations earlier runs left unfinished, still owed (invariant 7).
 
@@ -365,8 +375,9 @@ class Sync:
             elif row.attempts >= MAX_ATTEMPTS:
                 settled[row.key] = ("abandoned", row.last_error or "failed")
                 if not report.dry_run:
-                    report.failures.append({"object": kind, "id": row.record_id, "op": f"{row.kind} (abandoned)",
-                                            "reason": f"gave up after {row.attempts} attempts: {row.last_error}"})
+                    self._abandoned[row.key] = {"object": kind, "id": row.record_id, "op": f"{row.kind} (abandoned)",
+                                                "reason": f"gave up after {row.attempts} attempts: {row.last_error}"}
+                    report.failures.append(self._abandoned[row.key])
             elif row.kind == "task":
                 plan.tasks.append(TaskCreate(key=row.key, object=kind, record_id=row.record_id,
                                              owner_id=p.get("owner_id"), subject=p["subject"],

@@ -46,6 +46,7 @@ class Trigger(BaseModel):
     probability: float | None = Field(default=None, ge=0.0, le=1.0)
     times: int | None = Field(default=None, ge=0)
     path: str | None = None
+    exclude: str | None = None  # skip calls whose path contains this (Salesforce tasks share a prefix)
     method: str | None = None
 
     @model_validator(mode="after")
@@ -128,6 +129,8 @@ class FaultInjector:
         if trigger.method and trigger.method.upper() != method.upper():
             return False
         if trigger.path and trigger.path not in path:
+            return False
+        if trigger.exclude and trigger.exclude in path:
             return False
         state = self._states.setdefault(kind, _TriggerState())
         state.matched += 1

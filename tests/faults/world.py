@@ -99,22 +99,25 @@ def task_target(org: Org, task: dict[str, Any]) -> str:
 def on_watchlist(org: Org, account: dict[str, Any]) -> bool:
     if org.names.crm == "zoho":
         return any(t.get("name") == TAG for t in account.get("Tag") or [])
-    return bool(account[org.names.watchlist])
+    return bool(account.get(org.names.watchlist))
 
 
 def end_state(org: Org) -> dict[str, Any]:
     """What a user sees in the CRM: risk fields, watchlist, riskbridge's tasks (not stamps or CRM ids)."""
     n = org.names
-    accounts = {str(a[n.id]): (None if a[n.score] is None else round(float(a[n.score]), 1), a[n.tier],
-                               a[n.reasons], on_watchlist(org, a)) for a in org.records(n.accounts)}
-    deals = {str(d[n.id]): (None if d[n.score] is None else round(float(d[n.score]), 1), d[n.tier])
-             for d in org.records(n.deals)}
+    accounts = {str(a[n.id]): (_score(a.get(n.score)), a.get(n.tier), a.get(n.reasons), on_watchlist(org, a))
+                for a in org.records(n.accounts)}
+    deals = {str(d[n.id]): (_score(d.get(n.score)), d.get(n.tier)) for d in org.records(n.deals)}
     tasks = sorted((str(t[n.task_key]), task_target(org, t), str(t["Subject"])) for t in rb_tasks(org))
     topics: list[str] = []
     if n.crm == "salesforce":
         names = {t["Id"]: t["Name"] for t in org.records("Topic")}
         topics = sorted(str(a["EntityId"]) for a in org.records("TopicAssignment") if names.get(a["TopicId"]) == TAG)
     return {"accounts": accounts, "deals": deals, "tasks": tasks, "topics": topics}
+
+
+def _score(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)
 
 
 def duplicates(org: Org) -> list[str]:
