@@ -91,10 +91,10 @@ def cases() -> list[Case]:
 
 
 # A handful for the default suite: one per stage and CRM, spread over the kinds; the rest are slow.
+# Bulk cases are all slow: simple-salesforce polls a Bulk job with real sleeps.
 FAST = {
     "salesforce-extract-error_503-persistent", "salesforce-fields-drop-transient",
-    "salesforce-bulk-session_expiry-transient", "salesforce-tasks-error_500-persistent",
-    "salesforce-tags-rate_limit-persistent", "salesforce-tasks-quota-persistent",
+    "salesforce-tasks-error_500-persistent", "salesforce-tags-rate_limit-persistent",
     "zoho-extract-rate_limit-transient", "zoho-fields-error_500-persistent", "zoho-tasks-record_error-persistent",
-    "zoho-tags-drop-persistent", "zoho-tags-session_expiry-persistent",
+    "zoho-tags-session_expiry-persistent",
 }

@@ -43,8 +43,9 @@ def run(config: Any, **kwargs: Any) -> tuple[Any, int]:
     return report, 0 if report.status == "success" else EXIT_PARTIAL
 
 
-KINDS = ["http_500", "http_503", "rate_limit", "drop", "session_expiry", "record_error", "quota",
-         "bulk_session_expiry"]
+FAST_KINDS = ["http_500", "drop", "record_error", "quota"]
+SLOW_KINDS = ["http_503", "rate_limit", "session_expiry", "bulk_session_expiry"]  # Bulk polls with real sleeps
+KINDS = [*FAST_KINDS, *(pytest.param(k, marks=pytest.mark.slow) for k in SLOW_KINDS)]
 
 
 @pytest.mark.parametrize("kind", KINDS)
