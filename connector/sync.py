@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connector import crashpoint
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
@@ -236,6 +237,7 @@ class Sync:
         force = set(self.store.rescore_ids(self.job_name)) | self._rescore
         done: set[str] = set()
         for rows, advanced, retried in self._pages("accounts", cursor, start):
+            crashpoint.reached("extracted")
             if rows:
                 done |= self._process(rows, report, dry_run, rescore_all=full or retried, force=force)
             if advanced is not None and not dry_run:
@@ -297,6 +299,7 @@ class Sync:
                         deals=[d.values for d in deals] if deals else None, scored_at=self.planner.now,
                         watchlist_tier=self.job.watchlist.enter_tier)
         counts.scored += len(accounts)
+        crashpoint.reached("scored")
         plan, assessments = self.planner.accounts(accounts, scored)
         if deals:
             deal_scores = assess_deals([d.values for d in deals], scored)
@@ -315,9 +318,12 @@ class Sync:
             return handled | {a.id for a in accounts}
         self._renew()
         self.store.enqueue(self.planner.outbox(plan))
+        crashpoint.reached("enqueued")
         result, quota = self._apply(plan)
+        crashpoint.reached("applied")
         recorded = record(self.store, self.job_name, report, plan, result, assessments)
         self.store.clear_rescore(self.job_name, recorded)
+        crashpoint.reached("recorded")
         self.progress("records written", report.objects["accounts"].written + report.objects["deals"].written)
         if quota is not None:
             raise quota

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -91,6 +92,13 @@ class FaultInjector:
     _calls: int = 0
     _since_expiry: int = 0
     _quota_gone: bool = False
+    _watchers: list[Callable[[str, str], bool]] = field(default_factory=list, repr=False)
+
+    def watch(self, observer: Callable[[str, str], bool]) -> None:
+        """Call `observer(method, path)` as each faultable call arrives, before it is handled; if it returns
+        True the call is refused unhandled (HTTP 500). The crash suite kills a sync at a precise call
+        this way, without sleeping, and the CRM never sees that call's work."""
+        self._watchers.append(observer)
 
     def configure(self, spec: FaultSpec) -> None:
         with self._lock:
@@ -103,6 +111,8 @@ class FaultInjector:
 
     def on_call(self, method: str, path: str) -> tuple[FaultKind | None, bool]:
         """Account for one API call; return the fault to answer with and whether sessions expire now."""
+        if [observer for observer in list(self._watchers) if observer(method, path)]:
+            return "error_500", False
         with self._lock:
             spec = self.spec
             self._calls += 1
