@@ -358,9 +358,9 @@ class Sync:
     def _owed(self, report: RunReport) -> WritePlan:
         """The task and tag mutations earlier runs left unfinished, still owed (invariant 7).
 
-        A task is superseded only by a recorded assessment of its record below the task's tier. A record
-        with no recorded assessment is never taken as "fell": the run that planned the task may have
-        written the CRM's fields and stopped before recording anything. A mutation that failed
+        A task is superseded only by an assessment of its record recorded since the task was planned and
+        below the task's tier. Neither a missing nor an older assessment means "the tier fell": the run
+        that planned the task may have written the CRM's fields and stopped before recording anything. A mutation that failed
         `MAX_ATTEMPTS` times is abandoned and reported once, so it cannot keep every later run partial."""
         pending = self.store.pending_outbox(self.job_name)
         plan = WritePlan()
@@ -375,6 +375,7 @@ class Sync:
             rule = str(p.get("rule", ""))
             now = recorded.get((kind, row.record_id))
             if row.kind == "task" and rule.startswith("tier-") and now is not None \
+                    and _utc(now.scored_at) >= _utc(row.created_at) \
                     and TIER_RANK.get(now.tier, 0) < TIER_RANK.get(rule[5:], 0):
                 settled[row.key] = ("superseded", f"a recorded assessment ({now.tier}, scored "
                                     f"{now.scored_at:%Y-%m-%d %H:%M}) is below {rule[5:]}")
@@ -431,6 +432,11 @@ def _dead_local_owner(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _utc(stamp: datetime) -> datetime:
+    """SQLite hands stored datetimes back without a zone (they were stored as UTC)."""
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _stamp(value: Any) -> datetime | None:

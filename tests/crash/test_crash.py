@@ -210,3 +210,28 @@ def test_a_task_closed_after_a_kill_before_its_assessment_was_recorded_is_not_cr
         keys = {str(t[org.names.task_key]) for t in rb_tasks(org)}
         assert len(keys) == 3 and all(k.endswith("-1") for k in keys), keys  # one episode per escalation
         assert {str(t[org.names.task_key]) for t in created} <= keys and duplicates(org) == []
+
+
+def test_after_a_kill_between_field_writes_and_tasks_a_full_dry_run_lists_the_owed_tasks(
+        crm: str, tmp_path: Path) -> None:
+    """Issue 9 §1: the loss was invisible because `--full --dry-run` planned nothing."""
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+    from tests.faults.world import rb_tasks
+
+    with small_org(crm) as org:
+        path = config_file(org, tmp_path / "owed", "incremental")
+        prepare(org, path, "incremental")
+        assert killed_sync(org, path, Kill(crm, "incremental", "wire:tasks", 1)).returncode == -signal.SIGKILL
+        assert rb_tasks(org) == []
+        owed = {r.key for r in StateStore(load_config(path).state_url).pending_outbox("default") if r.kind == "task"}
+        assert owed
+        org.reset_calls()
+        shown = CliRunner().invoke(app, ["sync", "--config", str(path), "--full", "--dry-run", "--json"])
+        assert shown.exit_code == 0, shown.output
+        plan = json.loads(shown.stdout)["plan"]
+        assert {p["key"] for p in plan if p["op"] == "task" and p.get("owed")} == owed, [p for p in plan if p["op"] == "task"]
+        assert org.calls()["writes"] == 0
+        assert recover(path) == ["success"]
+        assert {str(t[org.names.task_key]) for t in rb_tasks(org)} >= owed and duplicates(org) == []

@@ -340,7 +340,7 @@ def test_leftover_outbox_tasks_are_superseded_or_abandoned_not_resent_forever(
     run(config, no_wait)
     store = StateStore(config.state_url)
     low = next(i for i, a in by_id(org, n.accounts).items() if a[n.tier] == "low")
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - timedelta(days=1)  # left by a crash before the run that recorded the low tier
     payload = {"rule": "tier-high", "episode": 1, "subject": "High credit risk", "description": "left by a crash",
                "due": date.today().isoformat(), "owner_id": None, "priority": "High"}
     store.enqueue([
