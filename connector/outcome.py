@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from connector import crashpoint
 from connector.model import ApplyResult, FieldUpdate, TagAdd, TaskCreate, WriteOp, WritePlan
 from connector.plan import Planned
 from connector.state import StateStore
@@ -117,6 +118,7 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
     outbox_ops: list[WriteOp] = [*plan.tasks, *plan.tag_adds, *plan.tag_removes]
     store.settle_outbox({op.key: (o.ok, o.error, o.crm_id) for op in outbox_ops
                          if (o := result.outcomes.get(op.key)) is not None})
+    crashpoint.reached("settled")
     recorded: set[str] = set()
     for kind in ("accounts", "deals"):
         mine = [p for p in planned if p.assessment.object == kind]

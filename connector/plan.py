@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from connector.config import Job
@@ -190,8 +190,10 @@ class BatchPlanner:
                                   key=f"upd:{self.job_name}:accounts:{account.id}:{self.run_id}")
             if update is not None:
                 plan.updates.append(update)
+            # The previous tier comes from recorded assessments only, never from the CRM: a run that wrote
+            # the fields but stopped before its task leaves the new tier in the CRM, not in the store.
             before = previous.get(account.id)
-            prior = before.tier if before else (str(account.current.get("risk_tier") or "").lower() or None)
+            prior = before.tier if before else None
             first = prior is None and self.baseline and not self.job.tasks.on_first_assessment
             if self.job.tasks.enabled and not first and escalates(prior, a.tier, list(self.job.tasks.tiers)):
                 text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])
@@ -207,7 +209,8 @@ class BatchPlanner:
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
                 pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,
                 as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values))
-        plan.tasks += self._tasks("accounts", escalations, {p.assessment.record_id: p.assessment.tier for p in planned})
+        plan.tasks += self._tasks("accounts", escalations, {p.assessment.record_id: p.assessment.tier for p in planned},
+                                  previous)
         return plan, planned
 
     # --- deals ------------------------------------------------------------------------------------
@@ -244,13 +247,17 @@ class BatchPlanner:
                 model_version=d.model_version, inputs_hash="", scored_at=self.now, as_of=self.now.date(),
                 detail={"name": deal.values.get("name"), "account_id": deal.account_id, "flags": flags,
                         "reasons": [r.text for r in d.reasons]}), None, values))
-        plan.tasks += self._tasks("deals", escalations, {p.assessment.record_id: p.assessment.tier for p in planned})
+        plan.tasks += self._tasks("deals", escalations, {p.assessment.record_id: p.assessment.tier for p in planned},
+                                  previous)
         return plan, planned
 
     # --- tasks ------------------------------------------------------------------------------------
     def _tasks(self, kind: ObjectKind, escalations: list[tuple[Account | Deal, str, str, str | None]],
-               tiers: dict[str, str]) -> list[TaskCreate]:
-        """One task per escalation episode, none while that escalation's last task is still open."""
+               tiers: dict[str, str], recorded: dict[str, AssessmentRow]) -> list[TaskCreate]:
+        """One task per escalation episode, none while that escalation's last task is still open.
+
+        A task created after the record's last recorded assessment belongs to this same escalation (the
+        run that created it stopped before recording it): no new episode, even if the owner closed it."""
         if not escalations:
             return []
         latest = self.store.latest_tasks(self.job_name, [r.id for r, _, _, _ in escalations])
@@ -261,6 +268,10 @@ class BatchPlanner:
             prior = latest.get((record.id, rule))
             if prior is not None and prior.key in still_open:
                 continue  # the owner is still working on the last one
+            before = recorded.get(record.id)
+            if prior is not None and prior.status == "done" and (
+                    before is None or _naive(before.scored_at) < _naive(prior.created_at)):
+                continue  # created for this very escalation by a run that did not get to record it
             if prior is not None and prior.status != "done":
                 episode = int(prior.payload.get("episode", 1))  # resend under the same key: the upsert dedupes
             else:
@@ -300,6 +311,11 @@ def values_hash(values: dict[str, Any]) -> str:
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in values.items()}
+
+
+def _naive(stamp: datetime) -> datetime:
+    """SQLite hands stored datetimes back without a zone; compare them all as UTC wall times."""
+    return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
 
 
 def _truthy(value: Any) -> bool:

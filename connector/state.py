@@ -148,22 +148,20 @@ class StateStore:
                 s.execute(insert(HistoryRow), history)
             self._upsert(s, AssessmentRow, [_columns(r) for r in rows])
 
-    def due_accounts(self, job: str, today: date, enter_tiers: list[str], stale_before: date,
-                     limit: int) -> list[str]:
-        """Accounts to score again although the CRM did not change them: an override that has expired, a
-        watchlist member below the entry tier (hysteresis counts runs), and the stalest assessments
-        (ages and tenure move with the calendar), at most `limit` of those."""
+    def due_accounts(self, job: str, today: date, stale_before: date, limit: int) -> list[str]:
+        """Accounts to score again although the CRM did not change them: an override that has expired, and
+        the stalest assessments (ages and tenure move with the calendar), at most `limit` of those.
+
+        A watchlist member below the entry tier is not due on its own: hysteresis counts the assessments
+        that read the record for a reason of their own, so a run with no CRM change writes nothing."""
         with self.session() as s:
             expired = s.scalars(select(AssessmentRow.record_id).where(
                 AssessmentRow.job == job, AssessmentRow.object == "accounts",
                 AssessmentRow.override_until.is_not(None), AssessmentRow.override_until < today))
-            leaving = s.scalars(select(WatchRow.record_id).join(AssessmentRow, (AssessmentRow.job == WatchRow.job) & (
-                AssessmentRow.object == "accounts") & (AssessmentRow.record_id == WatchRow.record_id)).where(
-                WatchRow.job == job, WatchRow.on_list.is_(True), AssessmentRow.tier.not_in(enter_tiers)))
             stale = s.scalars(select(AssessmentRow.record_id).where(
                 AssessmentRow.job == job, AssessmentRow.object == "accounts", AssessmentRow.as_of < stale_before)
                 .order_by(AssessmentRow.as_of, AssessmentRow.record_id).limit(limit))
-            return list(dict.fromkeys([*expired, *leaving, *stale]))
+            return list(dict.fromkeys([*expired, *stale]))
 
     def tier_counts(self, job: str, obj: str = "accounts") -> dict[str, int]:
         with self.session() as s:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connector import crashpoint
 from connector.audit import accepted, expected
 from connector.audit_recovery import confirmed_writes
 from connector.config import Config
@@ -70,6 +71,8 @@ class Sync:
                                             bulk_threshold=self.job.bulk_threshold, topic_tag=self.job.watchlist.topic)
         self._overlay: dict[str, Deal] = {}  # dry run: deals read this run, kept out of the store
         self._rescore: set[str] = set()  # dry run: accounts whose deals changed, kept out of the store
+        self._owed_keys: set[str] = set()  # dry run: outbox mutations already listed as owed
+        self._abandoned: dict[str, dict[str, str]] = {}  # outbox key -> its failure line in the report
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -99,7 +102,7 @@ class Sync:
             self._check(self.client.check(list(self.specs.values())))
             if not dry_run:
                 self._audit_unanswered()
-                self._flush_outbox(report)
+            self._flush_outbox(report)
             deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
             done = self._accounts_pass(report, start, dry_run, full)
             self._rest(report, dry_run, done)
@@ -114,6 +117,7 @@ class Sync:
             exc.report = report  # type: ignore[attr-defined]  # the CLI still prints the summary
             raise
         finally:
+            self._forgive(report)
             report.api_calls = self.client.api_calls
             report.api_usage = self.client.api_usage
             report.duration_s = time.monotonic() - started
@@ -237,6 +241,7 @@ class Sync:
         force = set(self.store.rescore_ids(self.job_name)) | self._rescore
         done: set[str] = set()
         for rows, advanced, retried in self._pages("accounts", cursor, start):
+            crashpoint.reached("extracted")
             if rows:
                 done |= self._process(rows, report, dry_run, rescore_all=full or retried, force=force)
             if advanced is not None and not dry_run:
@@ -245,11 +250,9 @@ class Sync:
 
     def _rest(self, report: RunReport, dry_run: bool, done: set[str]) -> None:
         """Accounts to score although their own rows did not change: their deals changed, an override
-        expired, they are leaving the watchlist, or their assessment is a week old."""
+        expired, or their assessment is a week old."""
         today = self.planner.now.date()
-        enter = TIER_RANK[self.job.watchlist.enter_tier]
-        due = self.store.due_accounts(self.job_name, today, [t for t, r in TIER_RANK.items() if r >= enter],
-                                      today - RESCORE_AFTER, self.job.batch_size)
+        due = self.store.due_accounts(self.job_name, today, today - RESCORE_AFTER, self.job.batch_size)
         rest = sorted((set(self.store.rescore_ids(self.job_name)) | self._rescore | set(due)) - done)
         if not rest:
             return
@@ -300,6 +303,7 @@ class Sync:
                         deals=[d.values for d in deals] if deals else None, scored_at=self.planner.now,
                         watchlist_tier=self.job.watchlist.enter_tier)
         counts.scored += len(accounts)
+        crashpoint.reached("scored")
         plan, assessments = self.planner.accounts(accounts, scored)
         if deals:
             deal_scores = assess_deals([d.values for d in deals], scored)
@@ -311,16 +315,19 @@ class Sync:
         report.objects["deals"].changed += sum(1 for u in plan.updates if u.object == "deals")
         self.progress("accounts scored", len(accounts))
         if dry_run:
-            report.plan += [describe_op(op) for op in plan.ops()]
-            report.tasks_created += len(plan.tasks)
+            report.plan += [describe_op(op) for op in plan.ops() if op.key not in self._owed_keys]
+            report.tasks_created += sum(1 for t in plan.tasks if t.key not in self._owed_keys)
             report.tags_added += len(plan.tag_adds)
             report.tags_removed += len(plan.tag_removes)
             return handled | {a.id for a in accounts}
         self._renew()
         self.store.enqueue(self.planner.outbox(plan))
+        crashpoint.reached("enqueued")
         result, quota = self._apply(plan)
+        crashpoint.reached("applied")
         recorded = record(self.store, self.job_name, report, plan, result, assessments)
         self.store.clear_rescore(self.job_name, recorded)
+        crashpoint.reached("recorded")
         self.progress("records written", report.objects["accounts"].written + report.objects["deals"].written)
         if quota is not None:
             raise quota
@@ -369,29 +376,44 @@ class Sync:
         for run_id, (entries, keys) in confirmed_writes(pending, current).items():
             self.store.audit(self.job_name, run_id, entries, settled=keys)
 
-    def _flush_outbox(self, report: RunReport) -> None:
-        """Resend task and tag mutations an earlier run could not finish (same keys: no duplicates).
-
-        A task whose escalation no longer holds (the tier fell since) is superseded, not sent; a mutation
-        that failed `MAX_ATTEMPTS` times is abandoned and reported once, so it cannot keep every later
-        run partial."""
-        pending = self.store.pending_outbox(self.job_name)
-        if not pending:
+    def _forgive(self, report: RunReport) -> None:
+        """An abandoned mutation that the planner sent again under the same key, with success, in this
+        same run (its record still called for it) is no failure: drop its line from the report."""
+        if not self._abandoned:
             return
-        tiers = {r.record_id: r.tier for kind in ("accounts", "deals") for r in self.store.assessments(
+        done = {k for k, row in self.store.outbox(self._abandoned).items() if row.status == "done"}
+        report.failures = [f for f in report.failures if not any(f is self._abandoned[k] for k in done)]
+
+    def _owed(self, report: RunReport) -> WritePlan:
+        """The task and tag mutations earlier runs left unfinished, still owed (invariant 7).
+
+        A task is superseded only by an assessment of its record recorded since the task was planned and
+        below the task's tier. Neither a missing nor an older assessment means "the tier fell": the run
+        that planned the task may have written the CRM's fields and stopped before recording anything. A mutation that failed
+        `MAX_ATTEMPTS` times is abandoned and reported once, so it cannot keep every later run partial."""
+        pending = self.store.pending_outbox(self.job_name)
+        plan = WritePlan()
+        if not pending:
+            return plan
+        recorded = {(kind, r.record_id): r for kind in ("accounts", "deals") for r in self.store.assessments(
             self.job_name, kind, [p.record_id for p in pending if p.object == kind]).values()}
-        plan, settled = WritePlan(), {}
+        settled: dict[str, tuple[str, str]] = {}
         for row in pending:
             kind: ObjectKind = "deals" if row.object == "deals" else "accounts"
             p = row.payload
             rule = str(p.get("rule", ""))
-            if row.kind == "task" and rule.startswith("tier-") and TIER_RANK.get(tiers.get(row.record_id, ""), 0) \
-                    < TIER_RANK.get(rule[5:], 0):
-                settled[row.key] = ("superseded", f"the tier fell below {rule[5:]} before the task was created")
+            now = recorded.get((kind, row.record_id))
+            if row.kind == "task" and rule.startswith("tier-") and now is not None \
+                    and _utc(now.scored_at) >= _utc(row.created_at) \
+                    and TIER_RANK.get(now.tier, 0) < TIER_RANK.get(rule[5:], 0):
+                settled[row.key] = ("superseded", f"a recorded assessment ({now.tier}, scored "
+                                    f"{now.scored_at:%Y-%m-%d %H:%M}) is below {rule[5:]}")
             elif row.attempts >= MAX_ATTEMPTS:
                 settled[row.key] = ("abandoned", row.last_error or "failed")
-                report.failures.append({"object": kind, "id": row.record_id, "op": f"{row.kind} (abandoned)",
-                                        "reason": f"gave up after {row.attempts} attempts: {row.last_error}"})
+                if not report.dry_run:
+                    self._abandoned[row.key] = {"object": kind, "id": row.record_id, "op": f"{row.kind} (abandoned)",
+                                                "reason": f"gave up after {row.attempts} attempts: {row.last_error}"}
+                    report.failures.append(self._abandoned[row.key])
             elif row.kind == "task":
                 plan.tasks.append(TaskCreate(key=row.key, object=kind, record_id=row.record_id,
                                              owner_id=p.get("owner_id"), subject=p["subject"],
@@ -401,8 +423,20 @@ class Sync:
                 plan.tag_adds.append(TagAdd(kind, row.record_id, p["tag"], row.key))
             else:
                 plan.tag_removes.append(TagRemove(kind, row.record_id, p["tag"], row.key))
-        self.store.close_outbox(settled)
+        if not report.dry_run:
+            self.store.close_outbox(settled)
+        return plan
+
+    def _flush_outbox(self, report: RunReport) -> None:
+        """Resend what earlier runs left unfinished (same keys: the CRM's upsert dedupes); a dry run lists
+        it in the plan instead, so owed work is never invisible."""
+        plan = self._owed(report)
         if not len(plan):
+            return
+        if report.dry_run:
+            report.plan += [{**describe_op(op), "owed": True} for op in plan.ops()]
+            report.resent += len(plan)
+            self._owed_keys = {op.key for op in plan.ops()}
             return
         log.info("resending %d task/tag mutations left by earlier runs", len(plan))
         result, quota = self._apply(plan)
@@ -427,6 +461,11 @@ def _dead_local_owner(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _utc(stamp: datetime) -> datetime:
+    """SQLite hands stored datetimes back without a zone (they were stored as UTC)."""
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _stamp(value: Any) -> datetime | None:

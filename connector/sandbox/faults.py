@@ -9,20 +9,25 @@ The same JSON spec is read from ``--faults FILE`` and from ``POST /__sandbox/fau
       "drop":        {"every": 50, "method": "GET"}, # connection closed mid-response
       "latency_ms":  20,
       "session_expiry_after": 100,                    # every 100 calls all access tokens die
+      "session_expiry": {"every": 1, "times": 1, "path": "/jobs/ingest"},  # tokens die at this call
       "quota_after": 5000,                            # daily allowance used up after 5000 calls
+      "quota": {"every": 1, "path": "Task"},          # used up at the first matching call, for good
       "record_errors": {"001000000000001AAA": "UNABLE_TO_LOCK_ROW"},
       "seed": 7
     }
 
 A trigger fires on the calls it matches (``path`` substring, ``method``) either on every Nth such
-call or with a probability, at most ``times`` times. Inspection calls under ``/__sandbox/`` are
-never faulted.
+call or with a probability, at most ``times`` times. ``session_expiry`` and ``quota`` take a trigger
+too, so a test can stop a run at one stage (say the task upsert): when ``quota`` fires, that call and
+every later one find the allowance used up until the spec is set again. Inspection calls under
+``/__sandbox/`` are never faulted.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,6 +47,7 @@ class Trigger(BaseModel):
     probability: float | None = Field(default=None, ge=0.0, le=1.0)
     times: int | None = Field(default=None, ge=0)
     path: str | None = None
+    exclude: str | None = None  # skip calls whose path contains this (Salesforce tasks share a prefix)
     method: str | None = None
 
     @model_validator(mode="after")
@@ -62,7 +68,9 @@ class FaultSpec(BaseModel):
     drop: Trigger | None = None
     latency_ms: int = Field(default=0, ge=0)
     session_expiry_after: int | None = Field(default=None, ge=1)
+    session_expiry: Trigger | None = None
     quota_after: int | None = Field(default=None, ge=0)
+    quota: Trigger | None = None
     record_errors: dict[str, str] = Field(default_factory=dict)
     seed: int = 0
 
@@ -83,6 +91,14 @@ class FaultInjector:
     _states: dict[str, _TriggerState] = field(default_factory=dict, repr=False)
     _calls: int = 0
     _since_expiry: int = 0
+    _quota_gone: bool = False
+    _watchers: list[Callable[[str, str], bool]] = field(default_factory=list, repr=False)
+
+    def watch(self, observer: Callable[[str, str], bool]) -> None:
+        """Call `observer(method, path)` as each faultable call arrives, before it is handled; if it returns
+        True the call is refused unhandled (HTTP 500). The crash suite kills a sync at a precise call
+        this way, without sleeping, and the CRM never sees that call's work."""
+        self._watchers.append(observer)
 
     def configure(self, spec: FaultSpec) -> None:
         with self._lock:
@@ -91,9 +107,12 @@ class FaultInjector:
             self._states = {}
             self._calls = 0
             self._since_expiry = 0
+            self._quota_gone = False
 
     def on_call(self, method: str, path: str) -> tuple[FaultKind | None, bool]:
         """Account for one API call; return the fault to answer with and whether sessions expire now."""
+        if [observer for observer in list(self._watchers) if observer(method, path)]:
+            return "error_500", False
         with self._lock:
             spec = self.spec
             self._calls += 1
@@ -103,7 +122,11 @@ class FaultInjector:
                 if self._since_expiry > spec.session_expiry_after:
                     self._since_expiry = 1
                     expire = True
-            if spec.quota_after is not None and self._calls > spec.quota_after:
+            if spec.session_expiry is not None and self._fires("session_expiry", spec.session_expiry, method, path):
+                expire = True
+            if spec.quota is not None and not self._quota_gone:
+                self._quota_gone = self._fires("quota", spec.quota, method, path)
+            if self._quota_gone or (spec.quota_after is not None and self._calls > spec.quota_after):
                 return "quota", expire
             kinds: tuple[FaultKind, ...] = ("rate_limit", "error_500", "error_503", "drop")
             for kind in kinds:
@@ -116,6 +139,8 @@ class FaultInjector:
         if trigger.method and trigger.method.upper() != method.upper():
             return False
         if trigger.path and trigger.path not in path:
+            return False
+        if trigger.exclude and trigger.exclude in path:
             return False
         state = self._states.setdefault(kind, _TriggerState())
         state.matched += 1

@@ -176,6 +176,10 @@ class ZohoStore:
                                   {"api_name": "id", "json_path": f"{path}.id"}).body()
         elif op == "upsert":
             rec, dup_field = self._find_duplicate(module, item, dup_fields)
+            # As on Salesforce, a fault configured for an upsert's key value fails that record too.
+            fault = next((f for name in dup_fields if (f := record_error(str(item.get(name))))), None)
+            if fault:
+                return _fault_body(fault, path, item)
         if rec is not None:
             fault = record_error(rec["id"])
             if fault:

@@ -307,19 +307,29 @@ def test_an_override_that_expires_is_undone_without_any_crm_edit(org: Org, confi
     assert by_id(org, n.accounts)[target][n.tier] in ("high", "critical")
 
 
-def test_the_watchlist_lets_go_after_three_incremental_runs_below_its_tier(org: Org, config: Config,
-                                                                           no_wait: RetryPolicy) -> None:
+def test_the_watchlist_lets_go_after_three_assessments_below_its_tier_and_no_change_runs_write_nothing(
+        org: Org, config: Config, no_wait: RetryPolicy) -> None:
     n = org.names
     run(config, no_wait)
     target = next(i for i, a in by_id(org, n.accounts).items() if a[n.tier] == "high" and not a.get(n.override_tier))
     edit(config, org, "accounts", target, {n.override_tier: "low", n.override_reason: "Collateral received",
                                            n.override_until: (date.today() + timedelta(days=30)).isoformat()})
+    run(config, no_wait)  # reads the edit: the first assessment below the entry tier
+    account = by_id(org, n.accounts)[target]
+    assert (account[n.tier], _on_watchlist(org, account)) == ("low", True)
+    for _ in range(3):  # runs with no CRM change read nothing new: no write at all, the count stays (issue 9 §8)
+        org.reset_calls()
+        quiet = run(config, no_wait)
+        assert org.calls()["writes"] == 0 and quiet.status == "success"
+        assert _on_watchlist(org, by_id(org, n.accounts)[target])
+    # The calendar re-score reads every assessment a week old: the second and third assessments below.
     seen = []
-    for _ in range(4):  # plain incremental runs: only the first one sees a CRM change
-        run(config, no_wait)
+    for weeks in (1, 2):
+        later = datetime.now(UTC) + timedelta(days=8 * weeks)
+        assert Sync(config, policy=no_wait, clock=lambda at=later: at).run().status == "success"  # type: ignore[misc]
         account = by_id(org, n.accounts)[target]
         seen.append((account[n.tier], _on_watchlist(org, account)))
-    assert seen == [("low", True), ("low", True), ("low", False), ("low", False)]
+    assert seen == [("low", True), ("low", False)]
 
 
 def test_leftover_outbox_tasks_are_superseded_or_abandoned_not_resent_forever(
@@ -330,7 +340,7 @@ def test_leftover_outbox_tasks_are_superseded_or_abandoned_not_resent_forever(
     run(config, no_wait)
     store = StateStore(config.state_url)
     low = next(i for i, a in by_id(org, n.accounts).items() if a[n.tier] == "low")
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - timedelta(days=1)  # left by a crash before the run that recorded the low tier
     payload = {"rule": "tier-high", "episode": 1, "subject": "High credit risk", "description": "left by a crash",
                "due": date.today().isoformat(), "owner_id": None, "priority": "High"}
     store.enqueue([

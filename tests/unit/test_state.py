@@ -79,3 +79,23 @@ def test_runs_left_running_by_a_crash_are_marked_failed(tmp_path: Path) -> None:
     s.abandon_runs("job")
     [run] = s.runs("job")
     assert run.status == "failed" and "abandoned" in (run.error or "")
+
+
+def test_due_accounts_are_expired_overrides_and_stale_assessments_not_watchlist_members(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    from connector.state import AssessmentRow, WatchRow
+
+    s = store(tmp_path)
+    today = date(2026, 11, 29)
+
+    def row(record_id: str, as_of: date, until: date | None = None) -> AssessmentRow:
+        return AssessmentRow(job="job", object="accounts", record_id=record_id, score=10.0, tier="low", pd=0.01,
+                             model_version="m", inputs_hash="h", scored_at=NOW, as_of=as_of, override_until=until,
+                             detail={})
+
+    s.save_assessments(1, "job", "accounts", [row("fresh", today), row("old", today - timedelta(days=9)),
+                                              row("expired", today, until=today - timedelta(days=1)),
+                                              row("leaving", today)], {})
+    s.save_watch_states([WatchRow(job="job", record_id="leaving", on_list=True, runs_below=1, since=NOW)])
+    assert s.due_accounts("job", today, today - timedelta(days=7), 10) == ["expired", "old"]
