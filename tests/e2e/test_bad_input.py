@@ -1,0 +1,103 @@
+"""Operator input: every broken config, mapping and state store in tests/corpus/ is refused before any call.
+
+Each case is a folder of files exactly as an admin might have written them, with placeholders for the
+running sandbox (`@SF_URL@`, `@KEY_FILE@`, ...). The manifest says what the case is, which key the message
+must name and which fragments it must contain. Each case runs the real CLI as a subprocess against a live
+sandbox and asserts: exit 2, the message, exactly one JSON object on stdout with `--json`, no traceback,
+and zero calls in the sandbox's call log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.mapping import MAPPINGS_DIR
+from connector.sandbox import running_sandbox
+from tests.conftest import Org
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+CASES: list[dict[str, Any]] = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def sf_org() -> Iterator[Org]:
+    with running_sandbox("salesforce", accounts=20, deals_per_account=1, seed=5) as server:
+        yield Org(server, "salesforce")
+
+
+def materialise(case: dict[str, Any], org: Org, tmp_path: Path) -> Path:
+    """Copy a corpus case into `tmp_path` with the sandbox's values filled in; returns the config path."""
+    creds = org.credentials()
+    key_file = tmp_path / "sf.pem"
+    key_file.write_text(creds["private_key"], encoding="utf-8")
+    key_file.chmod(0o600)
+    target = tmp_path / "case"
+    shutil.copytree(CORPUS / case["name"], target)
+    values = {"@SF_URL@": creds["instance_url"], "@CONSUMER_KEY@": creds["consumer_key"],
+              "@USERNAME@": creds["username"], "@KEY_FILE@": str(key_file),
+              "@STATE_URL@": f"sqlite:///{tmp_path / 'state.db'}", "@CASE@": str(target),
+              "@MAPPING@": str(MAPPINGS_DIR / "salesforce.toml"), "@ZOHO_MAPPING@": str(MAPPINGS_DIR / "zoho.toml")}
+    for path in target.rglob("*.toml"):
+        if path.is_file():
+            data = path.read_bytes()
+            for placeholder, value in values.items():
+                data = data.replace(placeholder.encode(), value.encode())
+            path.write_bytes(data)
+    return target / case["config"]
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "connector.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKBRIDGE_")}
+    env.update(extra or {})
+    return env
+
+
+def test_the_corpus_is_big_enough_and_every_case_has_its_files() -> None:
+    assert len(CASES) >= 30
+    assert len({c["name"] for c in CASES}) == len(CASES)
+    for case in CASES:
+        assert (CORPUS / case["name"]).is_dir(), case["name"]
+        assert case["expect"], case["name"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_broken_input_is_refused_before_any_call(case: dict[str, Any], sf_org: Org, tmp_path: Path) -> None:
+    config = materialise(case, sf_org, tmp_path)
+    env = cli_env(case.get("env"))
+    sf_org.reset_calls()
+    for command in case.get("commands", ["sync"]):
+        json_flag = ["--json"] if command in ("sync", "runs") else []
+        result = run_cli([command, "--config", str(config), *json_flag], env)
+        where = f"{case['name']} / {command}: stdout={result.stdout!r} stderr={result.stderr!r}"
+        assert result.returncode == 2, where
+        assert "Traceback" not in result.stderr, where
+        for fragment in case["expect"]:
+            assert fragment in result.stderr, f"missing {fragment!r} in {where}"
+        if case["key"]:
+            assert case["key"] in result.stderr, where
+        for fragment in case.get("absent", []):
+            assert fragment not in result.stdout + result.stderr, where
+        if json_flag:
+            lines = [line for line in result.stdout.splitlines() if line.strip()]
+            assert len(lines) == 1, where
+            payload = json.loads(lines[0])
+            assert isinstance(payload, dict) and payload["status"] == "error" and payload["exit_code"] == 2, where
+            problems = payload["error"]["problems"]
+            assert problems and all({"file", "key", "message", "hint"} <= set(p) for p in problems), where
+            if case["key"]:
+                assert any(case["key"] == p["key"] or case["key"] in p["key"] for p in problems), where
+    assert sf_org.calls()["total"] == 0, case["name"]
