@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 partial (some records failed), 2 config or usage error,
 3 connection or authentication failure (or the CRM kept failing), 4 internal error.
+Every command with ``--json`` prints exactly one JSON value on stdout on every exit path; an error is
+``{"status": "error", "exit_code": N, "error": {...}}``. Text from the CRM or from files is escaped
+before Rich renders it.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -84,13 +88,63 @@ def exit_code(error: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def fail(error: Exception) -> NoReturn:
-    """Print one clear message for an error and exit with its code."""
+def error_json(error: BaseException, code: int) -> dict[str, Any]:
+    """The one JSON object `--json` prints when a command ends in an error before it has a run report."""
+    problems = [{"file": p.file, "key": p.key, "message": p.message, "hint": p.hint}
+                for p in (error.problems if isinstance(error, ConfigError) else [])]
+    kind = {EXIT_USAGE: "busy" if isinstance(error, JobBusy) else "config", EXIT_CONNECTION: "connection",
+            EXIT_PARTIAL: "quota", EXIT_INTERNAL: "internal"}.get(code, "error")
+    return {"status": "error", "exit_code": code,
+            "error": {"kind": kind, "type": type(error).__name__, "message": str(error), "problems": problems}}
+
+
+def fail(error: BaseException, *, json_out: bool = False, config: Config | None = None, job: str | None = None,
+         printed: bool = False) -> NoReturn:
+    """Print one clear message for an error (and, with `json_out`, one JSON object unless `printed`), then exit
+    with its code."""
+    from connector.report import safe
+
     code = exit_code(error)
     label = {EXIT_CONNECTION: "connection failed", EXIT_INTERNAL: "internal error"}.get(code, "error")
     hint = " (run with --verbose for the traceback; please report it)" if code == EXIT_INTERNAL else ""
-    err.print(f"[bold red]{label}:[/] {escape(str(error))}{hint}", highlight=False, soft_wrap=True)
+    where = _hosts(config, job) if code == EXIT_CONNECTION else ""
+    if json_out and not printed:
+        payload = error_json(error, code)
+        if where:
+            payload["error"]["hosts"] = where
+        print(json.dumps(payload, ensure_ascii=False, default=str), flush=True)
+    err.print(f"[bold red]{label}:[/] {safe(str(error), 100_000)}{f' (tried {safe(where)})' if where else ''}{hint}",
+              highlight=False, soft_wrap=True, crop=False)
     raise typer.Exit(code)
+
+
+def _hosts(config: Config | None, job: str | None) -> str:
+    """The hosts a job's connection calls, so a connection error always names where it went."""
+    if config is None:
+        return ""
+    try:
+        _, job_model = config.job(job)
+    except ConfigError:
+        return ""
+    conn = config.connections.get(job_model.connection)
+    if conn is None:
+        return ""
+    from urllib.parse import urlsplit
+
+    if conn.crm == "salesforce":
+        urls = {"login": conn.login_url, "API": conn.instance_url}
+    else:
+        accounts_url, api_url = conn.urls
+        urls = {"accounts": accounts_url, "API": api_url}
+    named = [f"{what} {urlsplit(url).netloc or url}" for what, url in urls.items()]
+    return f"connection {job_model.connection!r}: " + ", ".join(named)
+
+
+def _boundary(error: BaseException, *, json_out: bool = False, config: Config | None = None,
+              job: str | None = None) -> NoReturn:
+    """The one place an unexpected exception becomes exit 4: logged with its traceback at debug level."""
+    logging.getLogger(__name__).debug("command failed", exc_info=error)
+    fail(error, json_out=json_out, config=config, job=job)
 
 
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
@@ -262,13 +316,15 @@ def _print_explanation(e: Explanation) -> None:
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Config file (see config.example.toml).")]
 
 
-def _load(config: Path) -> Config:
+def _load(config: Path, json_out: bool = False) -> Config:
     from connector.config import load_config
 
     try:
         return load_config(config)
-    except ConfigError as exc:
-        fail(exc)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, json_out=json_out)
 
 
 @app.command()
@@ -288,28 +344,45 @@ def sync(
     from connector.sync import Sync
 
     _setup_logging(verbose, quiet=json_out)
-    cfg = _load(config)
+    cfg = _load(config, json_out)
     try:
         with progress_bar(enabled=not json_out and out.is_terminal, console=err) as progress:
             report = Sync(cfg, job, progress=progress).run(dry_run=dry_run, full=full)
     except Exception as exc:
         failed = getattr(exc, "report", None)
         if failed is not None:  # the run started: its summary is printed like any other
-            print(json.dumps(failed.to_json(), ensure_ascii=False, default=str)) if json_out else \
-                out.print(summary_table(failed))
+            if json_out:
+                print(json.dumps({**failed.to_json(), "exit_code": exit_code(exc)}, ensure_ascii=False, default=str),
+                      flush=True)
+            else:
+                _print_safely(lambda: out.print(summary_table(failed)))
         logging.getLogger(__name__).debug("sync failed", exc_info=exc)
-        fail(exc)
+        fail(exc, json_out=json_out, config=cfg, job=job, printed=failed is not None)
+    code = EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL
     if json_out:
-        print(json.dumps(report.to_json(), ensure_ascii=False, default=str))
+        print(json.dumps({**report.to_json(), "exit_code": code}, ensure_ascii=False, default=str))
     else:
-        if report.dry_run:
-            out.print(plan_table(report))
-        out.print(summary_table(report))
-        if report.skipped:
-            out.print(skipped_table(report))
-        if report.failures:
-            out.print(failures_table(report))
-    raise typer.Exit(EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL)
+        def show() -> None:
+            if report.dry_run:
+                out.print(plan_table(report))
+            out.print(summary_table(report))
+            if report.skipped:
+                out.print(skipped_table(report))
+            if report.failures:
+                out.print(failures_table(report))
+        _print_safely(show)
+    raise typer.Exit(code)
+
+
+def _print_safely(show: Callable[[], None]) -> None:
+    """Print a run's tables; a bug in rendering them must not turn an honest exit code into 4 (the run is
+    already recorded), so it is reported on stderr and the run's own code stands."""
+    try:
+        show()
+    except Exception as exc:  # noqa: BLE001 - the boundary for output only
+        logging.getLogger(__name__).debug("printing the run failed", exc_info=exc)
+        err.print(f"[bold red]could not print the run's tables:[/] {escape(type(exc).__name__)}; use --json",
+                  highlight=False)
 
 
 @app.command()
@@ -318,16 +391,22 @@ def schedule(
     job: Annotated[list[str] | None, typer.Option(help="Only these jobs (repeatable); default all.")] = None,
 ) -> None:
     """Run the scheduler daemon: every job on its cron `schedule`, never overlapping itself."""
+    from connector.report import safe
     from connector.scheduler import build_scheduler
+    from connector.state import StateStore
 
     _setup_logging(False)
     cfg = _load(config)
     try:
+        # A store that cannot be opened would fail every tick: refuse to start instead.
+        StateStore(cfg.state_url).close()
         scheduler = build_scheduler(cfg, job)
-    except RiskbridgeError as exc:
-        fail(exc)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, config=cfg)
     for entry in scheduler.get_jobs():
-        err.print(f"scheduled {entry.id}: {cfg.jobs[entry.id].schedule} (UTC)")
+        err.print(f"scheduled {safe(entry.id)}: {safe(cfg.jobs[entry.id].schedule)} (UTC)", highlight=False)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -345,9 +424,15 @@ def runs(
     from connector.report import runs_table
     from connector.state import StateStore
 
-    cfg = _load(config)
-    store = StateStore(cfg.state_url)
-    rows = store.runs(job, limit)
+    cfg = _load(config, json_out)
+    try:
+        store = StateStore(cfg.state_url)
+        rows = store.runs(job, limit)
+        store.close()
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, json_out=json_out, config=cfg)
     if json_out:
         print(json.dumps([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
                            "finished_at": r.finished_at.isoformat() if r.finished_at else None,

@@ -3,29 +3,49 @@
 One file, validated before any network call, with every problem reported at once. Environment
 variables override scalar keys: ``RISKBRIDGE_STATE_URL``, ``RISKBRIDGE_CONNECTIONS__SF__INSTANCE_URL``
 (``__`` separates levels). Secrets are never required inline: a secret is ``"env:NAME"``,
-``"file:/path"`` or, for throwaway sandboxes only, the literal value. Resolved secrets are
-`SecretStr` and never appear in reprs, logs or errors.
+``"file:/path"`` or, for a connection whose URLs are all loopback (a sandbox), the literal value;
+a literal secret for any other host is a configuration error. ``state_url`` may be a reference too,
+so a database password never has to be written in the file. Resolved secrets are `SecretStr` and
+never appear in reprs, logs or errors.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from connector.crm.transport import is_loopback_http
 from connector.errors import ConfigError, ConfigProblem
 from connector.mapping import Mapping, load_mapping
 from connector.model import ObjectKind
+from connector.problems import field_names, from_validation_error, read_text
+from connector.store_url import check_state_url, is_reference
 
 __all__ = [
     "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "load_config", "resolve_secret",
 ]
 
+log = logging.getLogger(__name__)
+
 ENV_PREFIX = "RISKBRIDGE_"
+SECRET_KEYS = ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token")
+MAX_DUE_DAYS = 365
 ZOHO_DATA_CENTRES: dict[str, tuple[str, str]] = {
     "com": ("https://accounts.zoho.com", "https://www.zohoapis.com"),
     "eu": ("https://accounts.zoho.eu", "https://www.zohoapis.eu"),
@@ -60,10 +80,24 @@ def resolve_secret(reference: SecretStr | str, key: str, environ: dict[str, str]
         except OSError as exc:
             raise ConfigError([ConfigProblem(str(path), key, f"cannot read secret file: {exc.strerror}",
                                              "check the path and its permissions")]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([ConfigProblem(str(path), key, "the secret file is not UTF-8 text",
+                                             "a PEM key or a token is plain text")]) from None
         if not text:
             raise ConfigError([ConfigProblem(str(path), key, "the secret file is empty")])
+        _warn_if_shared(path, key)
         return SecretStr(text)
     return SecretStr(source)
+
+
+def _warn_if_shared(path: Path, key: str) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("%s: the secret file %s is readable by other users (mode %s); run chmod 600 %s",
+                    key, path, oct(stat.S_IMODE(mode)), path)
 
 
 # The raw reference ("env:NAME", "file:PATH" or a literal) is itself kept as a SecretStr so a literal
@@ -133,13 +167,23 @@ class ZohoConnection(_Strict):
 Connection = Annotated[SalesforceConnection | ZohoConnection, Field(discriminator="crm")]
 
 
+def _due_days(value: int) -> int:
+    if not 0 <= value <= MAX_DUE_DAYS:
+        raise ValueError(f"{value} days: a task must fall due between 0 and {MAX_DUE_DAYS} days after it is created")
+    return value
+
+
+DueDays = Annotated[int, AfterValidator(_due_days)]
+
+
 class TaskPolicy(_Strict):
     enabled: bool = True
     tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["high", "critical"]))
     deal_over_credit: bool = True
     on_first_assessment: bool = Field(
         default=False, description="also create tasks for records already high on their first assessment")
-    due_days: dict[Tier, int] = Field(default_factory=lambda: dict[Tier, int]({"critical": 1, "high": 3, "medium": 7, "low": 14}))
+    due_days: dict[Tier, DueDays] = Field(
+        default_factory=lambda: dict[Tier, DueDays]({"critical": 1, "high": 3, "medium": 7, "low": 14}))
 
 
 class WatchlistPolicy(_Strict):
@@ -163,6 +207,14 @@ class Job(_Strict):
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)
 
+    @field_validator("objects")
+    @classmethod
+    def _accounts_first(cls, value: list[ObjectKind]) -> list[ObjectKind]:
+        if "accounts" not in value:
+            raise ValueError('deals are scored with their account, so objects must include "accounts": '
+                             '["accounts"] or ["accounts", "deals"]' if value else
+                             'nothing to sync: objects must include "accounts" (["accounts"] or ["accounts", "deals"])')
+        return list(dict.fromkeys(value))
 
     @field_validator("schedule")
     @classmethod
@@ -192,15 +244,12 @@ class Config(_Strict):
         return name, self.jobs[name]
 
 
-def _key(loc: tuple[int | str, ...]) -> str:
-    """A dotted key path, without the CRM tag pydantic inserts for the connection union."""
-    parts = [str(p) for p in loc]
-    if len(parts) > 2 and parts[0] == "connections" and parts[2] in ("salesforce", "zoho"):
-        del parts[2]
-    return ".".join(parts)
+_KNOWN_KEYS = field_names(Config)
 
 
-def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
+def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
+    """Apply ``RISKBRIDGE_…`` variables to the raw config; returns {dotted key: variable} for messages."""
+    applied: dict[str, str] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -212,6 +261,61 @@ def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
                 break
         else:
             node[path[-1]] = value
+            applied[".".join(path)] = name
+    return applied
+
+
+def _connection_is_loopback(conn: dict[str, Any]) -> bool:
+    """True if every URL this connection would call is a loopback address (a sandbox on this machine)."""
+    if conn.get("crm") == "zoho":
+        urls = [conn.get("accounts_url"), conn.get("api_url")]
+    else:
+        urls = [conn.get("instance_url"), conn.get("login_url", "https://login.salesforce.com")]
+    return all(isinstance(u, str) and is_loopback_http(u) for u in urls)
+
+
+def _secret_problems(connections: dict[str, Any], env: dict[str, str], overrides: dict[str, str],
+                     source: str) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for conn_name, conn in connections.items():
+        auth = conn.get("auth") if isinstance(conn, dict) else None
+        if not isinstance(auth, dict) or not isinstance(conn, dict):
+            continue
+        for key in SECRET_KEYS:
+            value, where = auth.get(key), f"connections.{conn_name}.auth.{key}"
+            if not isinstance(value, str):
+                continue
+            # A value from the environment is not written in the file; only the file's literals are refused.
+            if not is_reference(value) and where not in overrides and not _connection_is_loopback(conn):
+                problems.append(ConfigProblem(source, where, "a literal secret is accepted only for a loopback "
+                                              "(sandbox) URL, and this connection calls another host",
+                                              f'write "env:NAME" or "file:/path" instead, e.g. {key} = '
+                                              f'"env:RISKBRIDGE_{conn_name.upper()}_{key.upper()}"'))
+                continue
+            try:
+                resolve_secret(value, where, env)
+            except ConfigError as exc:
+                problems += exc.problems
+    return problems
+
+
+def _state_problems(raw: dict[str, Any], env: dict[str, str], overrides: dict[str, str],
+                    source: str) -> list[ConfigProblem]:
+    value = raw.get("state_url", Config.model_fields["state_url"].default)
+    if not isinstance(value, str):
+        return []  # the model reports the type
+    variable = overrides.get("state_url")
+    url, literal = value, variable is None and not is_reference(value)
+    if is_reference(value):
+        try:
+            url = resolve_secret(value, "state_url", env).get_secret_value()
+        except ConfigError as exc:
+            return exc.problems
+    problems = check_state_url(url, source=source, literal=literal)
+    if variable is not None:
+        problems = [ConfigProblem(p.file, p.key, f"{p.message} (the value comes from the environment variable "
+                                  f"{variable})", p.hint) for p in problems]
+    return problems
 
 
 def _resolve_path(base: Path, value: str) -> Path:
@@ -226,23 +330,26 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     """
     source = str(path)
     file = Path(path)
+    text, problem = read_text(file, "config file")
+    if problem is not None or text is None:
+        if problem is not None and problem.message == "config file not found":
+            problem = ConfigProblem(source, "", problem.message,
+                                    "copy config.example.toml, or run `riskbridge sandbox serve --write-config`")
+        raise ConfigError([problem or ConfigProblem(source, "", "cannot read the config file")])
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([ConfigProblem(source, "", "config file not found",
-                                         "copy config.example.toml, or run `riskbridge sandbox serve --write-config`")]) from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem(source, "", f"not valid TOML: {exc}")]) from None
     env = dict(os.environ if environ is None else environ)
-    _env_overrides(raw, env)
+    overrides = _env_overrides(raw, env)
     problems: list[ConfigProblem] = []
     config: Config | None = None
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        problems += [ConfigProblem(source, _key(e["loc"]), e["msg"],
-                                   "remove this key or check its spelling" if e["type"] == "extra_forbidden" else "")
-                     for e in exc.errors()]
+        problems += from_validation_error(exc, source, known=_KNOWN_KEYS, env=overrides,
+                                          drop=("salesforce", "zoho"))
+    problems += _state_problems(raw, env, overrides, source)
     # The cross-references and files are checked on the raw data too, so one run lists every problem.
     base = file.resolve().parent
     connections: dict[str, Any] = raw["connections"] if isinstance(raw.get("connections"), dict) else {}
@@ -263,7 +370,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
                 if isinstance(conn, dict) and conn.get("crm") not in (None, mapping.crm):
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
                                                   f"mapping is for {mapping.crm}, connection is {conn.get('crm')}"))
-                if "deals" in job.get("objects", ["accounts", "deals"]) and mapping.deals is None:
+                objects = job.get("objects", ["accounts", "deals"])
+                if isinstance(objects, list) and "deals" in objects and mapping.deals is None:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.objects",
                                                   "deals are synced but the mapping has no [deals] section"))
             except ConfigError as exc:
@@ -274,17 +382,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         if isinstance(scorecard, str) and scorecard != "default" and not _resolve_path(base, scorecard).is_file():
             problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
                                           "use \"default\" or a path relative to the config file"))
-    for conn_name, conn in connections.items():
-        auth = conn.get("auth") if isinstance(conn, dict) else None
-        if not isinstance(auth, dict):
-            continue
-        for key in ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token"):
-            value = auth.get(key)
-            if isinstance(value, str):
-                try:
-                    resolve_secret(value, f"connections.{conn_name}.auth.{key}", env)
-                except ConfigError as exc:
-                    problems += exc.problems
+    problems += _secret_problems(connections, env, overrides, source)
     if problems or config is None:
         raise ConfigError(problems)
     for job_model in config.jobs.values():

@@ -17,9 +17,12 @@ from sqlalchemy import create_engine, delete, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from connector.errors import ConfigProblem, StateStoreError
 from connector.model import Cursor, Deal
+from connector.store_url import check_state_url, display_url, is_reference
 from connector.tables import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -47,6 +50,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_OPEN_HINT = ("check that the database server is up and the URL, user and database are right; a damaged SQLite "
+              "file can be moved aside (riskbridge creates a new one) or restored from a backup")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the store did not open, without the URL or parameters a driver may echo (they can hold a password)."""
+    if isinstance(exc, DatabaseError) and "file is not a database" in str(exc.orig):
+        return "the file is not a riskbridge state database (not an SQLite file, or damaged)"
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        first = str(orig).splitlines()[0][:200] if str(orig) else ""
+        return f"{type(orig).__name__}: {first}"
+    return type(exc).__name__
+
+
 def _chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
     """Distinct ids in chunks small enough for one IN (...) on every database."""
     wanted = list(dict.fromkeys(ids))
@@ -58,11 +76,26 @@ class StateStore:
     """All reads and writes of riskbridge's own state."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine = create_engine(url, future=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._migrate()
+        """Open (and create or migrate) the store; `url` may be a secret reference (``env:``/``file:``).
+
+        Raises `StateStoreError` (a configuration error) when it cannot be opened, naming the URL with its
+        password masked."""
+        if is_reference(url):
+            from connector.config import resolve_secret  # the config imports this module
+
+            url = resolve_secret(url, "state_url").get_secret_value()
+        self.url = display_url(url)  # never the password
+        problems = check_state_url(url, source="state_url", key="state_url", literal=False)
+        if problems:
+            raise StateStoreError(problems)
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+            if url.startswith("sqlite"):
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._migrate()
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            raise StateStoreError([ConfigProblem("state_url", "state_url", f"{self.url}: cannot open the state "
+                                                 f"store: {_reason(exc)}", _OPEN_HINT)]) from None
 
     def _migrate(self) -> None:
         Base.metadata.create_all(self.engine)

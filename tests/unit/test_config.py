@@ -67,8 +67,12 @@ def test_semantic_problems_reported_together(tmp_path: Path) -> None:
     assert any("RB_TEST_PASSWORD" in p.message for p in problems)  # unset env secret, named not echoed
 
 
+LOOPBACK = GOOD.replace('instance_url = "https://acme.my.salesforce.com"',
+                       'instance_url = "http://127.0.0.1:9"\nlogin_url = "http://127.0.0.1:9"')
+
+
 def test_literal_secret_is_not_in_repr_or_errors(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, GOOD.replace("env:RB_TEST_PASSWORD", "s3cr3t-literal")), environ={})
+    cfg = load_config(write(tmp_path, LOOPBACK.replace("env:RB_TEST_PASSWORD", "s3cr3t-literal")), environ={})
     assert "s3cr3t-literal" not in repr(cfg)
     assert "s3cr3t-literal" not in cfg.model_dump_json()
     assert resolve_secret(cfg.connections["sf"].auth.password or "", "k").get_secret_value() == "s3cr3t-literal"
