@@ -73,8 +73,8 @@ sandbox_app = typer.Typer(help="Local wire-compatible CRM sandboxes for tests, d
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(emoji=False)  # ":smile:" in a CRM value stays text
+err = Console(stderr=True, emoji=False)
 
 
 def exit_code(error: BaseException) -> int:
