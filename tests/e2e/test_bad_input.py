@@ -101,3 +101,91 @@ def test_broken_input_is_refused_before_any_call(case: dict[str, Any], sf_org: O
             if case["key"]:
                 assert any(case["key"] == p["key"] or case["key"] in p["key"] for p in problems), where
     assert sf_org.calls()["total"] == 0, case["name"]
+
+
+# --- one JSON object on every exit path ---------------------------------------------------------------
+
+
+def _one_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, (result.stdout, result.stderr)
+    payload = json.loads(lines[0])
+    assert isinstance(payload, dict) and payload["exit_code"] == result.returncode, payload
+    return payload
+
+
+def test_sync_json_prints_one_object_on_every_exit_path(org: Org, config_path: Path) -> None:
+    import socket
+    import sqlite3
+    from datetime import timedelta
+
+    from connector.state import StateStore
+
+    env = cli_env()
+    sync = ["sync", "--config", str(config_path), "--json"]
+    ids = [r[org.names.id] for r in org.records(org.names.accounts)[:3]]
+    org.faults(record_errors={i: "INVALID_DATA" if org.names.crm == "zoho" else "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+                              for i in ids})
+    partial = run_cli(sync, env)
+    assert partial.returncode == 1 and _one_json(partial)["status"] == "partial", partial.stderr
+    org.faults()
+    ok = run_cli(sync, env)
+    assert ok.returncode == 0 and _one_json(ok)["status"] == "success", ok.stderr
+
+    state_db = config_path.with_suffix(".db")
+    store = StateStore(f"sqlite:///{state_db}")
+    assert store.acquire("default", f"{socket.gethostname()}:{os.getpid()}:test", timedelta(minutes=5))
+    busy = run_cli(sync, env)
+    assert busy.returncode == 2 and _one_json(busy)["error"]["kind"] == "busy", busy.stderr
+    assert "already running" in busy.stderr
+    store.release("default", f"{socket.gethostname()}:{os.getpid()}:test")
+    store.close()
+
+    with sqlite3.connect(state_db) as db:  # a damaged row: a bug-shaped failure, not a config problem
+        db.execute("UPDATE cursors SET value = 'not json'")
+    internal = run_cli(sync, env)
+    assert internal.returncode == 4, internal.stderr
+    payload = _one_json(internal)
+    assert payload["status"] in ("error", "failed") and "Traceback" not in internal.stderr
+    assert "internal error" in internal.stderr
+
+    text = config_path.read_text()
+    key = "consumer_key" if org.names.crm == "salesforce" else "refresh_token"
+    config_path.write_text("\n".join(f'{key} = "wrong-value"' if line.startswith(f"{key} =") else line
+                                     for line in text.splitlines()) + "\n")
+    refused = run_cli(sync, env)
+    assert refused.returncode == 3, refused.stderr
+    assert _one_json(refused)["exit_code"] == 3
+    host = org.url.split("://", 1)[1].rstrip("/")
+    assert host in refused.stderr, refused.stderr  # a connection error names the host it tried
+
+    runs = run_cli(["runs", "--config", str(config_path), "--json"], env)
+    assert runs.returncode == 0 and isinstance(json.loads(runs.stdout), list)
+
+
+# --- a mapping that reads most rows wrong ----------------------------------------------------------------
+
+
+def test_a_transform_that_fails_on_most_rows_blames_the_mapping(org: Org, config_path: Path) -> None:
+    mapping = config_path.parent / "mapping.toml"
+    n = org.names
+    field = "Bureau_Score__c" if n.crm == "salesforce" else "Bureau_Score"
+    text = (MAPPINGS_DIR / f"{n.crm}.toml").read_text(encoding="utf-8")
+    old = f'bureau_score = {{ field = "{field}", transform = "number" }}'
+    assert old in text
+    mapping.write_text(text.replace(old, old.replace('"number"', '"date"')), encoding="utf-8")
+    config = config_path.read_text().replace(str(MAPPINGS_DIR / f"{n.crm}.toml"), str(mapping))
+    config_path.write_text(config)
+    result = run_cli(["sync", "--config", str(config_path), "--json"], cli_env())
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "partial"
+    [warning] = summary["mapping_warnings"]
+    assert warning["input"] == "bureau_score" and warning["field"] == field and warning["transform"] == "date"
+    assert warning["sample"] and warning["failed"] >= warning["rows"] / 2
+    skipped = [s for s in summary["skipped"] if "bureau_score" in s["reason"]]
+    assert skipped and all(s["reason"].startswith("the mapping is probably wrong") for s in skipped)
+    human = run_cli(["sync", "--config", str(config_path), "--dry-run"], cli_env())
+    assert human.returncode == 1
+    assert "the mapping is probably wrong" in human.stdout and "fix it in the CRM" not in human.stdout
+    assert "bureau_score" in human.stdout and "'date'" in human.stdout
