@@ -287,28 +287,32 @@ def explain_account(
 def _print_explanation(e: Explanation) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{e.name or e.record_id} ({e.record_id}) — {e.model_version}", title_justify="left")
+    from connector.report import safe
+
+    table = Table(title=f"{safe(e.name or e.record_id)} ({safe(e.record_id)}) — {safe(e.model_version)}",
+                  title_justify="left")
     for column in ("characteristic", "value", "bin", "points", "maximum", "shortfall"):
         table.add_column(column, justify="right" if column in ("points", "maximum", "shortfall") else "left",
                          no_wrap=column == "characteristic")
     for r in e.rows:
-        table.add_row(r.characteristic, r.value, r.bin, f"{r.points:g}", f"{r.maximum:g}",
+        table.add_row(safe(r.characteristic), safe(r.value), safe(r.bin), f"{r.points:g}", f"{r.maximum:g}",
                       f"[red]{r.shortfall:g}[/]" if r.shortfall else "0")
     table.add_row("total", "", "", f"{e.score:g}", f"{e.max_score:g}", f"{e.max_score - e.score:g}", style="bold")
     out.print(table)
     out.print(f"Risk Score {e.risk_score}, tier {e.tier} (points alone: {e.model_tier}), pd {e.pd:.2%}",
               highlight=False)
-    out.print("Reasons: " + ("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none"), highlight=False)
-    out.print("Knockouts: " + ("; ".join(f"{k.code} {k.text}" for k in e.knockouts) or "none"), highlight=False)
+    out.print("Reasons: " + safe("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none", 2000), highlight=False)
+    out.print("Knockouts: " + safe("; ".join(f"{k.code} {k.text}" for k in e.knockouts) or "none", 2000),
+              highlight=False)
     o = e.override
-    out.print("Override: " + (f"{o.state}: tier {o.tier or '?'} until {o.until or '?'}"
-                              f"{f' ({o.reason})' if o.reason else ''}" if o else "none"), highlight=False)
+    out.print("Override: " + safe(f"{o.state}: tier {o.tier or '?'} until {o.until or '?'}"
+                                  f"{f' ({o.reason})' if o.reason else ''}" if o else "none", 2000), highlight=False)
     a = e.action
     limit = f"{a.credit_limit:,.0f}" if a.credit_limit is not None else "none"
-    out.print(f"Recommended action: terms {a.terms_days} days; credit limit {limit} ({a.limit_rationale}); "
-              f"prepayment {a.prepayment_share:.0%}; {a.monitoring}", highlight=False)
+    out.print(safe(f"Recommended action: terms {a.terms_days} days; credit limit {limit} ({a.limit_rationale}); "
+                   f"prepayment {a.prepayment_share:.0%}; {a.monitoring}", 2000), highlight=False)
     if a.task is not None:
-        out.print(f"Task: {a.task.subject}\n{a.task.description}", highlight=False)
+        out.print(safe(f"Task: {a.task.subject}\n{a.task.description}", 4000), highlight=False)
 
 
 # --- sync / runs / demo --------------------------------------------------------------------------
@@ -455,7 +459,7 @@ def demo(
     from rich.table import Table
 
     from connector.config import load_config
-    from connector.report import summary_table
+    from connector.report import safe, summary_table
     from connector.sandbox import running_sandbox
     from connector.sandbox.client_config import write_config
     from connector.state import StateStore
@@ -491,8 +495,8 @@ def demo(
             table.add_column(col)
         for row in store.riskiest("default", 5):
             detail = row.detail
-            table.add_row(str(detail.get("name") or row.record_id), f"{row.score:.0f}", row.tier,
-                          "\n".join(detail.get("reasons", [])[:4]))
+            table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}", safe(row.tier),
+                          safe("\n".join(detail.get("reasons", [])[:4]), 1000))
         out.print(table)
         store.close()
         if keep_serving:

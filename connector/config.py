@@ -367,7 +367,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
             try:
                 mapping = load_mapping(mapping_path)
                 mappings[job_name] = mapping
-                if isinstance(conn, dict) and conn.get("crm") not in (None, mapping.crm):
+                if isinstance(conn, dict) and conn.get("crm") in ("salesforce", "zoho") and conn["crm"] != mapping.crm:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
                                                   f"mapping is for {mapping.crm}, connection is {conn.get('crm')}"))
                 objects = job.get("objects", ["accounts", "deals"])
