@@ -299,6 +299,23 @@ def _secret_problems(connections: dict[str, Any], env: dict[str, str], overrides
     return problems
 
 
+def _token_cache_problems(connections: dict[str, Any], source: str) -> list[ConfigProblem]:
+    """A token cache must be a file in an existing folder; otherwise the first token write would crash."""
+    problems = []
+    for name, conn in connections.items():
+        value = conn.get("token_cache") if isinstance(conn, dict) else None
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if path.is_dir():
+            problems.append(ConfigProblem(source, f"connections.{name}.token_cache", f"{path} is a folder",
+                                          f"name a file inside it, e.g. {path / 'zoho-token.json'}"))
+        elif not path.parent.is_dir():
+            problems.append(ConfigProblem(source, f"connections.{name}.token_cache",
+                                          f"the folder {path.parent} does not exist", "create it or fix the path"))
+    return problems
+
+
 def _state_problems(raw: dict[str, Any], env: dict[str, str], overrides: dict[str, str],
                     source: str) -> list[ConfigProblem]:
     value = raw.get("state_url", Config.model_fields["state_url"].default)
@@ -383,6 +400,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
             problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
                                           "use \"default\" or a path relative to the config file"))
     problems += _secret_problems(connections, env, overrides, source)
+    problems += _token_cache_problems(connections, source)
     if problems or config is None:
         raise ConfigError(problems)
     for job_model in config.jobs.values():
