@@ -86,8 +86,9 @@ def test_missing_file_has_hint(tmp_path: Path) -> None:
 def test_example_config_parses_apart_from_its_secret_references() -> None:
     with pytest.raises(ConfigError) as err:
         load_config(ROOT / "config.example.toml", environ={})
-    # Only the secrets it points at are missing on this machine: the schema itself is valid.
-    assert all(p.key.endswith(("private_key", "client_secret", "refresh_token")) for p in err.value.problems)
+    # Only the files and secrets it points at are missing on this machine: the schema itself is valid.
+    assert all(p.key.endswith(("private_key", "client_secret", "refresh_token", "token_cache"))
+               for p in err.value.problems)
 
 
 def problems_of(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> list[ConfigProblem]:
