@@ -342,8 +342,10 @@ def sync(
 ) -> None:
     """Run one sync: extract, map, score, plan, apply and record.
 
-    Exit 0 success, 1 partial (some writes failed; listed and retried next run), 2 config or usage error,
-    3 the CRM could not be reached or refused the credentials, 4 internal error."""
+    Exit 0 success, 1 partial (some writes failed, or an input failed on most rows so the mapping is probably
+    wrong; listed and retried next run), 2 config or usage error (nothing was sent), 3 the CRM could not be
+    reached or refused the credentials (the hosts tried are named), 4 internal error. With --json, exactly
+    one JSON object on stdout on every exit path."""
     from connector.report import failures_table, plan_table, progress_bar, skipped_table, summary_table
     from connector.sync import Sync
 
@@ -422,7 +424,7 @@ def runs(
     config: ConfigOption = Path("config.toml"),
     job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array (one error object on failure).")] = False,
 ) -> None:
     """List the run history with status, counts and API calls."""
     from connector.report import runs_table
