@@ -94,7 +94,7 @@ class StateStore:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             self._migrate()
         except (SQLAlchemyError, ImportError, OSError) as exc:
-            raise StateStoreError([ConfigProblem("state_url", "state_url", f"{self.url}: cannot open the state "
+            raise StateStoreError([ConfigProblem("state store", "state_url", f"{self.url}: cannot open the state "
                                                  f"store: {_reason(exc)}", _OPEN_HINT)]) from None
 
     def _migrate(self) -> None:

@@ -189,3 +189,23 @@ def test_a_transform_that_fails_on_most_rows_blames_the_mapping(org: Org, config
     assert human.returncode == 1
     assert "the mapping is probably wrong" in human.stdout and "fix it in the CRM" not in human.stdout
     assert "bureau_score" in human.stdout and "'date'" in human.stdout
+
+
+def test_state_url_from_a_secret_and_a_shared_key_file_warning(sf_org: Org, tmp_path: Path) -> None:
+    """The good side of two rules: state_url read from env: works end to end, and a key file other users can
+    read is used but warned about."""
+    from connector.sandbox.client_config import write_config
+
+    config = write_config(tmp_path / "config.toml", "salesforce", sf_org.credentials(), accounts_only=True)
+    text = config.read_text()
+    state_line = next(line for line in text.splitlines() if line.startswith("state_url"))
+    config.write_text(text.replace(state_line, 'state_url = "env:RB_TEST_STATE_URL"'))
+    config.with_suffix(".key.pem").chmod(0o644)
+    env = cli_env({"RB_TEST_STATE_URL": f"sqlite:///{tmp_path / 'from-env.db'}"})
+    result = run_cli(["sync", "--config", str(config), "--json"], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "success"
+    assert "readable by other users" in result.stderr and "chmod 600" in result.stderr
+    assert (tmp_path / "from-env.db").is_file()
+    runs = run_cli(["runs", "--config", str(config), "--json"], env)
+    assert [r["status"] for r in json.loads(runs.stdout)] == ["success"]
