@@ -119,25 +119,9 @@ def fail(error: BaseException, *, json_out: bool = False, config: Config | None 
 
 
 def _hosts(config: Config | None, job: str | None) -> str:
-    """The hosts a job's connection calls, so a connection error always names where it went."""
-    if config is None:
-        return ""
-    try:
-        _, job_model = config.job(job)
-    except ConfigError:
-        return ""
-    conn = config.connections.get(job_model.connection)
-    if conn is None:
-        return ""
-    from urllib.parse import urlsplit
+    from connector.config import connection_hosts
 
-    if conn.crm == "salesforce":
-        urls = {"login": conn.login_url, "API": conn.instance_url}
-    else:
-        accounts_url, api_url = conn.urls
-        urls = {"accounts": accounts_url, "API": api_url}
-    named = [f"{what} {urlsplit(url).netloc or url}" for what, url in urls.items()]
-    return f"connection {job_model.connection!r}: " + ", ".join(named)
+    return connection_hosts(config, job) if config is not None else ""
 
 
 def _boundary(error: BaseException, *, json_out: bool = False, config: Config | None = None,

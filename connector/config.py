@@ -17,6 +17,7 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -38,7 +39,8 @@ from connector.problems import field_names, from_validation_error, read_text
 from connector.store_url import check_state_url, is_reference
 
 __all__ = [
-    "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "load_config", "resolve_secret",
+    "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "connection_hosts", "load_config",
+    "resolve_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -245,6 +247,24 @@ class Config(_Strict):
 
 
 _KNOWN_KEYS = field_names(Config)
+
+
+def connection_hosts(config: Config, job: str | None) -> str:
+    """The hosts a job's connection calls (for connection errors): "connection 'x': login h1, API h2"."""
+    try:
+        _, job_model = config.job(job)
+    except ConfigError:
+        return ""
+    conn = config.connections.get(job_model.connection)
+    if conn is None:
+        return ""
+    if isinstance(conn, SalesforceConnection):
+        urls = {"login": conn.login_url, "API": conn.instance_url}
+    else:
+        accounts_url, api_url = conn.urls
+        urls = {"accounts": accounts_url, "API": api_url}
+    return f"connection {job_model.connection!r}: " + ", ".join(
+        f"{what} {urlsplit(url).netloc or url}" for what, url in urls.items())
 
 
 def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
