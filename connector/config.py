@@ -11,9 +11,7 @@ never appear in reprs, logs or errors.
 
 from __future__ import annotations
 
-import logging
 import os
-import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,11 +29,11 @@ from pydantic import (
     model_validator,
 )
 
-from connector.crm.transport import is_loopback_http
 from connector.errors import ConfigError, ConfigProblem
 from connector.mapping import Mapping, load_mapping
 from connector.model import ObjectKind
 from connector.problems import field_names, from_validation_error, read_text
+from connector.secret_refs import resolve_secret, secret_problems
 from connector.store_url import check_state_url, is_reference
 
 __all__ = [
@@ -43,10 +41,7 @@ __all__ = [
     "resolve_secret",
 ]
 
-log = logging.getLogger(__name__)
-
 ENV_PREFIX = "RISKBRIDGE_"
-SECRET_KEYS = ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token")
 MAX_DUE_DAYS = 365
 ZOHO_DATA_CENTRES: dict[str, tuple[str, str]] = {
     "com": ("https://accounts.zoho.com", "https://www.zohoapis.com"),
@@ -63,43 +58,6 @@ Tier = Literal["low", "medium", "high", "critical"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def resolve_secret(reference: SecretStr | str, key: str, environ: dict[str, str] | None = None) -> SecretStr:
-    """Read a secret from ``env:NAME``, ``file:PATH`` or a literal; the error names the key, not the value."""
-    source = reference.get_secret_value() if isinstance(reference, SecretStr) else reference
-    if source.startswith("env:"):
-        name = source[4:]
-        value = (os.environ if environ is None else environ).get(name)
-        if not value:
-            raise ConfigError([ConfigProblem("environment", key, f"environment variable {name} is not set",
-                                             f"export {name}=... before running (an empty value counts as unset)")])
-        return SecretStr(value)
-    if source.startswith("file:"):
-        path = Path(source[5:]).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError([ConfigProblem(str(path), key, f"cannot read secret file: {exc.strerror}",
-                                             "check the path and its permissions")]) from None
-        except UnicodeDecodeError:
-            raise ConfigError([ConfigProblem(str(path), key, "the secret file is not UTF-8 text",
-                                             "a PEM key or a token is plain text")]) from None
-        if not text:
-            raise ConfigError([ConfigProblem(str(path), key, "the secret file is empty")])
-        _warn_if_shared(path, key)
-        return SecretStr(text)
-    return SecretStr(source)
-
-
-def _warn_if_shared(path: Path, key: str) -> None:
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("%s: the secret file %s is readable by other users (mode %s); run chmod 600 %s",
-                    key, path, oct(stat.S_IMODE(mode)), path)
 
 
 # The raw reference ("env:NAME", "file:PATH" or a literal) is itself kept as a SecretStr so a literal
@@ -285,40 +243,6 @@ def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, st
     return applied
 
 
-def _connection_is_loopback(conn: dict[str, Any]) -> bool:
-    """True if every URL this connection would call is a loopback address (a sandbox on this machine)."""
-    if conn.get("crm") == "zoho":
-        urls = [conn.get("accounts_url"), conn.get("api_url")]
-    else:
-        urls = [conn.get("instance_url"), conn.get("login_url", "https://login.salesforce.com")]
-    return all(isinstance(u, str) and is_loopback_http(u) for u in urls)
-
-
-def _secret_problems(connections: dict[str, Any], env: dict[str, str], overrides: dict[str, str],
-                     source: str) -> list[ConfigProblem]:
-    problems: list[ConfigProblem] = []
-    for conn_name, conn in connections.items():
-        auth = conn.get("auth") if isinstance(conn, dict) else None
-        if not isinstance(auth, dict) or not isinstance(conn, dict):
-            continue
-        for key in SECRET_KEYS:
-            value, where = auth.get(key), f"connections.{conn_name}.auth.{key}"
-            if not isinstance(value, str):
-                continue
-            # A value from the environment is not written in the file; only the file's literals are refused.
-            if not is_reference(value) and where not in overrides and not _connection_is_loopback(conn):
-                problems.append(ConfigProblem(source, where, "a literal secret is accepted only for a loopback "
-                                              "(sandbox) URL, and this connection calls another host",
-                                              f'write "env:NAME" or "file:/path" instead, e.g. {key} = '
-                                              f'"env:RISKBRIDGE_{conn_name.upper()}_{key.upper()}"'))
-                continue
-            try:
-                resolve_secret(value, where, env)
-            except ConfigError as exc:
-                problems += exc.problems
-    return problems
-
-
 def _token_cache_problems(connections: dict[str, Any], source: str) -> list[ConfigProblem]:
     """A token cache must be a file in an existing folder; otherwise the first token write would crash."""
     problems = []
@@ -419,7 +343,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         if isinstance(scorecard, str) and scorecard != "default" and not _resolve_path(base, scorecard).is_file():
             problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
                                           "use \"default\" or a path relative to the config file"))
-    problems += _secret_problems(connections, env, overrides, source)
+    problems += secret_problems(connections, env, overrides, source)
     problems += _token_cache_problems(connections, source)
     if problems or config is None:
         raise ConfigError(problems)

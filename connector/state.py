@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from connector.errors import ConfigProblem, StateStoreError
 from connector.model import Cursor, Deal
+from connector.secret_refs import resolve_secret
 from connector.store_url import check_state_url, display_url, is_reference
 from connector.tables import (
     MIGRATIONS,
@@ -81,8 +82,6 @@ class StateStore:
         Raises `StateStoreError` (a configuration error) when it cannot be opened, naming the URL with its
         password masked."""
         if is_reference(url):
-            from connector.config import resolve_secret  # the config imports this module
-
             url = resolve_secret(url, "state_url").get_secret_value()
         self.url = display_url(url)  # never the password
         problems = check_state_url(url, source="state_url", key="state_url", literal=False)
