@@ -17,11 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from connector.errors import ConfigProblem
+from connector.secret_refs import SECRET_KEYS
 
 __all__ = ["did_you_mean", "field_names", "from_validation_error", "read_text"]
 
-SECRET_KEYS = frozenset({"consumer_secret", "password", "security_token", "private_key", "client_secret",
-                         "refresh_token", "state_url"})
+_NEVER_ECHOED = frozenset({*SECRET_KEYS, "state_url"})  # a state URL may carry a password
 _QUOTED = re.compile(r"'([^']*)'")
 
 
@@ -93,7 +93,7 @@ def from_validation_error(exc: ValidationError, source: str, *, known: Iterable[
         parts = [str(p) for p in err["loc"] if str(p) not in dropped]
         kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
         leaf = parts[-1] if parts else ""
-        secret = leaf in SECRET_KEYS
+        secret = leaf in _NEVER_ECHOED
         shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
         hint = ""
         if kind == "union_tag_invalid":

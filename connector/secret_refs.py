@@ -23,6 +23,7 @@ __all__ = ["SECRET_KEYS", "resolve_secret", "secret_problems"]
 
 log = logging.getLogger(__name__)
 
+_WARNED: set[Path] = set()
 SECRET_KEYS = ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token")
 
 
@@ -58,7 +59,8 @@ def _warn_if_shared(path: Path, key: str) -> None:
         mode = path.stat().st_mode
     except OSError:
         return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) and path not in _WARNED:
+        _WARNED.add(path)  # the config check and the client's login both read it: say it once
         log.warning("%s: the secret file %s is readable by other users (mode %s); run chmod 600 %s",
                     key, path, oct(stat.S_IMODE(mode)), path)
 
