@@ -88,6 +88,15 @@ def exit_code(error: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+def to_json(value: Any) -> str:
+    """One line of JSON; readable text stays as it is, but control and bidi characters from the CRM are
+    \\u-escaped too (JSON itself escapes only C0), so the output is safe to show in a terminal."""
+    from connector.report import UNSAFE_CHARS
+
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def error_json(error: BaseException, code: int) -> dict[str, Any]:
     """The one JSON object `--json` prints when a command ends in an error before it has a run report."""
     problems = [{"file": p.file, "key": p.key, "message": p.message, "hint": p.hint}
@@ -112,7 +121,7 @@ def fail(error: BaseException, *, json_out: bool = False, config: Config | None 
         payload = error_json(error, code)
         if where:
             payload["error"]["hosts"] = where
-        print(json.dumps(payload, ensure_ascii=False, default=str), flush=True)
+        print(to_json(payload), flush=True)
     err.print(f"[bold red]{label}:[/] {safe(str(error), 100_000)}{f' (tried {safe(where)})' if where else ''}{hint}",
               highlight=False, soft_wrap=True, crop=False)
     raise typer.Exit(code)
@@ -342,15 +351,14 @@ def sync(
         failed = getattr(exc, "report", None)
         if failed is not None:  # the run started: its summary is printed like any other
             if json_out:
-                print(json.dumps({**failed.to_json(), "exit_code": exit_code(exc)}, ensure_ascii=False, default=str),
-                      flush=True)
+                print(to_json({**failed.to_json(), "exit_code": exit_code(exc)}), flush=True)
             else:
                 _print_safely(lambda: out.print(summary_table(failed)))
         logging.getLogger(__name__).debug("sync failed", exc_info=exc)
         fail(exc, json_out=json_out, config=cfg, job=job, printed=failed is not None)
     code = EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL
     if json_out:
-        print(json.dumps({**report.to_json(), "exit_code": code}, ensure_ascii=False, default=str))
+        print(to_json({**report.to_json(), "exit_code": code}))
     else:
         def show() -> None:
             if report.dry_run:
@@ -424,10 +432,10 @@ def runs(
     except Exception as exc:
         _boundary(exc, json_out=json_out, config=cfg)
     if json_out:
-        print(json.dumps([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
+        print(to_json([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
                            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                            "dry_run": r.dry_run, "api_calls": r.api_calls, "summary": r.summary, "error": r.error}
-                          for r in rows], ensure_ascii=False, default=str))
+                          for r in rows]))
     else:
         out.print(runs_table(rows))
 

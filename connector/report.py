@@ -26,7 +26,7 @@ __all__ = ["failures_table", "plan_table", "progress_bar", "runs_table", "safe",
 _STATUS_STYLE = {"success": "green", "partial": "yellow", "failed": "red", "running": "cyan"}
 # C0 and C1 controls (but tab and newline), DEL, and the invisible bidi and line/paragraph separators that
 # can reorder or hide what a terminal shows.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
                      "\ufeff]")
 MAX_CELL = 200
 
@@ -37,7 +37,7 @@ def safe(value: object, width: int = MAX_CELL) -> str:
     text = "" if value is None else str(value)
     if len(text) > width:
         text = text[: width - 1] + "…"
-    text = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     if any(unicodedata.category(ch) == "Cs" for ch in text):  # lone surrogates cannot be encoded
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return escape(text)

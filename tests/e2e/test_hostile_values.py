@@ -2,7 +2,7 @@
 
 A hostile corpus (Rich markup, links, ANSI and OSC escapes, control characters, bidi overrides, emoji
 codes, very long strings, NUL) is written into a sandbox org through the CRM's own write API, then
-`sync --dry-run`, `sync` and `runs` run as subprocesses with colour forced on. Each exits with the code
+`sync --dry-run` (human and `--json`), `sync` and `runs` run as subprocesses with colour forced on. Each exits with the code
 its recorded status calls for, never raises MarkupError, never emits a hyperlink or a raw control
 sequence, and shows the markup-like values literally.
 """
@@ -119,6 +119,15 @@ def test_hostile_crm_text_is_shown_literally_and_exit_codes_stay_honest(org: Org
         assert literal in plan.stdout, literal
     if org.names.crm == "zoho":  # unreadable bureau scores are listed with their value, escaped
         assert "skipped" in plan.stdout and "[/bad]" in plan.stdout
+
+    as_json = run(["sync", "--config", str(config_path), "--dry-run", "--json"])
+    assert as_json.returncode == 0, as_json.stderr
+    for raw in RAW:  # JSON escapes only C0 controls; C1 and bidi characters are escaped too
+        assert raw not in as_json.stdout, f"{raw!r} reached the terminal"
+    olds = {str(change[0]) for item in json.loads(as_json.stdout)["plan"] if item["op"] == "update"
+            for change in item["changes"].values()}
+    shown = {v + " | " + v for v in HOSTILE} & olds
+    assert len(shown) >= len(HOSTILE) - 2, shown  # the values round-trip exactly through the JSON
 
     real = run(["sync", "--config", str(config_path)])
     assert_clean(real)
