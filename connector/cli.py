@@ -245,6 +245,7 @@ def score(
     as_of: AsOfOption = None,
 ) -> None:
     """Score a CSV of accounts offline: the input columns plus risk_score, risk_tier, reasons and advice."""
+    from connector.report import safe
     from scoring import TIERS, assess, write_scored_csv
 
     day = _scoring_date(as_of, lang)
@@ -255,7 +256,8 @@ def score(
     except ConfigError as exc:
         fail(exc)
     tiers = ", ".join(f"{name} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
-    out.print(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", highlight=False)
+    out.print(safe(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", 2000),
+              highlight=False)
 
 
 @app.command("explain")

@@ -47,7 +47,7 @@ HOSTILE: list[str] = [
     "${jndi:ldap://x/a} %n",
 ]
 # What must never reach the terminal raw: escapes a value carried (OSC 8 is also how Rich draws a link).
-RAW = ["\x1b]", "\x1b[2J", "\x1b[31m", "\x00", "\x07", "\x08", "\r", "\u202e", "\u2066", "\x9b", "\x85", "\ufeff"]
+RAW = ["\x1b]", "\x1b[2J", "\x1b[31mRed", "\x00", "\x07", "\x08", "\r", "\u202e", "\u2066", "\x9b", "\x85", "\ufeff"]
 SHOWN_LITERALLY = ["[/oops]", "[link=http://x]click[/link]", "[bold red]ALERT", ":smile:"]
 
 
@@ -140,3 +140,23 @@ def test_hostile_crm_text_is_shown_literally_and_exit_codes_stay_honest(org: Org
     assert history.returncode == 0, history.stderr
     assert_clean(history)
     assert "success" in history.stdout
+
+
+def test_hostile_file_names_and_csv_values_in_score_and_explain(tmp_path: Path) -> None:
+    folder = tmp_path / "[red]exports [link=x]here"  # "/" cannot be in a name, "[red]" and "[link=…]" can
+    folder.mkdir()
+    source = folder / "accounts [bold].csv"
+    rows = ["id,name,bureau_score,override_tier,override_reason,override_until"]
+    rows += [f'H{i},"{v.replace(chr(34), chr(39))}",40,high,"{v.replace(chr(34), chr(39))}",2999-01-01'
+             for i, v in enumerate(HOSTILE) if "\x00" not in v and "\r" not in v and "\n" not in v]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    scored = run(["score", "--input", str(source), "--output", str(folder / "scored [b].csv"), "--as-of", "2025-06-30"])
+    assert scored.returncode == 0, scored.stderr
+    assert_clean(scored)
+    assert "[red]exports [link=x]here" in scored.stdout.replace("\n", "")
+    for i in (0, 2, 7, 12):
+        explained = run(["explain", "--input", str(source), "--id", f"H{i}", "--as-of", "2025-06-30"])
+        assert explained.returncode == 0, explained.stderr
+        assert_clean(explained)
+    missing = run(["explain", "--input", str(source), "--id", "[/nope]"])
+    assert missing.returncode == 2 and "[/nope]" in missing.stderr and "Traceback" not in missing.stderr
