@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -111,6 +112,15 @@ def test_canary_secrets_never_leak_on_any_path(org: Org, tmp_path: Path) -> None
     else:
         cli("wrong refresh token", ["sync", *c, "--json", "--verbose"], (3,),
             {"RB_CANARY_REFRESH_TOKEN": CANARY_PASSWORD})
+
+    # A CRM URL where nothing listens: exit 3 naming the host (Salesforce retries its login first).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    unreachable = _write(tmp_path / "unreachable.toml", config.read_text().replace(org.url.split("://", 1)[1].rstrip("/"),
+                                                                                  closed))
+    cli("unreachable CRM", ["sync", "--config", str(unreachable), "--json", "--verbose"], (3,))
+    assert closed in outputs[-1][1].stderr
 
     # A literal secret for a remote host, and a state URL with a password: exit 2, nothing echoed.
     creds = org.credentials()
