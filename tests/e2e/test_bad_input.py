@@ -26,6 +26,9 @@ from tests.conftest import Org
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CASES: list[dict[str, Any]] = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
+# pydantic's wording is for programmers; every message is rewritten for the admin who edits the file.
+PYDANTIC_WORDING = ["Input tag", "found using", "Value error,", "Input should", "Field required", "Extra inputs",
+                    "String should", "errors.pydantic.dev", "validation error for"]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,7 @@ def test_broken_input_is_refused_before_any_call(case: dict[str, Any], sf_org: O
             assert fragment in result.stderr, f"missing {fragment!r} in {where}"
         if case["key"]:
             assert case["key"] in result.stderr, where
-        for fragment in case.get("absent", []):
+        for fragment in [*case.get("absent", []), *PYDANTIC_WORDING]:
             assert fragment not in result.stdout + result.stderr, where
         if json_flag:
             lines = [line for line in result.stdout.splitlines() if line.strip()]
