@@ -104,7 +104,12 @@ def error_json(error: BaseException, code: int) -> dict[str, Any]:
     kind = {EXIT_USAGE: "busy" if isinstance(error, JobBusy) else "config", EXIT_CONNECTION: "connection",
             EXIT_PARTIAL: "quota", EXIT_INTERNAL: "internal"}.get(code, "error")
     return {"status": "error", "exit_code": code,
-            "error": {"kind": kind, "type": type(error).__name__, "message": str(error), "problems": problems}}
+            "error": {"kind": kind, "type": type(error).__name__, "message": _message(error), "problems": problems}}
+
+
+def _message(error: BaseException) -> str:
+    """An error's message; an unexpected one (a bug) also says what kind of exception it was."""
+    return str(error) if isinstance(error, RiskbridgeError) else f"{type(error).__name__}: {error}"
 
 
 def fail(error: BaseException, *, json_out: bool = False, config: Config | None = None, job: str | None = None,
@@ -122,7 +127,7 @@ def fail(error: BaseException, *, json_out: bool = False, config: Config | None 
         if where:
             payload["error"]["hosts"] = where
         print(to_json(payload), flush=True)
-    err.print(f"[bold red]{label}:[/] {safe(str(error), 100_000)}{f' (tried {safe(where)})' if where else ''}{hint}",
+    err.print(f"[bold red]{label}:[/] {safe(_message(error), 100_000)}{f' (tried {safe(where)})' if where else ''}{hint}",
               highlight=False, soft_wrap=True, crop=False)
     raise typer.Exit(code)
 
@@ -353,7 +358,8 @@ def sync(
         failed = getattr(exc, "report", None)
         if failed is not None:  # the run started: its summary is printed like any other
             if json_out:
-                print(to_json({**failed.to_json(), "exit_code": exit_code(exc)}), flush=True)
+                hosts = {"hosts": _hosts(cfg, job)} if exit_code(exc) == EXIT_CONNECTION else {}
+                print(to_json({**failed.to_json(), "exit_code": exit_code(exc), **hosts}), flush=True)
             else:
                 _print_safely(lambda: out.print(summary_table(failed)))
         logging.getLogger(__name__).debug("sync failed", exc_info=exc)
