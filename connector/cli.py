@@ -201,7 +201,13 @@ def sandbox_serve(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
     if write_config is not None:
-        write_sandbox_config(write_config, crm, app_.credentials())
+        try:
+            write_sandbox_config(write_config, crm, app_.credentials())
+        except OSError as exc:
+            server.stop()
+            fail(ConfigError([ConfigProblem(str(write_config), "--write-config",
+                                            f"cannot write the config: {exc.strerror}",
+                                            "give a file path in a folder you can write to")]))
     print(f"sandbox {crm} listening on {server.url}", flush=True)
     while not stop.wait(0.5):
         pass

@@ -212,3 +212,11 @@ def test_state_url_from_a_secret_and_a_shared_key_file_warning(sf_org: Org, tmp_
     assert (tmp_path / "from-env.db").is_file()
     runs = run_cli(["runs", "--config", str(config), "--json"], env)
     assert [r["status"] for r in json.loads(runs.stdout)] == ["success"]
+
+
+def test_sandbox_serve_refuses_a_folder_as_its_config_file(tmp_path: Path) -> None:
+    result = run_cli(["sandbox", "serve", "--crm", "zoho", "--accounts", "5", "--write-config", str(tmp_path)],
+                     cli_env(), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "--write-config" in result.stderr and "Is a directory" in result.stderr
+    assert "Traceback" not in result.stderr
