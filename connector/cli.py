@@ -436,6 +436,9 @@ def runs(
     from connector.report import runs_table
     from connector.state import StateStore
 
+    if limit < 1:
+        fail(ConfigError([ConfigProblem("command line", "--limit", f"must be at least 1, not {limit}")]),
+             json_out=json_out)
     cfg = _load(config, json_out)
     try:
         store = StateStore(cfg.state_url)

@@ -164,6 +164,8 @@ def test_sync_json_prints_one_object_on_every_exit_path(org: Org, config_path: P
 
     runs = run_cli(["runs", "--config", str(config_path), "--json"], env)
     assert runs.returncode == 0 and isinstance(json.loads(runs.stdout), list)
+    bad_limit = run_cli(["runs", "--config", str(config_path), "--json", "--limit", "0"], env)
+    assert bad_limit.returncode == 2 and _one_json(bad_limit)["error"]["problems"][0]["key"] == "--limit"
 
 
 # --- a mapping that reads most rows wrong ----------------------------------------------------------------
