@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from connector.errors import ConfigProblem, StateStoreError
+from connector.errors import ConfigError, ConfigProblem, StateStoreError
 from connector.model import Cursor, Deal
 from connector.secret_refs import resolve_secret
 from connector.store_url import check_state_url, display_url, is_reference
@@ -82,7 +82,10 @@ class StateStore:
         Raises `StateStoreError` (a configuration error) when it cannot be opened, naming the URL with its
         password masked."""
         if is_reference(url):
-            url = resolve_secret(url, "state_url").get_secret_value()
+            try:
+                url = resolve_secret(url, "state_url").get_secret_value()
+            except ConfigError as exc:
+                raise StateStoreError(exc.problems) from None
         self.url = display_url(url)  # never the password
         problems = check_state_url(url, source="state_url", key="state_url", literal=False)
         if problems:

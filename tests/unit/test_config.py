@@ -168,3 +168,41 @@ def test_unreadable_config_files_are_problems_not_tracebacks(tmp_path: Path) -> 
     latin.write_bytes(b"# M\xfcnchen\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(latin)
+
+
+@pytest.mark.parametrize(("url", "fragment"), [
+    ("not a url", "is not a database URL"),
+    ("mongodb://127.0.0.1/rb", "not mongodb"),
+    ("postgresql+asyncpg://rb@127.0.0.1/rb", "does not support the driver 'asyncpg'"),
+    ("postgresql+psycopg://rb:pw@127.0.0.1/rb", "rb:***@127.0.0.1/rb: the postgresql driver 'psycopg' is not installed"),
+    ("sqlite:////proc/riskbridge/x.db", "the folder /proc/riskbridge does not exist"),
+])
+def test_state_urls_are_checked_without_connecting(url: str, fragment: str) -> None:
+    from connector.store_url import check_state_url
+
+    problems = check_state_url(url, source="config.toml")
+    assert problems and any(fragment in p.message for p in problems), problems
+    assert all("pw@" not in str(p) for p in problems)
+
+
+def test_a_state_store_that_cannot_open_is_a_config_error(tmp_path: Path) -> None:
+    from connector.errors import StateStoreError
+    from connector.state import StateStore
+
+    damaged = tmp_path / "state.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + bytes([0x10, 0x00, 0x01, 0x01]) + b"\xff" * 8000)
+    with pytest.raises(StateStoreError, match="cannot open the state store"):
+        StateStore(f"sqlite:///{damaged}")
+    with pytest.raises(StateStoreError, match="environment variable RB_TEST_UNSET_URL is not set"):
+        StateStore("env:RB_TEST_UNSET_URL")
+    url_file = _secret(tmp_path, "sqlite:///" + str(tmp_path / "ok.db"))
+    store = StateStore(f"file:{url_file}")
+    assert store.runs() == [] and store.url.endswith("ok.db")
+    store.close()
+
+
+def _secret(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "db-url"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
