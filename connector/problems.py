@@ -101,6 +101,14 @@ def from_validation_error(exc: ValidationError, source: str, *, known: Iterable[
             choices = _choices(str(ctx.get("expected_tags", "")))
             tag = str(ctx.get("tag", ""))
             message = f"{tag!r} is not one of {', '.join(choices)}{did_you_mean(tag, choices)}"
+        elif kind == "union_tag_not_found":
+            parts.append(str(ctx.get("discriminator", "")).strip("'"))
+            message = "required key is missing"
+            hint = 'add crm = "salesforce" or crm = "zoho"'
+        elif kind in ("dict_type", "model_type", "model_attributes_type"):
+            message = f"must be a table (a [section] in TOML), not {type(value).__name__}"
+        elif kind == "list_type":
+            message = f"must be a list, e.g. [\"a\", \"b\"], not {type(value).__name__}"
         elif kind == "literal_error":
             choices = _choices(str(ctx.get("expected", "")))
             message = (f"{value!r} is not one of {', '.join(choices)}"
