@@ -24,7 +24,7 @@ from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
 from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted
-from connector.mapping import Mapping, RecordIssue, map_rows, suspect_mappings
+from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
@@ -398,7 +398,7 @@ class Sync:
             raise quota
 
 
-def _blame_mapping(issue: RecordIssue, suspects: dict[str, Any]) -> str:
+def _blame_mapping(issue: RecordIssue, suspects: dict[str, MappingSuspect]) -> str:
     """A record issue's reason, led by the mapping mistake that probably caused it."""
     blamed = [suspects[name] for name, _ in issue.failed if name in suspects]
     if not blamed:
