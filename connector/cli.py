@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 partial (some records failed), 2 config or usage error,
 3 connection or authentication failure (or the CRM kept failing), 4 internal error.
+Every command with ``--json`` prints exactly one JSON value on stdout on every exit path; an error is
+``{"status": "error", "exit_code": N, "error": {...}}``. Text from the CRM or from files is escaped
+before Rich renders it.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -69,8 +73,8 @@ sandbox_app = typer.Typer(help="Local wire-compatible CRM sandboxes for tests, d
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(emoji=False)  # ":smile:" in a CRM value stays text
+err = Console(stderr=True, emoji=False)
 
 
 def exit_code(error: BaseException) -> int:
@@ -84,13 +88,61 @@ def exit_code(error: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def fail(error: Exception) -> NoReturn:
-    """Print one clear message for an error and exit with its code."""
+def to_json(value: Any) -> str:
+    """One line of JSON; readable text stays as it is, but control and bidi characters from the CRM are
+    \\u-escaped too (JSON itself escapes only C0), so the output is safe to show in a terminal."""
+    from connector.report import UNSAFE_CHARS
+
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def error_json(error: BaseException, code: int) -> dict[str, Any]:
+    """The one JSON object `--json` prints when a command ends in an error before it has a run report."""
+    problems = [{"file": p.file, "key": p.key, "message": p.message, "hint": p.hint}
+                for p in (error.problems if isinstance(error, ConfigError) else [])]
+    kind = {EXIT_USAGE: "busy" if isinstance(error, JobBusy) else "config", EXIT_CONNECTION: "connection",
+            EXIT_PARTIAL: "quota", EXIT_INTERNAL: "internal"}.get(code, "error")
+    return {"status": "error", "exit_code": code,
+            "error": {"kind": kind, "type": type(error).__name__, "message": _message(error), "problems": problems}}
+
+
+def _message(error: BaseException) -> str:
+    """An error's message; an unexpected one (a bug) also says what kind of exception it was."""
+    return str(error) if isinstance(error, RiskbridgeError) else f"{type(error).__name__}: {error}"
+
+
+def fail(error: BaseException, *, json_out: bool = False, config: Config | None = None, job: str | None = None,
+         printed: bool = False) -> NoReturn:
+    """Print one clear message for an error (and, with `json_out`, one JSON object unless `printed`), then exit
+    with its code."""
+    from connector.report import safe
+
     code = exit_code(error)
     label = {EXIT_CONNECTION: "connection failed", EXIT_INTERNAL: "internal error"}.get(code, "error")
     hint = " (run with --verbose for the traceback; please report it)" if code == EXIT_INTERNAL else ""
-    err.print(f"[bold red]{label}:[/] {escape(str(error))}{hint}", highlight=False, soft_wrap=True)
+    where = _hosts(config, job) if code == EXIT_CONNECTION else ""
+    if json_out and not printed:
+        payload = error_json(error, code)
+        if where:
+            payload["error"]["hosts"] = where
+        print(to_json(payload), flush=True)
+    err.print(f"[bold red]{label}:[/] {safe(_message(error), 100_000)}{f' (tried {safe(where)})' if where else ''}{hint}",
+              highlight=False, soft_wrap=True, crop=False)
     raise typer.Exit(code)
+
+
+def _hosts(config: Config | None, job: str | None) -> str:
+    from connector.config import connection_hosts
+
+    return connection_hosts(config, job) if config is not None else ""
+
+
+def _boundary(error: BaseException, *, json_out: bool = False, config: Config | None = None,
+              job: str | None = None) -> NoReturn:
+    """The one place an unexpected exception becomes exit 4: logged with its traceback at debug level."""
+    logging.getLogger(__name__).debug("command failed", exc_info=error)
+    fail(error, json_out=json_out, config=config, job=job)
 
 
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
@@ -155,7 +207,13 @@ def sandbox_serve(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
     if write_config is not None:
-        write_sandbox_config(write_config, crm, app_.credentials(), org=org)
+        try:
+            write_sandbox_config(write_config, crm, app_.credentials(), org=org)
+        except OSError as exc:
+            server.stop()
+            fail(ConfigError([ConfigProblem(str(write_config), "--write-config",
+                                            f"cannot write the config: {exc.strerror}",
+                                            "give a file path in a folder you can write to")]))
     print(f"sandbox {crm} listening on {server.url}", flush=True)
     while not stop.wait(0.5):
         pass
@@ -204,6 +262,7 @@ def score(
     as_of: AsOfOption = None,
 ) -> None:
     """Score a CSV of accounts offline: the input columns plus risk_score, risk_tier, reasons and advice."""
+    from connector.report import safe
     from scoring import TIERS, assess, write_scored_csv
 
     day = _scoring_date(as_of, lang)
@@ -214,7 +273,8 @@ def score(
     except ConfigError as exc:
         fail(exc)
     tiers = ", ".join(f"{name} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
-    out.print(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", highlight=False)
+    out.print(safe(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", 2000),
+              highlight=False)
 
 
 @app.command("explain")
@@ -239,28 +299,32 @@ def explain_account(
 def _print_explanation(e: Explanation) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{e.name or e.record_id} ({e.record_id}) — {e.model_version}", title_justify="left")
+    from connector.report import safe
+
+    table = Table(title=f"{safe(e.name or e.record_id)} ({safe(e.record_id)}) — {safe(e.model_version)}",
+                  title_justify="left")
     for column in ("characteristic", "value", "bin", "points", "maximum", "shortfall"):
         table.add_column(column, justify="right" if column in ("points", "maximum", "shortfall") else "left",
                          no_wrap=column == "characteristic")
     for r in e.rows:
-        table.add_row(r.characteristic, r.value, r.bin, f"{r.points:g}", f"{r.maximum:g}",
+        table.add_row(safe(r.characteristic), safe(r.value), safe(r.bin), f"{r.points:g}", f"{r.maximum:g}",
                       f"[red]{r.shortfall:g}[/]" if r.shortfall else "0")
     table.add_row("total", "", "", f"{e.score:g}", f"{e.max_score:g}", f"{e.max_score - e.score:g}", style="bold")
     out.print(table)
     out.print(f"Risk Score {e.risk_score}, tier {e.tier} (points alone: {e.model_tier}), pd {e.pd:.2%}",
               highlight=False)
-    out.print("Reasons: " + ("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none"), highlight=False)
-    out.print("Knockouts: " + ("; ".join(f"{k.code} {k.text}" for k in e.knockouts) or "none"), highlight=False)
+    out.print("Reasons: " + safe("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none", 2000), highlight=False)
+    out.print("Knockouts: " + safe("; ".join(f"{k.code} {k.text}" for k in e.knockouts) or "none", 2000),
+              highlight=False)
     o = e.override
-    out.print("Override: " + (f"{o.state}: tier {o.tier or '?'} until {o.until or '?'}"
-                              f"{f' ({o.reason})' if o.reason else ''}" if o else "none"), highlight=False)
+    out.print("Override: " + safe(f"{o.state}: tier {o.tier or '?'} until {o.until or '?'}"
+                                  f"{f' ({o.reason})' if o.reason else ''}" if o else "none", 2000), highlight=False)
     a = e.action
     limit = f"{a.credit_limit:,.0f}" if a.credit_limit is not None else "none"
-    out.print(f"Recommended action: terms {a.terms_days} days; credit limit {limit} ({a.limit_rationale}); "
-              f"prepayment {a.prepayment_share:.0%}; {a.monitoring}", highlight=False)
+    out.print(safe(f"Recommended action: terms {a.terms_days} days; credit limit {limit} ({a.limit_rationale}); "
+                   f"prepayment {a.prepayment_share:.0%}; {a.monitoring}", 2000), highlight=False)
     if a.task is not None:
-        out.print(f"Task: {a.task.subject}\n{a.task.description}", highlight=False)
+        out.print(safe(f"Task: {a.task.subject}\n{a.task.description}", 4000), highlight=False)
 
 
 # --- sync / runs / demo --------------------------------------------------------------------------
@@ -268,13 +332,15 @@ def _print_explanation(e: Explanation) -> None:
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Config file (see config.example.toml).")]
 
 
-def _load(config: Path) -> Config:
+def _load(config: Path, json_out: bool = False) -> Config:
     from connector.config import load_config
 
     try:
         return load_config(config)
-    except ConfigError as exc:
-        fail(exc)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, json_out=json_out)
 
 
 @app.command()
@@ -288,34 +354,53 @@ def sync(
 ) -> None:
     """Run one sync: extract, map, score, plan, apply and record.
 
-    Exit 0 success, 1 partial (some writes failed; listed and retried next run), 2 config or usage error,
-    3 the CRM could not be reached or refused the credentials, 4 internal error."""
+    Exit 0 success, 1 partial (some writes failed, or an input failed on most rows so the mapping is probably
+    wrong; listed and retried next run), 2 config or usage error (nothing was sent), 3 the CRM could not be
+    reached or refused the credentials (the hosts tried are named), 4 internal error. With --json, exactly
+    one JSON object on stdout on every exit path."""
     from connector.report import failures_table, plan_table, progress_bar, skipped_table, summary_table
     from connector.sync import Sync
 
     _setup_logging(verbose, quiet=json_out)
-    cfg = _load(config)
+    cfg = _load(config, json_out)
     try:
         with progress_bar(enabled=not json_out and out.is_terminal, console=err) as progress:
             report = Sync(cfg, job, progress=progress).run(dry_run=dry_run, full=full)
     except Exception as exc:
         failed = getattr(exc, "report", None)
         if failed is not None:  # the run started: its summary is printed like any other
-            print(json.dumps(failed.to_json(), ensure_ascii=False, default=str)) if json_out else \
-                out.print(summary_table(failed))
+            if json_out:
+                hosts = {"hosts": _hosts(cfg, job)} if exit_code(exc) == EXIT_CONNECTION else {}
+                print(to_json({**failed.to_json(), "exit_code": exit_code(exc), **hosts}), flush=True)
+            else:
+                _print_safely(lambda: out.print(summary_table(failed)))
         logging.getLogger(__name__).debug("sync failed", exc_info=exc)
-        fail(exc)
+        fail(exc, json_out=json_out, config=cfg, job=job, printed=failed is not None)
+    code = EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL
     if json_out:
-        print(json.dumps(report.to_json(), ensure_ascii=False, default=str))
+        print(to_json({**report.to_json(), "exit_code": code}))
     else:
-        if report.dry_run:
-            out.print(plan_table(report))
-        out.print(summary_table(report))
-        if report.skipped:
-            out.print(skipped_table(report))
-        if report.failures:
-            out.print(failures_table(report))
-    raise typer.Exit(EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL)
+        def show() -> None:
+            if report.dry_run:
+                out.print(plan_table(report))
+            out.print(summary_table(report))
+            if report.skipped:
+                out.print(skipped_table(report))
+            if report.failures:
+                out.print(failures_table(report))
+        _print_safely(show)
+    raise typer.Exit(code)
+
+
+def _print_safely(show: Callable[[], None]) -> None:
+    """Print a run's tables; a bug in rendering them must not turn an honest exit code into 4 (the run is
+    already recorded), so it is reported on stderr and the run's own code stands."""
+    try:
+        show()
+    except Exception as exc:  # noqa: BLE001 - the boundary for output only
+        logging.getLogger(__name__).debug("printing the run failed", exc_info=exc)
+        err.print(f"[bold red]could not print the run's tables:[/] {escape(type(exc).__name__)}; use --json",
+                  highlight=False)
 
 
 @app.command()
@@ -324,16 +409,22 @@ def schedule(
     job: Annotated[list[str] | None, typer.Option(help="Only these jobs (repeatable); default all.")] = None,
 ) -> None:
     """Run the scheduler daemon: every job on its cron `schedule`, never overlapping itself."""
+    from connector.report import safe
     from connector.scheduler import build_scheduler
+    from connector.state import StateStore
 
     _setup_logging(False)
     cfg = _load(config)
     try:
+        # A store that cannot be opened would fail every tick: refuse to start instead.
+        StateStore(cfg.state_url).close()
         scheduler = build_scheduler(cfg, job)
-    except RiskbridgeError as exc:
-        fail(exc)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, config=cfg)
     for entry in scheduler.get_jobs():
-        err.print(f"scheduled {entry.id}: {cfg.jobs[entry.id].schedule} (UTC)")
+        err.print(f"scheduled {safe(entry.id)}: {safe(cfg.jobs[entry.id].schedule)} (UTC)", highlight=False)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -345,20 +436,29 @@ def runs(
     config: ConfigOption = Path("config.toml"),
     job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array (one error object on failure).")] = False,
 ) -> None:
     """List the run history with status, counts and API calls."""
     from connector.report import runs_table
     from connector.state import StateStore
 
-    cfg = _load(config)
-    store = StateStore(cfg.state_url)
-    rows = store.runs(job, limit)
+    if limit < 1:
+        fail(ConfigError([ConfigProblem("command line", "--limit", f"must be at least 1, not {limit}")]),
+             json_out=json_out)
+    cfg = _load(config, json_out)
+    try:
+        store = StateStore(cfg.state_url)
+        rows = store.runs(job, limit)
+        store.close()
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, json_out=json_out, config=cfg)
     if json_out:
-        print(json.dumps([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
+        print(to_json([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
                            "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                            "dry_run": r.dry_run, "api_calls": r.api_calls, "summary": r.summary, "error": r.error}
-                          for r in rows], ensure_ascii=False, default=str))
+                          for r in rows]))
     else:
         out.print(runs_table(rows))
 
@@ -376,7 +476,7 @@ def demo(
     from rich.table import Table
 
     from connector.config import load_config
-    from connector.report import summary_table
+    from connector.report import safe, summary_table
     from connector.sandbox import running_sandbox
     from connector.sandbox.client_config import write_config
     from connector.state import StateStore
@@ -412,8 +512,8 @@ def demo(
             table.add_column(col)
         for row in store.riskiest("default", 5):
             detail = row.detail
-            table.add_row(str(detail.get("name") or row.record_id), f"{row.score:.0f}", row.tier,
-                          "\n".join(detail.get("reasons", [])[:4]))
+            table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}", safe(row.tier),
+                          safe("\n".join(detail.get("reasons", [])[:4]), 1000))
         out.print(table)
         store.close()
         if keep_serving:

@@ -3,8 +3,10 @@
 One file, validated before any network call, with every problem reported at once. Environment
 variables override scalar keys: ``RISKBRIDGE_STATE_URL``, ``RISKBRIDGE_CONNECTIONS__SF__INSTANCE_URL``
 (``__`` separates levels). Secrets are never required inline: a secret is ``"env:NAME"``,
-``"file:/path"`` or, for throwaway sandboxes only, the literal value. Resolved secrets are
-`SecretStr` and never appear in reprs, logs or errors.
+``"file:/path"`` or, for a connection whose URLs are all loopback (a sandbox), the literal value;
+a literal secret for any other host is a configuration error. ``state_url`` may be a reference too,
+so a database password never has to be written in the file. Resolved secrets are `SecretStr` and
+never appear in reprs, logs or errors.
 """
 
 from __future__ import annotations
@@ -13,19 +15,34 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connector.errors import ConfigError, ConfigProblem
 from connector.mapping import Mapping, load_mapping
 from connector.model import ObjectKind
+from connector.problems import field_names, from_validation_error, read_text
+from connector.secret_refs import resolve_secret, secret_problems
+from connector.store_url import check_state_url, is_reference
 
 __all__ = [
-    "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "load_config", "resolve_secret",
+    "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "connection_hosts", "load_config",
+    "resolve_secret",
 ]
 
 ENV_PREFIX = "RISKBRIDGE_"
+MAX_DUE_DAYS = 365
 ZOHO_DATA_CENTRES: dict[str, tuple[str, str]] = {
     "com": ("https://accounts.zoho.com", "https://www.zohoapis.com"),
     "eu": ("https://accounts.zoho.eu", "https://www.zohoapis.eu"),
@@ -41,29 +58,6 @@ Tier = Literal["low", "medium", "high", "critical"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def resolve_secret(reference: SecretStr | str, key: str, environ: dict[str, str] | None = None) -> SecretStr:
-    """Read a secret from ``env:NAME``, ``file:PATH`` or a literal; the error names the key, not the value."""
-    source = reference.get_secret_value() if isinstance(reference, SecretStr) else reference
-    if source.startswith("env:"):
-        name = source[4:]
-        value = (os.environ if environ is None else environ).get(name)
-        if not value:
-            raise ConfigError([ConfigProblem("environment", key, f"environment variable {name} is not set",
-                                             f"export {name}=... before running (an empty value counts as unset)")])
-        return SecretStr(value)
-    if source.startswith("file:"):
-        path = Path(source[5:]).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError([ConfigProblem(str(path), key, f"cannot read secret file: {exc.strerror}",
-                                             "check the path and its permissions")]) from None
-        if not text:
-            raise ConfigError([ConfigProblem(str(path), key, "the secret file is empty")])
-        return SecretStr(text)
-    return SecretStr(source)
 
 
 # The raw reference ("env:NAME", "file:PATH" or a literal) is itself kept as a SecretStr so a literal
@@ -133,13 +127,23 @@ class ZohoConnection(_Strict):
 Connection = Annotated[SalesforceConnection | ZohoConnection, Field(discriminator="crm")]
 
 
+def _due_days(value: int) -> int:
+    if not 0 <= value <= MAX_DUE_DAYS:
+        raise ValueError(f"{value} days: a task must fall due between 0 and {MAX_DUE_DAYS} days after it is created")
+    return value
+
+
+DueDays = Annotated[int, AfterValidator(_due_days)]
+
+
 class TaskPolicy(_Strict):
     enabled: bool = True
     tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["high", "critical"]))
     deal_over_credit: bool = True
     on_first_assessment: bool = Field(
         default=False, description="also create tasks for records already high on their first assessment")
-    due_days: dict[Tier, int] = Field(default_factory=lambda: dict[Tier, int]({"critical": 1, "high": 3, "medium": 7, "low": 14}))
+    due_days: dict[Tier, DueDays] = Field(
+        default_factory=lambda: dict[Tier, DueDays]({"critical": 1, "high": 3, "medium": 7, "low": 14}))
 
 
 class WatchlistPolicy(_Strict):
@@ -163,6 +167,14 @@ class Job(_Strict):
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)
 
+    @field_validator("objects")
+    @classmethod
+    def _accounts_first(cls, value: list[ObjectKind]) -> list[ObjectKind]:
+        if "accounts" not in value:
+            raise ValueError('deals are scored with their account, so objects must include "accounts": '
+                             '["accounts"] or ["accounts", "deals"]' if value else
+                             'nothing to sync: objects must include "accounts" (["accounts"] or ["accounts", "deals"])')
+        return list(dict.fromkeys(value))
 
     @field_validator("schedule")
     @classmethod
@@ -192,15 +204,30 @@ class Config(_Strict):
         return name, self.jobs[name]
 
 
-def _key(loc: tuple[int | str, ...]) -> str:
-    """A dotted key path, without the CRM tag pydantic inserts for the connection union."""
-    parts = [str(p) for p in loc]
-    if len(parts) > 2 and parts[0] == "connections" and parts[2] in ("salesforce", "zoho"):
-        del parts[2]
-    return ".".join(parts)
+_KNOWN_KEYS = field_names(Config)
 
 
-def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
+def connection_hosts(config: Config, job: str | None) -> str:
+    """The hosts a job's connection calls (for connection errors): "connection 'x': login h1, API h2"."""
+    try:
+        _, job_model = config.job(job)
+    except ConfigError:
+        return ""
+    conn = config.connections.get(job_model.connection)
+    if conn is None:
+        return ""
+    if isinstance(conn, SalesforceConnection):
+        urls = {"login": conn.login_url, "API": conn.instance_url}
+    else:
+        accounts_url, api_url = conn.urls
+        urls = {"accounts": accounts_url, "API": api_url}
+    return f"connection {job_model.connection!r}: " + ", ".join(
+        f"{what} {urlsplit(url).netloc or url}" for what, url in urls.items())
+
+
+def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, str]:
+    """Apply ``RISKBRIDGE_…`` variables to the raw config; returns {dotted key: variable} for messages."""
+    applied: dict[str, str] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -212,6 +239,44 @@ def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
                 break
         else:
             node[path[-1]] = value
+            applied[".".join(path)] = name
+    return applied
+
+
+def _token_cache_problems(connections: dict[str, Any], source: str) -> list[ConfigProblem]:
+    """A token cache must be a file in an existing folder; otherwise the first token write would crash."""
+    problems = []
+    for name, conn in connections.items():
+        value = conn.get("token_cache") if isinstance(conn, dict) else None
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if path.is_dir():
+            problems.append(ConfigProblem(source, f"connections.{name}.token_cache", f"{path} is a folder",
+                                          f"name a file inside it, e.g. {path / 'zoho-token.json'}"))
+        elif not path.parent.is_dir():
+            problems.append(ConfigProblem(source, f"connections.{name}.token_cache",
+                                          f"the folder {path.parent} does not exist", "create it or fix the path"))
+    return problems
+
+
+def _state_problems(raw: dict[str, Any], env: dict[str, str], overrides: dict[str, str],
+                    source: str) -> list[ConfigProblem]:
+    value = raw.get("state_url", Config.model_fields["state_url"].default)
+    if not isinstance(value, str):
+        return []  # the model reports the type
+    variable = overrides.get("state_url")
+    url, literal = value, variable is None and not is_reference(value)
+    if is_reference(value):
+        try:
+            url = resolve_secret(value, "state_url", env).get_secret_value()
+        except ConfigError as exc:
+            return exc.problems
+    problems = check_state_url(url, source=source, literal=literal)
+    if variable is not None:
+        problems = [ConfigProblem(p.file, p.key, f"{p.message} (the value comes from the environment variable "
+                                  f"{variable})", p.hint) for p in problems]
+    return problems
 
 
 def _resolve_path(base: Path, value: str) -> Path:
@@ -226,23 +291,26 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     """
     source = str(path)
     file = Path(path)
+    text, problem = read_text(file, "config file")
+    if problem is not None or text is None:
+        if problem is not None and problem.message == "config file not found":
+            problem = ConfigProblem(source, "", problem.message,
+                                    "copy config.example.toml, or run `riskbridge sandbox serve --write-config`")
+        raise ConfigError([problem or ConfigProblem(source, "", "cannot read the config file")])
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([ConfigProblem(source, "", "config file not found",
-                                         "copy config.example.toml, or run `riskbridge sandbox serve --write-config`")]) from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem(source, "", f"not valid TOML: {exc}")]) from None
     env = dict(os.environ if environ is None else environ)
-    _env_overrides(raw, env)
+    overrides = _env_overrides(raw, env)
     problems: list[ConfigProblem] = []
     config: Config | None = None
     try:
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        problems += [ConfigProblem(source, _key(e["loc"]), e["msg"],
-                                   "remove this key or check its spelling" if e["type"] == "extra_forbidden" else "")
-                     for e in exc.errors()]
+        problems += from_validation_error(exc, source, known=_KNOWN_KEYS, env=overrides,
+                                          drop=("salesforce", "zoho"))
+    problems += _state_problems(raw, env, overrides, source)
     # The cross-references and files are checked on the raw data too, so one run lists every problem.
     base = file.resolve().parent
     connections: dict[str, Any] = raw["connections"] if isinstance(raw.get("connections"), dict) else {}
@@ -260,10 +328,11 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
             try:
                 mapping = load_mapping(mapping_path)
                 mappings[job_name] = mapping
-                if isinstance(conn, dict) and conn.get("crm") not in (None, mapping.crm):
+                if isinstance(conn, dict) and conn.get("crm") in ("salesforce", "zoho") and conn["crm"] != mapping.crm:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
                                                   f"mapping is for {mapping.crm}, connection is {conn.get('crm')}"))
-                if "deals" in job.get("objects", ["accounts", "deals"]) and mapping.deals is None:
+                objects = job.get("objects", ["accounts", "deals"])
+                if isinstance(objects, list) and "deals" in objects and mapping.deals is None:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.objects",
                                                   "deals are synced but the mapping has no [deals] section"))
             except ConfigError as exc:
@@ -274,17 +343,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         if isinstance(scorecard, str) and scorecard != "default" and not _resolve_path(base, scorecard).is_file():
             problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
                                           "use \"default\" or a path relative to the config file"))
-    for conn_name, conn in connections.items():
-        auth = conn.get("auth") if isinstance(conn, dict) else None
-        if not isinstance(auth, dict):
-            continue
-        for key in ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token"):
-            value = auth.get(key)
-            if isinstance(value, str):
-                try:
-                    resolve_secret(value, f"connections.{conn_name}.auth.{key}", env)
-                except ConfigError as exc:
-                    problems += exc.problems
+    problems += secret_problems(connections, env, overrides, source)
+    problems += _token_cache_problems(connections, source)
     if problems or config is None:
         raise ConfigError(problems)
     for job_model in config.jobs.values():

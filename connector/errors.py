@@ -2,7 +2,8 @@
 
     RiskbridgeError
     ├── ConfigError            fix the config or mapping file; nothing was sent (exit 2)
-    │   └── MappingError
+    │   ├── MappingError
+    │   └── StateStoreError    the state store cannot be opened (state_url, a damaged database)
     ├── JobBusy                another run of the job holds its lock; try again later (exit 2)
     ├── ConnectionFailed       the CRM cannot be reached or refused our credentials (exit 3)
     │   └── AuthError
@@ -31,6 +32,7 @@ __all__ = [
     "RecordSkipped",
     "Retriable",
     "RiskbridgeError",
+    "StateStoreError",
 ]
 
 
@@ -65,6 +67,10 @@ class ConfigError(RiskbridgeError):
 
 class MappingError(ConfigError):
     """A mapping file is invalid or does not match the CRM's fields."""
+
+
+class StateStoreError(ConfigError):
+    """The state store named by ``state_url`` cannot be opened or is not a riskbridge database."""
 
 
 class JobBusy(RiskbridgeError):

@@ -13,13 +13,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from connector.errors import ConfigProblem, MappingError
 from connector.model import ACCOUNT_FIELDS, DEAL_FIELDS, Account, Deal, ObjectKind
+from connector.problems import did_you_mean, field_names, from_validation_error, read_text
 from connector.transforms import TRANSFORMS, Unconvertible, parse_datetime
 
-__all__ = ["MAPPINGS_DIR", "OUTPUT_FIELDS", "Mapping", "ObjectMapping", "RecordIssue", "load_mapping"]
+__all__ = ["MAPPINGS_DIR", "OUTPUT_FIELDS", "Mapping", "MappingSuspect", "ObjectMapping", "RecordIssue", "load_mapping",
+           "mapping_problems", "suspect_mappings"]
+
+# When one input fails the same way on at least this share of a batch of at least SUSPECT_MIN_ROWS rows, the
+# data is not what is wrong: the mapping points the input at the wrong field or gives it the wrong transform.
+SUSPECT_SHARE = 0.5
+SUSPECT_MIN_ROWS = 20
 
 # The default mappings: `mappings/` in a checkout, the data package `connector.mappings` when installed.
 _HERE = Path(__file__).resolve().parent
@@ -43,7 +50,8 @@ class Input(BaseModel):
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in TRANSFORMS:
-            raise ValueError(f"unknown transform {value!r}; valid: {', '.join(sorted(TRANSFORMS))}")
+            raise ValueError(f"unknown transform {value!r}{did_you_mean(value, TRANSFORMS)}; "
+                             f"valid: {', '.join(sorted(TRANSFORMS))}")
         return value
 
 
@@ -54,12 +62,26 @@ class ObjectMapping(BaseModel):
     id_field: str = "Id"
     cursor_field: str
     parent_field: str | None = None
-    inputs: dict[str, Input | str]
+    inputs: dict[str, Input]
     outputs: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _plain_field(cls, value: Any) -> Any:
+        """``name = "Field"`` is short for ``name = { field = "Field" }`` (read as text)."""
+        if isinstance(value, dict):
+            return {k: {"field": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _output_names(cls, value: dict[str, str]) -> dict[str, str]:
+        if empty := [k for k, v in value.items() if not v.strip()]:
+            raise ValueError(f"output(s) {empty} are mapped to an empty field name")
+        return value
+
     def input(self, name: str) -> Input | None:
-        spec = self.inputs.get(name)
-        return Input(field=spec) if isinstance(spec, str) else spec
+        return self.inputs.get(name)
 
     def read_fields(self) -> tuple[str, ...]:
         """CRM fields to read: id, cursor, every input's top-level field and every output (for diffing)."""
@@ -83,29 +105,13 @@ class Mapping(BaseModel):
     source: str = ""
 
     @model_validator(mode="after")
-    def _names(self) -> Mapping:
-        for kind in ("accounts", "deals"):
-            obj: ObjectMapping | None = getattr(self, kind)
-            if obj is None:
-                continue
-            unknown = [n for n in obj.inputs if n not in _CANONICAL[kind]]
-            if unknown:
-                raise ValueError(f"{kind}.inputs: unknown canonical name(s) {unknown}; "
-                                 f"valid: {', '.join(_CANONICAL[kind])}")
-            unknown = [n for n in obj.outputs if n not in OUTPUT_FIELDS[kind]]
-            if unknown:
-                raise ValueError(f"{kind}.outputs: unknown output name(s) {unknown}; "
-                                 f"valid: {', '.join(OUTPUT_FIELDS[kind])}")
-            if "id" in obj.inputs:
-                raise ValueError(f"{kind}.inputs: 'id' comes from id_field, do not map it")
-            read = {obj.id_field.lower(), obj.cursor_field.lower()} | {
-                (spec.field if isinstance(spec, Input) else spec).split(".", 1)[0].lower() for spec in obj.inputs.values()}
-            clash = sorted(f for f in obj.outputs.values() if f.lower() in read)
-            if clash:
-                raise ValueError(f"{kind}.outputs: {clash} are also read as inputs; riskbridge would overwrite the "
-                                 "data it scores (or a credit manager's override) with its own results")
-        if self.deals is not None and "account_id" not in self.deals.inputs:
-            raise ValueError("deals.inputs: 'account_id' is required to link deals to accounts")
+    def _names(self, info: ValidationInfo) -> Mapping:
+        if info.context and info.context.get("problems") is not None:
+            info.context["problems"] += mapping_problems(self, self.source)  # load_mapping lists each one
+            return self
+        problems = mapping_problems(self, self.source)
+        if problems:
+            raise ValueError("; ".join(f"{p.key}: {p.message}" for p in problems))
         return self
 
     def object(self, kind: ObjectKind) -> ObjectMapping:
@@ -119,6 +125,49 @@ class Mapping(BaseModel):
         return ["accounts", "deals"] if self.deals is not None else ["accounts"]
 
 
+def mapping_problems(mapping: Mapping, source: str) -> list[ConfigProblem]:
+    """What is wrong with a structurally valid mapping, each problem under its own key."""
+    problems: list[ConfigProblem] = []
+    for kind in ("accounts", "deals"):
+        obj: ObjectMapping | None = getattr(mapping, kind)
+        if obj is None:
+            continue
+        canonical = [n for n in _CANONICAL[kind] if n != "id"]
+        for name in obj.inputs:
+            if name == "id":
+                problems.append(ConfigProblem(source, f"{kind}.inputs.id", "'id' comes from id_field",
+                                              "remove this line; set id_field instead"))
+            elif name not in _CANONICAL[kind]:
+                problems.append(ConfigProblem(source, f"{kind}.inputs.{name}", f"unknown canonical field "
+                                              f"{name!r}{did_you_mean(name, canonical)}",
+                                              f"valid: {', '.join(canonical)}"))
+        for name in obj.outputs:
+            if name not in OUTPUT_FIELDS[kind]:
+                problems.append(ConfigProblem(source, f"{kind}.outputs.{name}", f"unknown output {name!r}"
+                                              f"{did_you_mean(name, OUTPUT_FIELDS[kind])}",
+                                              f"valid: {', '.join(OUTPUT_FIELDS[kind])}"))
+        by_field: dict[str, list[str]] = {}
+        for name, crm_field in obj.outputs.items():
+            by_field.setdefault(crm_field.lower(), []).append(name)
+        for names in by_field.values():
+            if len(names) > 1:
+                spelled = " and ".join(f"{n} -> {obj.outputs[n]}" for n in names)
+                problems.append(ConfigProblem(source, f"{kind}.outputs", f"{spelled}: one CRM field can hold only "
+                                              "one output; each write would overwrite the other",
+                                              "give each output its own field, or remove one of these lines"))
+        read = {obj.id_field.lower(), obj.cursor_field.lower()} | {
+            spec.field.split(".", 1)[0].lower() for spec in obj.inputs.values()}
+        clash = sorted(f for f in obj.outputs.values() if f.lower() in read)
+        if clash:
+            problems.append(ConfigProblem(source, f"{kind}.outputs", f"{clash} are also read as inputs; riskbridge "
+                                          "would overwrite the data it scores (or a credit manager's override) "
+                                          "with its own results", "map each output to a field of its own"))
+    if mapping.deals is not None and "account_id" not in mapping.deals.inputs:
+        problems.append(ConfigProblem(source, "deals.inputs", "'account_id' is required to link deals to accounts",
+                                      'add account_id = "<the lookup field to the account>"'))
+    return problems
+
+
 @dataclass(frozen=True)
 class RecordIssue:
     """Why one CRM record was skipped this run."""
@@ -126,6 +175,45 @@ class RecordIssue:
     object: ObjectKind
     record_id: str
     reason: str
+    failed: tuple[tuple[str, str], ...] = ()  # (canonical input, the CRM value it could not read), per input
+
+
+@dataclass(frozen=True)
+class MappingSuspect:
+    """One input that failed on most rows of a batch: probably a mapping mistake, not bad data."""
+
+    object: ObjectKind
+    canonical: str
+    field: str
+    transform: str
+    failed: int
+    rows: int
+    sample: str
+
+    @property
+    def message(self) -> str:
+        return (f"{self.object}.inputs.{self.canonical} reads {self.field} with transform {self.transform!r}, which "
+                f"failed on {self.failed} of {self.rows} rows (e.g. {self.sample}); check that field and transform "
+                "in the mapping")
+
+
+def suspect_mappings(mapping: Mapping, kind: ObjectKind, rows: int, issues: list[RecordIssue]) -> list[MappingSuspect]:
+    """Inputs that failed on at least half of a batch of at least 20 rows (see SUSPECT_SHARE)."""
+    if rows < SUSPECT_MIN_ROWS:
+        return []
+    counts: dict[str, int] = {}
+    samples: dict[str, str] = {}
+    for issue in issues:
+        for name, sample in issue.failed:
+            counts[name] = counts.get(name, 0) + 1
+            samples.setdefault(name, sample)
+    obj = mapping.object(kind)
+    suspects = []
+    for name, count in counts.items():
+        spec = obj.input(name)
+        if spec is not None and count >= SUSPECT_SHARE * rows:
+            suspects.append(MappingSuspect(kind, name, spec.field, spec.transform, count, rows, samples[name]))
+    return suspects
 
 
 def _dig(row: dict[str, Any], path: str) -> Any:
@@ -149,19 +237,22 @@ def map_rows(mapping: Mapping, kind: ObjectKind, rows: list[dict[str, Any]]) -> 
             continue
         values: dict[str, Any] = {"id": record_id}
         problems: list[str] = []
+        failed: list[tuple[str, str]] = []
         for name, spec in specs.items():
             assert spec is not None
+            raw = _dig(row, spec.field)
             try:
-                values[name] = TRANSFORMS[spec.transform](_dig(row, spec.field))
+                values[name] = TRANSFORMS[spec.transform](raw)
             except Unconvertible as exc:
                 problems.append(f"{spec.field} -> {name}: {exc}")
+                failed.append((name, repr(raw)[:60]))
         try:
             modstamp: datetime | None = parse_datetime(row[obj.cursor_field]) if row.get(obj.cursor_field) else None
         except Unconvertible as exc:
             problems.append(f"{obj.cursor_field}: {exc}")
             modstamp = None
         if problems:
-            issues.append(RecordIssue(kind, record_id, "; ".join(problems)))
+            issues.append(RecordIssue(kind, record_id, "; ".join(problems), tuple(failed)))
             continue
         current = {name: row.get(crm_field) for name, crm_field in obj.outputs.items()}
         if kind == "accounts":
@@ -172,33 +263,26 @@ def map_rows(mapping: Mapping, kind: ObjectKind, rows: list[dict[str, Any]]) -> 
     return records, issues
 
 
-def _problems(exc: ValidationError, source: str) -> list[ConfigProblem]:
-    problems = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in ("Input", "str")))
-        problems.append(ConfigProblem(source, key, err["msg"], _hint(err["type"])))
-    return problems
-
-
-def _hint(error_type: str) -> str:
-    return {
-        "extra_forbidden": "remove this key or check its spelling",
-        "missing": "add this key",
-        "literal_error": "use one of the listed values",
-    }.get(error_type, "")
+_KNOWN_KEYS = field_names(Mapping)
 
 
 def load_mapping(path: str | Path) -> Mapping:
     """Read and validate a mapping file; every problem is listed in one `MappingError`."""
     source = str(path)
+    text, problem = read_text(Path(path), "mapping file")
+    if problem is not None or text is None:
+        if problem is not None and problem.message == "mapping file not found":
+            problem = ConfigProblem(source, "", "file not found", f"default mappings live in {MAPPINGS_DIR}")
+        raise MappingError([problem or ConfigProblem(source, "", "cannot read the mapping file")])
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MappingError([ConfigProblem(source, "", "file not found",
-                                          f"default mappings live in {MAPPINGS_DIR}")]) from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MappingError([ConfigProblem(source, "", f"not valid TOML: {exc}")]) from None
+    problems: list[ConfigProblem] = []
     try:
-        return Mapping.model_validate({**raw, "source": source})
+        mapping = Mapping.model_validate({**raw, "source": source}, context={"problems": problems})
     except ValidationError as exc:
-        raise MappingError(_problems(exc, source)) from None
+        raise MappingError(from_validation_error(exc, source, known=_KNOWN_KEYS)) from None
+    if problems:
+        raise MappingError(problems)
+    return mapping

@@ -54,6 +54,8 @@ class RunReport:
     failures: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)  # dry run: every write that would happen
+    # Inputs that failed on most rows of a batch: the mapping, not the data, is probably wrong; never `success`.
+    mapping_warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, plan: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -77,6 +79,8 @@ class RunReport:
             out["failures"] = self.failures
         if self.skipped:
             out["skipped"] = self.skipped
+        if self.mapping_warnings:
+            out["mapping_warnings"] = self.mapping_warnings
         return out
 
 

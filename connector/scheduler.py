@@ -12,8 +12,8 @@ from collections.abc import Callable
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from connector.config import Config
-from connector.errors import ConfigError, ConfigProblem, RiskbridgeError
+from connector.config import Config, connection_hosts
+from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, Retriable, RiskbridgeError
 from connector.sync import Sync
 
 __all__ = ["build_scheduler"]
@@ -25,7 +25,9 @@ def _run_job(config: Config, job: str) -> None:
     try:
         report = Sync(config, job).run()
         log.info("job %s run %d: %s, %d API calls", job, report.run_id, report.status, report.api_calls)
-    except RiskbridgeError as exc:  # the daemon keeps going; the run row records the failure
+    except (ConnectionFailed, Retriable) as exc:  # the daemon keeps going; the run row records the failure
+        log.error("job %s failed: %s (tried %s)", job, exc, connection_hosts(config, job))
+    except RiskbridgeError as exc:
         log.error("job %s failed: %s", job, exc)
 
 

@@ -17,10 +17,14 @@ from sqlalchemy import create_engine, delete, event, insert, select, text, updat
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connector import audit as audit_log
+from connector.errors import ConfigError, ConfigProblem, StateStoreError
 from connector.model import Cursor, Deal
+from connector.secret_refs import resolve_secret
+from connector.store_url import check_state_url, display_url, is_reference
 from connector.tables import (
     AUDIT_CHAIN_VERSION,
     MIGRATIONS,
@@ -50,6 +54,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_OPEN_HINT = ("check that the database server is up and the URL, user and database are right; a damaged SQLite "
+              "file can be moved aside (riskbridge creates a new one) or restored from a backup")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the store did not open, without the URL or parameters a driver may echo (they can hold a password)."""
+    if isinstance(exc, DatabaseError) and "file is not a database" in str(exc.orig):
+        return "the file is not a riskbridge state database (not an SQLite file, or damaged)"
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        first = str(orig).splitlines()[0][:200] if str(orig) else ""
+        return f"{type(orig).__name__}: {first}"
+    return type(exc).__name__
+
+
 def _chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
     """Distinct ids in chunks small enough for one IN (...) on every database."""
     wanted = list(dict.fromkeys(ids))
@@ -61,11 +80,27 @@ class StateStore:
     """All reads and writes of riskbridge's own state."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine = create_engine(url, future=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._migrate()
+        """Open (and create or migrate) the store; `url` may be a secret reference (``env:``/``file:``).
+
+        Raises `StateStoreError` (a configuration error) when it cannot be opened, naming the URL with its
+        password masked."""
+        if is_reference(url):
+            try:
+                url = resolve_secret(url, "state_url").get_secret_value()
+            except ConfigError as exc:
+                raise StateStoreError(exc.problems) from None
+        self.url = display_url(url)  # never the password
+        problems = check_state_url(url, source="state_url", key="state_url", literal=False)
+        if problems:
+            raise StateStoreError(problems)
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+            if url.startswith("sqlite"):
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._migrate()
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            raise StateStoreError([ConfigProblem("state store", "state_url", f"{self.url}: cannot open the state "
+                                                 f"store: {_reason(exc)}", _OPEN_HINT)]) from None
 
     def _migrate(self) -> None:
         Base.metadata.create_all(self.engine)

@@ -27,7 +27,7 @@ from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
 from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted
-from connector.mapping import Mapping, RecordIssue, map_rows
+from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
@@ -122,7 +122,8 @@ class Sync:
             report.api_usage = self.client.api_usage
             report.duration_s = time.monotonic() - started
             if report.status != "failed":
-                report.status = "partial" if (report.failures or report.stopped) else "success"
+                report.status = "partial" if (report.failures or report.stopped or report.mapping_warnings) \
+                    else "success"
             self.store.finish_run(run_id, report.status, report.to_json(plan=False), report.api_calls, report.error)
             self.store.release(self.job_name, owner)
             self.client.close()
@@ -222,7 +223,7 @@ class Sync:
                 changed = deals  # a failed deal is retried even if nothing changed since
             counts.unchanged += len(deals) - len(changed)
             counts.mapped += len(changed)
-            self._skip(report, "deals", issues, dry_run)
+            self._skip(report, "deals", issues, dry_run, rows=len(rows))
             accounts = {d.account_id for d in changed if d.account_id} | moved_from
             if dry_run:
                 self._overlay.update({d.id: d for d in changed})
@@ -293,7 +294,7 @@ class Sync:
             counts.unchanged += len(accounts) - len(fresh)
             accounts = fresh
         counts.mapped += len(accounts)
-        self._skip(report, "accounts", issues, dry_run)
+        self._skip(report, "accounts", issues, dry_run, rows=len(rows))
         handled = {i.record_id for i in issues}
         if not accounts:
             return handled
@@ -333,9 +334,20 @@ class Sync:
             raise quota
         return handled | {a.id for a in accounts}
 
-    def _skip(self, report: RunReport, kind: ObjectKind, issues: list[RecordIssue], dry_run: bool) -> None:
+    def _skip(self, report: RunReport, kind: ObjectKind, issues: list[RecordIssue], dry_run: bool,
+              rows: int = 0) -> None:
         if not issues:
             return
+        suspects = {s.canonical: s for s in suspect_mappings(self.mapping, kind, rows, issues)}
+        if suspects:
+            known = {(w["object"], w["input"]) for w in report.mapping_warnings}
+            for s in suspects.values():
+                log.warning("the mapping is probably wrong: %s", s.message)
+                if (kind, s.canonical) not in known:
+                    report.mapping_warnings.append({"object": kind, "input": s.canonical, "field": s.field,
+                                                    "transform": s.transform, "failed": s.failed, "rows": s.rows,
+                                                    "sample": s.sample, "message": s.message})
+            issues = [RecordIssue(i.object, i.record_id, _blame_mapping(i, suspects), i.failed) for i in issues]
         report.objects[kind].skipped += len(issues)
         report.skipped += [{"object": kind, "id": i.record_id, "reason": i.reason} for i in issues]
         if not dry_run:
@@ -446,6 +458,16 @@ class Sync:
         report.failures += resent.failures
         if quota is not None:
             raise quota
+
+
+def _blame_mapping(issue: RecordIssue, suspects: dict[str, MappingSuspect]) -> str:
+    """A record issue's reason, led by the mapping mistake that probably caused it."""
+    blamed = [suspects[name] for name, _ in issue.failed if name in suspects]
+    if not blamed:
+        return issue.reason
+    return ("the mapping is probably wrong (" + "; ".join(f"{s.field} with transform {s.transform!r} failed on "
+                                                          f"{s.failed} of {s.rows} rows" for s in blamed)
+            + f"), not this record: {issue.reason}")
 
 
 def _dead_local_owner(owner: str) -> bool:

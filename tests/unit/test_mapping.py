@@ -81,3 +81,71 @@ def test_a_deal_without_an_account_maps_with_no_account() -> None:
              "Account_Name": {"name": "Zylker"}}]  # a lookup without the id the mapping reads
     records, issues = map_rows(mapping, "deals", rows)
     assert issues == [] and isinstance(records[0], Deal) and records[0].account_id is None
+
+
+MAPPING = """
+crm = "salesforce"
+[accounts]
+object = "Account"
+cursor_field = "SystemModstamp"
+[accounts.inputs]
+name = "Name"
+bureau_score = { field = "Bureau_Score__c", transform = "number" }
+[accounts.outputs]
+risk_score = "Risk_Score__c"
+reasons = "Risk_Reasons__c"
+"""
+
+
+def mapping_problems_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "m.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    return [f"{p.key}: {p.message}" for p in err.value.problems]
+
+
+def test_two_outputs_on_one_crm_field_are_refused(tmp_path: Path) -> None:
+    [problem] = mapping_problems_of(tmp_path, MAPPING + 'model_version = "risk_reasons__c"\n')
+    assert problem.startswith("accounts.outputs: reasons -> Risk_Reasons__c and model_version -> risk_reasons__c")
+    assert "one CRM field" in problem
+
+
+def test_misspellings_get_did_you_mean_each_under_its_own_key(tmp_path: Path) -> None:
+    text = MAPPING.replace("bureau_score =", "bureau_scroe =").replace("risk_score =", "risk_scroe =")
+    problems = mapping_problems_of(tmp_path, text.replace('"number"', '"numbr"'))
+    assert any(p.startswith("accounts.inputs.bureau_scroe.transform: unknown transform 'numbr' (did you mean number?)")
+               for p in problems)
+    problems = mapping_problems_of(tmp_path, text)
+    assert "accounts.inputs.bureau_scroe: unknown canonical field 'bureau_scroe' (did you mean bureau_score?)" in problems
+    assert "accounts.outputs.risk_scroe: unknown output 'risk_scroe' (did you mean risk_score?)" in problems
+
+
+def test_empty_names_and_folders_are_problems(tmp_path: Path) -> None:
+    assert mapping_problems_of(tmp_path, MAPPING.replace('object = "Account"', 'object = ""')) == [
+        "accounts.object: must not be empty"]
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    with pytest.raises(MappingError, match="is a folder, not a file"):
+        load_mapping(folder)
+
+
+def test_an_input_failing_on_most_of_a_batch_is_a_mapping_suspect(tmp_path: Path) -> None:
+    from connector.mapping import suspect_mappings
+
+    path = tmp_path / "m.toml"
+    path.write_text(MAPPING.replace('"number"', '"date"'), encoding="utf-8")
+    mapping = load_mapping(path)
+
+    def batch(bad: int, total: int) -> list[dict[str, object]]:
+        return [{"Id": f"a{i}", "Name": "x", "Bureau_Score__c": 61.5 if i < bad else None} for i in range(total)]
+
+    rows = batch(12, 20)
+    _, issues = map_rows(mapping, "accounts", rows)
+    [suspect] = suspect_mappings(mapping, "accounts", len(rows), issues)
+    assert (suspect.canonical, suspect.field, suspect.transform, suspect.failed, suspect.rows) == (
+        "bureau_score", "Bureau_Score__c", "date", 12, 20)
+    assert suspect.sample == "61.5" and "61.5" in suspect.message
+    for bad, total in ((9, 20), (12, 19)):  # under half, or too few rows to tell
+        rows = batch(bad, total)
+        assert suspect_mappings(mapping, "accounts", len(rows), map_rows(mapping, "accounts", rows)[1]) == []

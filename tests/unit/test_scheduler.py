@@ -18,11 +18,12 @@ def config(tmp_path: Path, schedule: str) -> Path:
     path.write_text(f"""
 [connections.sf]
 crm = "salesforce"
-instance_url = "https://acme.my.salesforce.com"
+instance_url = "http://127.0.0.1:9"
+login_url = "http://127.0.0.1:9"
 [connections.sf.auth]
 method = "password"
 username = "u@example.com"
-password = "x"
+password = "x"  # a literal secret is accepted for a loopback URL only
 [jobs.hourly]
 connection = "sf"
 mapping = "{ROOT / 'mappings' / 'salesforce.toml'}"
