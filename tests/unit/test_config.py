@@ -174,7 +174,7 @@ def test_unreadable_config_files_are_problems_not_tracebacks(tmp_path: Path) -> 
     ("not a url", "is not a database URL"),
     ("mongodb://127.0.0.1/rb", "not mongodb"),
     ("postgresql+asyncpg://rb@127.0.0.1/rb", "does not support the driver 'asyncpg'"),
-    ("postgresql+psycopg://rb:pw@127.0.0.1/rb", "rb:***@127.0.0.1/rb: the postgresql driver 'psycopg' is not installed"),
+    ("postgresql+pg8000://rb:pw@127.0.0.1/rb", "rb:***@127.0.0.1/rb: the postgresql driver 'pg8000' is not installed"),
     ("sqlite:////proc/riskbridge/x.db", "the folder /proc/riskbridge does not exist"),
 ])
 def test_state_urls_are_checked_without_connecting(url: str, fragment: str) -> None:
