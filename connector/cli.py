@@ -411,7 +411,8 @@ def _print_safely(show: Callable[[], None]) -> None:
                   highlight=False)
 
 
-schedule_app = typer.Typer(help="The scheduler daemon (`riskbridge schedule`) and its jobs (`schedule list`).")
+schedule_app = typer.Typer(help="The scheduler daemon: `riskbridge schedule` runs every job on its cron `schedule` "
+                           "and its monitor on `monitor.schedule`; `riskbridge schedule list` shows them.")
 app.add_typer(schedule_app, name="schedule")
 LogFormat = Annotated[str, typer.Option("--log-format", help="human (default) or json: one JSON object per line.")]
 
@@ -422,6 +423,8 @@ def schedule(
     config: ConfigOption = Path("config.toml"),
     job: Annotated[list[str] | None, typer.Option(help="Only these jobs (repeatable); default all.")] = None,
     log_format: LogFormat = "human",
+    run_now: Annotated[bool, typer.Option("--run-now", help="Run every job once at start, then on schedule.")]
+    = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging, APScheduler's included.")] = False,
 ) -> None:
     """Run the scheduler daemon: every job on its cron `schedule` and its monitor on `monitor.schedule`,
@@ -449,7 +452,7 @@ def schedule(
     if daemon.endpoint is not None:
         err.print(f"health and metrics on http://{safe(daemon.endpoint.address)}/healthz and /metrics", highlight=False)
     daemon.install_signals()
-    code = daemon.serve()
+    code = daemon.serve(run_now)
     if code:
         logging.shutdown()
         os._exit(code)  # a run thread is still going: do not wait for it at interpreter exit

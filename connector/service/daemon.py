@@ -168,7 +168,12 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
-    def start(self) -> None:
+    def start(self, run_now: bool = False) -> None:
+        """Start the scheduler (and the endpoint); with `run_now`, every job runs once at once, then on
+        its schedule (a daemon restarted after a long stop need not wait for the next tick)."""
+        if run_now:
+            for name in self.names:
+                self.scheduler.modify_job(name, next_run_time=self.clock())
         self.scheduler.start()
         if self.endpoint is not None:
             self.endpoint.start()
@@ -178,10 +183,11 @@ class Daemon:
         with self._idle:
             return self._idle.wait_for(lambda: self._running == 0, timeout)
 
-    def serve(self) -> int:
+    def serve(self, run_now: bool = False) -> int:
         """Run until a stop is requested; then return 0, or `EXIT_FORCED` if a run outlived the bound."""
-        self.start()
-        self.stop.wait()
+        self.start(run_now)
+        while not self.stop.wait(1.0):  # a timeout keeps the main thread responsive to signals
+            pass
         self.scheduler.shutdown(wait=False)
         idle = self.wait_idle(self.config.service.stop_timeout_s)
         if self.endpoint is not None:
