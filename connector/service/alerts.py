@@ -101,6 +101,8 @@ class AlertSender:
         self.config = config
         self.sleep = sleep
         self.http = http or requests.Session()
+        if config.webhook is not None:
+            _redact_in_urllib3(resolve_secret(config.webhook.url, "alerts.webhook.url").get_secret_value())
 
     def wants(self, event: Event) -> bool:
         return event in self.config.on and (self.config.webhook is not None or self.config.email is not None)
@@ -162,6 +164,30 @@ class AlertSender:
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
             raise _Retry(f"{mail.host}:{mail.port}: {type(exc).__name__}") from None
+
+
+class _Redact(logging.Filter):
+    """urllib3 logs each request line at DEBUG, hook token included: mask the token's path and query."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "/***"), ()
+        return True
+
+
+def _redact_in_urllib3(url: str) -> None:
+    parts = urlsplit(url)
+    secret = parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(secret) <= 1:
+        return
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _Redact) and f.secret == secret for f in logger.filters):
+        logger.addFilter(_Redact(secret))
 
 
 class _Retry(Exception):  # noqa: N818 - internal: one failed attempt

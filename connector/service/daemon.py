@@ -89,6 +89,7 @@ class Daemon:
             self._running += 1
         report: RunReport | None = None
         started = _utcnow()
+        baseline = not self.store.has_synced(job)  # the first assessments: no watchlist alerts (as no tasks)
         try:
             sync = Sync(self.config, job, store=self.store, stop=self.stop)
             monitor = self.config.jobs[job].monitor
@@ -109,22 +110,23 @@ class Daemon:
                 self._running -= 1
                 self._idle.notify_all()
         if report is not None:
-            self._after(kind, report, started)
+            self._after(kind, report, None if baseline else started)
         return report
 
-    def _after(self, kind: str, report: RunReport, started: datetime) -> None:
+    def _after(self, kind: str, report: RunReport, started: datetime | None) -> None:
         self.metrics.observe(kind, report, self.clock())
         self.metrics.portfolio(self.store, report.job)
         alert = from_report(kind, report)
         if alert is not None:
             self.alerts.send(alert)
-        for entry in self._critical_entries(report, started):
+        for entry in self._critical_entries(report, started) if started is not None else []:
             self.alerts.send(entry)
 
     def _critical_entries(self, report: RunReport, since: datetime) -> list[Alert]:
         """Critical accounts that entered the watchlist in this run."""
         if report.dry_run or not self.config.jobs[report.job].watchlist.enabled:
             return []
+        since = since.replace(microsecond=0)  # the planner stamps whole seconds
         with self.store.session() as s:
             entered = [w.record_id for w in s.scalars(select(WatchRow).where(
                 WatchRow.job == report.job, WatchRow.on_list.is_(True)))

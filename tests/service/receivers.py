@@ -96,57 +96,66 @@ def smtp_server(cert_file: Path, key_file: Path) -> Iterator[Mailbox]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
 
-    class Handler(socketserver.StreamRequestHandler):
+    class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
-            conn: socket.socket = self.request
-            stream = conn.makefile("rwb")
-            tls, mail = False, {"tls": False, "auth": None, "from": None, "to": [], "data": b""}
+            self.conn: socket.socket = self.request
+            self.stream = self.conn.makefile("rwb")
+            self.tls = False
+            try:
+                self._converse()
+            finally:
+                self.stream.close()
+                if self.conn is not self.request:
+                    self.conn.close()
 
-            def say(line: str) -> None:
-                stream.write(line.encode() + b"\r\n")
-                stream.flush()
+        def say(self, line: str) -> None:
+            self.stream.write(line.encode() + b"\r\n")
+            self.stream.flush()
 
-            say("220 127.0.0.1 test SMTP")
+        def _converse(self) -> None:
+            mail: dict[str, Any] = {"tls": False, "auth": None, "from": None, "to": [], "data": b""}
+            self.say("220 127.0.0.1 test SMTP")
             while True:
-                raw = stream.readline()
+                raw = self.stream.readline()
                 if not raw:
                     return
                 verb, _, arg = raw.decode().strip().partition(" ")
                 verb = verb.upper()
                 if verb in ("EHLO", "HELO"):
-                    say("250-127.0.0.1")
-                    say("250-AUTH PLAIN" if tls else "250-STARTTLS")
-                    say("250 8BITMIME")
+                    self.say("250-127.0.0.1")
+                    self.say("250-AUTH PLAIN" if self.tls else "250-STARTTLS")
+                    self.say("250 8BITMIME")
                 elif verb == "STARTTLS":
-                    say("220 go ahead")
-                    conn = context.wrap_socket(conn, server_side=True)
-                    stream = conn.makefile("rwb")
-                    tls = mail["tls"] = True
+                    self.say("220 go ahead")
+                    self.stream.close()
+                    self.conn = context.wrap_socket(self.conn, server_side=True)
+                    self.stream = self.conn.makefile("rwb")
+                    self.tls = mail["tls"] = True
                 elif verb == "AUTH":
                     mail["auth"] = arg
-                    say("235 ok")
+                    self.say("235 ok")
                 elif verb == "MAIL":
-                    if not tls:
-                        say("530 STARTTLS first")
+                    if not self.tls:
+                        self.say("530 STARTTLS first")
                         continue
                     mail["from"] = arg
-                    say("250 ok")
+                    self.say("250 ok")
                 elif verb == "RCPT":
-                    mail["to"].append(arg)  # type: ignore[union-attr]
-                    say("250 ok")
+                    mail["to"].append(arg)
+                    self.say("250 ok")
                 elif verb == "DATA":
-                    say("354 end with .")
+                    self.say("354 end with .")
                     lines = []
-                    while (line := stream.readline()) not in (b".\r\n", b""):
+                    while (line := self.stream.readline()) not in (b".\r\n", b""):
                         lines.append(line)
                     mail["data"] = b"".join(lines)
                     box.messages.append(dict(mail))
-                    say("250 queued")
+                    self.say("250 queued")
                 elif verb == "QUIT":
-                    say("221 bye")
+                    self.say("221 bye")
                     return
                 else:
-                    say("250 ok")
+                    self.say("250 ok")
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
