@@ -132,7 +132,8 @@ def schedule_table(rows: list[dict[str, Any]]) -> Table:
         status = last.get("status", "never run")
         table.add_row(safe(r["id"]), safe(r["trigger"]), safe((r["next_run"] or "")[:19].replace("T", " ")),
                       safe((last.get("started_at") or "")[:19].replace("T", " ")),
-                      f"[{_STATUS_STYLE.get(status, '')}]{safe(status)}[/]", safe(last.get("reason") or "", 80))
+                      f"[{_STATUS_STYLE[status]}]{safe(status)}[/]" if status in _STATUS_STYLE else safe(status),
+                      safe(last.get("reason") or "", 80))
     return table
 
 

@@ -3,10 +3,12 @@ releases the lease and exits 0; the next run completes the work with no write re
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -27,7 +29,7 @@ def _is_write(method: str, path: str) -> bool:
 
 def daemon(config_path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "connector.cli", "schedule", "--config", str(config_path),
-                             "--run-now"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--run-now", "--log-format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def signal_on_first_write(org: Org, count: int = 1) -> list[subprocess.Popen[str]]:
@@ -72,6 +74,11 @@ def test_sigterm_mid_run_finishes_the_batch_and_the_next_run_completes(org: Org,
     done_first = written_records(store, first.id)
     assert 0 < len(done_first) < total  # stopped after a batch, not at the end
     assert first.summary["objects"]["accounts"]["written"] == len(done_first)  # what was written is recorded
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    [finished] = [line for line in lines if line.get("event") == "job_finished"]
+    assert finished["job"] == "default" and finished["run_id"] == first.id
+    assert finished["counts"]["written"] == first.summary["objects"]["accounts"]["written"] \
+        + first.summary["objects"]["deals"]["written"]
 
     org.faults(latency_ms=0)
     second = Sync(cfg).run()
@@ -87,15 +94,33 @@ def test_sigterm_mid_run_finishes_the_batch_and_the_next_run_completes(org: Org,
 
 def test_a_second_signal_stops_at_once_and_the_next_run_recovers(org: Org, config_path: Path) -> None:
     extend(config_path, "[service]\nstop_timeout_s = 60\n", job='schedule = "0 0 1 1 *"\nbatch_size = 10\n')
-    org.faults(latency_ms=20)
-    target = signal_on_first_write(org, count=2)
+    target: list[subprocess.Popen[str]] = []
+    held, released = threading.Event(), threading.Event()
+
+    def hold_first_write(method: str, path: str) -> bool:
+        # The first write is held (the sync is mid-batch) until the test has sent the second signal.
+        if target and not held.is_set() and _is_write(method, path):
+            held.set()
+            os.kill(target[0].pid, signal.SIGTERM)
+            released.wait(60)
+        return False
+
+    org.server.sandbox.faults.watch(hold_first_write)
     proc = daemon(config_path)
     target.append(proc)
-    _, err = proc.communicate(timeout=120)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # the daemon's own word that the first signal was handled
+        seen.append(line)
+        if "stopping: no new run" in line:
+            break
+    os.kill(proc.pid, signal.SIGTERM)
+    _, rest = proc.communicate(timeout=60)
+    released.set()
+    err = "".join(seen) + rest
     assert proc.returncode == 1, err
     assert "second signal" in err
 
-    org.faults(latency_ms=0)
     cfg = load_config(config_path)
     report = Sync(cfg).run()  # the dead process's lease is taken over; the outbox resends what was owed
     assert report.status == "success", report.failures
