@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from connector.config import Config, connection_hosts
-from connector.errors import ConnectionFailed, Retriable
+from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, Retriable
 from connector.outcome import RunReport
 from connector.scheduler import build_scheduler
 from connector.service.alerts import Alert, AlertSender, from_report
@@ -67,7 +67,12 @@ class Daemon:
         self.health = Health(config, self.store, self.names, clock=clock,
                              scheduler_running=lambda: bool(self.scheduler.running) and not self.stop.is_set())
         listen = config.service.listen
-        self.endpoint = Endpoint(listen, self.health.check, self.metrics.render) if listen else None
+        try:
+            self.endpoint = Endpoint(listen, self.health.check, self.metrics.render) if listen else None
+        except OSError as exc:  # the port is taken, or the address is not this host's
+            raise ConfigError([ConfigProblem(config.source, "service.listen", f"cannot listen on {listen}: "
+                                             f"{exc.strerror or exc}", "pick a free port, or stop what holds it")]) \
+                from None
         self._locks = {name: threading.Lock() for name in self.names}
         self._running = 0
         self._idle = threading.Condition()

@@ -86,3 +86,24 @@ def test_a_hook_url_from_the_environment_is_accepted(tmp_path: Path) -> None:
     assert cfg.alerts.webhook is not None and cfg.alerts.webhook.format == "wecom"
     assert "key=k" not in repr(cfg.alerts)
     assert cfg.service.listen == "127.0.0.1:9464" and cfg.service.stop_timeout_s == 60
+
+
+def test_a_taken_port_is_a_config_error_naming_service_listen(tmp_path: Path) -> None:
+    import socket
+
+    from connector.service.daemon import Daemon
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        path = offline_config(tmp_path, "5 * * * *")
+        path.write_text(path.read_text().replace("[connections.sf]", f'state_url = "sqlite:///{tmp_path}/s.db"\n'
+                                                 "[connections.sf]")
+                        + f'[service]\nlisten = "127.0.0.1:{holder.getsockname()[1]}"\n')
+        with pytest.raises(ConfigError) as caught:
+            Daemon(load_config(path))
+        [problem] = caught.value.problems
+        assert problem.key == "service.listen" and "cannot listen on" in problem.message
+    finally:
+        holder.close()
