@@ -33,7 +33,7 @@ from connector.service.metrics import Metrics
 from connector.service.monitor import watched_accounts
 from connector.state import StateStore
 from connector.sync import Sync
-from connector.tables import AssessmentRow, WatchRow
+from connector.tables import AssessmentRow, HistoryRow, WatchRow
 
 __all__ = ["EXIT_FORCED", "Daemon"]
 
@@ -128,19 +128,25 @@ class Daemon:
             self.alerts.send(entry)
 
     def _critical_entries(self, report: RunReport, since: datetime) -> list[Alert]:
-        """Critical accounts that entered the watchlist in this run."""
+        """Accounts that this run moved into `critical` and onto the watchlist.
+
+        The run's own tier history (by run id) says which accounts it moved; the watchlist row's `since`
+        (stamped to the second) says the entry is new, not an account already watched as `high`."""
         if report.dry_run or not self.config.jobs[report.job].watchlist.enabled:
             return []
         since = since.replace(microsecond=0)  # the planner stamps whole seconds
         with self.store.session() as s:
-            entered = [w.record_id for w in s.scalars(select(WatchRow).where(
-                WatchRow.job == report.job, WatchRow.on_list.is_(True)))
-                if (w.since if w.since.tzinfo else w.since.replace(tzinfo=UTC)) >= since]
+            moved = set(s.scalars(select(HistoryRow.record_id).where(
+                HistoryRow.run_id == report.run_id, HistoryRow.object == "accounts", HistoryRow.tier == "critical",
+                (HistoryRow.previous_tier.is_(None)) | (HistoryRow.previous_tier != "critical"))))
+            entered = sorted(w.record_id for w in s.scalars(select(WatchRow).where(
+                WatchRow.job == report.job, WatchRow.on_list.is_(True), WatchRow.record_id.in_(moved)))
+                if (w.since if w.since.tzinfo else w.since.replace(tzinfo=UTC)) >= since) if moved else []
         rows = self.store.assessments(report.job, "accounts", entered)
         alerts = []
         for record_id in entered:
             row: AssessmentRow | None = rows.get(record_id)
-            if row is None or row.tier != "critical":
+            if row is None:
                 continue
             detail = row.detail or {}
             alerts.append(Alert("watchlist", report.job, "critical", f"account {record_id} entered the watchlist "
