@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from connector.config import Config, connection_hosts
-from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, Retriable
+from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, JobBusy, Retriable
 from connector.outcome import RunReport
 from connector.scheduler import build_scheduler
 from connector.service.alerts import Alert, AlertSender, from_report
@@ -103,6 +103,8 @@ class Daemon:
             log.info("%s %s run %d: %s", kind, job, report.run_id, report.status,
                      extra={"job": job, "run_id": report.run_id, "event": f"{kind}_finished",
                             "counts": _counts(report), "watched": len(watch) if watch is not None else None})
+        except JobBusy as exc:  # another process (`riskbridge sync --job`, a replica) holds the job's lease
+            log.info("%s %s skipped: %s", kind, job, exc, extra={"job": job, "event": f"{kind}_skipped"})
         except Exception as exc:  # noqa: BLE001 - the daemon goes on; the run row records the failure
             report = getattr(exc, "report", None)
             hosts = f" (tried {connection_hosts(self.config, job)})" if isinstance(exc, ConnectionFailed | Retriable) \
