@@ -145,12 +145,18 @@ def _boundary(error: BaseException, *, json_out: bool = False, config: Config | 
     fail(error, json_out=json_out, config=config, job=job)
 
 
-def _setup_logging(verbose: bool, quiet: bool = False) -> None:
+def _setup_logging(verbose: bool, quiet: bool = False, log_format: str = "human") -> None:
+    from connector.service.logformat import JsonFormatter, quiet_apscheduler
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
+    quiet_apscheduler(verbose)
 
 
 # --- sandbox -------------------------------------------------------------------------------------
@@ -351,6 +357,8 @@ def sync(
     full: Annotated[bool, typer.Option("--full", help="Ignore the cursor and re-read every record.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="human (default) or json lines on stderr.")]
+    = "human",
 ) -> None:
     """Run one sync: extract, map, score, plan, apply and record.
 
@@ -361,7 +369,7 @@ def sync(
     from connector.report import failures_table, plan_table, progress_bar, skipped_table, summary_table
     from connector.sync import Sync
 
-    _setup_logging(verbose, quiet=json_out)
+    _setup_logging(verbose, quiet=json_out, log_format=_log_format(log_format))
     cfg = _load(config, json_out)
     try:
         with progress_bar(enabled=not json_out and out.is_terminal, console=err) as progress:
@@ -403,32 +411,102 @@ def _print_safely(show: Callable[[], None]) -> None:
                   highlight=False)
 
 
-@app.command()
+schedule_app = typer.Typer(help="The scheduler daemon: `riskbridge schedule` runs every job on its cron `schedule` "
+                           "and its monitor on `monitor.schedule`, never overlapping; `riskbridge schedule list` "
+                           "shows them. SIGTERM/SIGINT: no new run, the running sync finishes its batch, exit 0 "
+                           "(1 if service.stop_timeout_s passes first); a second signal exits 1 at once.")
+app.add_typer(schedule_app, name="schedule")
+LogFormat = Annotated[str, typer.Option("--log-format", help="human (default) or json: one JSON object per line.")]
+
+
+@schedule_app.callback(invoke_without_command=True)
 def schedule(
+    ctx: typer.Context,
     config: ConfigOption = Path("config.toml"),
     job: Annotated[list[str] | None, typer.Option(help="Only these jobs (repeatable); default all.")] = None,
+    log_format: LogFormat = "human",
+    run_now: Annotated[bool, typer.Option("--run-now", help="Run every job once at start, then on schedule.")]
+    = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging, APScheduler's included.")] = False,
 ) -> None:
-    """Run the scheduler daemon: every job on its cron `schedule`, never overlapping itself."""
-    from connector.report import safe
-    from connector.scheduler import build_scheduler
-    from connector.state import StateStore
+    """Run the scheduler daemon: every job on its cron `schedule` and its monitor on `monitor.schedule`,
+    never overlapping. SIGTERM/SIGINT: no new run, the running sync finishes its batch, exit 0 (1 if
+    `service.stop_timeout_s` passes first); a second signal exits at once. `schedule list` shows the jobs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import os
 
-    _setup_logging(False)
+    from connector.report import safe
+    from connector.scheduler import next_runs
+    from connector.service.daemon import Daemon
+
+    _setup_logging(verbose, log_format=_log_format(log_format))
     cfg = _load(config)
     try:
-        # A store that cannot be opened would fail every tick: refuse to start instead.
-        StateStore(cfg.state_url).close()
-        scheduler = build_scheduler(cfg, job)
+        daemon = Daemon(cfg, job)  # a store that cannot be opened would fail every tick: refuse to start
+        upcoming = next_runs(cfg, daemon.clock(), job)
     except typer.Exit:
         raise
     except Exception as exc:
         _boundary(exc, config=cfg)
-    for entry in scheduler.get_jobs():
-        err.print(f"scheduled {safe(entry.id)}: {safe(cfg.jobs[entry.id].schedule)} (UTC)", highlight=False)
+    for entry_id, (cron, _next) in upcoming.items():
+        err.print(f"scheduled {safe(entry_id)}: {safe(cron)} (UTC)", highlight=False)
+    if daemon.endpoint is not None:
+        err.print(f"health and metrics on http://{safe(daemon.endpoint.address)}/healthz and /metrics", highlight=False)
+    daemon.install_signals()
+    code = daemon.serve(run_now)
+    if code:
+        logging.shutdown()
+        os._exit(code)  # a run thread is still going: do not wait for it at interpreter exit
+    raise typer.Exit(code)
+
+
+def _log_format(value: str) -> str:
+    if value not in ("human", "json"):
+        fail(ConfigError([ConfigProblem("command line", "--log-format", f"{value!r} is not a log format",
+                                        "human or json")]))
+    return value
+
+
+@schedule_app.command("list")
+def schedule_list(
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[list[str] | None, typer.Option(help="Only these jobs (repeatable); default all.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array (one error object on failure).")] = False,
+) -> None:
+    """Each job and monitor: trigger, next run time, and the last run's status, time and reason."""
+    from datetime import UTC, datetime
+
+    from connector.report import schedule_table
+    from connector.scheduler import MONITOR_SUFFIX, next_runs
+    from connector.service.history import last_runs
+    from connector.state import StateStore
+
+    cfg = _load(config, json_out)
     try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        scheduler.shutdown(wait=False)
+        upcoming = next_runs(cfg, datetime.now(UTC), job)
+        store = StateStore(cfg.state_url)
+        history = {name: last_runs(store, name) for name in dict.fromkeys(
+            e.removesuffix(MONITOR_SUFFIX) for e in upcoming)}
+        store.close()
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, json_out=json_out, config=cfg)
+    rows: list[dict[str, Any]] = []
+    for entry_id, (cron, next_at) in upcoming.items():
+        name, kind = entry_id.removesuffix(MONITOR_SUFFIX), "monitor" if entry_id.endswith(MONITOR_SUFFIX) else "job"
+        last = history[name].get("monitor" if kind == "monitor" else "job")
+        rows.append({"id": entry_id, "job": name, "kind": kind, "trigger": f"cron[{cron}] UTC",
+                     "next_run": next_at.isoformat() if next_at else None,
+                     "last_run": None if last is None else {
+                         "run_id": last.run_id, "status": last.status, "started_at": last.started_at.isoformat(),
+                         "finished_at": last.finished_at.isoformat() if last.finished_at else None,
+                         "reason": last.reason}})
+    if json_out:
+        print(to_json(rows))
+    else:
+        out.print(schedule_table(rows))
 
 
 @app.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -37,7 +38,7 @@ from connector.secret_refs import resolve_secret, secret_problems
 from connector.store_url import check_state_url, is_reference
 
 __all__ = [
-    "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "connection_hosts", "load_config",
+    "Alerts", "Config", "Email", "Job", "Monitor", "Service", "Webhook", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "connection_hosts", "load_config",
     "resolve_secret",
 ]
 
@@ -54,6 +55,7 @@ ZOHO_DATA_CENTRES: dict[str, tuple[str, str]] = {
     "sa": ("https://accounts.zoho.sa", "https://www.zohoapis.sa"),
 }
 Tier = Literal["low", "medium", "high", "critical"]
+AlertEvent = Literal["failed", "partial", "stale", "watchlist"]
 
 
 class _Strict(BaseModel):
@@ -154,6 +156,85 @@ class WatchlistPolicy(_Strict):
     topic: bool = Field(default=False, description="Salesforce: also assign a Topic (one extra write each)")
 
 
+class Monitor(_Strict):
+    """`[jobs.X.monitor]`: a faster schedule that re-reads by id only the riskiest accounts (and their deals)."""
+
+    schedule: str = Field(default="*/10 * * * *", description="cron expression for the monitor runs")
+    tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["high", "critical"]), min_length=0)
+    watchlist: bool = Field(default=True, description="also watch every account on the watchlist")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+    @model_validator(mode="after")
+    def _watches_something(self) -> Monitor:
+        if not self.tiers and not self.watchlist:
+            raise ValueError("a monitor with no tiers and watchlist = false watches nothing")
+        return self
+
+
+def _check_cron(value: str) -> str:
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a cron expression ({exc}); five fields, e.g. \"*/30 * * * *\"") from None
+    return value
+
+
+def _loopback_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port, e.g. \"127.0.0.1:9464\"")
+    try:
+        loopback = ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(f"{host!r} is not a loopback address: the endpoint is unauthenticated; expose it "
+                         "through a reverse proxy or the node's metrics agent")
+    return value
+
+
+class Service(_Strict):
+    """`[service]`: the daemon's health and metrics endpoint and its stop bound."""
+
+    listen: Annotated[str, AfterValidator(_loopback_listen)] | None = Field(
+        default=None, description='loopback "host:port" for /healthz and /metrics, e.g. "127.0.0.1:9464"')
+    stop_timeout_s: float = Field(default=60.0, gt=0, description="graceful stop: seconds to finish the batch")
+    stale_after_periods: float = Field(default=3.0, gt=0, description="a job is stale after this many periods "
+                                       "without a successful run")
+
+
+class Webhook(_Strict):
+    url: Secret  # a Slack/Feishu/WeCom hook URL embeds its token: "env:NAME" or "file:/path" outside loopback
+    format: Literal["json", "slack", "feishu", "wecom"] = "json"
+    timeout_s: float = Field(default=10.0, gt=0)
+    attempts: int = Field(default=4, ge=1, le=10)
+
+
+class Email(_Strict):
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    password: Secret | None = None
+    sender: str = Field(min_length=3, pattern=r"@")
+    to: list[Annotated[str, Field(pattern=r"@")]] = Field(min_length=1)
+    timeout_s: float = Field(default=30.0, gt=0)
+    ca_file: str | None = Field(default=None, description="CA bundle for a server with a private certificate")
+
+
+class Alerts(_Strict):
+    """`[alerts]`: where failed or partial runs, stale jobs and critical watchlist entries are sent."""
+
+    on: list[AlertEvent] = Field(default_factory=lambda: list[AlertEvent](["failed", "partial", "stale", "watchlist"]))
+    webhook: Webhook | None = None
+    email: Email | None = None
+
+
 class Job(_Strict):
     connection: str
     mapping: str
@@ -166,6 +247,7 @@ class Job(_Strict):
     lang: Literal["en", "zh"] = "en"
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)
+    monitor: Monitor | None = None
 
     @field_validator("objects")
     @classmethod
@@ -190,6 +272,8 @@ class Config(_Strict):
     state_url: str = "sqlite:///riskbridge.db"
     connections: dict[str, Connection]
     jobs: dict[str, Job]
+    service: Service = Field(default_factory=Service)
+    alerts: Alerts = Field(default_factory=Alerts)
     source: str = ""
     mappings: dict[str, Mapping] = Field(default_factory=dict, exclude=True)
 
@@ -279,6 +363,44 @@ def _state_problems(raw: dict[str, Any], env: dict[str, str], overrides: dict[st
     return problems
 
 
+def _alert_problems(raw: dict[str, Any], env: dict[str, str], source: str) -> list[ConfigProblem]:
+    """Alert secrets (a hook URL carries its token; the SMTP password): readable, literal only for loopback."""
+    alerts = raw.get("alerts")
+    if not isinstance(alerts, dict):
+        return []
+    problems: list[ConfigProblem] = []
+    hook, mail = alerts.get("webhook"), alerts.get("email")
+    checks = []
+    if isinstance(hook, dict) and isinstance(hook.get("url"), str):
+        value = hook["url"]
+        url = value if not is_reference(value) else None
+        checks.append(("alerts.webhook.url", value, url is not None and _is_loopback_url(url)))
+    if isinstance(mail, dict) and isinstance(mail.get("password"), str):
+        checks.append(("alerts.email.password", mail["password"], _is_loopback_host(str(mail.get("host", "")))))
+    for key, value, loopback in checks:
+        if is_reference(value):
+            try:
+                resolve_secret(value, key, env)
+            except ConfigError as exc:
+                problems += exc.problems
+        elif not loopback:
+            problems.append(ConfigProblem(source, key, "a literal secret is accepted only for a loopback host",
+                                          f'write "env:NAME" or "file:/path" instead, e.g. {key.rsplit(".", 1)[1]} '
+                                          f'= "env:RISKBRIDGE_ALERT_{key.rsplit(".", 1)[1].upper()}"'))
+    return problems
+
+
+def _is_loopback_host(host: str) -> bool:
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _is_loopback_url(url: str) -> bool:
+    return _is_loopback_host(urlsplit(url).hostname or "")
+
+
 def _resolve_path(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else (base / path)
@@ -345,6 +467,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
                                           "use \"default\" or a path relative to the config file"))
     problems += secret_problems(connections, env, overrides, source)
     problems += _token_cache_problems(connections, source)
+    problems += _alert_problems(raw, env, source)
     if problems or config is None:
         raise ConfigError(problems)
     for job_model in config.jobs.values():

@@ -122,6 +122,21 @@ def runs_table(rows: list[RunRow]) -> Table:
     return table
 
 
+def schedule_table(rows: list[dict[str, Any]]) -> Table:
+    """`schedule list`: each job and monitor with its trigger, next run and last run."""
+    table = Table(title="schedule (UTC)", title_justify="left")
+    for col in ("entry", "trigger", "next run", "last run", "status", "reason"):
+        table.add_column(col)
+    for r in rows:
+        last = r["last_run"] or {}
+        status = last.get("status", "never run")
+        table.add_row(safe(r["id"]), safe(r["trigger"]), safe((r["next_run"] or "")[:19].replace("T", " ")),
+                      safe((last.get("started_at") or "")[:19].replace("T", " ")),
+                      f"[{_STATUS_STYLE[status]}]{safe(status)}[/]" if status in _STATUS_STYLE else safe(status),
+                      safe(last.get("reason") or "", 80))
+    return table
+
+
 def _short(value: Any, width: int = 40) -> str:
     text = "∅" if value is None or value == "" else str(value)
     return text if len(text) <= width else text[: width - 1] + "…"

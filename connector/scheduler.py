@@ -1,14 +1,17 @@
-"""The scheduler daemon: APScheduler runs each job on its cron schedule. Thin on purpose.
+"""The scheduler: APScheduler runs each job on its cron schedule, and its monitor on its own. Thin on purpose.
 
 `max_instances=1` and `coalesce=True`: a slow run is never overlapped by the next tick, and ticks
-missed while it ran collapse into one run.
+missed while it ran collapse into one run. A job and its monitor share the job's lease in the state
+store, so they never run at once either (the daemon also skips a monitor tick while the job runs).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -16,9 +19,11 @@ from connector.config import Config, connection_hosts
 from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, Retriable, RiskbridgeError
 from connector.sync import Sync
 
-__all__ = ["build_scheduler"]
+__all__ = ["MONITOR_SUFFIX", "build_scheduler", "next_runs"]
 
 log = logging.getLogger(__name__)
+
+MONITOR_SUFFIX = ".monitor"  # the APScheduler id of a job's monitor entry: "<job>.monitor"
 
 
 def _run_job(config: Config, job: str) -> None:
@@ -31,24 +36,69 @@ def _run_job(config: Config, job: str) -> None:
         log.error("job %s failed: %s", job, exc)
 
 
-def build_scheduler(config: Config, jobs: list[str] | None = None,
-                    run: Callable[[Config, str], None] = _run_job) -> BlockingScheduler:
-    """A scheduler with one cron-triggered entry per job (all jobs unless `jobs` names some)."""
-    names = jobs or sorted(config.jobs)
-    problems = []
-    scheduler = BlockingScheduler(timezone="UTC")
+def _run_monitor(config: Config, job: str) -> None:
+    from connector.service.monitor import watched_accounts
+
+    sync = Sync(config, job)
+    monitor = config.jobs[job].monitor
+    if monitor is None:
+        return
+    try:
+        report = sync.run(watch=watched_accounts(sync.store, job, monitor))
+        log.info("monitor %s run %d: %s, %d API calls", job, report.run_id, report.status, report.api_calls)
+    except RiskbridgeError as exc:
+        log.error("monitor %s failed: %s", job, exc)
+
+
+def _triggers(config: Config, names: list[str]) -> tuple[dict[str, CronTrigger], list[ConfigProblem]]:
+    """APScheduler id -> trigger, for every job and monitor named; and the problems found."""
+    problems: list[ConfigProblem] = []
+    triggers: dict[str, CronTrigger] = {}
     for name in names:
         if name not in config.jobs:
-            problems.append(ConfigProblem(config.source, f"jobs.{name}", "no such job"))
+            problems.append(ConfigProblem(config.source, f"jobs.{name}", "no such job",
+                                          f"jobs defined: {', '.join(sorted(config.jobs)) or 'none'}"))
             continue
-        try:
-            trigger = CronTrigger.from_crontab(config.jobs[name].schedule, timezone="UTC")
-        except ValueError as exc:
-            problems.append(ConfigProblem(config.source, f"jobs.{name}.schedule", f"not a cron expression: {exc}",
-                                          'five fields, e.g. "*/30 * * * *"'))
-            continue
-        scheduler.add_job(run, trigger, args=(config, name), id=name, name=f"riskbridge job {name}",
-                          max_instances=1, coalesce=True, misfire_grace_time=300)
+        monitor = config.jobs[name].monitor
+        entries = [(name, config.jobs[name].schedule, f"jobs.{name}.schedule")]
+        if monitor is not None:
+            entries.append((name + MONITOR_SUFFIX, monitor.schedule, f"jobs.{name}.monitor.schedule"))
+        for entry_id, cron, key in entries:
+            try:
+                triggers[entry_id] = CronTrigger.from_crontab(cron, timezone="UTC")
+            except ValueError as exc:
+                problems.append(ConfigProblem(config.source, key, f"not a cron expression: {exc}",
+                                              'five fields, e.g. "*/30 * * * *"'))
+    return triggers, problems
+
+
+def build_scheduler(config: Config, jobs: list[str] | None = None,
+                    run: Callable[[Config, str], object] = _run_job, *,
+                    monitor: Callable[[Config, str], object] = _run_monitor,
+                    scheduler: BaseScheduler | None = None) -> BaseScheduler:
+    """A scheduler with one cron-triggered entry per job (all jobs unless `jobs` names some), and one per
+    job monitor (id "<job>.monitor")."""
+    triggers, problems = _triggers(config, jobs or sorted(config.jobs))
     if problems:
         raise ConfigError(problems)
+    scheduler = scheduler or BlockingScheduler(timezone="UTC")
+    for entry_id, trigger in triggers.items():
+        name, is_monitor = entry_id.removesuffix(MONITOR_SUFFIX), entry_id.endswith(MONITOR_SUFFIX)
+        scheduler.add_job(monitor if is_monitor else run, trigger, args=(config, name), id=entry_id,
+                          name=f"riskbridge {'monitor' if is_monitor else 'job'} {name}",
+                          max_instances=1, coalesce=True, misfire_grace_time=300)
     return scheduler
+
+
+def next_runs(config: Config, now: datetime, jobs: list[str] | None = None) -> dict[str, tuple[str, datetime | None]]:
+    """APScheduler id -> (cron, next fire time after `now`) for every job and monitor (for `schedule list`)."""
+    triggers, problems = _triggers(config, jobs or sorted(config.jobs))
+    if problems:
+        raise ConfigError(problems)
+    out: dict[str, tuple[str, datetime | None]] = {}
+    for entry_id, trigger in triggers.items():
+        name = entry_id.removesuffix(MONITOR_SUFFIX)
+        job = config.jobs[name]
+        cron = job.monitor.schedule if entry_id.endswith(MONITOR_SUFFIX) and job.monitor else job.schedule
+        out[entry_id] = (cron, trigger.get_next_fire_time(None, now))
+    return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +38,7 @@ from scoring.deals import assess_deals
 from scoring.engine import assess
 from scoring.scorecard import Scorecard, load_scorecard
 
-__all__ = ["ObjectCounts", "RunReport", "Sync"]
+__all__ = ["ObjectCounts", "RunReport", "StopRequested", "Sync"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,17 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class StopRequested(Exception):  # noqa: N818 - a request, not an error: the run stops cleanly between batches
+    """The daemon was asked to stop: the run ends after the batch it has recorded, like an exhausted quota."""
+
+
 class Sync:
     """Runs one job. Build it once per run; `run()` never prints."""
 
     def __init__(self, config: Config, job: str | None = None, *, store: StateStore | None = None,
                  client: CRMClient | None = None, clock: Callable[[], datetime] = _utcnow,
-                 policy: RetryPolicy | None = None, progress: Callable[[str, int], None] | None = None) -> None:
+                 policy: RetryPolicy | None = None, progress: Callable[[str, int], None] | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.config = config
         self.job_name, self.job = config.job(job)
         self.mapping: Mapping = config.mappings[self.job_name]
@@ -64,6 +70,7 @@ class Sync:
         self.store = store or StateStore(config.state_url)
         self.clock = clock
         self.progress = progress or (lambda _stage, _n: None)
+        self.stop = stop  # set by the daemon on SIGTERM/SIGINT; checked between batches
         self.scorecard: Scorecard = load_scorecard(None if self.job.scorecard == "default" else self.job.scorecard)
         self.specs = {kind: self._spec(kind) for kind in self.job.objects}
         objects: dict[str, str] = {kind: spec.name for kind, spec in self.specs.items()}
@@ -80,9 +87,13 @@ class Sync:
                           page_size=self.job.batch_size, parent_field=obj.parent_field)
 
     # --- the run ----------------------------------------------------------------------------------
-    def run(self, *, dry_run: bool = False, full: bool = False) -> RunReport:
+    def run(self, *, dry_run: bool = False, full: bool = False, watch: list[str] | None = None) -> RunReport:
         """One run. Never raises for record-level problems; a run-level failure (auth, outage, a bug) is
-        recorded with status ``failed`` and re-raised with the report attached as ``exc.report``."""
+        recorded with status ``failed`` and re-raised with the report attached as ``exc.report``.
+
+        With `watch` (a monitor run), only those accounts and their stored deals are read again, by id; the
+        cursors are left alone, and the run holds the job's own lease and outbox, so it never overlaps a
+        full run nor duplicates its tasks and tags."""
         dry_run = dry_run or self.job.dry_run
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         if not self.store.acquire(self.job_name, owner, LEASE, take_over=_dead_local_owner):
@@ -103,14 +114,20 @@ class Sync:
             if not dry_run:
                 self._audit_unanswered()
             self._flush_outbox(report)
-            deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
-            done = self._accounts_pass(report, start, dry_run, full)
-            self._rest(report, dry_run, done)
-            if deal_cursor is not None and not dry_run:
-                self.store.save_cursor(self.job_name, "deals", deal_cursor)
+            if watch is not None:
+                self._watched(report, watch, dry_run)
+            else:
+                deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
+                done = self._accounts_pass(report, start, dry_run, full)
+                self._rest(report, dry_run, done)
+                if deal_cursor is not None and not dry_run:
+                    self.store.save_cursor(self.job_name, "deals", deal_cursor)
         except QuotaExhausted as exc:
             report.stopped = f"API quota exhausted: {exc}"
             log.warning("run %d stopped cleanly, cursor kept: %s", run_id, exc)
+        except StopRequested:
+            report.stopped = "stop requested (SIGTERM/SIGINT): the next run completes the rest"
+            log.warning("run %d stopped between batches on request, cursor kept", run_id)
         except Exception as exc:
             report.status = "failed"
             report.error = f"{type(exc).__name__}: {exc}"
@@ -124,10 +141,18 @@ class Sync:
             if report.status != "failed":
                 report.status = "partial" if (report.failures or report.stopped or report.mapping_warnings) \
                     else "success"
-            self.store.finish_run(run_id, report.status, report.to_json(plan=False), report.api_calls, report.error)
+            summary = report.to_json(plan=False)
+            if watch is not None:  # `schedule list` and the health check tell monitor runs from full ones
+                summary["monitor"] = {"watched": len(watch)}
+            self.store.finish_run(run_id, report.status, summary, report.api_calls, report.error)
             self.store.release(self.job_name, owner)
             self.client.close()
         return report
+
+    def _stop_point(self) -> None:
+        """Between batches: stop here if the daemon was asked to (what is recorded stays recorded)."""
+        if self.stop is not None and self.stop.is_set():
+            raise StopRequested
 
     def _renew(self) -> None:
         """Extend the lease; if another process took it (ours lapsed), stop before writing anything."""
@@ -232,6 +257,7 @@ class Sync:
                 self.store.mark_rescore(self.job_name, accounts)  # before the snapshot: a crash loses nothing
                 self.store.save_deals(self.job_name, changed)
             self.progress("deals read", len(rows))
+            self._stop_point()
         if full and not dry_run:
             # A full read also catches deletions older than the CRM's deleted-records window.
             self.store.mark_rescore(self.job_name, self.store.prune_deals(self.job_name, seen))
@@ -247,6 +273,7 @@ class Sync:
                 done |= self._process(rows, report, dry_run, rescore_all=full or retried, force=force)
             if advanced is not None and not dry_run:
                 self.store.save_cursor(self.job_name, "accounts", advanced)
+            self._stop_point()
         return done
 
     def _rest(self, report: RunReport, dry_run: bool, done: set[str]) -> None:
@@ -263,10 +290,49 @@ class Sync:
         for page in self.client.fetch(self.specs["accounts"], rest):
             found.update(str(r.get(id_field)) for r in page.rows)
             self._process(page.rows, report, dry_run, rescore_all=True, force=set())
+            self._stop_point()
         gone = set(rest) - found
         if gone and not dry_run:  # deleted in the CRM (or no longer visible): stop asking for them
             log.info("%d accounts are gone from the CRM; forgetting them", len(gone))
             self.store.forget_accounts(self.job_name, gone)
+
+    def _watched(self, report: RunReport, ids: list[str], dry_run: bool) -> None:
+        """A monitor run: re-read the watched accounts' stored deals and then the accounts, by id.
+
+        Accounts whose rows and deals are as the last run left them are dropped before scoring (as in a
+        full run), so a quiet monitor run writes nothing and does not count toward watchlist hysteresis."""
+        force: set[str] = set()
+        if "deals" in self.specs and ids:
+            stored = self.store.deals_for_accounts(self.job_name, ids)
+            wanted = [d.id for d in stored]
+            found: set[str] = set()
+            for page in self.client.fetch(self.specs["deals"], wanted) if wanted else ():
+                self._renew()
+                report.objects["deals"].extracted += len(page.rows)
+                records, issues = map_rows(self.mapping, "deals", page.rows)
+                deals = [d for d in records if isinstance(d, Deal) and d.account_id]
+                found.update(d.id for d in records if isinstance(d, Deal))
+                changed, moved_from = self.store.changed_deals(self.job_name, deals)
+                report.objects["deals"].unchanged += len(deals) - len(changed)
+                report.objects["deals"].mapped += len(changed)
+                self._skip(report, "deals", issues, dry_run, rows=len(page.rows))
+                found.update(i.record_id for i in issues)
+                accounts = {d.account_id for d in changed if d.account_id} | moved_from
+                force |= accounts
+                if dry_run:
+                    self._overlay.update({d.id: d for d in changed})
+                else:
+                    self.store.mark_rescore(self.job_name, accounts)
+                    self.store.save_deals(self.job_name, changed)
+            gone = [i for i in wanted if i not in found]
+            if gone and not dry_run:  # deleted, or moved out of sight: their accounts' exposure changed
+                force |= self.store.drop_deals(self.job_name, gone)
+                self.store.mark_rescore(self.job_name, force)
+        force |= set(self.store.rescore_ids(self.job_name)) & set(ids)
+        for page in self.client.fetch(self.specs["accounts"], ids) if ids else ():
+            self._renew()
+            self._process(page.rows, report, dry_run, rescore_all=False, force=force)
+            self._stop_point()
 
     def _deals_of(self, account_ids: Iterable[str]) -> list[Deal]:
         if "deals" not in self.specs:

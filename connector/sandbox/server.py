@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # provisioned: riskbridge's fields in place; bare: standard fields only; renamed: the org's own input names.
 ORG_VARIANTS = ("provisioned", "bare", "renamed")
+RECENT_CALLS = 5000  # calls kept with their query strings for `GET /__sandbox/requests`
 
 _HTML_503 = (
     "<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1>"
@@ -86,10 +87,15 @@ class CallLog:
     reads: int = 0
     writes: int = 0
     by_endpoint: Counter[str] = field(default_factory=Counter)
+    # The newest calls with their query strings (``GET /__sandbox/requests``): tests assert on what was asked.
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, endpoint: str, is_write: bool) -> None:
+    def add(self, endpoint: str, is_write: bool, request: Request | None = None) -> None:
         with self._lock:
+            if request is not None:
+                self.recent.append({"endpoint": endpoint, "method": request.method, "path": request.path,
+                                    "query": {k: v[-1] for k, v in request.query.items()}})
             self.total += 1
             if is_write:
                 self.writes += 1
@@ -101,6 +107,7 @@ class CallLog:
         with self._lock:
             self.total = self.reads = self.writes = 0
             self.by_endpoint = Counter()
+            self.recent.clear()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -173,7 +180,7 @@ class Sandbox:
         if request.method == "GET" and (request.path in ("/", "/index.html") or request.path.startswith("/accounts/")):
             return self._view(request)
         endpoint, is_write = self.app.classify(request)
-        self.calls.add(endpoint, is_write)
+        self.calls.add(endpoint, is_write, request)
         fault, expire = self.faults.on_call(request.method, request.path)
         if expire:
             self.app.expire_sessions()
@@ -203,6 +210,9 @@ class Sandbox:
             return json_response(200, {"object": obj, "count": len(records), "records": records})
         if what == "calls" and method == "GET":
             return json_response(200, self.calls.snapshot())
+        if what == "requests" and method == "GET":
+            with self.calls._lock:
+                return json_response(200, {"requests": list(self.calls.recent)})
         if what == "calls" and method == "DELETE":
             self.calls.reset()
             return json_response(200, self.calls.snapshot())
