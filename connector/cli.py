@@ -170,6 +170,9 @@ def sandbox_serve(
     org: Annotated[str, typer.Option(help="Org variant: provisioned (riskbridge's fields in place), bare (standard "
                                           "fields only) or renamed (the org's own names for the credit inputs).")]
     = "provisioned",
+    sources: Annotated[Path | None, typer.Option(help="Also write outside source files for the org's accounts "
+                                                      "here (ERP invoices, bureau, financials) and make "
+                                                      "--write-config use them.")] = None,
 ) -> None:
     """Serve a wire-compatible CRM sandbox on loopback until SIGINT or SIGTERM."""
     import signal
@@ -197,7 +200,9 @@ def sandbox_serve(
                                         "see the fault spec in the README") for e in problems]))
     if latency_ms:
         spec = spec.model_copy(update={"latency_ms": latency_ms})
-    app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec, org=org)
+    day = date.today()  # the sandbox and its source files share one day
+    app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec, org=org,
+                    today=day)
     try:
         server = SandboxServer(Sandbox(app_), host=host, port=port)
     except OSError as exc:
@@ -206,13 +211,21 @@ def sandbox_serve(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
-    if write_config is not None:
+    if write_config is not None or sources is not None:
         try:
-            write_sandbox_config(write_config, crm, app_.credentials(), org=org)
+            from connector.sandbox.data import generate
+            from connector.sandbox.sources import add_sources_to_config, write_sources
+
+            files = write_sources(sources, generate(seed, accounts, deals_per_account, day), seed=seed,
+                                  today=day, crm=crm, org=org) if sources is not None else {}
+            if write_config is not None:
+                written = write_sandbox_config(write_config, crm, app_.credentials(), org=org)
+                if files:
+                    add_sources_to_config(written, files, crm)
         except OSError as exc:
             server.stop()
             fail(ConfigError([ConfigProblem(str(write_config), "--write-config",
-                                            f"cannot write the config: {exc.strerror}",
+                                            f"cannot write the config or the sources: {exc.strerror}",
                                             "give a file path in a folder you can write to")]))
     print(f"sandbox {crm} listening on {server.url}", flush=True)
     while not stop.wait(0.5):
