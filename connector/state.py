@@ -435,7 +435,7 @@ class StateStore:
         with self.session() as s:
             known = {r.key: r for chunk in _chunks(links) for r in s.scalars(select(SourceKeyRow).where(
                 SourceKeyRow.job == job, SourceKeyRow.source == source, SourceKeyRow.key.in_(chunk)))}
-            fresh = []
+            fresh: list[dict[str, Any]] = []
             for key, account in links.items():
                 if key in known:
                     known[key].account_id = account

@@ -9,8 +9,8 @@ from typing import Any
 
 from connector.sandbox.data import STAGES, Dataset, firmographics, touch_account
 from connector.sandbox.sf_fields import FieldSpec
-from connector.sandbox.sources import duns_number, erp_number
 from connector.sandbox.sf_values import fmt_datetime, from_org_value, to_org_value
+from connector.sandbox.sources import duns_number, erp_number
 
 __all__ = ["ACCOUNT_INPUTS", "DEAL_INPUTS", "INTEGRATION_USER", "Record", "build_records", "stage_facts", "touch_account_record",
            "touch_opportunity_record"]

@@ -65,7 +65,7 @@ def as_days(values: pa.Array, what: str) -> tuple[np.ndarray, dict[int, str]]:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     out_list, bad = _fallback(values, to_date, what)
-    out = np.array([NO_DATE if d is None else (np.datetime64(d, "D") - _EPOCH).astype(np.int64) for d in out_list],
+    out = np.array([NO_DATE if d is None else int((np.datetime64(d, "D") - _EPOCH) // np.timedelta64(1, "D")) for d in out_list],
                    dtype=np.int64)
     return out, bad
 

@@ -166,16 +166,16 @@ def invoice_lines(spec: SourceSpec, frame: Frame, out: SourceRows) -> tuple[Invo
     checks = ((key < 0, f"no key in column {spec.key.column}"), (invoice < 0, f"no invoice number in {cols['invoice']}"),
               (np.isnan(amount), f"no amount in {cols['amount']}"), (issued == NO_DATE, f"no date in {cols['issued']}"),
               (due == NO_DATE, f"no due date in {cols['due']}"))
-    for mask, why in checks:
-        for i in np.flatnonzero(mask):
-            reasons.setdefault(int(i), []).append(why)
+    for mask, text in checks:
+        for at in np.flatnonzero(mask):
+            reasons.setdefault(int(at), []).append(text)
     if "currency" in cols:
-        for i in np.flatnonzero(currency < 0):
-            reasons.setdefault(int(i), []).append(f"no currency in {cols['currency']}")
-    for i, why in sorted(reasons.items()):
-        ok[i] = False
-        k = int(key[i])
-        out.reject(i + 2, keys[k] if k >= 0 else None, "; ".join(dict.fromkeys(why)))  # +2: header, 1-based
+        for at in np.flatnonzero(currency < 0):
+            reasons.setdefault(int(at), []).append(f"no currency in {cols['currency']}")
+    for row, whys in sorted(reasons.items()):
+        ok[row] = False
+        k = int(key[row])
+        out.reject(row + 2, keys[k] if k >= 0 else None, "; ".join(dict.fromkeys(whys)))  # +2: header, 1-based
     lines = InvoiceLines(key[ok], invoice[ok], np.maximum(currency[ok], 0), amount[ok], issued[ok], due[ok], paid[ok],
                          disputed[ok], len(keys), currencies)
     cur_hash = np.array([int(hashlib.sha256(str(c).encode()).hexdigest()[:15], 16) for c in currencies] or [0],
@@ -202,7 +202,7 @@ def invoice_rows(spec: SourceSpec, frame: Frame, as_of: date) -> SourceRows:
     def number(value: float) -> float | None:
         return None if np.isnan(value) else round(float(value), 2)
 
-    for k in np.flatnonzero(history.lines):
+    for k in (int(i) for i in np.flatnonzero(history.lines)):
         key = keys[k]
         out.values[key] = {
             "invoice_lines": int(history.lines[k]),

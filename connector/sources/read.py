@@ -70,7 +70,7 @@ def _problem(name: str, message: str, hint: str = "") -> SourceReadError:
 def read_file(name: str, spec: SourceSpec, path: Path, wanted: list[str]) -> Frame:
     """Read the `wanted` columns of a CSV, Parquet or Excel file."""
     if not path.is_file():
-        raise _problem(name, f"{path}: file not found", "fix sources.%s.path (relative to the config file)" % name)
+        raise _problem(name, f"{path}: file not found", f"fix sources.{name}.path (relative to the config file)")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         try:
@@ -230,7 +230,7 @@ def _read_only(conn: Connection, backend: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         raw = conn.connection.dbapi_connection
         if raw is not None:
-            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)  # type: ignore[attr-defined]
+            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
 
 
 def read_database(name: str, spec: SourceSpec, url: str, wanted: list[str],

@@ -76,11 +76,11 @@ def history_rowwise(rows: Iterable[InvoiceRow], as_of: date) -> dict[str, KeyHis
         if any(r.disputed for r in lines) and min(r.issued for r in lines) > as_of - timedelta(days=365):
             h.disputes_12m += 1
     for key, h in out.items():
-        days = dpd.get(key, [])
-        h.max_days_past_due = max(days) if days else 0
-        if days:
-            h.avg_days_past_due = sum(days) / len(days)
-            h.overdue_share = overdue_items.get(key, 0) / len(days)
+        open_days = dpd.get(key, [])
+        h.max_days_past_due = max(open_days) if open_days else 0
+        if open_days:
+            h.avg_days_past_due = sum(open_days) / len(open_days)
+            h.overdue_share = overdue_items.get(key, 0) / len(open_days)
         if late.get(key):
             h.avg_days_late = sum(late[key]) / len(late[key])
     return out
