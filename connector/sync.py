@@ -26,7 +26,7 @@ from connector.audit_recovery import confirmed_writes
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
-from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted
+from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
@@ -150,6 +150,28 @@ class Sync:
         self.sources.load()
         if dry_run:
             self._rescore |= self.sources.rescore
+
+    def account_inputs(self, record_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """One account's canonical inputs as a run would score them now, and where each came from (for
+        `explain`). Reads the CRM and the sources; writes nothing. Raises `RecordSkipped` for an account
+        that is not there or cannot be mapped."""
+        try:
+            rows = [r for page in self.client.fetch(self.specs["accounts"], [record_id]) for r in page.rows]
+        finally:
+            self.client.close()
+        records, issues = map_rows(self.mapping, "accounts", rows)
+        accounts = [a for a in records if isinstance(a, Account)]
+        if not accounts:
+            reason = issues[0].reason if issues else f"no account {record_id!r} in the CRM"
+            raise RecordSkipped(record_id, reason)
+        provenance: dict[str, str] = {}
+        if self.job.sources:
+            self._load_sources(self.clock(), dry_run=True)
+            assert self.sources is not None
+            id_field = self.mapping.accounts.id_field
+            self.sources.join(accounts, {str(r.get(id_field)): r for r in rows})
+            provenance = self.sources.explain(accounts[0].id)
+        return accounts[0].values, provenance
 
     def _finish_sources(self, report: RunReport, dry_run: bool) -> None:
         if self.sources is None:

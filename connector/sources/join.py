@@ -21,7 +21,7 @@ from connector.secret_refs import resolve_secret
 from connector.sources.keys import normalise_key
 from connector.sources.load import SourceRows, account_rows, invoice_rows, rate_table, wanted_columns
 from connector.sources.read import content_hash, read_database, read_file
-from connector.sources.spec import SourceSpec
+from connector.sources.spec import SOURCED_FIELDS, SourceSpec
 from connector.state import StateStore
 from connector.transforms import TRANSFORMS, Unconvertible
 
@@ -30,6 +30,7 @@ __all__ = ["HISTORY_FIELDS", "SourceJoin", "SourceStats"]
 log = logging.getLogger(__name__)
 
 # Invoice figures that are canonical inputs; the rest (trend, overdue share, ...) are shown, not scored.
+CRM = "CRM"  # the provenance of a value no source supplied
 HISTORY_FIELDS = ("open_receivables", "overdue_amount", "max_days_past_due", "avg_days_late", "disputes_12m")
 _AMOUNTS = ("open_receivables", "overdue_amount")
 
@@ -180,6 +181,9 @@ class SourceJoin:
                         continue
                     account.values[canonical] = value
                     origin[canonical] = name
+            for canonical in SOURCED_FIELDS:  # the rest of what the account is scored on came from the CRM
+                if canonical not in origin and account.values.get(canonical) is not None:
+                    origin[canonical] = CRM
         if not self.dry_run:
             for name, by_key in links.items():
                 self.store.link_source_keys(self.job, name, by_key)
@@ -205,7 +209,7 @@ class SourceJoin:
         return out
 
     def explain(self, account_id: str) -> dict[str, str]:
-        """Canonical field -> the source its value came from this run (absent: from the CRM)."""
+        """Canonical field -> the source its value came from this run ("CRM"; absent: no value anywhere)."""
         return dict(self.provenance.get(account_id, {}))
 
 

@@ -4,12 +4,17 @@ changed, an unchanged one none; a bare org plus sources scores like the provisio
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import requests
+from typer.testing import CliRunner, Result
 
 from connector.admin.provision import apply_plan, plan_provision, read_org
+from connector.cli import app
 from connector.config import load_config
 from connector.crm import open_admin
 from connector.sandbox import running_sandbox
@@ -78,3 +83,63 @@ def test_bare_org_with_sources_agrees_with_the_provisioned_org(crm: str, tmp_pat
     agree = sum(bare[k] == provisioned[k] for k in provisioned) / len(provisioned)
     print(f"tier agreement bare+sources vs provisioned ({crm}): {agree:.1%}")
     assert agree >= 0.95
+
+
+def _cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def test_check_reports_match_rate_duplicates_and_unreadable_rows(tmp_path: Path) -> None:
+    with running_sandbox("salesforce", accounts=ACCOUNTS, deals_per_account=2, seed=SEED) as sb:
+        cfg_path = _setup(sb.url, "salesforce", "provisioned", tmp_path)
+        with (tmp_path / "sources" / "erp_customers.csv").open("a", encoding="utf-8") as fh:
+            fh.write("0099999,lots,30,2,2020-01-01,0\n")  # an unreadable credit limit, and a key no account has
+        before = json.loads(_cli("check", "--config", cfg_path, "--offline", "--json").stdout)
+        rows = before["objects"]
+        assert rows["source bureau"][0]["status"] == "ok" and "66 rows, 63 keys" in rows["source bureau"][0]["hint"]
+        duplicated = next(r for r in rows["source bureau"] if r["canonical"] == "duplicated keys")
+        assert duplicated["status"] == "warning" and duplicated["hint"].startswith("3 keys on several rows")
+        unreadable = next(r for r in rows["source erp_customers"] if r["canonical"] == "unreadable rows")
+        assert "credit_limit" in unreadable["hint"] and "lots" in unreadable["hint"]
+        assert "measured by the first sync" in rows["source bureau"][-1]["hint"]
+        assert Sync(load_config(cfg_path)).run().status == "success"
+        after = json.loads(_cli("check", "--config", cfg_path, "--json").stdout)
+        match = after["objects"]["source bureau"]
+        rate = next(r for r in match if r["canonical"] == "match rate")
+        assert rate["status"] == "ok" and rate["hint"].startswith(f"{ACCOUNTS} of {ACCOUNTS} accounts found a row")
+        assert "3 source keys found no account: 900000001, 900000002, 900000003" in rate["hint"]
+        key = next(r for r in match if r["canonical"] == "key field")
+        assert key == {"canonical": "key field", "field": "DunsNumber", "status": "ok",
+                       "hint": "the accounts are matched on it"}
+
+
+def test_explain_shows_where_each_value_came_from(tmp_path: Path) -> None:
+    with running_sandbox("zoho", accounts=ACCOUNTS, deals_per_account=2, seed=SEED) as sb:
+        cfg_path = _setup(sb.url, "zoho", "provisioned", tmp_path)
+        account = requests.get(f"{sb.url}/__sandbox/records/Accounts", timeout=10).json()["records"][3]
+        result = _cli("explain", "--config", cfg_path, "--id", account["id"])
+        assert result.exit_code == 0, result.output
+        lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 5}
+        assert "erp_invoices" in lines["max_days_past_due"] and "financials" in lines["current_ratio"]
+        assert "CRM" in lines["country_risk"]
+        assert "Values from bureau: " in result.stdout
+        assert _cli("explain", "--config", cfg_path, "--id", "nope").exit_code != 0
+
+
+def test_sandbox_serve_writes_sources_and_a_config_using_them(tmp_path: Path) -> None:
+    folder, config = tmp_path / "src", tmp_path / "config.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "connector.cli", "sandbox", "serve", "--crm", "zoho", "--accounts",
+                             "30", "--org", "bare", "--sources", str(folder), "--write-config", str(config)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and "listening on" in proc.stdout.readline()
+        cfg = load_config(config)
+        assert cfg.jobs["default"].sources == ["erp_invoices", "bureau", "financials", "erp_customers"]
+        assert cfg.jobs["default"].mapping.endswith("mapping-zoho-bare.toml")
+        assert (folder / "bureau_latest.csv").read_bytes().decode("gbk").startswith("duns;client_ref")
+        assert len((folder / "erp_open_items.csv").read_text(encoding="utf-8").splitlines()) > 30 * 5
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
