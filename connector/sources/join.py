@@ -9,6 +9,7 @@ the currencies match.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,7 +144,11 @@ class SourceJoin:
             return
         # The re-score set first, then the snapshot: a crash in between re-scores, never forgets.
         self.store.mark_rescore(self.job, accounts)
-        self.store.save_source_rows(self.job, name, {k: (rows.hashes[k], rows.values[k]) for k in changed},
+        # Rows whose figures moved without their lines changing (invoice ages on a new day) are saved too,
+        # so the snapshot always holds what this read computed; only `changed` rows re-score.
+        stored = {k: r.values for k, r in snapshot.items()}
+        dirty = {k for k, v in rows.values.items() if k in changed or stored.get(k) != _as_json(v)}
+        self.store.save_source_rows(self.job, name, {k: (rows.hashes[k], rows.values[k]) for k in dirty},
                                     removed=removed)
         mark = _store_mark(watermark) if spec.changed_column else {}
         self.store.save_source_state(self.job, name, fingerprint=fingerprint, as_of=self.today, watermark=mark,
@@ -211,6 +216,11 @@ class SourceJoin:
     def explain(self, account_id: str) -> dict[str, str]:
         """Canonical field -> the source its value came from this run ("CRM"; absent: no value anywhere)."""
         return dict(self.provenance.get(account_id, {}))
+
+
+def _as_json(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as the snapshot's JSON column hands them back (dates as ISO text)."""
+    return dict(json.loads(json.dumps(values, default=str)))
 
 
 def _convert(value: float, currency: str, target: str | None, rates: dict[str, float]) -> float | None:

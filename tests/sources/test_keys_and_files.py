@@ -138,3 +138,30 @@ def test_join_precedence_conflicts_and_currency(tmp_path: Path) -> None:
     assert batch[0].values["bureau_score"] == 90.0 and batch[1].values["bureau_score"] == 70.0
     assert crm_first.stats["crm_first"].conflicts == {"bureau_score": 1}
     store.close()
+
+
+def test_invoice_figures_age_with_the_run_date_without_rescoring(tmp_path: Path) -> None:
+    """An unchanged invoice file is read again on a new day (days past due move) and its snapshot updated,
+    but no account is re-scored for it; the same day again is served from the snapshot."""
+    (tmp_path / "inv.csv").write_text("tax_id,doc,amount,issued,due\n1,A,1000,2026-01-01,2026-02-01\n",
+                                      encoding="utf-8")
+    specs = {"erp": SourceSpec.model_validate({
+        "kind": "invoices", "path": str(tmp_path / "inv.csv"), "key": {"crm_field": "Tax_Id__c", "column": "tax_id"},
+        "columns": {"invoice": "doc", "amount": "amount", "issued": "issued", "due": "due"}})}
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    seen = []
+    for day in (TODAY, date(2026, 7, 1), date(2026, 7, 1)):
+        join = SourceJoin(specs, ["erp"], base=tmp_path, store=store, job="j", id_field="Id", today=day, dry_run=False)
+        join.load()
+        batch = [Account("A1", None, {"id": "A1"})]
+        join.join(batch, {"A1": {"Tax_Id__c": "1"}})
+        seen.append((join.stats["erp"].read, join.stats["erp"].changed, sorted(join.rescore),
+                     batch[0].values["max_days_past_due"]))
+    assert seen == [(True, 1, [], 149), (True, 0, [], 150), (False, 0, [], 150)]
+    (tmp_path / "inv.csv").write_text("tax_id,doc,amount,issued,due\n1,A,1000,2026-01-01,2026-03-01\n",
+                                      encoding="utf-8")
+    join = SourceJoin(specs, ["erp"], base=tmp_path, store=store, job="j", id_field="Id", today=date(2026, 7, 1),
+                      dry_run=False)
+    join.load()
+    assert join.rescore == {"A1"} and store.rescore_ids("j") == ["A1"]  # the durable re-score set
+    store.close()
