@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -175,10 +174,7 @@ def test_unreadable_config_files_are_problems_not_tracebacks(tmp_path: Path) -> 
     ("not a url", "is not a database URL"),
     ("mongodb://127.0.0.1/rb", "not mongodb"),
     ("postgresql+asyncpg://rb@127.0.0.1/rb", "does not support the driver 'asyncpg'"),
-    pytest.param("postgresql+psycopg://rb:pw@127.0.0.1/rb",
-                 "rb:***@127.0.0.1/rb: the postgresql driver 'psycopg' is not installed",
-                 marks=pytest.mark.skipif(importlib.util.find_spec("psycopg") is not None,
-                                          reason="psycopg is installed (riskbridge[db])")),
+    ("postgresql+psycopg://rb:pw@127.0.0.1/rb", "rb:***@127.0.0.1/rb: the postgresql driver 'psycopg' is not installed"),
     ("sqlite:////proc/riskbridge/x.db", "the folder /proc/riskbridge does not exist"),
 ])
 def test_state_urls_are_checked_without_connecting(url: str, fragment: str) -> None:
