@@ -318,12 +318,35 @@ def _source_problems(raw: dict[str, Any], jobs: dict[str, Any], base: Path, env:
             except ConfigError as exc:
                 problems += exc.problems
                 continue
+            problems += _driver_problems(name, resolved, source)
             parts = urlsplit(resolved)
             host = (parts.hostname or "").lower()
             if not is_reference(url) and parts.password and host not in ("127.0.0.1", "localhost", "::1"):
                 problems.append(ConfigProblem(source, f"sources.{name}.url", "a password written in the file",
                                               'put the URL in a secret: url = "env:NAME" or "file:/path"'))
     return problems
+
+
+def _driver_problems(name: str, url: str, source: str) -> list[ConfigProblem]:
+    """The URL parses and its database driver is installed (no connection is made)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    key = f"sources.{name}.url"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return [ConfigProblem(source, key, "not a database URL", "e.g. postgresql+psycopg://reader@host/finance")]
+    extras = {"postgresql": "db", "mysql": "db", "mariadb": "db", "mssql": "mssql"}
+    extra = extras.get(parsed.get_backend_name())
+    hint = f"pip install 'riskbridge[{extra}]'" if extra else "install the SQLAlchemy driver for this URL"
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        return [ConfigProblem(source, key, f"no database dialect {parsed.drivername!r}", hint)]
+    except ImportError as exc:
+        return [ConfigProblem(source, key, f"the driver for {parsed.drivername} is not installed ({exc.name})", hint)]
+    return []
 
 
 def _resolve_path(base: Path, value: str) -> Path:

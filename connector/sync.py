@@ -105,12 +105,12 @@ class Sync:
                                     run_id=run_id, now=start, store=self.store, client=self.client,
                                     model_version=self.scorecard.version, baseline=baseline)
         try:
+            self._load_sources(start, dry_run)  # an unreadable source stops the run before any CRM call
             self._check(self.client.check(list(self.specs.values())))
             if not dry_run:
                 self._audit_unanswered()
             self._flush_outbox(report)
             deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
-            self._load_sources(start, dry_run)
             done = self._accounts_pass(report, start, dry_run, full)
             self._rest(report, dry_run, done)
             if deal_cursor is not None and not dry_run:

@@ -91,3 +91,18 @@ columns = { amount = "amount" }
     assert "unknown canonical field(s) ['bureau_scor']" in text
     assert "columns must name invoice, issued, due" in text
     assert "s3cret" not in text and "s3cret" not in str(info.value)
+
+
+def test_a_missing_database_driver_is_named_with_its_extra(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, '''sources = ["mssql"]
+[sources.mssql]
+kind = "accounts"
+url = "env:MSSQL_URL"
+query = "select 1"
+key = { crm_field = "DunsNumber", column = "duns" }
+columns = { bureau_score = "score" }
+'''), environ={"MSSQL_URL": "mssql+pyodbc://reader:pw@127.0.0.1/finance?driver=ODBC+Driver+18"})
+    problem = info.value.problems[0]
+    assert problem.key == "sources.mssql.url" and "mssql+pyodbc" in problem.message
+    assert problem.hint == "pip install 'riskbridge[mssql]'" and "pw" not in str(info.value)
