@@ -76,10 +76,9 @@ def check_sources(config: Config, job_name: str, *, databases: bool, files: bool
                 assert spec.url is not None
                 url = resolve_secret(spec.url.get_secret_value(), f"sources.{name}.url", env).get_secret_value()
                 frame = read_database(name, spec, url, wanted)[0]
-            if spec.rates:
-                rate_table(config.sources[spec.rates], read_file(spec.rates, config.sources[spec.rates],
-                                                                 Path(config.sources[spec.rates].path or ""),
-                                                                 wanted_columns(config.sources[spec.rates])))
+            rates = config.sources[spec.rates] if spec.rates else None
+            if rates is not None and rates.path is not None:  # a rates table the invoices cannot do without
+                rate_table(rates, read_file(str(spec.rates), rates, Path(rates.path), wanted_columns(rates)))
         except ConfigError as exc:
             checks.append(SourceCheck(name, "read", where, "error", "; ".join(p.message for p in exc.problems)))
             continue
