@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,db,excel]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,5 +30,6 @@ bench: install
 	$(PY) bench/bench_sandbox.py
 	$(PY) bench/bench_scoring.py
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_invoices.py
 
 .PHONY: install demo test test-all bench

@@ -176,6 +176,9 @@ def sandbox_serve(
     org: Annotated[str, typer.Option(help="Org variant: provisioned (riskbridge's fields in place), bare (standard "
                                           "fields only) or renamed (the org's own names for the credit inputs).")]
     = "provisioned",
+    sources: Annotated[Path | None, typer.Option(help="Also write outside source files for the org's accounts "
+                                                      "here (ERP invoices, bureau, financials) and make "
+                                                      "--write-config use them.")] = None,
 ) -> None:
     """Serve a wire-compatible CRM sandbox on loopback until SIGINT or SIGTERM."""
     import signal
@@ -203,7 +206,9 @@ def sandbox_serve(
                                         "see the fault spec in the README") for e in problems]))
     if latency_ms:
         spec = spec.model_copy(update={"latency_ms": latency_ms})
-    app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec, org=org)
+    day = date.today()  # the sandbox and its source files share one day
+    app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec, org=org,
+                    today=day)
     try:
         server = SandboxServer(Sandbox(app_), host=host, port=port)
     except OSError as exc:
@@ -212,13 +217,21 @@ def sandbox_serve(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
-    if write_config is not None:
+    if write_config is not None or sources is not None:
         try:
-            write_sandbox_config(write_config, crm, app_.credentials(), org=org)
+            from connector.sandbox.data import generate
+            from connector.sandbox.sources import add_sources_to_config, write_sources
+
+            files = write_sources(sources, generate(seed, accounts, deals_per_account, day), seed=seed,
+                                  today=day, crm=crm, org=org) if sources is not None else {}
+            if write_config is not None:
+                written = write_sandbox_config(write_config, crm, app_.credentials(), org=org)
+                if files:
+                    add_sources_to_config(written, files, crm)
         except OSError as exc:
             server.stop()
             fail(ConfigError([ConfigProblem(str(write_config), "--write-config",
-                                            f"cannot write the config: {exc.strerror}",
+                                            f"cannot write the config or the sources: {exc.strerror}",
                                             "give a file path in a folder you can write to")]))
     print(f"sandbox {crm} listening on {server.url}", flush=True)
     while not stop.wait(0.5):
@@ -285,8 +298,14 @@ def score(
 
 @app.command("explain")
 def explain_account(
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns are the canonical field names (README).")],
     record_id: Annotated[str, typer.Option("--id", help="The id of the account to explain.")],
+    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of accounts; columns are the canonical "
+                                                                   "field names (README).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Instead of --input: read the account from "
+                                                                       "the job's CRM and sources, and show where "
+                                                                       "each value came from.")] = None,
+    job: Annotated[str | None, typer.Option(help="With --config: the job (default: the only job, or 'default').")]
+    = None,
     scorecard: ScorecardOption = None,
     lang: LangOption = "en",
     as_of: AsOfOption = None,
@@ -295,6 +314,23 @@ def explain_account(
     from scoring import explain
 
     day = _scoring_date(as_of, lang)
+    if (input_csv is None) == (config is None):
+        fail(ConfigError("give --input (a CSV of accounts) or --config (read the account from the job's CRM)"))
+    if config is not None:
+        from connector.sync import Sync
+        from scoring import load_scorecard
+
+        cfg = _load(config)
+        _setup_logging(False, quiet=True)
+        try:
+            engine = Sync(cfg, job)
+            card = load_scorecard(scorecard) if scorecard is not None else engine.scorecard
+            values, provenance = engine.account_inputs(record_id)
+        except RiskbridgeError as exc:
+            fail(exc, config=cfg, job=job)
+        _print_explanation(explain(values, card, as_of=day, lang=lang), provenance)
+        return
+    assert input_csv is not None
     card, table = _scoring_inputs(scorecard, input_csv)
     row = table.index_of(record_id)
     if row is None:
@@ -302,21 +338,36 @@ def explain_account(
     _print_explanation(explain(table.accounts.take([row]), card, as_of=day, lang=lang))
 
 
-def _print_explanation(e: Explanation) -> None:
+def _print_explanation(e: Explanation, provenance: dict[str, str] | None = None) -> None:
     from rich.table import Table
 
     from connector.report import safe
 
     table = Table(title=f"{safe(e.name or e.record_id)} ({safe(e.record_id)}) — {safe(e.model_version)}",
                   title_justify="left")
-    for column in ("characteristic", "value", "bin", "points", "maximum", "shortfall"):
+    columns = ("characteristic", "value", "bin", "points", "maximum", "shortfall") + (("from",) if provenance is not None
+                                                                                   else ())
+    for column in columns:
         table.add_column(column, justify="right" if column in ("points", "maximum", "shortfall") else "left",
                          no_wrap=column == "characteristic")
     for r in e.rows:
-        table.add_row(safe(r.characteristic), safe(r.value), safe(r.bin), f"{r.points:g}", f"{r.maximum:g}",
-                      f"[red]{r.shortfall:g}[/]" if r.shortfall else "0")
+        cells = [safe(r.characteristic), safe(r.value), safe(r.bin), f"{r.points:g}", f"{r.maximum:g}",
+                 f"[red]{r.shortfall:g}[/]" if r.shortfall else "0"]
+        if provenance is not None:
+            from connector.sources.provenance import field_origin
+            from scoring.features import FEATURES
+
+            spec = FEATURES.get(r.characteristic)
+            cells.append(safe(field_origin(spec.inputs if spec else (), provenance)))
+        table.add_row(*cells)
     table.add_row("total", "", "", f"{e.score:g}", f"{e.max_score:g}", f"{e.max_score - e.score:g}", style="bold")
     out.print(table)
+    if provenance is not None:
+        by_source: dict[str, list[str]] = {}
+        for name, origin in sorted(provenance.items()):
+            by_source.setdefault(origin, []).append(name)
+        for origin, names in sorted(by_source.items()):
+            out.print(safe(f"Values from {origin}: {', '.join(names)}", 2000), highlight=False)
     out.print(f"Risk Score {e.risk_score}, tier {e.tier} (points alone: {e.model_tier}), pd {e.pd:.2%}",
               highlight=False)
     out.print("Reasons: " + safe("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none", 2000), highlight=False)
@@ -546,8 +597,13 @@ def demo(
     crm: Annotated[str, typer.Option(help="salesforce or zoho.")] = "salesforce",
     accounts: Annotated[int, typer.Option(help="Accounts in the sandbox org.")] = 2000,
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Keep the sandbox up to browse it.")] = False,
+    sources: Annotated[bool, typer.Option("--sources/--no-sources", help="Join the sandbox's ERP invoices, bureau "
+                                                                         "and finance files (default on).")] = True,
 ) -> None:
-    """Start a sandbox CRM, run a full sync, touch a few records, run an incremental sync, show the result."""
+    """Start a sandbox CRM, run a full sync, touch a few records, run an incremental sync, show the result.
+
+    With sources (the default) the ERP invoices, bureau file and finance files join the CRM's accounts, and
+    the riskiest accounts' reasons say which source their data came from."""
     import tempfile
 
     import requests
@@ -568,7 +624,18 @@ def demo(
         out.print(f"[bold]riskbridge demo[/] · {crm} sandbox at {sandbox.url} · {accounts} accounts, "
                   f"{accounts * 2} deals")
         creds = requests.get(f"{sandbox.url}/__sandbox/credentials", timeout=10).json()
-        cfg = load_config(write_config(Path(tmp) / "config.toml", crm, creds))
+        cfg_path = write_config(Path(tmp) / "config.toml", crm, creds)
+        if sources:
+            from connector.sandbox.data import generate
+            from connector.sandbox.sources import add_sources_to_config, write_sources
+
+            day = date.today()
+            files = write_sources(Path(tmp) / "sources", generate(7, accounts, 2, day), seed=7, today=day, crm=crm,
+                                  org="provisioned")
+            add_sources_to_config(cfg_path, files, crm)
+            out.print("joined from outside the CRM: ERP invoices (erp_invoices), bureau file (bureau), "
+                      "statements (financials), ERP customer master (erp_customers)")
+        cfg = load_config(cfg_path)
         try:
             first = Sync(cfg).run()
             out.print(summary_table(first))
@@ -585,13 +652,22 @@ def demo(
         out.print("accounts by tier: " + " · ".join(f"{t} {tiers.get(t, 0)}" for t in
                                                      ("low", "medium", "high", "critical"))
                   + f" · on the watchlist {store.watchlist_count('default')}")
-        table = Table(title="the five riskiest accounts", title_justify="left")
+        from connector.sources.provenance import reason_origins
+        from scoring.scorecard import load_scorecard
+
+        card = load_scorecard(None)
+        table = Table(title="the five riskiest accounts" + (" (where each reason's data came from)" if sources else ""),
+                      title_justify="left")
         for col in ("account", "score", "tier", "top reasons"):
             table.add_column(col)
         for row in store.riskiest("default", 5):
             detail = row.detail
+            reasons = list(detail.get("reasons", []))[:4]
+            if sources:
+                origins = reason_origins(detail.get("codes", [])[:4], card, detail.get("sources", {}))
+                reasons = [f"{text} [{origin}]" for text, origin in zip(reasons, origins, strict=False)]
             table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}", safe(row.tier),
-                          safe("\n".join(detail.get("reasons", [])[:4]), 1000))
+                          safe("\n".join(reasons), 1000))
         out.print(table)
         store.close()
         if keep_serving:

@@ -35,6 +35,7 @@ from connector.mapping import Mapping, load_mapping
 from connector.model import ObjectKind
 from connector.problems import field_names, from_validation_error, read_text
 from connector.secret_refs import resolve_secret, secret_problems
+from connector.sources.spec import SourceSpec
 from connector.store_url import check_state_url, is_reference
 
 __all__ = [
@@ -248,6 +249,7 @@ class Job(_Strict):
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)
     monitor: Monitor | None = None
+    sources: list[str] = Field(default_factory=list, description="[sources.NAME] joined to the accounts, in order")
 
     @field_validator("objects")
     @classmethod
@@ -274,6 +276,7 @@ class Config(_Strict):
     jobs: dict[str, Job]
     service: Service = Field(default_factory=Service)
     alerts: Alerts = Field(default_factory=Alerts)
+    sources: dict[str, SourceSpec] = Field(default_factory=dict)
     source: str = ""
     mappings: dict[str, Mapping] = Field(default_factory=dict, exclude=True)
 
@@ -399,6 +402,71 @@ def _is_loopback_host(host: str) -> bool:
 
 def _is_loopback_url(url: str) -> bool:
     return _is_loopback_host(urlsplit(url).hostname or "")
+def _source_problems(raw: dict[str, Any], jobs: dict[str, Any], base: Path, env: dict[str, str],
+                     source: str) -> list[ConfigProblem]:
+    """Sources the jobs name exist, files are there, database URLs resolve and keep passwords out of the file."""
+    sources: dict[str, Any] = raw["sources"] if isinstance(raw.get("sources"), dict) else {}
+    problems = []
+    for job_name, job in jobs.items():
+        names = job.get("sources", []) if isinstance(job, dict) else []
+        for name in names if isinstance(names, list) else []:
+            spec = sources.get(str(name))
+            if spec is None:
+                problems.append(ConfigProblem(source, f"jobs.{job_name}.sources", f"no source {name!r}",
+                                              f"sources defined: {', '.join(sorted(sources)) or 'none'}"))
+            elif isinstance(spec, dict) and spec.get("kind") == "rates":
+                problems.append(ConfigProblem(source, f"jobs.{job_name}.sources", f"{name!r} is a rates table",
+                                              "name it in the invoices source's rates = ... instead"))
+    for name, spec in sources.items():
+        if not isinstance(spec, dict):
+            continue
+        rates = spec.get("rates")
+        if isinstance(rates, str) and (not isinstance(sources.get(rates), dict) or sources[rates].get("kind") != "rates"):
+            problems.append(ConfigProblem(source, f"sources.{name}.rates", f"no rates source {rates!r}",
+                                          'define [sources.X] with kind = "rates"'))
+        if spec.get("changed_column") and spec.get("kind") == "invoices":
+            problems.append(ConfigProblem(source, f"sources.{name}.changed_column", "invoice figures are computed "
+                                          "from all of a customer's invoices", "remove changed_column here"))
+        path = spec.get("path")
+        if isinstance(path, str) and not _resolve_path(base, path).is_file():
+            problems.append(ConfigProblem(source, f"sources.{name}.path", f"{_resolve_path(base, path)}: file not found",
+                                          "a path relative to the config file"))
+        url = spec.get("url")
+        if isinstance(url, str):
+            try:
+                resolved = resolve_secret(url, f"sources.{name}.url", env).get_secret_value()
+            except ConfigError as exc:
+                problems += exc.problems
+                continue
+            problems += _driver_problems(name, resolved, source)
+            parts = urlsplit(resolved)
+            host = (parts.hostname or "").lower()
+            if not is_reference(url) and parts.password and host not in ("127.0.0.1", "localhost", "::1"):
+                problems.append(ConfigProblem(source, f"sources.{name}.url", "a password written in the file",
+                                              'put the URL in a secret: url = "env:NAME" or "file:/path"'))
+    return problems
+
+
+def _driver_problems(name: str, url: str, source: str) -> list[ConfigProblem]:
+    """The URL parses and its database driver is installed (no connection is made)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    key = f"sources.{name}.url"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return [ConfigProblem(source, key, "not a database URL", "e.g. postgresql+psycopg://reader@host/finance")]
+    extras = {"postgresql": "db", "mysql": "db", "mariadb": "db", "mssql": "mssql"}
+    extra = extras.get(parsed.get_backend_name())
+    hint = f"pip install 'riskbridge[{extra}]'" if extra else "install the SQLAlchemy driver for this URL"
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        return [ConfigProblem(source, key, f"no database dialect {parsed.drivername!r}", hint)]
+    except ImportError as exc:
+        return [ConfigProblem(source, key, f"the driver for {parsed.drivername} is not installed ({exc.name})", hint)]
+    return []
 
 
 def _resolve_path(base: Path, value: str) -> Path:
@@ -468,8 +536,12 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     problems += secret_problems(connections, env, overrides, source)
     problems += _token_cache_problems(connections, source)
     problems += _alert_problems(raw, env, source)
+    problems += _source_problems(raw, jobs, base, env, source)
     if problems or config is None:
         raise ConfigError(problems)
+    for spec in config.sources.values():
+        if spec.path is not None:
+            spec.path = str(_resolve_path(base, spec.path))
     for job_model in config.jobs.values():
         job_model.mapping = str(_resolve_path(base, job_model.mapping))
         if job_model.scorecard != "default":

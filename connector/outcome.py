@@ -56,6 +56,7 @@ class RunReport:
     plan: list[dict[str, Any]] = field(default_factory=list)  # dry run: every write that would happen
     # Inputs that failed on most rows of a batch: the mapping, not the data, is probably wrong; never `success`.
     mapping_warnings: list[dict[str, Any]] = field(default_factory=list)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per outside source: rows, matches, changes
 
     def to_json(self, plan: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -75,6 +76,8 @@ class RunReport:
             out["stopped"] = self.stopped
         if self.error:
             out["error"] = self.error
+        if self.sources:
+            out["sources"] = self.sources
         if self.failures:
             out["failures"] = self.failures
         if self.skipped:

@@ -42,6 +42,8 @@ from connector.tables import (
     RescoreRow,
     RunRow,
     SchemaVersion,
+    SourceKeyRow,
+    SourceStateRow,
     WatchRow,
 )
 
@@ -385,6 +387,71 @@ class StateStore:
         with self.session() as s:
             for chunk in _chunks(account_ids):
                 s.execute(delete(RescoreRow).where(RescoreRow.job == job, RescoreRow.account_id.in_(chunk)))
+
+    def account_ids(self, job: str) -> list[str]:
+        """Every account this job has an assessment of (a source added later re-scores them all)."""
+        with self.session() as s:
+            return list(s.scalars(select(AssessmentRow.record_id).where(AssessmentRow.job == job,
+                                                                         AssessmentRow.object == "accounts")))
+
+    # --- outside sources: snapshots, links and read state ---------------------------------------------
+    def source_state(self, job: str, source: str) -> SourceStateRow | None:
+        with self.session() as s:
+            return s.get(SourceStateRow, (job, source))
+
+    def save_source_state(self, job: str, source: str, **values: Any) -> None:
+        with self.session() as s:
+            row = s.get(SourceStateRow, (job, source))
+            if row is None:
+                row = SourceStateRow(job=job, source=source, watermark={}, stats={}, read_at=_now())
+                s.add(row)
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.read_at = _now()
+
+    def source_rows(self, job: str, source: str) -> dict[str, SourceKeyRow]:
+        with self.session() as s:
+            return {r.key: r for r in s.scalars(select(SourceKeyRow).where(SourceKeyRow.job == job,
+                                                                           SourceKeyRow.source == source))}
+
+    def save_source_rows(self, job: str, source: str, rows: dict[str, tuple[str, dict[str, Any]]],
+                         removed: Iterable[str] = ()) -> None:
+        """Replace the snapshot rows of these keys (hash, values), keeping the account each is linked to."""
+        with self.session() as s:
+            for chunk in _chunks(removed):
+                s.execute(delete(SourceKeyRow).where(SourceKeyRow.job == job, SourceKeyRow.source == source,
+                                                     SourceKeyRow.key.in_(chunk)))
+            links = {r.key: r.account_id for r in s.scalars(select(SourceKeyRow).where(
+                SourceKeyRow.job == job, SourceKeyRow.source == source, SourceKeyRow.account_id.is_not(None)))}
+            self._upsert(s, SourceKeyRow, [{"job": job, "source": source, "key": k, "row_hash": h,
+                                            "values": _json(v), "account_id": links.get(k)}
+                                           for k, (h, v) in rows.items()])
+
+    def link_source_keys(self, job: str, source: str, links: dict[str, str]) -> None:
+        """Remember which account holds each key (a key no row carries yet too): a row appearing or
+        changing later re-scores that account."""
+        if not links:
+            return
+        with self.session() as s:
+            known = {r.key: r for chunk in _chunks(links) for r in s.scalars(select(SourceKeyRow).where(
+                SourceKeyRow.job == job, SourceKeyRow.source == source, SourceKeyRow.key.in_(chunk)))}
+            fresh: list[dict[str, Any]] = []
+            for key, account in links.items():
+                if key in known:
+                    known[key].account_id = account
+                else:
+                    fresh.append({"job": job, "source": source, "key": key, "row_hash": None, "values": {},
+                                  "account_id": account})
+            self._upsert(s, SourceKeyRow, fresh)
+
+    def source_accounts(self, job: str, source: str, keys: Iterable[str]) -> set[str]:
+        """The accounts linked to these keys of a source."""
+        found: set[str] = set()
+        with self.session() as s:
+            for chunk in _chunks(keys):
+                found.update(a for a in s.scalars(select(SourceKeyRow.account_id).where(
+                    SourceKeyRow.job == job, SourceKeyRow.source == source, SourceKeyRow.key.in_(chunk))) if a)
+        return found
 
     # --- the per-job lease --------------------------------------------------------------------------
     def acquire(self, job: str, owner: str, ttl: timedelta, take_over: Callable[[str], bool] | None = None) -> bool:

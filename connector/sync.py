@@ -27,11 +27,12 @@ from connector.audit_recovery import confirmed_writes
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
-from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted
+from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
+from connector.sources.join import SourceJoin
 from connector.state import StateStore
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.deals import assess_deals
@@ -72,6 +73,7 @@ class Sync:
         self.progress = progress or (lambda _stage, _n: None)
         self.stop = stop  # set by the daemon on SIGTERM/SIGINT; checked between batches
         self.scorecard: Scorecard = load_scorecard(None if self.job.scorecard == "default" else self.job.scorecard)
+        self.sources: SourceJoin | None = None
         self.specs = {kind: self._spec(kind) for kind in self.job.objects}
         objects: dict[str, str] = {kind: spec.name for kind, spec in self.specs.items()}
         self.client = client or open_client(self.conn, objects=objects, policy=policy,
@@ -83,7 +85,11 @@ class Sync:
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
-        return ObjectSpec(kind=kind, name=obj.object, cursor_field=obj.cursor_field, fields=obj.read_fields(),
+        fields = obj.read_fields()
+        if kind == "accounts" and self.job.sources:  # the key fields the sources join on are read too
+            keys = [s.key.crm_field for n in self.job.sources if (s := self.config.sources[n]).key is not None]
+            fields = tuple(dict.fromkeys([*fields, *(k for k in keys if k != obj.id_field)]))
+        return ObjectSpec(kind=kind, name=obj.object, cursor_field=obj.cursor_field, fields=fields,
                           page_size=self.job.batch_size, parent_field=obj.parent_field)
 
     # --- the run ----------------------------------------------------------------------------------
@@ -110,6 +116,7 @@ class Sync:
                                     run_id=run_id, now=start, store=self.store, client=self.client,
                                     model_version=self.scorecard.version, baseline=baseline)
         try:
+            self._load_sources(start, dry_run)  # an unreadable source stops the run before any CRM call
             self._check(self.client.check(list(self.specs.values())))
             if not dry_run:
                 self._audit_unanswered()
@@ -134,6 +141,7 @@ class Sync:
             exc.report = report  # type: ignore[attr-defined]  # the CLI still prints the summary
             raise
         finally:
+            self._finish_sources(report, dry_run)
             self._forgive(report)
             report.api_calls = self.client.api_calls
             report.api_usage = self.client.api_usage
@@ -153,6 +161,53 @@ class Sync:
         """Between batches: stop here if the daemon was asked to (what is recorded stays recorded)."""
         if self.stop is not None and self.stop.is_set():
             raise StopRequested
+
+    def _load_sources(self, start: datetime, dry_run: bool) -> None:
+        """Read the job's outside sources (DESIGN §2: they join at the map stage); accounts whose source rows
+        changed join the durable re-score set, as accounts of changed deals do."""
+        if not self.job.sources:
+            return
+        from pathlib import Path
+
+        self.sources = SourceJoin(self.config.sources, self.job.sources, base=Path(self.config.source).resolve().parent,
+                                  store=self.store, job=self.job_name, id_field=self.mapping.accounts.id_field,
+                                  today=start.date(), dry_run=dry_run)
+        self.sources.load()
+        if dry_run:
+            self._rescore |= self.sources.rescore
+
+    def account_inputs(self, record_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """One account's canonical inputs as a run would score them now, and where each came from (for
+        `explain`). Reads the CRM and the sources; writes nothing. Raises `RecordSkipped` for an account
+        that is not there or cannot be mapped."""
+        try:
+            rows = [r for page in self.client.fetch(self.specs["accounts"], [record_id]) for r in page.rows]
+        finally:
+            self.client.close()
+        records, issues = map_rows(self.mapping, "accounts", rows)
+        accounts = [a for a in records if isinstance(a, Account)]
+        if not accounts:
+            reason = issues[0].reason if issues else f"no account {record_id!r} in the CRM"
+            raise RecordSkipped(record_id, reason)
+        provenance: dict[str, str] = {}
+        if self.job.sources:
+            self._load_sources(self.clock(), dry_run=True)
+            assert self.sources is not None
+            id_field = self.mapping.accounts.id_field
+            self.sources.join(accounts, {str(r.get(id_field)): r for r in rows})
+            provenance = self.sources.explain(accounts[0].id)
+        return accounts[0].values, provenance
+
+    def _finish_sources(self, report: RunReport, dry_run: bool) -> None:
+        if self.sources is None:
+            return
+        report.sources = {n: s.to_json() for n, s in self.sources.stats.items()}
+        if dry_run:
+            return
+        for name, stats in self.sources.stats.items():
+            state = self.store.source_state(self.job_name, name)
+            if state is not None and stats.accounts:
+                self.store.save_source_state(self.job_name, name, stats={**state.stats, "join": stats.to_json()})
 
     def _renew(self) -> None:
         """Extend the lease; if another process took it (ours lapsed), stop before writing anything."""
@@ -355,6 +410,9 @@ class Sync:
         counts.extracted += len(rows)
         records, issues = map_rows(self.mapping, "accounts", rows)
         accounts = [a for a in records if isinstance(a, Account)]
+        if self.sources is not None:
+            id_field = self.mapping.accounts.id_field
+            self.sources.join(accounts, {str(r.get(id_field)): r for r in rows})
         if not rescore_all:
             fresh = self.planner.changed_accounts(accounts, force)
             counts.unchanged += len(accounts) - len(fresh)
@@ -372,6 +430,9 @@ class Sync:
         counts.scored += len(accounts)
         crashpoint.reached("scored")
         plan, assessments = self.planner.accounts(accounts, scored)
+        if self.sources is not None:  # where each value came from, for `explain` and the demo
+            for planned in assessments:
+                planned.assessment.detail["sources"] = self.sources.explain(planned.assessment.record_id)
         if deals:
             deal_scores = assess_deals([d.values for d in deals], scored)
             deal_plan, deal_assessments = self.planner.deals(deals, deal_scores)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "AUDIT_CHAIN_VERSION", "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow",
     "DealRow", "HistoryRow", "IssueRow", "LockRow", "OutboxRow", "PendingWriteRow", "RescoreRow", "RunRow",
-    "SchemaVersion", "WatchRow",
+    "SchemaVersion", "SourceKeyRow", "SourceStateRow", "WatchRow",
 ]
 
 SCHEMA_VERSION = 2
@@ -205,3 +205,30 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)",
     ],
 }
+
+
+class SourceStateRow(Base):
+    """How far a job has read one outside source: the file's content hash (or the database watermark),
+    the run date invoice figures were computed for, and the last join's match figures for `check`."""
+
+    __tablename__ = "source_state"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    watermark: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    read_at: Mapped[datetime]
+
+
+class SourceKeyRow(Base):
+    """The snapshot of one source row (its canonical values) by normalised key, with the hash that tells
+    a changed row from an unchanged one; `account_id` is the account that last matched the key."""
+
+    __tablename__ = "source_keys"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    account_id: Mapped[str | None] = mapped_column(String(40), index=True)

@@ -113,7 +113,17 @@ def check_offline(path: Path, job_name: str | None) -> tuple[CheckReport, Config
             load_scorecard(job.scorecard)
         except ConfigError as exc:
             report.problems += exc.problems
+    if not report.problems and config.jobs[name].sources:
+        report.rows += _source_rows(config, name, databases=False)
     return report, (None if report.problems else config), name
+
+
+def _source_rows(config: Config, job_name: str, *, databases: bool, files: bool = True) -> list[CheckRow]:
+    """A job's outside sources: readable, duplicated keys, unreadable rows, match rate (`sources.checkup`)."""
+    from connector.sources.checkup import check_sources
+
+    return [CheckRow(f"source {c.source}", c.item, c.where, c.status, c.hint)  # type: ignore[arg-type]
+            for c in check_sources(config, job_name, databases=databases, files=files)]
 
 
 def needed_objects(mapping: Mapping, job: Job, needs: list[FieldNeed]) -> list[str]:
@@ -156,6 +166,17 @@ def check_online(report: CheckReport, config: Config, job_name: str,
             # Short per row; the CLI says once which command fixes each kind (`next_steps`).
             hint = f"{need.role.replace('_', ' ')}; {result.hint}"
         rows.append(CheckRow(need.object, need.canonical, need.field, result.status, hint, need.role))
+    accounts = org.object(mapping.accounts.object)
+    for name in job.sources:  # the account field each source joins on must exist
+        key = config.sources[name].key
+        if key is not None and accounts.exists and key.crm_field != mapping.accounts.id_field:
+            found = accounts.field(key.crm_field) is not None
+            rows.append(CheckRow(f"source {name}", "key field", key.crm_field, "ok" if found else "missing",
+                                 "the accounts are matched on it" if found else
+                                 f"{mapping.accounts.object} has no field {key.crm_field}: fix sources.{name}.key"))
+    if any(config.sources[n].is_database for n in job.sources):  # a network call, like the CRM's metadata
+        rows[:] = [r for r in rows if not (r.object.startswith("source ") and r.hint.startswith("a database"))]
+        rows += _source_rows(config, job_name, databases=True, files=False)
     rows += _watchlist(job, org, tags, mapping, rows)
     rows.append(_allowance(org, getattr(conn, "api_reserve", 0)))
     rows.append(_user(org))

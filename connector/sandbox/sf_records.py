@@ -10,6 +10,7 @@ from typing import Any
 from connector.sandbox.data import STAGES, Dataset, firmographics, touch_account
 from connector.sandbox.sf_fields import FieldSpec
 from connector.sandbox.sf_values import fmt_datetime, from_org_value, to_org_value
+from connector.sandbox.sources import duns_number, erp_number
 
 __all__ = ["ACCOUNT_INPUTS", "DEAL_INPUTS", "INTEGRATION_USER", "Record", "build_records", "stage_facts", "touch_account_record",
            "touch_opportunity_record"]
@@ -96,6 +97,7 @@ def build_records(data: Dataset, seed: int, today: date, new_id: NewId) -> dict[
             "Id": new_id("Account"), "IsDeleted": False, "Name": acc["name"], "OwnerId": owner,
             "Industry": acc.get("industry"), "BillingCountry": acc.get("country_text"),
             "CurrencyIsoCode": acc.get("currency"), "AnnualRevenue": _num(acc.get("annual_revenue")),
+            "AccountNumber": erp_number(acc["index"]), "DunsNumber": duns_number(acc["index"]),
             "CreatedDate": _stamp(acc["created_at"]), "CreatedById": owner,
             "LastModifiedDate": _stamp(acc["modified_at"]), "LastModifiedById": editor,
             "SystemModstamp": _stamp(acc["modified_at"]),
