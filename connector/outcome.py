@@ -56,6 +56,8 @@ class RunReport:
     plan: list[dict[str, Any]] = field(default_factory=list)  # dry run: every write that would happen
     # Inputs that failed on most rows of a batch: the mapping, not the data, is probably wrong; never `success`.
     mapping_warnings: list[dict[str, Any]] = field(default_factory=list)
+    # First-run tasks (connector/first_run.py): created or planned now, still held back, the caps.
+    first_run: dict[str, Any] | None = None
 
     def to_json(self, plan: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,6 +83,8 @@ class RunReport:
             out["skipped"] = self.skipped
         if self.mapping_warnings:
             out["mapping_warnings"] = self.mapping_warnings
+        if self.first_run is not None:
+            out["first_run"] = self.first_run
         return out
 
 

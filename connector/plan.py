@@ -130,6 +130,7 @@ class BatchPlanner:
     model_version: str
     baseline: bool = False  # the job's first run: today's tiers are a starting point, not escalations
     episodes: dict[str, tuple[str, int]] = field(default_factory=dict)  # task key -> (rule, episode)
+    scores: dict[str, float] = field(default_factory=dict)  # record id -> Risk Score, to release held tasks by
 
     def __post_init__(self) -> None:
         self.now = self.now.replace(microsecond=0)
@@ -159,6 +160,7 @@ class BatchPlanner:
         watch = self.store.watch_states(self.job_name, [a.id for a in accounts])
         policy = self.job.watchlist
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
+        first_run: list[tuple[Account | Deal, str, str, str | None]] = []  # held back until a run releases them
         for i, account in enumerate(accounts):
             a = scored.assessment(i, self.job.lang)
             values: dict[str, Any] = {
@@ -195,9 +197,12 @@ class BatchPlanner:
             before = previous.get(account.id)
             prior = before.tier if before else None
             first = prior is None and self.baseline and not self.job.tasks.on_first_assessment
-            if self.job.tasks.enabled and not first and escalates(prior, a.tier, list(self.job.tasks.tiers)):
+            if self.job.tasks.enabled and (escalates(prior, a.tier, list(self.job.tasks.tiers)) if not first
+                                           else a.tier in self.job.tasks.first_run_tiers):
                 text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])
-                escalations.append((account, f"tier-{a.tier}", text.subject, text.description))
+                (first_run if first else escalations).append((account, f"tier-{a.tier}", text.subject,
+                                                              text.description))
+                self.scores[account.id] = float(a.risk_score)
             detail = {"name": account.name, "reasons": [r.text for r in a.reasons],
                       "values_hash": values_hash(account.values), "as_of": self.now.date().isoformat(),
                       "outputs": _jsonable({k: v for k, v in values.items() if k != "scored_at"}),
@@ -209,8 +214,9 @@ class BatchPlanner:
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
                 pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,
                 as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values))
-        plan.tasks += self._tasks("accounts", escalations, {p.assessment.record_id: p.assessment.tier for p in planned},
-                                  previous)
+        tiers = {p.assessment.record_id: p.assessment.tier for p in planned}
+        plan.tasks += self._tasks("accounts", escalations, tiers, previous)
+        plan.held += self._tasks("accounts", first_run, tiers, previous)
         return plan, planned
 
     # --- deals ------------------------------------------------------------------------------------
@@ -286,15 +292,17 @@ class BatchPlanner:
         return tasks
 
     def outbox(self, plan: WritePlan) -> list[OutboxRow]:
-        """Outbox rows for the plan's tasks and tags, written before they are sent."""
+        """Outbox rows for the plan's tasks and tags, written before they are sent; first-run tasks held
+        back by the caps are written as ``held``, with the Risk Score they are released by."""
         rows = []
-        for task in plan.tasks:
+        for task, status in [*((t, "pending") for t in plan.tasks), *((t, "held") for t in plan.held)]:
             rule, episode = self.episodes.get(task.key, ("", 1))
             rows.append(OutboxRow(key=task.key, job=self.job_name, kind="task", object=task.object,
-                                  record_id=task.record_id, created_at=self.now, updated_at=self.now,
+                                  record_id=task.record_id, created_at=self.now, updated_at=self.now, status=status,
                                   payload={"rule": rule, "episode": episode, "subject": task.subject,
                                            "description": task.description, "due": task.due.isoformat(),
-                                           "owner_id": task.owner_id, "priority": task.priority}))
+                                           "owner_id": task.owner_id, "priority": task.priority,
+                                           "score": self.scores.get(task.record_id)}))
         tag_ops: list[TagAdd | TagRemove] = [*plan.tag_adds, *plan.tag_removes]
         for op in tag_ops:
             rows.append(OutboxRow(key=op.key, job=self.job_name, kind="tag_add" if isinstance(op, TagAdd)

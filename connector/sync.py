@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connector import crashpoint
+from connector import crashpoint, first_run
 from connector.audit import accepted, expected
 from connector.audit_recovery import confirmed_writes
 from connector.config import Config
@@ -73,6 +73,7 @@ class Sync:
         self._rescore: set[str] = set()  # dry run: accounts whose deals changed, kept out of the store
         self._owed_keys: set[str] = set()  # dry run: outbox mutations already listed as owed
         self._abandoned: dict[str, dict[str, str]] = {}  # outbox key -> its failure line in the report
+        self._held: list[TaskCreate] = []  # dry run: first-run tasks planned this run, kept out of the store
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -106,6 +107,7 @@ class Sync:
             deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
             done = self._accounts_pass(report, start, dry_run, full)
             self._rest(report, dry_run, done)
+            self._release_first_run(report, dry_run, baseline)
             if deal_cursor is not None and not dry_run:
                 self.store.save_cursor(self.job_name, "deals", deal_cursor)
         except QuotaExhausted as exc:
@@ -268,6 +270,49 @@ class Sync:
             log.info("%d accounts are gone from the CRM; forgetting them", len(gone))
             self.store.forget_accounts(self.job_name, gone)
 
+    def _release_first_run(self, report: RunReport, dry_run: bool, first: bool) -> None:
+        """Send the riskiest first-run tasks held back so far, within the caps (`first_run`); a dry run lists
+        them in the plan. Every run reports how many are still held back."""
+        policy = self.job.tasks
+        stored = self.store.held_tasks(self.job_name) if policy.enabled else []
+        if not policy.enabled or (not stored and not self._held and not first):
+            return
+        today = self.planner.now.date()
+        recorded = self.store.assessments(self.job_name, "accounts", [r.record_id for r in stored])
+        candidates: dict[str, first_run.FirstRunTask] = {}
+        superseded: dict[str, tuple[str, str]] = {}
+        waiting = 0
+        for row in stored:
+            found = first_run.from_outbox(row, recorded.get(row.record_id), today, policy)
+            if found is None:
+                waiting += 1
+            elif isinstance(found, tuple):
+                superseded[row.key] = found
+            else:
+                candidates[row.key] = found
+        for task in self._held:  # dry run: as this run would have recorded them
+            candidates.setdefault(task.key, first_run.FirstRunTask(task, self.planner.scores.get(task.record_id, 0.0),
+                                                                   {}))
+        chosen = first_run.release(list(candidates.values()), policy, waiting=waiting, superseded=superseded)
+        tasks = WritePlan(tasks=[c.task for c in chosen.chosen])
+        report.first_run = first_run.summary(policy, first=first, created=len(tasks.tasks), held=chosen.waiting)
+        if not tasks.tasks and not superseded:
+            return
+        if dry_run:
+            report.plan += [{**describe_op(op), "first_run": True} for op in tasks.tasks]
+            report.tasks_created += len(tasks.tasks)
+            return
+        self.store.close_outbox(superseded)
+        self.store.release_held({c.task.key: c.payload for c in chosen.chosen})
+        log.info("first-run tasks: sending %d, %d still held back by the caps", len(tasks.tasks), chosen.waiting)
+        self._renew()
+        result, quota = self._apply(tasks)
+        before = report.tasks_created
+        record(self.store, self.job_name, report, tasks, result, [])
+        report.first_run["created"] = report.tasks_created - before
+        if quota is not None:
+            raise quota
+
     def _deals_of(self, account_ids: Iterable[str]) -> list[Deal]:
         if "deals" not in self.specs:
             return []
@@ -316,6 +361,7 @@ class Sync:
         report.objects["deals"].changed += sum(1 for u in plan.updates if u.object == "deals")
         self.progress("accounts scored", len(accounts))
         if dry_run:
+            self._held += plan.held
             report.plan += [describe_op(op) for op in plan.ops() if op.key not in self._owed_keys]
             report.tasks_created += sum(1 for t in plan.tasks if t.key not in self._owed_keys)
             report.tags_added += len(plan.tag_adds)
