@@ -113,6 +113,8 @@ class Planned:
     assessment: AssessmentRow
     watch: WatchRow | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # desired canonical outputs
+    previous_tier: str | None = None  # as last recorded; None on a first assessment (the plan's tier moves)
+    was_on_list: bool = False  # on the watchlist before this assessment
 
 
 @dataclass
@@ -164,7 +166,7 @@ class BatchPlanner:
         for i, account in enumerate(accounts):
             a = scored.assessment(i, self.job.lang)
             values: dict[str, Any] = {
-                "risk_score": float(a.risk_score), "risk_tier": a.tier, "reasons": " | ".join(r.text for r in a.reasons),
+                "risk_score": float(a.risk_score), "risk_tier": a.tier, "reasons": a.reasons_text,
                 "recommended_terms_days": a.recommended_terms_days,
                 "recommended_credit_limit": None if a.recommended_credit_limit is None
                 else round(a.recommended_credit_limit, 2),
@@ -210,10 +212,16 @@ class BatchPlanner:
                       "recommended_credit_limit": a.recommended_credit_limit,
                       "recommended_terms_days": a.recommended_terms_days, "exposure": a.exposure}
             override_until = a.override.until if a.override and a.override.state == "active" else None
+            if a.override is not None and a.override.state == "active":  # shown as such wherever the tier is
+                detail["override"] = {"tier": a.tier, "computed": getattr(a, "computed_tier", a.model_tier),
+                                      "reason": a.override.reason, "until": _jsonable({"u": override_until})["u"]}
+            if account.values.get("currency"):
+                detail["currency"] = account.values["currency"]
             planned.append(Planned(AssessmentRow(
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
                 pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,
-                as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values))
+                as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values,
+                previous_tier=prior, was_on_list=on_before))
         tiers = {p.assessment.record_id: p.assessment.tier for p in planned}
         plan.tasks += self._tasks("accounts", escalations, tiers, previous)
         plan.held += self._tasks("accounts", first_run, tiers, previous)
@@ -230,7 +238,7 @@ class BatchPlanner:
                 continue
             d = scored.assessment(i, self.job.lang)
             values: dict[str, Any] = {
-                "risk_score": float(d.risk_score), "risk_tier": d.tier, "reasons": " | ".join(r.text for r in d.reasons),
+                "risk_score": float(d.risk_score), "risk_tier": d.tier, "reasons": d.reasons_text,
                 "recommended_terms_days": d.recommended_terms_days, "flags": " | ".join(r.text for r in d.flags),
                 "scored_at": self.now, "model_version": d.model_version,
             }
@@ -252,7 +260,8 @@ class BatchPlanner:
                 job=self.job_name, object="deals", record_id=deal.id, score=float(d.risk_score), tier=d.tier, pd=d.pd,
                 model_version=d.model_version, inputs_hash="", scored_at=self.now, as_of=self.now.date(),
                 detail={"name": deal.values.get("name"), "account_id": deal.account_id, "flags": flags,
-                        "reasons": [r.text for r in d.reasons]}), None, values))
+                        "reasons": [r.text for r in d.reasons]}), None, values,
+                previous_tier=before.tier if before else None))
         plan.tasks += self._tasks("deals", escalations, {p.assessment.record_id: p.assessment.tier for p in planned},
                                   previous)
         return plan, planned

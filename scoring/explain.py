@@ -14,9 +14,8 @@ from scoring.assessment import Override, Reason
 from scoring.batch import Batch, accounts_batch
 from scoring.engine import assess, default_scorecard
 from scoring.features import STATES, Feature, compute_features
-from scoring.policy import Action, describe_action
+from scoring.policy import Action, monitoring_text
 from scoring.scorecard import Scorecard
-from scoring.scorecard_spec import TIERS
 
 __all__ = ["Explanation", "ExplanationRow", "explain"]
 
@@ -55,7 +54,11 @@ class Explanation:
     risk_score: int
     model_tier: str
     tier: str
+    computed_tier: str
+    tier_text: str  # the tier as people read it (an override says so)
     reasons: tuple[Reason, ...]
+    reasons_text: str  # as the CRM reasons field shows them
+    lang: str
     knockouts: tuple[Reason, ...]
     override: Override | None
     action: Action
@@ -92,12 +95,14 @@ def explain(account: Mapping[str, object] | Batch, scorecard: Scorecard | None =
             shortfall=ch.max_points - points,
         ))
     one = result.assessment(0, lang)
-    tier = TIERS[int(result.tier[0])]
-    action = describe_action(result.policy, 0, batch, tier=tier, band_names=sc.spec.policy.band_names,
-                             risk_score=one.risk_score, reasons=[r.text for r in one.reasons], lang=lang)
+    action = Action(terms_days=one.recommended_terms_days, credit_limit=one.recommended_credit_limit,
+                    limit_rationale=one.limit_rationale, prepayment_share=one.prepayment_share,
+                    review_every_days=one.review_every_days, monitoring=monitoring_text(lang, one.review_every_days), task=one.task,
+                    advice=one.advice)
     return Explanation(
         record_id=one.record_id, name=batch.text("name", 0), rows=tuple(rows), score=one.score,
         max_score=sc.max_total, pd=one.pd, risk_score=one.risk_score, model_tier=one.model_tier, tier=one.tier,
-        reasons=one.reasons, knockouts=one.knockouts, override=one.override, action=action,
+        computed_tier=one.computed_tier, tier_text=one.tier_text, reasons=one.reasons, reasons_text=one.reasons_text,
+        lang=lang, knockouts=one.knockouts, override=one.override, action=action,
         model_version=one.model_version,
     )

@@ -39,7 +39,7 @@ def test_score_writes_the_scored_csv(accounts_csv: Path, tmp_path: Path) -> None
         rows = list(csv.DictReader(handle))
     assert [r["risk_tier"] for r in rows] == ["low", "high"]
     assert rows[0]["crm_note"] == "keep me"
-    assert rows[1]["reasons"].startswith("Low credit bureau score or rating | ")
+    assert rows[1]["reasons"].startswith("Weak credit bureau score or rating (20 to 40 of 100) | ")
 
 
 def test_score_in_chinese_with_a_custom_scorecard(accounts_csv: Path, tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_score_in_chinese_with_a_custom_scorecard(accounts_csv: Path, tmp_path: 
         rows = list(csv.DictReader(handle))
     assert rows[1]["risk_tier"] == "medium"
     assert rows[1]["model_version"].startswith("lenient-")
-    assert "征信评分或评级偏低" in rows[1]["reasons"]
+    assert "征信评分或评级较弱" in rows[1]["reasons"]
 
 
 def test_explain_prints_the_points_table_and_the_rest(accounts_csv: Path) -> None:
