@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connector.countries import to_iso2
+from connector.countries import COUNTRY_HINT, to_iso2
 from scoring.numbers import NumberError, parse_number
 
 __all__ = ["TRANSFORMS", "Unconvertible", "parse_datetime"]
@@ -116,7 +116,7 @@ def country(value: Any) -> str | None:
         return None
     code = to_iso2(str(value))
     if code is None:
-        raise Unconvertible(f"unknown country {str(value)[:40]!r}")
+        raise Unconvertible(f"unknown country {str(value)[:40]!r}: {COUNTRY_HINT}")
     return code
 
 
