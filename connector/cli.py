@@ -253,28 +253,57 @@ def _scoring_inputs(scorecard: Path | None, input_csv: Path) -> tuple[Scorecard,
         fail(exc)
 
 
+FormatOption = Annotated[str, typer.Option("--format", help="Output format: csv, or xlsx (needs the xlsx extra).")]
+
+
 @app.command()
 def score(
     input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns are the canonical field names (README).")],
-    output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scored CSV.")],
+    output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scored file.")],
     scorecard: ScorecardOption = None,
     lang: LangOption = "en",
     as_of: AsOfOption = None,
+    excel: Annotated[bool, typer.Option("--excel", help="Start the CSV with a UTF-8 byte order mark, so Excel "
+                                        "reads Chinese text right.")] = False,
+    output_format: FormatOption = "csv",
 ) -> None:
-    """Score a CSV of accounts offline: the input columns plus risk_score, risk_tier, reasons and advice."""
+    """Score a CSV of accounts offline: the input columns plus the scored columns.
+
+    Scored columns: risk_score (0-100, higher is riskier); risk_tier (effective: an active override wins);
+    computed_tier (before any override); pd (probability of default within 12 months); points (scorecard
+    points, higher is safer); reasons (what pushes the risk up, worst first); advice (what to do);
+    recommended_terms_days; recommended_credit_limit; model_version. With --lang zh the texts are Chinese.
+
+    Every row that can be read is scored. Cells that cannot be read are listed (row, column, value, reason)
+    and only their rows are skipped. Exit 0 all rows scored, 1 some rows skipped, 2 the file, scorecard or
+    options are unusable (nothing written).
+    """
     from connector.report import safe
     from scoring import TIERS, assess, write_scored_csv
 
     day = _scoring_date(as_of, lang)
+    if output_format not in ("csv", "xlsx"):
+        fail(ConfigError(f"--format must be csv or xlsx, not {output_format!r}"))
     card, table = _scoring_inputs(scorecard, input_csv)
     try:
         result = assess(table.accounts, card, as_of=day)
-        count = write_scored_csv(output_csv, table, result, lang=lang)
+        if output_format == "xlsx":
+            from scoring.xlsxfile import write_scored_xlsx
+
+            count = write_scored_xlsx(output_csv, table, result, lang=lang)
+        else:
+            count = write_scored_csv(output_csv, table, result, lang=lang, excel=excel)
     except ConfigError as exc:
         fail(exc)
     tiers = ", ".join(f"{name} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
     out.print(safe(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", 2000),
               highlight=False)
+    if table.skipped:
+        from connector.skipped_view import skipped_lines
+
+        for line in skipped_lines(table, lang):
+            err.print(safe(line, 2000), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command("explain")
@@ -292,39 +321,19 @@ def explain_account(
     card, table = _scoring_inputs(scorecard, input_csv)
     row = table.index_of(record_id)
     if row is None:
+        skipped = table.skipped_cells_of(record_id)
+        if skipped:  # its row could not be read: say which cells, as `score` does
+            fail(ConfigError([ConfigProblem(str(input_csv), f"row {c.row} (line {c.line}), column {c.column}",
+                                            f"{c.value!r}: {c.reason}", c.hint) for c in skipped]))
         fail(ConfigError(f"{input_csv}: no account with id {record_id!r}"))
     _print_explanation(explain(table.accounts.take([row]), card, as_of=day, lang=lang))
 
 
 def _print_explanation(e: Explanation) -> None:
-    from rich.table import Table
+    from connector.explain_view import explanation_view
 
-    from connector.report import safe
-
-    table = Table(title=f"{safe(e.name or e.record_id)} ({safe(e.record_id)}) — {safe(e.model_version)}",
-                  title_justify="left")
-    for column in ("characteristic", "value", "bin", "points", "maximum", "shortfall"):
-        table.add_column(column, justify="right" if column in ("points", "maximum", "shortfall") else "left",
-                         no_wrap=column == "characteristic")
-    for r in e.rows:
-        table.add_row(safe(r.characteristic), safe(r.value), safe(r.bin), f"{r.points:g}", f"{r.maximum:g}",
-                      f"[red]{r.shortfall:g}[/]" if r.shortfall else "0")
-    table.add_row("total", "", "", f"{e.score:g}", f"{e.max_score:g}", f"{e.max_score - e.score:g}", style="bold")
-    out.print(table)
-    out.print(f"Risk Score {e.risk_score}, tier {e.tier} (points alone: {e.model_tier}), pd {e.pd:.2%}",
-              highlight=False)
-    out.print("Reasons: " + safe("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none", 2000), highlight=False)
-    out.print("Knockouts: " + safe("; ".join(f"{k.code} {k.text}" for k in e.knockouts) or "none", 2000),
-              highlight=False)
-    o = e.override
-    out.print("Override: " + safe(f"{o.state}: tier {o.tier or '?'} until {o.until or '?'}"
-                                  f"{f' ({o.reason})' if o.reason else ''}" if o else "none", 2000), highlight=False)
-    a = e.action
-    limit = f"{a.credit_limit:,.0f}" if a.credit_limit is not None else "none"
-    out.print(safe(f"Recommended action: terms {a.terms_days} days; credit limit {limit} ({a.limit_rationale}); "
-                   f"prepayment {a.prepayment_share:.0%}; {a.monitoring}", 2000), highlight=False)
-    if a.task is not None:
-        out.print(safe(f"Task: {a.task.subject}\n{a.task.description}", 4000), highlight=False)
+    for part in explanation_view(e):
+        out.print(part, highlight=False)
 
 
 # --- sync / runs / demo --------------------------------------------------------------------------
