@@ -145,12 +145,39 @@ def _boundary(error: BaseException, *, json_out: bool = False, config: Config | 
     fail(error, json_out=json_out, config=config, job=job)
 
 
-def _setup_logging(verbose: bool, quiet: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(verbose: bool, quiet: bool = False, console: Console | None = None) -> None:
+    """Log to stderr; with `console` (progress bars are shown on it) through Rich's handler, so log lines
+    print above the bars instead of breaking into them."""
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    if console is not None:
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", force=True,
+                            handlers=[RichHandler(console=console, show_path=False, markup=False)])
+        return
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _flags_take_no_value() -> None:
+    """Typer 0.2x shows a boolean flag's type in --help as ``<bool>``, as if it took a value: show nothing,
+    as Click does (``--dry-run``, not ``--dry-run <bool>``)."""
+    import typer.core
+
+    option: Any = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_riskbridge", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> Any:
+        if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._riskbridge = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 
 
 # --- sandbox -------------------------------------------------------------------------------------
@@ -360,20 +387,43 @@ def sync(
     full: Annotated[bool, typer.Option("--full", help="Ignore the cursor and re-read every record.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Dry run: list the first N operations (the summary "
+                                                        "counts them all).")] = 50,
+    ids: Annotated[list[str] | None, typer.Option("--ids", help="Dry run: list only the operations on these CRM "
+                                                               "record ids (comma-separated or repeated).")] = None,
+    plan_out: Annotated[Path | None, typer.Option("--out", help="Dry run: write every operation to this CSV file "
+                                                               "(UTF-8 with BOM, opens in Excel).")] = None,
 ) -> None:
     """Run one sync: extract, map, score, plan, apply and record.
+
+    A dry run prints the plan a credit manager approves: a summary (tier moves, watchlist entries and exits,
+    tasks, fields changed by object), then the operations with record names and formatted values.
 
     Exit 0 success, 1 partial (some writes failed, or an input failed on most rows so the mapping is probably
     wrong; listed and retried next run), 2 config or usage error (nothing was sent), 3 the CRM could not be
     reached or refused the credentials (the hosts tried are named), 4 internal error. With --json, exactly
     one JSON object on stdout on every exit path."""
-    from connector.report import failures_table, plan_table, progress_bar, skipped_table, summary_table
+    from connector.plan_review import write_csv
+    from connector.report import (
+        failures_table,
+        plan_summary_table,
+        plan_table,
+        progress_bar,
+        skipped_table,
+        summary_table,
+    )
     from connector.sync import Sync
+    from scoring.catalogue import text
 
-    _setup_logging(verbose, quiet=json_out)
+    bars = not json_out and out.is_terminal
+    _setup_logging(verbose, quiet=json_out, console=err if bars else None)
     cfg = _load(config, json_out)
+    name = _job_of(cfg, job, json_out)
+    lang = cfg.jobs[name].lang
+    wanted = [i.strip() for value in ids or [] for i in value.split(",") if i.strip()]
+    _check_plan_options(dry_run or cfg.jobs[name].dry_run, limit, ids, plan_out, json_out)
     try:
-        with progress_bar(enabled=not json_out and out.is_terminal, console=err) as progress:
+        with progress_bar(enabled=bars, console=err, lang=lang) as progress:
             report = Sync(cfg, job, progress=progress).run(dry_run=dry_run, full=full)
     except Exception as exc:
         failed = getattr(exc, "report", None)
@@ -382,23 +432,49 @@ def sync(
                 hosts = {"hosts": _hosts(cfg, job)} if exit_code(exc) == EXIT_CONNECTION else {}
                 print(to_json({**failed.to_json(), "exit_code": exit_code(exc), **hosts}), flush=True)
             else:
-                _print_safely(lambda: out.print(summary_table(failed)))
+                _print_safely(lambda: out.print(summary_table(failed, lang)))
         logging.getLogger(__name__).debug("sync failed", exc_info=exc)
         fail(exc, json_out=json_out, config=cfg, job=job, printed=failed is not None)
     code = EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL
+    if plan_out is not None and report.dry_run:
+        try:
+            rows = write_csv(plan_out, report.plan, lang)
+        except OSError as exc:
+            fail(ConfigError([ConfigProblem(str(plan_out), "--out", f"cannot write the plan: {exc.strerror}",
+                                            "give a file path in a folder you can write to")]), json_out=json_out)
+        err.print(text("plan.csv_written", lang, ops=f"{len(report.plan):,}", rows=f"{rows:,}",
+                       path=escape(str(plan_out))), highlight=False)
     if json_out:
         print(to_json({**report.to_json(), "exit_code": code}))
     else:
         def show() -> None:
             if report.dry_run:
-                out.print(plan_table(report))
-            out.print(summary_table(report))
+                out.print(plan_summary_table(report, lang))
+                out.print(plan_table(report, limit=limit, ids=wanted, lang=lang))
+            out.print(summary_table(report, lang))
             if report.skipped:
-                out.print(skipped_table(report))
+                out.print(skipped_table(report, lang=lang))
             if report.failures:
-                out.print(failures_table(report))
+                out.print(failures_table(report, lang=lang))
         _print_safely(show)
     raise typer.Exit(code)
+
+
+def _check_plan_options(dry_run: bool, limit: int, ids: list[str] | None, plan_out: Path | None,
+                        json_out: bool) -> None:
+    """--limit, --ids and --out shape the dry-run plan: every problem with them, before any network call."""
+    problems = []
+    if limit < 1:
+        problems.append(ConfigProblem("command line", "--limit", f"must be at least 1, not {limit}"))
+    for option, given in (("--ids", bool(ids)), ("--out", plan_out is not None)):
+        if given and not dry_run:
+            problems.append(ConfigProblem("command line", option, "shapes the dry-run plan; nothing is planned "
+                                          "without a dry run", "add --dry-run"))
+    if plan_out is not None and (plan_out.is_dir() or not plan_out.parent.is_dir()):
+        problems.append(ConfigProblem(str(plan_out), "--out", "is a folder" if plan_out.is_dir() else
+                                      f"folder {plan_out.parent} does not exist", "give a CSV file path"))
+    if problems:
+        fail(ConfigError(problems), json_out=json_out)
 
 
 def _print_safely(show: Callable[[], None]) -> None:
@@ -445,10 +521,13 @@ def runs(
     config: ConfigOption = Path("config.toml"),
     job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array (one error object on failure).")] = False,
+    run_id: Annotated[int | None, typer.Option("--id", help="Show this one run in full: counts, failures, skipped "
+                                                            "records, API usage.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array (one object with --id; one error "
+                                                          "object on failure).")] = False,
 ) -> None:
-    """List the run history with status, counts and API calls."""
-    from connector.report import runs_table
+    """List the run history: status, counts and, for a failed or partial run, the reason (80 columns)."""
+    from connector.report import run_detail, run_reason, runs_table
     from connector.state import StateStore
 
     if limit < 1:
@@ -457,19 +536,28 @@ def runs(
     cfg = _load(config, json_out)
     try:
         store = StateStore(cfg.state_url)
-        rows = store.runs(job, limit)
+        rows = [r for r in [store.run(run_id)] if r is not None] if run_id is not None else store.runs(job, limit)
         store.close()
     except typer.Exit:
         raise
     except Exception as exc:
         _boundary(exc, json_out=json_out, config=cfg)
+    langs = {j.lang for name, j in cfg.jobs.items() if job is None or name == job}
+    lang = langs.pop() if len(langs) == 1 else "en"  # the jobs' language when they agree
+    if run_id is not None and not rows:
+        fail(ConfigError([ConfigProblem("command line", "--id", f"no run {run_id} in the state store",
+                                        "`riskbridge runs` lists the runs")]), json_out=json_out)
+    found = [{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
+              "finished_at": r.finished_at.isoformat() if r.finished_at else None, "dry_run": r.dry_run,
+              "full": r.full, "api_calls": r.api_calls, "reason": run_reason(r), "summary": r.summary,
+              "error": r.error} for r in rows]
     if json_out:
-        print(to_json([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
-                           "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-                           "dry_run": r.dry_run, "api_calls": r.api_calls, "summary": r.summary, "error": r.error}
-                          for r in rows]))
+        print(to_json(found[0] if run_id is not None else found))
+    elif run_id is not None:
+        for table in run_detail(rows[0], lang):
+            out.print(table)
     else:
-        out.print(runs_table(rows))
+        out.print(runs_table(rows, lang))
 
 
 @app.command()
@@ -477,6 +565,7 @@ def demo(
     crm: Annotated[str, typer.Option(help="salesforce or zoho.")] = "salesforce",
     accounts: Annotated[int, typer.Option(help="Accounts in the sandbox org.")] = 2000,
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Keep the sandbox up to browse it.")] = False,
+    lang: LangOption = "en",
 ) -> None:
     """Start a sandbox CRM, run a full sync, touch a few records, run an incremental sync, show the result."""
     import tempfile
@@ -490,43 +579,49 @@ def demo(
     from connector.sandbox.client_config import write_config
     from connector.state import StateStore
     from connector.sync import Sync
+    from scoring.catalogue import text, tier_name
 
     if crm not in ("salesforce", "zoho"):
         fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if lang not in ("en", "zh"):
+        fail(ConfigError(f"--lang must be en or zh, not {lang!r}"))
     _setup_logging(False, quiet=True)
     with tempfile.TemporaryDirectory(prefix="riskbridge-demo-") as tmp, \
             running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=7) as sandbox:
-        out.print(f"[bold]riskbridge demo[/] · {crm} sandbox at {sandbox.url} · {accounts} accounts, "
-                  f"{accounts * 2} deals")
+        out.print("[bold]" + text("demo.title", lang, crm=crm, url=sandbox.url, accounts=f"{accounts:,}",
+                                  deals=f"{accounts * 2:,}") + "[/]", highlight=False)
         creds = requests.get(f"{sandbox.url}/__sandbox/credentials", timeout=10).json()
         cfg = load_config(write_config(Path(tmp) / "config.toml", crm, creds))
+        cfg.jobs["default"] = cfg.jobs["default"].model_copy(update={"lang": lang})
         try:
             first = Sync(cfg).run()
-            out.print(summary_table(first))
+            out.print(summary_table(first, lang))
             obj = "Account" if crm == "salesforce" else "Accounts"
             touched = requests.post(f"{sandbox.url}/__sandbox/touch", json={"object": obj, "count": 20},
                                     timeout=10).json()["ids"]
-            out.print(f"a credit clerk edits {len(touched)} accounts in the CRM …")
+            out.print(text("demo.edits", lang, count=len(touched)), highlight=False)
             second = Sync(cfg).run()
-            out.print(summary_table(second))
+            out.print(summary_table(second, lang))
         except RiskbridgeError as exc:
             fail(exc)
         store = StateStore(cfg.state_url)
         tiers = store.tier_counts("default")
-        out.print("accounts by tier: " + " · ".join(f"{t} {tiers.get(t, 0)}" for t in
-                                                     ("low", "medium", "high", "critical"))
-                  + f" · on the watchlist {store.watchlist_count('default')}")
-        table = Table(title="the five riskiest accounts", title_justify="left")
-        for col in ("account", "score", "tier", "top reasons"):
-            table.add_column(col)
+        counts = " · ".join(f"{tier_name(t, lang)} {tiers.get(t, 0):,}" for t in ("low", "medium", "high", "critical"))
+        out.print(text("demo.by_tier", lang, counts=counts, watch=f"{store.watchlist_count('default'):,}"),
+                  highlight=False)
+        table = Table(title=text("demo.riskiest", lang), title_justify="left")
+        for col in ("account", "score", "tier", "reasons"):
+            table.add_column(text(f"demo.column_{col}", lang))
         for row in store.riskiest("default", 5):
             detail = row.detail
-            table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}", safe(row.tier),
+            # An overridden tier says so (who or why, until when, the computed tier): never a bare tier.
+            shown = detail.get("tier_text") if detail.get("override") else tier_name(row.tier, lang)
+            table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}", safe(shown, 400),
                           safe("\n".join(detail.get("reasons", [])[:4]), 1000))
         out.print(table)
         store.close()
         if keep_serving:
-            out.print(f"browse the CRM view at [bold]{sandbox.url}/[/] · Ctrl-C to stop")
+            out.print(text("demo.browse", lang, url=f"[bold]{sandbox.url}/[/]"))
             import signal
             import threading
 
@@ -546,11 +641,11 @@ _STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "missi
                  "cannot": "bold red"}
 
 
-def _job_of(cfg: Config, job: str | None) -> str:
+def _job_of(cfg: Config, job: str | None, json_out: bool = False) -> str:
     try:
         return cfg.job(job)[0]
     except ConfigError as exc:
-        fail(exc)
+        fail(exc, json_out=json_out)
 
 
 def _admin_failure(exc: Exception, json_out: bool, payload: dict[str, object]) -> NoReturn:

@@ -213,10 +213,13 @@ class BatchPlanner:
                       "recommended_terms_days": a.recommended_terms_days, "exposure": a.exposure}
             override_until = a.override.until if a.override and a.override.state == "active" else None
             if a.override is not None and a.override.state == "active":  # shown as such wherever the tier is
-                detail["override"] = {"tier": a.tier, "computed": getattr(a, "computed_tier", a.model_tier),
-                                      "reason": a.override.reason, "until": _jsonable({"u": override_until})["u"]}
+                detail["override"] = {"tier": a.tier, "computed": a.computed_tier, "reason": a.override.reason,
+                                      "until": _jsonable({"u": override_until})["u"]}
+                detail["tier_text"] = a.tier_text
             if account.values.get("currency"):
                 detail["currency"] = account.values["currency"]
+            # The inputs as scored: `riskbridge explain --id` rebuilds the points table from them.
+            detail["inputs"] = _jsonable({k: v for k, v in account.values.items() if v is not None and v != ""})
             planned.append(Planned(AssessmentRow(
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
                 pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,

@@ -142,6 +142,10 @@ class StateStore:
             s.execute(update(RunRow).where(RunRow.id == run_id).values(
                 status=status, summary=summary, api_calls=api_calls, error=error, finished_at=_now()))
 
+    def run(self, run_id: int) -> RunRow | None:
+        with self.session() as s:
+            return s.get(RunRow, run_id)
+
     def runs(self, job: str | None = None, limit: int = 20) -> list[RunRow]:
         with self.session() as s:
             query = select(RunRow).order_by(RunRow.id.desc()).limit(limit)

@@ -26,11 +26,12 @@ from connector.audit_recovery import confirmed_writes
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
-from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted
+from connector.errors import ConfigError, ConfigProblem, JobBusy, MappingError, QuotaExhausted
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
+from connector.plan_review import plan_line, tally
 from connector.state import StateStore
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.deals import assess_deals
@@ -56,14 +57,18 @@ class Sync:
 
     def __init__(self, config: Config, job: str | None = None, *, store: StateStore | None = None,
                  client: CRMClient | None = None, clock: Callable[[], datetime] = _utcnow,
-                 policy: RetryPolicy | None = None, progress: Callable[[str, int], None] | None = None) -> None:
+                 policy: RetryPolicy | None = None,
+                 progress: Callable[[str, int, int | None], None] | None = None) -> None:
         self.config = config
         self.job_name, self.job = config.job(job)
         self.mapping: Mapping = config.mappings[self.job_name]
         self.conn = config.connections[self.job.connection]
         self.store = store or StateStore(config.state_url)
         self.clock = clock
-        self.progress = progress or (lambda _stage, _n: None)
+        # (stage, advance, total so far or None): stages are keys of the `progress` texts; the counts add
+        # up to the report's (read = extracted, scored, written = field updates the CRM accepted).
+        self.progress = progress or (lambda _stage, _n, _total: None)
+        self._writes_planned = 0
         self.scorecard: Scorecard = load_scorecard(None if self.job.scorecard == "default" else self.job.scorecard)
         self.specs = {kind: self._spec(kind) for kind in self.job.objects}
         objects: dict[str, str] = {kind: spec.name for kind, spec in self.specs.items()}
@@ -74,6 +79,7 @@ class Sync:
         self._owed_keys: set[str] = set()  # dry run: outbox mutations already listed as owed
         self._abandoned: dict[str, dict[str, str]] = {}  # outbox key -> its failure line in the report
         self._held: list[TaskCreate] = []  # dry run: first-run tasks planned this run, kept out of the store
+        self._names: dict[tuple[str, str], str] = {}  # dry run: record names, for the plan's first-run tasks
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -91,6 +97,17 @@ class Sync:
                           "wait for it to finish")
         self.store.abandon_runs(self.job_name)  # we hold the lease: any run still marked running is dead
         baseline = not self.store.has_synced(self.job_name)  # until the first complete sync, tiers are a baseline
+        checked: BaseException | None = None
+        try:
+            self._check(self.client.check(list(self.specs.values())))
+        except ConfigError:
+            # A problem in the config or mapping, found before anything was read or written: not a run of
+            # the job (no failed run with a table of zeros); the caller reports it like any config error.
+            self.store.release(self.job_name, owner)
+            self.client.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - an outage or refusal is a failed run, recorded below
+            checked = exc
         run_id = self.store.start_run(self.job_name, dry_run=dry_run, full=full)
         report = RunReport(run_id=run_id, job=self.job_name, dry_run=dry_run)
         started = time.monotonic()
@@ -100,7 +117,8 @@ class Sync:
                                     run_id=run_id, now=start, store=self.store, client=self.client,
                                     model_version=self.scorecard.version, baseline=baseline)
         try:
-            self._check(self.client.check(list(self.specs.values())))
+            if checked is not None:
+                raise checked
             if not dry_run:
                 self._audit_unanswered()
             self._flush_outbox(report)
@@ -233,7 +251,7 @@ class Sync:
             else:
                 self.store.mark_rescore(self.job_name, accounts)  # before the snapshot: a crash loses nothing
                 self.store.save_deals(self.job_name, changed)
-            self.progress("deals read", len(rows))
+            self.progress("deals_read", len(rows), None)
         if full and not dry_run:
             # A full read also catches deletions older than the CRM's deleted-records window.
             self.store.mark_rescore(self.job_name, self.store.prune_deals(self.job_name, seen))
@@ -299,7 +317,10 @@ class Sync:
         if not tasks.tasks and not superseded:
             return
         if dry_run:
-            report.plan += [{**describe_op(op), "first_run": True} for op in tasks.tasks]
+            names = {**{("accounts", r.record_id): str(r.detail.get("name") or "") for r in recorded.values()},
+                     **self._names}
+            report.plan += [{**describe_op(op), "name": names.get((op.object, op.record_id)), "first_run": True}
+                            for op in tasks.tasks]
             report.tasks_created += len(tasks.tasks)
             return
         self.store.close_outbox(superseded)
@@ -332,6 +353,7 @@ class Sync:
         """
         counts = report.objects["accounts"]
         counts.extracted += len(rows)
+        self.progress("accounts_read", len(rows), None)
         records, issues = map_rows(self.mapping, "accounts", rows)
         accounts = [a for a in records if isinstance(a, Account)]
         if not rescore_all:
@@ -359,10 +381,15 @@ class Sync:
             assessments += deal_assessments
         report.objects["accounts"].changed += sum(1 for u in plan.updates if u.object == "accounts")
         report.objects["deals"].changed += sum(1 for u in plan.updates if u.object == "deals")
-        self.progress("accounts scored", len(accounts))
+        self.progress("accounts_scored", len(accounts), None)
         if dry_run:
             self._held += plan.held
-            report.plan += [describe_op(op) for op in plan.ops() if op.key not in self._owed_keys]
+            by_record = {(p.assessment.object, p.assessment.record_id): p for p in assessments}
+            self._names.update({key: str(p.assessment.detail.get("name") or "") for key, p in by_record.items()})
+            canonical: dict[str, dict[str, str]] = {kind: {crm: name for name, crm in self.mapping.object(kind).outputs.items()}
+                         for kind in self.specs}
+            report.plan += [plan_line(op, by_record, canonical) for op in plan.ops() if op.key not in self._owed_keys]
+            tally(report.tier_moves, report.watch_moves, assessments, self.job.watchlist.enabled)
             report.tasks_created += sum(1 for t in plan.tasks if t.key not in self._owed_keys)
             report.tags_added += len(plan.tag_adds)
             report.tags_removed += len(plan.tag_removes)
@@ -370,12 +397,15 @@ class Sync:
         self._renew()
         self.store.enqueue(self.planner.outbox(plan))
         crashpoint.reached("enqueued")
+        written = report.objects["accounts"].written + report.objects["deals"].written
+        self._writes_planned += len(plan.updates)
         result, quota = self._apply(plan)
         crashpoint.reached("applied")
         recorded = record(self.store, self.job_name, report, plan, result, assessments)
         self.store.clear_rescore(self.job_name, recorded)
         crashpoint.reached("recorded")
-        self.progress("records written", report.objects["accounts"].written + report.objects["deals"].written)
+        self.progress("records_written", report.objects["accounts"].written + report.objects["deals"].written - written,
+                      self._writes_planned)
         if quota is not None:
             raise quota
         return handled | {a.id for a in accounts}
