@@ -124,7 +124,8 @@ class DealAssessmentBatch:
         sc = acc.scorecard
         reasons = tuple(Reason(sc.reason_codes[rid], sc.reason_text(int(rid), lang)) for rid in self.reason_ids[i]
                         if rid >= 0)
-        codes = {r.code for r in reasons}
+        codes = {r.code for r in reasons} | {sc.reason_codes[sc.knockout_reason_ids[k]]
+                                             for k in np.flatnonzero(acc.knockouts[row])}
         # The deal follows its account's effective tier; an override shows with it, never as a reason.
         reasons_text = acc.reasons_text(row, lang, reasons)
         flags = tuple(Reason(sc.reason_codes[sc.deal_flag_reason_ids[f]], sc.reason_text(sc.deal_flag_reason_ids[f], lang))
@@ -142,7 +143,8 @@ class DealAssessmentBatch:
             reasons=reasons,
             flags=flags,
             reasons_text=reasons_text,
-            advice=tuple(rule.text.get(lang) for rule in sc.advice if any(c in codes for c in rule.codes)),
+            advice=tuple(rule.text.get(lang) for rule in sc.advice
+                         if any(c in codes for c in rule.codes) and not any(c in codes for c in rule.unless)),
             remaining_credit=None if np.isnan(remaining) else remaining,
             recommended_terms_days=int(acc.policy.recommended_terms_days[row]),
             max_terms_days=int(acc.policy.max_terms_days[row]),

@@ -153,12 +153,18 @@ def _task(lang: str, *, name: str, tier: str, tier_text: str, risk_score: int, r
 
 
 def advice_lines(strategies: Strategies, rules: Sequence[AdviceRule], codes: Collection[str], lang: str, *,
-                 terms: int, limit_text: str, prepay: float, monitoring: str, legal: bool, dpd: float,
+                 tier: str, terms: int, limit_text: str, prepay: float, monitoring: str, legal: bool, dpd: float,
                  overdue: str) -> list[str]:
     """What to do, in words: the advice of every cause among `codes`, then the seed's strategies that no
     applying cause replaces (a sanctions hit goes to compliance, not to a friendly call)."""
-    applying = [rule for rule in rules if any(code in codes for code in rule.codes)]
+    applying = [rule for rule in rules
+                if any(code in codes for code in rule.codes) and not any(code in codes for code in rule.unless)]
     dropped = {name for rule in applying for name in rule.replaces}
+    rank = TIERS.index(tier)
+    if rank < TIERS.index(strategies.review_from):
+        dropped.add("review")
+    if rank < TIERS.index(strategies.communication_from):
+        dropped.add("communication")
     lines = [rule.text.get(lang) for rule in applying]
     values = {"terms": terms, "limit": limit_text, "prepay": f"{prepay:.0%}", "monitoring": monitoring,
               "dpd": f"{dpd:.0f}", "overdue": overdue}
@@ -190,7 +196,8 @@ def describe_action(pb: PolicyBatch, i: int, accounts: Batch, *, tier: str, band
     none_text = "待定" if lang == "zh" else "to be set after review"
     limit_text = (none_text if credit_limit is None else
                   _money(limit, currency) if limit else ("无" if lang == "zh" else "none"))
-    lines = advice_lines(strategies, advice, codes, lang, terms=int(pb.max_terms_days[i]), limit_text=limit_text,
+    lines = advice_lines(strategies, advice, codes, lang, tier=tier, terms=int(pb.max_terms_days[i]),
+                         limit_text=limit_text,
                          prepay=float(pb.prepayment_share[i]), monitoring=monitoring,
                          legal=bool(pb.legal_action[i]), dpd=accounts.number("max_days_past_due", i),
                          overdue=_money(accounts.number("overdue_amount", i), currency))

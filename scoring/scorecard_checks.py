@@ -22,6 +22,7 @@ from scoring.scorecard_spec import (
     OverrideText,
     Policy,
     Strategies,
+    Text,
     TierCutoffs,
 )
 
@@ -258,8 +259,11 @@ _STRATEGY_VALUES = {"policy": {"terms", "limit", "prepay"}, "policy_prepay": {"l
 def _check_strategies(p: Problems, strategies: Strategies) -> None:
     for name in Strategies.model_fields:
         allowed = _STRATEGY_VALUES.get(name, set())
+        value = getattr(strategies, name)
+        if not isinstance(value, Text):
+            continue
         for lang in ("en", "zh"):
-            words = getattr(getattr(strategies, name), lang)
+            words = getattr(value, lang)
             try:
                 used = {f for _, f, _, _ in string.Formatter().parse(words) if f is not None}
             except ValueError as exc:

@@ -176,6 +176,9 @@ class Strategies(_Strict):
     monitoring: Text  # {monitoring}
     communication: Text
     legal: Text  # {dpd} {overdue}
+    # A low-risk customer needs no full review or special call: these apply from the given tier up.
+    review_from: Tier = "high"
+    communication_from: Tier = "medium"
 
 
 class AdviceRule(_Strict):
@@ -183,6 +186,7 @@ class AdviceRule(_Strict):
 
     cause: Words
     codes: Annotated[list[Code], Field(min_length=1)]
+    unless: list[Code] = []  # a graver cause already says what to do (no payment plan with an insolvent firm)
     replaces: list[Strategy] = []
     text: Text
 
