@@ -335,15 +335,31 @@ def score(
 
 @app.command("explain")
 def explain_account(
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns are the canonical field names (README).")],
-    record_id: Annotated[str, typer.Option("--id", help="The id of the account to explain.")],
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Option("--id", help="The id of the account to explain (a CSV id, or the CRM "
+                                                        "record id with --config).")],
+    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of accounts; columns are the canonical field "
+                                                                   "names (README).")] = None,
     scorecard: ScorecardOption = None,
     lang: LangOption = "en",
     as_of: AsOfOption = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Explain a live record of a job instead of a "
+                                                                       "CSV row: from its latest assessment in the "
+                                                                       "state store.")] = None,
+    job: Annotated[str | None, typer.Option(help="With --config: the job (default: the only job, or 'default').")]
+    = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="With --config: read the record from the CRM first "
+                                                            "(nothing is written).")] = False,
 ) -> None:
-    """Show why one account scored as it did: the points table, knockouts, override and advice."""
+    """Show why one account scored as it did: the points table, knockouts, override and advice.
+
+    From a CSV (--input) or, with --config, a live CRM record from its latest assessment (--refresh reads
+    it from the CRM first); both print the same table, in the job's language unless --lang is given."""
     from scoring import explain
 
+    if config is not None or input_csv is None:
+        _explain_live(ctx, config, input_csv, job, record_id, refresh, lang, as_of)
+        return
     day = _scoring_date(as_of, lang)
     card, table = _scoring_inputs(scorecard, input_csv)
     row = table.index_of(record_id)
@@ -354,6 +370,44 @@ def explain_account(
                                             f"{c.value!r}: {c.reason}", c.hint) for c in skipped]))
         fail(ConfigError(f"{input_csv}: no account with id {record_id!r}"))
     _print_explanation(explain(table.accounts.take([row]), card, as_of=day, lang=lang))
+
+
+def _explain_live(ctx: typer.Context, config: Path | None, input_csv: Path | None, job: str | None, record_id: str,
+                  refresh: bool, lang: str, as_of: str | None) -> None:
+    """`explain --config F [--job J] --id CRM_ID [--refresh]`."""
+    from connector.live_explain import explain_live
+    from scoring.catalogue import text
+
+    problems = []
+    if config is None:
+        problems.append(ConfigProblem("command line", "--input", "say what to explain",
+                                      "give --input FILE.csv, or --config FILE to explain a live record of a job"))
+    if config is not None and input_csv is not None:
+        problems.append(ConfigProblem("command line", "--input", "--input and --config explain different things",
+                                      "give one of them"))
+    if problems:
+        fail(ConfigError(problems))
+    assert config is not None
+    cfg = _load(config)
+    name = _job_of(cfg, job)
+    source = ctx.get_parameter_source("lang")
+    explicit = source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+    language = lang if explicit else cfg.jobs[name].lang
+    day = _scoring_date(as_of, language) if as_of is not None else None  # default: the day it was scored
+    if language not in ("en", "zh"):
+        fail(ConfigError(f"--lang must be en or zh, not {language!r}"))
+    try:
+        live = explain_live(cfg, name, record_id, refresh=refresh, lang=language, as_of=day)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, config=cfg, job=name)
+    _print_explanation(live.explanation)
+    if live.refreshed:
+        out.print(text("explain.live_refreshed", language), highlight=False)
+    elif live.stored is not None:
+        out.print(text("explain.live_source", language, run=live.stored.detail.get("run_id", "?"),
+                       when=f"{live.stored.scored_at:%Y-%m-%d %H:%M} UTC"), highlight=False)
 
 
 def _print_explanation(e: Explanation) -> None:

@@ -219,6 +219,7 @@ class BatchPlanner:
             if account.values.get("currency"):
                 detail["currency"] = account.values["currency"]
             # The inputs as scored: `riskbridge explain --id` rebuilds the points table from them.
+            detail["run_id"] = self.run_id
             detail["inputs"] = _jsonable({k: v for k, v in account.values.items() if v is not None and v != ""})
             planned.append(Planned(AssessmentRow(
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -202,21 +203,22 @@ def plan_table(report: RunReport, limit: int = 50, ids: list[str] | None = None,
 
 def runs_table(rows: list[RunRow], lang: str = "en") -> Table:
     """Run history that fits 80 columns: counts in one cell, and why a run was not a success."""
+    # No vertical rules and the counts in one cell: the reason gets the width a person needs to read it.
     table = Table(title=text("runs.list_title", lang), title_justify="left", caption=text("runs.hint_id", lang),
-                  caption_justify="left")
+                  caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column(text("runs.column_id", lang), justify="right", no_wrap=True)
     table.add_column(text("runs.column_job", lang), max_width=10, overflow="fold")
     table.add_column(text("runs.column_started", lang), no_wrap=True)
-    table.add_column(text("runs.column_status", lang), max_width=11, overflow="fold")
-    table.add_column(text("runs.column_counts", lang), justify="right", max_width=14, overflow="fold")
-    table.add_column(text("runs.column_reason", lang), overflow="fold", ratio=1, min_width=12)
+    table.add_column(text("runs.column_status", lang), max_width=9, overflow="fold")
+    table.add_column(text("runs.column_counts", lang), justify="right", max_width=12, overflow="fold")
+    table.add_column(text("runs.column_reason", lang), overflow="fold", ratio=1, min_width=16)
     for r in rows:
         objects: dict[str, Any] = (r.summary or {}).get("objects", {})
         read, written, failed = (sum(int(o.get(k, 0)) for o in objects.values())
                                  for k in ("extracted", "written", "failed"))
         status = _styled_status(r.status, lang) + (f" ({text('runs.dry', lang)})" if r.dry_run else "")
         table.add_row(str(r.id), safe(r.job), r.started_at.strftime("%m-%d %H:%M"), status,
-                      f"{read:,} / {written:,} / {failed:,}" if objects else "", safe(run_reason(r, lang), 160))
+                      f"{read:,}/{written:,}/{failed:,}" if objects else "", safe(run_reason(r, lang), 160))
     return table
 
 
