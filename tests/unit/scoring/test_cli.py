@@ -78,7 +78,8 @@ def test_explain_in_chinese_is_chinese_all_the_way(accounts_csv: Path) -> None:
                  "12 个月内违约概率", "一票否决项:无", "人工调整:无", "建议措施:付款期限 15 天", "催收:立即催收逾期发票",
                  "任务:信用风险高:Shaky Ltd"):
         assert text in stdout, text
-    for english in ("Risk Score", "Reasons", "Override", "Recommended", "Task:", "points"):
+    assert "60 至 89 天" in stdout and "75 天" in stdout  # bands and units too
+    for english in ("Risk Score", "Reasons", "Override", "Recommended", "Task:", "points", "missing", " days"):
         assert english not in stdout, english
 
 
