@@ -16,6 +16,7 @@ import numpy as np
 
 from scoring.batch import Batch
 from scoring.catalogue import text, tier_name
+from scoring.labels import band_label
 from scoring.scorecard_spec import STRATEGIES, TIERS, AdviceRule, Policy, Strategies
 from scoring.tierline import tier_line
 
@@ -124,7 +125,7 @@ def _rationale(lang: str, kind: str, basis: float, factor: float, tier: str, ban
                     "exposure": f"当前敞口 {money}"}
         if kind == "none":
             return "没有信用额度、收入或敞口数据,无法推算额度:请先做信用审核再设定额度"
-        return f"{basis_zh[kind]} 的 {pct}({_TIER_ZH[tier]}风险,{band} 敞口档)"
+        return f"{basis_zh[kind]} 的 {pct}({_TIER_ZH[tier]}风险,{band_label(band, lang)}敞口档)"
     if factor == 0:
         return f"No credit for a {tier}-risk customer: cash in advance"
     basis_en = {"credit_limit": f"the current limit of {money}",
