@@ -442,7 +442,7 @@ def sync(
     json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="Dry run: list the first N operations (the summary "
-                                                        "counts them all).")] = 50,
+                                                        "counts them all).")] = 200,
     ids: Annotated[list[str] | None, typer.Option("--ids", help="Dry run: list only the operations on these CRM "
                                                                "record ids (comma-separated or repeated).")] = None,
     plan_out: Annotated[Path | None, typer.Option("--out", help="Dry run: write every operation to this CSV file "

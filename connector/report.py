@@ -171,7 +171,7 @@ def select_plan(report: RunReport, ids: list[str] | None = None) -> list[dict[st
     return [line for line in report.plan if line["id"] in wanted]
 
 
-def plan_table(report: RunReport, limit: int = 50, ids: list[str] | None = None, lang: str = "en") -> Table:
+def plan_table(report: RunReport, limit: int = 200, ids: list[str] | None = None, lang: str = "en") -> Table:
     """The operations, one row per field, task or tag: the record's name, before and after as people read
     them; the first `limit` operations (of those on `ids`, if given)."""
     from connector.plan_review import rows
@@ -210,7 +210,7 @@ def runs_table(rows: list[RunRow], lang: str = "en") -> Table:
     table.add_column(text("runs.column_job", lang), max_width=10, overflow="fold")
     table.add_column(text("runs.column_started", lang), no_wrap=True)
     table.add_column(text("runs.column_status", lang), max_width=9, overflow="fold")
-    table.add_column(text("runs.column_counts", lang), justify="right", max_width=12, overflow="fold")
+    table.add_column(text("runs.column_counts", lang), justify="right", max_width=17, overflow="fold")
     table.add_column(text("runs.column_reason", lang), overflow="fold", ratio=1, min_width=16)
     for r in rows:
         objects: dict[str, Any] = (r.summary or {}).get("objects", {})
