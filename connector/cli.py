@@ -625,10 +625,9 @@ def demo(
     import tempfile
 
     import requests
-    from rich.table import Table
 
     from connector.config import load_config
-    from connector.report import safe, summary_table
+    from connector.report import riskiest_table, summary_table
     from connector.sandbox import running_sandbox
     from connector.sandbox.client_config import write_config
     from connector.state import StateStore
@@ -663,16 +662,7 @@ def demo(
         counts = " · ".join(f"{tier_name(t, lang)} {tiers.get(t, 0):,}" for t in ("low", "medium", "high", "critical"))
         out.print(text("demo.by_tier", lang, counts=counts, watch=f"{store.watchlist_count('default'):,}"),
                   highlight=False)
-        table = Table(title=text("demo.riskiest", lang), title_justify="left")
-        for col in ("account", "score", "tier", "reasons"):
-            table.add_column(text(f"demo.column_{col}", lang))
-        for row in store.riskiest("default", 5):
-            detail = row.detail
-            # An overridden tier says so (who or why, until when, the computed tier): never a bare tier.
-            shown = detail.get("tier_text") if detail.get("override") else tier_name(row.tier, lang)
-            table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}", safe(shown, 400),
-                          safe("\n".join(detail.get("reasons", [])[:4]), 1000))
-        out.print(table)
+        out.print(riskiest_table(store.riskiest("default", 5), lang))
         store.close()
         if keep_serving:
             out.print(text("demo.browse", lang, url=f"[bold]{sandbox.url}/[/]"))

@@ -20,11 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from connector.outcome import RunReport
-from connector.state import RunRow
+from connector.state import AssessmentRow, RunRow
 from scoring.catalogue import text, tier_name
 
 __all__ = ["Advance", "failures_table", "first_run_line", "plan_summary_table", "plan_table", "progress_bar",
-           "run_detail", "run_reason", "runs_table", "safe", "select_plan", "skipped_table", "summary_table"]
+           "riskiest_table", "run_detail", "run_reason", "runs_table", "safe", "select_plan", "skipped_table", "summary_table"]
 
 _STATUS_STYLE = {"success": "green", "partial": "yellow", "failed": "red", "running": "cyan"}
 # C0 and C1 controls (but tab and newline), DEL, and the invisible bidi and line/paragraph separators that
@@ -196,6 +196,26 @@ def plan_table(report: RunReport, limit: int = 200, ids: list[str] | None = None
                       safe(after, 1000) + "".join(f" [dim]({safe(m)})[/]" for m in marks))
     if len(lines) > len(shown) or ids:
         table.caption = text("plan.operations_shown", lang, shown=f"{len(shown):,}", total=f"{len(report.plan):,}")
+    return table
+
+
+def riskiest_table(rows: list[AssessmentRow], lang: str = "en") -> Table:
+    """The riskiest accounts (the demo): score, tier and top reasons; an overridden tier says so, with who
+    or why, until when and the computed tier, and its reason is never listed as a risk reason."""
+    table = Table(title=text("demo.riskiest", lang), title_justify="left")
+    for col in ("account", "score", "tier", "reasons"):
+        table.add_column(text(f"demo.column_{col}", lang))
+    for row in rows:
+        detail = row.detail
+        override = detail.get("override")
+        shown = detail.get("tier_text") if override else None
+        if override and not shown:
+            from scoring.tierline import tier_line
+
+            shown = tier_line(row.tier, lang, computed=override.get("computed"), overridden=True,
+                              override_reason=override.get("reason"), override_until=override.get("until"))
+        table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}",
+                      safe(shown or tier_name(row.tier, lang), 400), safe("\n".join(detail.get("reasons", [])[:4]), 1000))
     return table
 
 

@@ -211,3 +211,12 @@ def test_flags_show_no_value_in_help() -> None:
         assert result.exit_code == 0, command
         assert "<bool>" not in result.stdout, command
     assert "--dry-run" in cli("sync", "--help").stdout
+
+
+def test_the_demo_speaks_chinese_all_the_way() -> None:
+    result = cli("demo", "--accounts", "60", "--lang", "zh")
+    assert result.exit_code == 0, result.output
+    for heading in ("riskbridge 演示", "运行 1", "对象", "已写入", "首次评估", "按等级统计客户", "风险最高的客户"):
+        assert heading in result.stdout, heading
+    for english in ("riskiest", "accounts by tier", "tasks created", "a credit clerk", "written"):
+        assert english not in result.stdout, english

@@ -112,3 +112,24 @@ def test_runs_fit_80_columns_with_the_reason() -> None:
         text = render(runs_table([partial, failed], lang), width=80)
         assert all(len(line) <= 80 for line in text.splitlines())
         assert "59,877/59,800/77" in text and "UNABLE_TO_LOCK" in text and "ConnectionFailed" in text
+
+
+def test_the_riskiest_list_shows_an_override_as_such() -> None:
+    from connector.report import riskiest_table
+    from connector.tables import AssessmentRow
+
+    def row(name: str, tier: str, score: float, **detail: object) -> AssessmentRow:
+        return AssessmentRow(job="default", object="accounts", record_id=name, score=score, tier=tier, pd=0.1,
+                             model_version="v", inputs_hash="h", scored_at=datetime(2026, 11, 30), as_of=None,
+                             detail={"name": name, "reasons": ["Invoices 90+ days past due"], **detail})
+
+    wonka = row("Wonka Materials", "medium", 86, override={"tier": "medium", "computed": "high",
+                                                           "reason": "Parent company guarantee on file",
+                                                           "until": "2027-01-31"})
+    plain = row("Acme", "critical", 90)
+    en = render(riskiest_table([plain, wonka], "en"))
+    assert "tier medium (override: Parent company guarantee on file, until 2027-01-31; computed: high)" in en
+    assert en.count("Parent company guarantee") == 1  # with the tier, never among the risk reasons
+    zh = render(riskiest_table([plain, wonka], "zh"))
+    assert "风险最高的客户" in zh and "极高" in zh and "Parent company guarantee on file" in zh
+    assert "riskiest" not in zh
