@@ -148,8 +148,6 @@ def plan_summary_table(report: RunReport, lang: str = "en") -> Table:
               + " (" + ", ".join(f"{safe(name)} {n:,}" for name, n in f["fields"].items()) + ")"
               for kind, f in s["fields"].items()]
     table.add_row(text("plan.fields_changed", lang), "\n".join(fields) or text("plan.none", lang))
-    if report.first_run is not None:
-        table.caption = safe(first_run_line(report.first_run, lang), 1000)
     return table
 
 
@@ -178,6 +176,8 @@ def plan_table(report: RunReport, limit: int = 200, ids: list[str] | None = None
 
     lines = select_plan(report, ids)
     shown = lines[:limit]
+    if not report.plan:
+        return Table(title=text("plan.nothing", lang), title_justify="left", show_header=False, box=None)
     table = Table(title=text("plan.title", lang, count=f"{len(report.plan):,}"), title_justify="left",
                   caption_justify="left")
     for col in ("operation", "object", "record", "name", "field", "before", "after"):
@@ -290,7 +290,7 @@ def run_detail(r: RunRow, lang: str = "en") -> list[Table]:
     for w in summary.get("mapping_warnings", []):
         head.add_row(text("run.mapping_wrong", lang), safe(w.get("message"), 400))
     if summary.get("first_run"):
-        head.caption = safe(first_run_line(summary["first_run"], lang), 1000)
+        head.add_row(text("runs.detail_first_run", lang), safe(first_run_line(summary["first_run"], lang), 1000))
     tables = [head]
     objects: dict[str, Any] = summary.get("objects", {})
     if objects:
