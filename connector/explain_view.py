@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from rich.console import RenderableType
 from rich.table import Table
-from rich.text import Text
 
 from connector.report import safe
 from scoring.catalogue import catalogue, text, tier_name
@@ -40,7 +39,7 @@ def explanation_view(e: Explanation) -> list[RenderableType]:
     lang = e.lang
     table = Table(title=safe(text("explain.title", lang, name=e.name or e.record_id, id=e.record_id,
                                   version=e.model_version)), title_justify="left",
-                  caption=text("explain.caption", lang), caption_justify="left")
+                  caption=safe(text("explain.caption", lang)), caption_justify="left")
     for key in ("characteristic", "value", "bin", "points", "maximum", "shortfall"):
         table.add_column(text(f"explain.{key}", lang), justify="right" if key in ("points", "maximum", "shortfall")
                          else "left", no_wrap=key == "characteristic")
@@ -65,10 +64,10 @@ def explanation_view(e: Explanation) -> list[RenderableType]:
         text("explain.action", lang, terms=a.terms_days, limit=limit, rationale=a.limit_rationale,
              prepay=f"{a.prepayment_share:.0%}", monitoring=a.monitoring),
     ]
-    out: list[RenderableType] = [table, *(Text(line) for line in lines)]
     if a.advice:
         advice = "\n".join(f"  - {line}" for line in a.advice)
-        out.append(Text(text("explain.line", lang, label=text("explain.advice", lang), text="\n" + advice)))
+        lines.append(text("explain.line", lang, label=text("explain.advice", lang), text="\n" + advice))
     if a.task is not None:
-        out.append(Text(text("explain.task", lang, subject=a.task.subject)))
-    return out
+        lines.append(text("explain.task", lang, subject=a.task.subject))
+    # CRM and file values (names, override reasons) are shown literally: markup escaped, controls visible.
+    return [table, *("\n".join(safe(part, 4000) for part in line.split("\n")) for line in lines)]
