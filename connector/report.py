@@ -80,21 +80,24 @@ def summary_table(report: RunReport, lang: str = "en") -> Table:
         parts.append(text("run.stopped", lang, why=safe(report.stopped)))
     caption = " · ".join(parts)
     if report.first_run is not None:
-        caption += "\n" + safe(first_run_line(report.first_run, lang), 1000)
+        caption += "\n" + safe(first_run_line(report.first_run, lang, report.dry_run), 1000)
     caption += "".join(f"\n[bold red]{text('run.mapping_wrong', lang)}[/] {safe(w['message'], 400)}"
                        for w in report.mapping_warnings)
     table.caption = caption
     return table
 
 
-def first_run_line(first: dict[str, Any], lang: str) -> str:
-    """What the run did with first-run tasks, and why (the caps keep an install from flooding anyone)."""
+def first_run_line(first: dict[str, Any], lang: str, dry_run: bool = False) -> str:
+    """What the run did (or, dry, would do) with first-run tasks, and why: the caps keep an install from
+    flooding anyone."""
     tiers = "/".join(tier_name(t, lang) for t in first.get("tiers", []))
     values = {"created": first.get("created", 0), "held": first.get("held", 0), "per_run": first.get("cap"),
               "per_owner": first.get("cap_per_owner")}
+    dry = "_dry" if dry_run else ""
     if first.get("first_run"):
-        return text("first_run.summary", lang, tiers=tiers, **values) + " " + text("first_run.why", lang, tiers=tiers)
-    return text("first_run.backlog", lang, **values)
+        return text(f"first_run.summary{dry}", lang, tiers=tiers, **values) + " " + text("first_run.why", lang,
+                                                                                      tiers=tiers)
+    return text(f"first_run.backlog{dry}", lang, **values)
 
 
 def failures_table(report: RunReport, limit: int = 50, lang: str = "en") -> Table:
@@ -290,7 +293,8 @@ def run_detail(r: RunRow, lang: str = "en") -> list[Table]:
     for w in summary.get("mapping_warnings", []):
         head.add_row(text("run.mapping_wrong", lang), safe(w.get("message"), 400))
     if summary.get("first_run"):
-        head.add_row(text("runs.detail_first_run", lang), safe(first_run_line(summary["first_run"], lang), 1000))
+        head.add_row(text("runs.detail_first_run", lang), safe(first_run_line(summary["first_run"], lang, r.dry_run),
+                                                               1000))
     tables = [head]
     objects: dict[str, Any] = summary.get("objects", {})
     if objects:
