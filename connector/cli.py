@@ -307,6 +307,7 @@ def score(
     """
     from connector.report import safe
     from scoring import TIERS, assess, write_scored_csv
+    from scoring.catalogue import text, tier_name
 
     day = _scoring_date(as_of, lang)
     if output_format not in ("csv", "xlsx"):
@@ -322,9 +323,9 @@ def score(
             count = write_scored_csv(output_csv, table, result, lang=lang, excel=excel)
     except ConfigError as exc:
         fail(exc)
-    tiers = ", ".join(f"{name} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
-    out.print(safe(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", 2000),
-              highlight=False)
+    tiers = ", ".join(f"{tier_name(name, lang)} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
+    out.print(safe(text("score.scored", lang, count=count, version=card.version, day=day, tiers=tiers,
+                        path=output_csv), 2000), highlight=False)
     if table.skipped:
         from connector.skipped_view import skipped_lines
 
