@@ -20,14 +20,15 @@ def _factor(name: str, lang: str) -> str:
     return catalogue(lang).get(f"factor.{name}", name)
 
 
-def _override_line(e: Explanation, lang: str) -> str:
+def _override_line(e: Explanation, lang: str) -> str | None:
+    """The override's state; None when it is active, since the tier line above already says so."""
     o = e.override
     if o is None:
         return text("explain.override_none", lang)
     until = o.until.isoformat() if o.until else "?"
     if o.state == "active":
-        state = e.tier_text
-    elif o.state == "expired":
+        return None
+    if o.state == "expired":
         state = text("explain.override_expired", lang, tier=tier_name(o.tier, lang) if o.tier else "?", until=until)
     else:
         state = text("explain.override_ignored", lang)
@@ -60,7 +61,7 @@ def explanation_view(e: Explanation) -> list[RenderableType]:
         text("explain.pd", lang, pd=f"{e.pd:.1%}"),
         text("explain.line", lang, label=text("reasons.label", lang), text=reasons),
         text("explain.line", lang, label=text("reasons.knockouts", lang), text=knockouts),
-        _override_line(e, lang),
+        *filter(None, [_override_line(e, lang)]),
         text("explain.action", lang, terms=a.terms_days, limit=limit, rationale=a.limit_rationale,
              prepay=f"{a.prepayment_share:.0%}", monitoring=a.monitoring),
     ]

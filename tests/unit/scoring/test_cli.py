@@ -94,6 +94,10 @@ def test_explain_shows_an_override_with_the_computed_tier(tmp_path: Path) -> Non
     assert f"Risk {line}" in " ".join(stdout.split())
     reasons = next(x for x in stdout.splitlines() if x.startswith("Reasons:"))
     assert "guarantee" not in reasons
+    assert "Override:" not in stdout  # the tier line already says it, once
+    code, stdout, _ = run("explain", "--input", str(src), "--id", "W", "--as-of", "2026-02-01")
+    assert code == 0 and "Risk tier high" in stdout
+    assert "Override: override to medium expired on 2026-01-31; the computed tier applies" in " ".join(stdout.split())
 
 
 MESSY = ("id,name,country,annual_revenue,bureau_score,max_days_past_due,statement_date\n"
