@@ -35,6 +35,7 @@ from connector.errors import (
 
 if TYPE_CHECKING:
     from connector.config import Config
+    from connector.state import AssessmentRow
     from scoring import Explanation
     from scoring.csvfile import CsvTable
     from scoring.scorecard import Scorecard
@@ -145,18 +146,46 @@ def _boundary(error: BaseException, *, json_out: bool = False, config: Config | 
     fail(error, json_out=json_out, config=config, job=job)
 
 
-def _setup_logging(verbose: bool, quiet: bool = False, log_format: str = "human") -> None:
+def _setup_logging(verbose: bool, quiet: bool = False, console: Console | None = None,
+                   log_format: str = "human") -> None:
+    """Log to stderr, as JSON lines with ``--log-format json``; with `console` (progress bars are shown on it)
+    through Rich's handler, so log lines print above the bars instead of breaking into them."""
     from connector.service.logformat import JsonFormatter, quiet_apscheduler
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    if console is not None and log_format != "json":
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", force=True,
+                            handlers=[RichHandler(console=console, show_path=False, markup=False)])
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if log_format == "json":
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
     quiet_apscheduler(verbose)
+
+
+def _flags_take_no_value() -> None:
+    """Typer 0.2x shows a boolean flag's type in --help as ``<bool>``, as if it took a value: show nothing,
+    as Click does (``--dry-run``, not ``--dry-run <bool>``)."""
+    import typer.core
+
+    option: Any = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_riskbridge", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> Any:
+        if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._riskbridge = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 
 
 # --- sandbox -------------------------------------------------------------------------------------
@@ -272,116 +301,143 @@ def _scoring_inputs(scorecard: Path | None, input_csv: Path) -> tuple[Scorecard,
         fail(exc)
 
 
+FormatOption = Annotated[str, typer.Option("--format", help="Output format: csv, or xlsx (needs the xlsx extra).")]
+
+
 @app.command()
 def score(
     input_csv: Annotated[Path, typer.Option("--input", help="CSV of accounts; columns are the canonical field names (README).")],
-    output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scored CSV.")],
+    output_csv: Annotated[Path, typer.Option("--output", help="Where to write the scored file.")],
     scorecard: ScorecardOption = None,
     lang: LangOption = "en",
     as_of: AsOfOption = None,
+    excel: Annotated[bool, typer.Option("--excel", help="Start the CSV with a UTF-8 byte order mark, so Excel "
+                                        "reads Chinese text right.")] = False,
+    output_format: FormatOption = "csv",
 ) -> None:
-    """Score a CSV of accounts offline: the input columns plus risk_score, risk_tier, reasons and advice."""
+    """Score a CSV of accounts offline: the input columns plus the scored columns.
+
+    Scored columns: risk_score (0-100, higher is riskier); risk_tier (effective: an active override wins);
+    computed_tier (before any override); pd (probability of default within 12 months); points (scorecard
+    points, higher is safer); reasons (what pushes the risk up, worst first); advice (what to do);
+    recommended_terms_days; recommended_credit_limit; model_version. With --lang zh the texts are Chinese.
+
+    Every row that can be read is scored. Cells that cannot be read are listed (row, column, value, reason)
+    and only their rows are skipped. Exit 0 all rows scored, 1 some rows skipped, 2 the file, scorecard or
+    options are unusable (nothing written).
+    """
     from connector.report import safe
     from scoring import TIERS, assess, write_scored_csv
+    from scoring.catalogue import text, tier_name
 
     day = _scoring_date(as_of, lang)
+    if output_format not in ("csv", "xlsx"):
+        fail(ConfigError(f"--format must be csv or xlsx, not {output_format!r}"))
     card, table = _scoring_inputs(scorecard, input_csv)
     try:
         result = assess(table.accounts, card, as_of=day)
-        count = write_scored_csv(output_csv, table, result, lang=lang)
+        if output_format == "xlsx":
+            from scoring.xlsxfile import write_scored_xlsx
+
+            count = write_scored_xlsx(output_csv, table, result, lang=lang)
+        else:
+            count = write_scored_csv(output_csv, table, result, lang=lang, excel=excel)
     except ConfigError as exc:
         fail(exc)
-    tiers = ", ".join(f"{name} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
-    out.print(safe(f"scored {count} accounts with {card.version} as of {day}: {tiers} -> {output_csv}", 2000),
-              highlight=False)
+    tiers = ", ".join(f"{tier_name(name, lang)} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
+    out.print(safe(text("score.scored", lang, count=count, version=card.version, day=day, tiers=tiers,
+                        path=output_csv), 2000), highlight=False)
+    if table.skipped:
+        from connector.skipped_view import skipped_lines
+
+        for line in skipped_lines(table, lang):
+            err.print(safe(line, 2000), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command("explain")
 def explain_account(
-    record_id: Annotated[str, typer.Option("--id", help="The id of the account to explain.")],
-    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of accounts; columns are the canonical "
-                                                                   "field names (README).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Instead of --input: read the account from "
-                                                                       "the job's CRM and sources, and show where "
-                                                                       "each value came from.")] = None,
-    job: Annotated[str | None, typer.Option(help="With --config: the job (default: the only job, or 'default').")]
-    = None,
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Option("--id", help="The id of the account to explain (a CSV id, or the CRM "
+                                                        "record id with --config).")],
+    input_csv: Annotated[Path | None, typer.Option("--input", help="CSV of accounts; columns are the canonical field "
+                                                                   "names (README).")] = None,
     scorecard: ScorecardOption = None,
     lang: LangOption = "en",
     as_of: AsOfOption = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Explain a live record of a job instead of a "
+                                                                       "CSV row: from its latest assessment in the "
+                                                                       "state store.")] = None,
+    job: Annotated[str | None, typer.Option(help="With --config: the job (default: the only job, or 'default').")]
+    = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="With --config: read the record from the CRM first "
+                                                            "(nothing is written).")] = False,
 ) -> None:
-    """Show why one account scored as it did: the points table, knockouts, override and advice."""
+    """Show why one account scored as it did: the points table, knockouts, override and advice.
+
+    From a CSV (--input) or, with --config, a live CRM record from its latest assessment (--refresh reads
+    it from the CRM first); both print the same table, in the job's language unless --lang is given."""
     from scoring import explain
 
-    day = _scoring_date(as_of, lang)
-    if (input_csv is None) == (config is None):
-        fail(ConfigError("give --input (a CSV of accounts) or --config (read the account from the job's CRM)"))
-    if config is not None:
-        from connector.sync import Sync
-        from scoring import load_scorecard
-
-        cfg = _load(config)
-        _setup_logging(False, quiet=True)
-        try:
-            engine = Sync(cfg, job)
-            card = load_scorecard(scorecard) if scorecard is not None else engine.scorecard
-            values, provenance = engine.account_inputs(record_id)
-        except RiskbridgeError as exc:
-            fail(exc, config=cfg, job=job)
-        _print_explanation(explain(values, card, as_of=day, lang=lang), provenance)
+    if config is not None or input_csv is None:
+        _explain_live(ctx, config, input_csv, job, record_id, refresh, lang, as_of)
         return
+    day = _scoring_date(as_of, lang)
     assert input_csv is not None
     card, table = _scoring_inputs(scorecard, input_csv)
     row = table.index_of(record_id)
     if row is None:
+        skipped = table.skipped_cells_of(record_id)
+        if skipped:  # its row could not be read: say which cells, as `score` does
+            fail(ConfigError([ConfigProblem(str(input_csv), f"row {c.row} (line {c.line}), column {c.column}",
+                                            f"{c.value!r}: {c.reason}", c.hint) for c in skipped]))
         fail(ConfigError(f"{input_csv}: no account with id {record_id!r}"))
     _print_explanation(explain(table.accounts.take([row]), card, as_of=day, lang=lang))
 
 
+def _explain_live(ctx: typer.Context, config: Path | None, input_csv: Path | None, job: str | None, record_id: str,
+                  refresh: bool, lang: str, as_of: str | None) -> None:
+    """`explain --config F [--job J] --id CRM_ID [--refresh]`."""
+    from connector.live_explain import explain_live
+    from scoring.catalogue import text
+
+    problems = []
+    if config is None:
+        problems.append(ConfigProblem("command line", "--input", "say what to explain",
+                                      "give --input FILE.csv, or --config FILE to explain a live record of a job"))
+    if config is not None and input_csv is not None:
+        problems.append(ConfigProblem("command line", "--input", "--input and --config explain different things",
+                                      "give one of them"))
+    if problems:
+        fail(ConfigError(problems))
+    assert config is not None
+    cfg = _load(config)
+    name = _job_of(cfg, job)
+    source = ctx.get_parameter_source("lang")
+    explicit = source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+    language = lang if explicit else cfg.jobs[name].lang
+    day = _scoring_date(as_of, language) if as_of is not None else None  # default: the day it was scored
+    if language not in ("en", "zh"):
+        fail(ConfigError(f"--lang must be en or zh, not {language!r}"))
+    try:
+        live = explain_live(cfg, name, record_id, refresh=refresh, lang=language, as_of=day)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, config=cfg, job=name)
+    _print_explanation(live.explanation, live.provenance)
+    if live.refreshed:
+        out.print(text("explain.live_refreshed", language), highlight=False)
+    elif live.stored is not None:
+        out.print(text("explain.live_source", language, run=live.stored.detail.get("run_id", "?"),
+                       when=f"{live.stored.scored_at:%Y-%m-%d %H:%M} UTC"), highlight=False)
+
+
 def _print_explanation(e: Explanation, provenance: dict[str, str] | None = None) -> None:
-    from rich.table import Table
+    from connector.explain_view import explanation_view
 
-    from connector.report import safe
-
-    table = Table(title=f"{safe(e.name or e.record_id)} ({safe(e.record_id)}) — {safe(e.model_version)}",
-                  title_justify="left")
-    columns = ("characteristic", "value", "bin", "points", "maximum", "shortfall") + (("from",) if provenance is not None
-                                                                                   else ())
-    for column in columns:
-        table.add_column(column, justify="right" if column in ("points", "maximum", "shortfall") else "left",
-                         no_wrap=column == "characteristic")
-    for r in e.rows:
-        cells = [safe(r.characteristic), safe(r.value), safe(r.bin), f"{r.points:g}", f"{r.maximum:g}",
-                 f"[red]{r.shortfall:g}[/]" if r.shortfall else "0"]
-        if provenance is not None:
-            from connector.sources.provenance import field_origin
-            from scoring.features import FEATURES
-
-            spec = FEATURES.get(r.characteristic)
-            cells.append(safe(field_origin(spec.inputs if spec else (), provenance)))
-        table.add_row(*cells)
-    table.add_row("total", "", "", f"{e.score:g}", f"{e.max_score:g}", f"{e.max_score - e.score:g}", style="bold")
-    out.print(table)
-    if provenance is not None:
-        by_source: dict[str, list[str]] = {}
-        for name, origin in sorted(provenance.items()):
-            by_source.setdefault(origin, []).append(name)
-        for origin, names in sorted(by_source.items()):
-            out.print(safe(f"Values from {origin}: {', '.join(names)}", 2000), highlight=False)
-    out.print(f"Risk Score {e.risk_score}, tier {e.tier} (points alone: {e.model_tier}), pd {e.pd:.2%}",
-              highlight=False)
-    out.print("Reasons: " + safe("; ".join(f"{r.code} {r.text}" for r in e.reasons) or "none", 2000), highlight=False)
-    out.print("Knockouts: " + safe("; ".join(f"{k.code} {k.text}" for k in e.knockouts) or "none", 2000),
-              highlight=False)
-    o = e.override
-    out.print("Override: " + safe(f"{o.state}: tier {o.tier or '?'} until {o.until or '?'}"
-                                  f"{f' ({o.reason})' if o.reason else ''}" if o else "none", 2000), highlight=False)
-    a = e.action
-    limit = f"{a.credit_limit:,.0f}" if a.credit_limit is not None else "none"
-    out.print(safe(f"Recommended action: terms {a.terms_days} days; credit limit {limit} ({a.limit_rationale}); "
-                   f"prepayment {a.prepayment_share:.0%}; {a.monitoring}", 2000), highlight=False)
-    if a.task is not None:
-        out.print(safe(f"Task: {a.task.subject}\n{a.task.description}", 4000), highlight=False)
+    for part in explanation_view(e, provenance):
+        out.print(part, highlight=False)
 
 
 # --- sync / runs / demo --------------------------------------------------------------------------
@@ -410,20 +466,44 @@ def sync(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")] = False,
     log_format: Annotated[str, typer.Option("--log-format", help="human (default) or json lines on stderr.")]
     = "human",
+    limit: Annotated[int, typer.Option("--limit", help="Dry run: list the first N operations (the summary "
+                                                        "counts them all).")] = 200,
+    ids: Annotated[list[str] | None, typer.Option("--ids", help="Dry run: list only the operations on these CRM "
+                                                               "record ids (comma-separated or repeated).")] = None,
+    plan_out: Annotated[Path | None, typer.Option("--out", help="Dry run: write every operation to this CSV file "
+                                                               "(UTF-8 with BOM, opens in Excel).")] = None,
 ) -> None:
     """Run one sync: extract, map, score, plan, apply and record.
+
+    A dry run prints the plan a credit manager approves: a summary (tier moves, watchlist entries and exits,
+    tasks, fields changed by object), then the operations with record names and formatted values.
 
     Exit 0 success, 1 partial (some writes failed, or an input failed on most rows so the mapping is probably
     wrong; listed and retried next run), 2 config or usage error (nothing was sent), 3 the CRM could not be
     reached or refused the credentials (the hosts tried are named), 4 internal error. With --json, exactly
     one JSON object on stdout on every exit path."""
-    from connector.report import failures_table, plan_table, progress_bar, skipped_table, summary_table
+    from connector.plan_review import write_csv
+    from connector.report import (
+        failures_table,
+        plan_summary_table,
+        plan_table,
+        progress_bar,
+        skipped_table,
+        summary_table,
+    )
     from connector.sync import Sync
+    from scoring.catalogue import text
 
-    _setup_logging(verbose, quiet=json_out, log_format=_log_format(log_format))
+    fmt = _log_format(log_format)
+    bars = not json_out and out.is_terminal and fmt == "human"
+    _setup_logging(verbose, quiet=json_out, console=err if bars else None, log_format=fmt)
     cfg = _load(config, json_out)
+    name = _job_of(cfg, job, json_out)
+    lang = cfg.jobs[name].lang
+    wanted = [i.strip() for value in ids or [] for i in value.split(",") if i.strip()]
+    _check_plan_options(dry_run or cfg.jobs[name].dry_run, limit, ids, plan_out, json_out)
     try:
-        with progress_bar(enabled=not json_out and out.is_terminal, console=err) as progress:
+        with progress_bar(enabled=bars, console=err, lang=lang) as progress:
             report = Sync(cfg, job, progress=progress).run(dry_run=dry_run, full=full)
     except Exception as exc:
         failed = getattr(exc, "report", None)
@@ -432,23 +512,49 @@ def sync(
                 hosts = {"hosts": _hosts(cfg, job)} if exit_code(exc) == EXIT_CONNECTION else {}
                 print(to_json({**failed.to_json(), "exit_code": exit_code(exc), **hosts}), flush=True)
             else:
-                _print_safely(lambda: out.print(summary_table(failed)))
+                _print_safely(lambda: out.print(summary_table(failed, lang)))
         logging.getLogger(__name__).debug("sync failed", exc_info=exc)
         fail(exc, json_out=json_out, config=cfg, job=job, printed=failed is not None)
     code = EXIT_SUCCESS if report.status == "success" else EXIT_PARTIAL
+    if plan_out is not None and report.dry_run:
+        try:
+            rows = write_csv(plan_out, report.plan, lang)
+        except OSError as exc:
+            fail(ConfigError([ConfigProblem(str(plan_out), "--out", f"cannot write the plan: {exc.strerror}",
+                                            "give a file path in a folder you can write to")]), json_out=json_out)
+        err.print(text("plan.csv_written", lang, ops=f"{len(report.plan):,}", rows=f"{rows:,}",
+                       path=escape(str(plan_out))), highlight=False)
     if json_out:
         print(to_json({**report.to_json(), "exit_code": code}))
     else:
         def show() -> None:
             if report.dry_run:
-                out.print(plan_table(report))
-            out.print(summary_table(report))
+                out.print(plan_summary_table(report, lang))
+                out.print(plan_table(report, limit=limit, ids=wanted, lang=lang))
+            out.print(summary_table(report, lang))
             if report.skipped:
-                out.print(skipped_table(report))
+                out.print(skipped_table(report, lang=lang))
             if report.failures:
-                out.print(failures_table(report))
+                out.print(failures_table(report, lang=lang))
         _print_safely(show)
     raise typer.Exit(code)
+
+
+def _check_plan_options(dry_run: bool, limit: int, ids: list[str] | None, plan_out: Path | None,
+                        json_out: bool) -> None:
+    """--limit, --ids and --out shape the dry-run plan: every problem with them, before any network call."""
+    problems = []
+    if limit < 1:
+        problems.append(ConfigProblem("command line", "--limit", f"must be at least 1, not {limit}"))
+    for option, given in (("--ids", bool(ids)), ("--out", plan_out is not None)):
+        if given and not dry_run:
+            problems.append(ConfigProblem("command line", option, "shapes the dry-run plan; nothing is planned "
+                                          "without a dry run", "add --dry-run"))
+    if plan_out is not None and (plan_out.is_dir() or not plan_out.parent.is_dir()):
+        problems.append(ConfigProblem(str(plan_out), "--out", "is a folder" if plan_out.is_dir() else
+                                      f"folder {plan_out.parent} does not exist", "give a CSV file path"))
+    if problems:
+        fail(ConfigError(problems), json_out=json_out)
 
 
 def _print_safely(show: Callable[[], None]) -> None:
@@ -565,10 +671,13 @@ def runs(
     config: ConfigOption = Path("config.toml"),
     job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array (one error object on failure).")] = False,
+    run_id: Annotated[int | None, typer.Option("--id", help="Show this one run in full: counts, failures, skipped "
+                                                            "records, API usage.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array (one object with --id; one error "
+                                                          "object on failure).")] = False,
 ) -> None:
-    """List the run history with status, counts and API calls."""
-    from connector.report import runs_table
+    """List the run history: status, counts and, for a failed or partial run, the reason (80 columns)."""
+    from connector.report import run_detail, run_reason, runs_table
     from connector.state import StateStore
 
     if limit < 1:
@@ -577,19 +686,28 @@ def runs(
     cfg = _load(config, json_out)
     try:
         store = StateStore(cfg.state_url)
-        rows = store.runs(job, limit)
+        rows = [r for r in [store.run(run_id)] if r is not None] if run_id is not None else store.runs(job, limit)
         store.close()
     except typer.Exit:
         raise
     except Exception as exc:
         _boundary(exc, json_out=json_out, config=cfg)
+    langs = {j.lang for name, j in cfg.jobs.items() if job is None or name == job}
+    lang = langs.pop() if len(langs) == 1 else "en"  # the jobs' language when they agree
+    if run_id is not None and not rows:
+        fail(ConfigError([ConfigProblem("command line", "--id", f"no run {run_id} in the state store",
+                                        "`riskbridge runs` lists the runs")]), json_out=json_out)
+    found = [{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
+              "finished_at": r.finished_at.isoformat() if r.finished_at else None, "dry_run": r.dry_run,
+              "full": r.full, "api_calls": r.api_calls, "reason": run_reason(r), "summary": r.summary,
+              "error": r.error} for r in rows]
     if json_out:
-        print(to_json([{"run_id": r.id, "job": r.job, "status": r.status, "started_at": r.started_at.isoformat(),
-                           "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-                           "dry_run": r.dry_run, "api_calls": r.api_calls, "summary": r.summary, "error": r.error}
-                          for r in rows]))
+        print(to_json(found[0] if run_id is not None else found))
+    elif run_id is not None:
+        for table in run_detail(rows[0], lang):
+            out.print(table)
     else:
-        out.print(runs_table(rows))
+        out.print(runs_table(rows, lang))
 
 
 @app.command()
@@ -599,6 +717,7 @@ def demo(
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Keep the sandbox up to browse it.")] = False,
     sources: Annotated[bool, typer.Option("--sources/--no-sources", help="Join the sandbox's ERP invoices, bureau "
                                                                          "and finance files (default on).")] = True,
+    lang: LangOption = "en",
 ) -> None:
     """Start a sandbox CRM, run a full sync, touch a few records, run an incremental sync, show the result.
 
@@ -607,22 +726,24 @@ def demo(
     import tempfile
 
     import requests
-    from rich.table import Table
 
     from connector.config import load_config
-    from connector.report import safe, summary_table
+    from connector.report import riskiest_table, summary_table
     from connector.sandbox import running_sandbox
     from connector.sandbox.client_config import write_config
     from connector.state import StateStore
     from connector.sync import Sync
+    from scoring.catalogue import text, tier_name
 
     if crm not in ("salesforce", "zoho"):
         fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if lang not in ("en", "zh"):
+        fail(ConfigError(f"--lang must be en or zh, not {lang!r}"))
     _setup_logging(False, quiet=True)
     with tempfile.TemporaryDirectory(prefix="riskbridge-demo-") as tmp, \
             running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=7) as sandbox:
-        out.print(f"[bold]riskbridge demo[/] · {crm} sandbox at {sandbox.url} · {accounts} accounts, "
-                  f"{accounts * 2} deals")
+        out.print("[bold]" + text("demo.title", lang, crm=crm, url=sandbox.url, accounts=f"{accounts:,}",
+                                  deals=f"{accounts * 2:,}") + "[/]", highlight=False)
         creds = requests.get(f"{sandbox.url}/__sandbox/credentials", timeout=10).json()
         cfg_path = write_config(Path(tmp) / "config.toml", crm, creds)
         if sources:
@@ -633,45 +754,38 @@ def demo(
             files = write_sources(Path(tmp) / "sources", generate(7, accounts, 2, day), seed=7, today=day, crm=crm,
                                   org="provisioned")
             add_sources_to_config(cfg_path, files, crm)
-            out.print("joined from outside the CRM: ERP invoices (erp_invoices), bureau file (bureau), "
-                      "statements (financials), ERP customer master (erp_customers)")
+            out.print(text("demo.sources_joined", lang), highlight=False)
         cfg = load_config(cfg_path)
+        cfg.jobs["default"] = cfg.jobs["default"].model_copy(update={"lang": lang})
         try:
             first = Sync(cfg).run()
-            out.print(summary_table(first))
+            out.print(summary_table(first, lang))
             obj = "Account" if crm == "salesforce" else "Accounts"
             touched = requests.post(f"{sandbox.url}/__sandbox/touch", json={"object": obj, "count": 20},
                                     timeout=10).json()["ids"]
-            out.print(f"a credit clerk edits {len(touched)} accounts in the CRM …")
+            out.print(text("demo.edits", lang, count=len(touched)), highlight=False)
             second = Sync(cfg).run()
-            out.print(summary_table(second))
+            out.print(summary_table(second, lang))
         except RiskbridgeError as exc:
             fail(exc)
         store = StateStore(cfg.state_url)
         tiers = store.tier_counts("default")
-        out.print("accounts by tier: " + " · ".join(f"{t} {tiers.get(t, 0)}" for t in
-                                                     ("low", "medium", "high", "critical"))
-                  + f" · on the watchlist {store.watchlist_count('default')}")
-        from connector.sources.provenance import reason_origins
-        from scoring.scorecard import load_scorecard
+        counts = " · ".join(f"{tier_name(t, lang)} {tiers.get(t, 0):,}" for t in ("low", "medium", "high", "critical"))
+        out.print(text("demo.by_tier", lang, counts=counts, watch=f"{store.watchlist_count('default'):,}"),
+                  highlight=False)
+        origins = None
+        if sources:
+            from connector.sources.provenance import reason_origins
+            from scoring.scorecard import load_scorecard
 
-        card = load_scorecard(None)
-        table = Table(title="the five riskiest accounts" + (" (where each reason's data came from)" if sources else ""),
-                      title_justify="left")
-        for col in ("account", "score", "tier", "top reasons"):
-            table.add_column(col)
-        for row in store.riskiest("default", 5):
-            detail = row.detail
-            reasons = list(detail.get("reasons", []))[:4]
-            if sources:
-                origins = reason_origins(detail.get("codes", [])[:4], card, detail.get("sources", {}))
-                reasons = [f"{text} [{origin}]" for text, origin in zip(reasons, origins, strict=False)]
-            table.add_row(safe(detail.get("name") or row.record_id), f"{row.score:.0f}", safe(row.tier),
-                          safe("\n".join(reasons), 1000))
-        out.print(table)
+            card = load_scorecard(None)
+
+            def origins(row: AssessmentRow) -> list[str]:
+                return reason_origins(row.detail.get("codes", [])[:4], card, row.detail.get("sources", {}))
+        out.print(riskiest_table(store.riskiest("default", 5), lang, origins))
         store.close()
         if keep_serving:
-            out.print(f"browse the CRM view at [bold]{sandbox.url}/[/] · Ctrl-C to stop")
+            out.print(text("demo.browse", lang, url=f"[bold]{sandbox.url}/[/]"))
             import signal
             import threading
 
@@ -691,11 +805,11 @@ _STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red", "missi
                  "cannot": "bold red"}
 
 
-def _job_of(cfg: Config, job: str | None) -> str:
+def _job_of(cfg: Config, job: str | None, json_out: bool = False) -> str:
     try:
         return cfg.job(job)[0]
     except ConfigError as exc:
-        fail(exc)
+        fail(exc, json_out=json_out)
 
 
 def _admin_failure(exc: Exception, json_out: bool, payload: dict[str, object]) -> NoReturn:

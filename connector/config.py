@@ -144,7 +144,14 @@ class TaskPolicy(_Strict):
     tiers: list[Tier] = Field(default_factory=lambda: list[Tier](["high", "critical"]))
     deal_over_credit: bool = True
     on_first_assessment: bool = Field(
-        default=False, description="also create tasks for records already high on their first assessment")
+        default=False, description="the first run treats every record as escalating into its tier: tasks for "
+                                   "all of `tiers` at once, no caps (first_run_* are then unused)")
+    first_run_tiers: list[Tier] = Field(
+        default_factory=lambda: list[Tier](["critical"]),
+        description="on the job's first run, records already in these tiers get a task, within the caps below")
+    first_run_cap: int = Field(default=50, ge=0, description="first-run tasks created per run, riskiest first; "
+                                                              "the rest are created by later runs")
+    first_run_cap_per_owner: int = Field(default=5, ge=0, description="first-run tasks per owner per run")
     due_days: dict[Tier, DueDays] = Field(
         default_factory=lambda: dict[Tier, DueDays]({"critical": 1, "high": 3, "medium": 7, "low": 14}))
 

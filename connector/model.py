@@ -179,6 +179,8 @@ class WritePlan:
     tasks: list[TaskCreate] = field(default_factory=list)
     tag_adds: list[TagAdd] = field(default_factory=list)
     tag_removes: list[TagRemove] = field(default_factory=list)
+    # First-run tasks held back for the caps: stored in the outbox, sent only when a run releases them.
+    held: list[TaskCreate] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.updates) + len(self.tasks) + len(self.tag_adds) + len(self.tag_removes)
@@ -191,6 +193,7 @@ class WritePlan:
         self.tasks += other.tasks
         self.tag_adds += other.tag_adds
         self.tag_removes += other.tag_removes
+        self.held += other.held
 
 
 @dataclass(frozen=True)

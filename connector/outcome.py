@@ -57,6 +57,12 @@ class RunReport:
     # Inputs that failed on most rows of a batch: the mapping, not the data, is probably wrong; never `success`.
     mapping_warnings: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # per outside source: rows, matches, changes
+    # First-run tasks (connector/first_run.py): created or planned now, still held back, the caps.
+    first_run: dict[str, Any] | None = None
+    # Dry run, for the plan summary (connector/plan_review.py): "object|before|after" -> count, and the
+    # record ids entering and leaving the watchlist.
+    tier_moves: dict[str, int] = field(default_factory=dict)
+    watch_moves: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self, plan: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -69,7 +75,10 @@ class RunReport:
         if self.api_usage is not None:
             out["api_usage"] = {"used": self.api_usage[0], "limit": self.api_usage[1]}
         if self.dry_run:
+            from connector.plan_review import summary  # plan_review builds on describe_op, below
+
             out["dry_run"] = True
+            out["plan_summary"] = summary(self.plan, self.tier_moves, self.watch_moves, self.first_run)
             if plan:
                 out["plan"] = self.plan
         if self.stopped:
@@ -84,6 +93,8 @@ class RunReport:
             out["skipped"] = self.skipped
         if self.mapping_warnings:
             out["mapping_warnings"] = self.mapping_warnings
+        if self.first_run is not None:
+            out["first_run"] = self.first_run
         return out
 
 

@@ -113,6 +113,8 @@ class Planned:
     assessment: AssessmentRow
     watch: WatchRow | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # desired canonical outputs
+    previous_tier: str | None = None  # as last recorded; None on a first assessment (the plan's tier moves)
+    was_on_list: bool = False  # on the watchlist before this assessment
 
 
 @dataclass
@@ -130,6 +132,7 @@ class BatchPlanner:
     model_version: str
     baseline: bool = False  # the job's first run: today's tiers are a starting point, not escalations
     episodes: dict[str, tuple[str, int]] = field(default_factory=dict)  # task key -> (rule, episode)
+    scores: dict[str, float] = field(default_factory=dict)  # record id -> Risk Score, to release held tasks by
 
     def __post_init__(self) -> None:
         self.now = self.now.replace(microsecond=0)
@@ -159,10 +162,11 @@ class BatchPlanner:
         watch = self.store.watch_states(self.job_name, [a.id for a in accounts])
         policy = self.job.watchlist
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
+        first_run: list[tuple[Account | Deal, str, str, str | None]] = []  # held back until a run releases them
         for i, account in enumerate(accounts):
             a = scored.assessment(i, self.job.lang)
             values: dict[str, Any] = {
-                "risk_score": float(a.risk_score), "risk_tier": a.tier, "reasons": " | ".join(r.text for r in a.reasons),
+                "risk_score": float(a.risk_score), "risk_tier": a.tier, "reasons": a.reasons_text,
                 "recommended_terms_days": a.recommended_terms_days,
                 "recommended_credit_limit": None if a.recommended_credit_limit is None
                 else round(a.recommended_credit_limit, 2),
@@ -195,9 +199,12 @@ class BatchPlanner:
             before = previous.get(account.id)
             prior = before.tier if before else None
             first = prior is None and self.baseline and not self.job.tasks.on_first_assessment
-            if self.job.tasks.enabled and not first and escalates(prior, a.tier, list(self.job.tasks.tiers)):
+            if self.job.tasks.enabled and (escalates(prior, a.tier, list(self.job.tasks.tiers)) if not first
+                                           else a.tier in self.job.tasks.first_run_tiers):
                 text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])
-                escalations.append((account, f"tier-{a.tier}", text.subject, text.description))
+                (first_run if first else escalations).append((account, f"tier-{a.tier}", text.subject,
+                                                              text.description))
+                self.scores[account.id] = float(a.risk_score)
             detail = {"name": account.name, "reasons": [r.text for r in a.reasons],
                       "values_hash": values_hash(account.values), "as_of": self.now.date().isoformat(),
                       "outputs": _jsonable({k: v for k, v in values.items() if k != "scored_at"}),
@@ -205,12 +212,23 @@ class BatchPlanner:
                       "recommended_credit_limit": a.recommended_credit_limit,
                       "recommended_terms_days": a.recommended_terms_days, "exposure": a.exposure}
             override_until = a.override.until if a.override and a.override.state == "active" else None
+            if a.override is not None and a.override.state == "active":  # shown as such wherever the tier is
+                detail["override"] = {"tier": a.tier, "computed": a.computed_tier, "reason": a.override.reason,
+                                      "until": _jsonable({"u": override_until})["u"]}
+                detail["tier_text"] = a.tier_text
+            if account.values.get("currency"):
+                detail["currency"] = account.values["currency"]
+            # The inputs as scored: `riskbridge explain --id` rebuilds the points table from them.
+            detail["run_id"] = self.run_id
+            detail["inputs"] = _jsonable({k: v for k, v in account.values.items() if v is not None and v != ""})
             planned.append(Planned(AssessmentRow(
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
                 pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,
-                as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values))
-        plan.tasks += self._tasks("accounts", escalations, {p.assessment.record_id: p.assessment.tier for p in planned},
-                                  previous)
+                as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values,
+                previous_tier=prior, was_on_list=on_before))
+        tiers = {p.assessment.record_id: p.assessment.tier for p in planned}
+        plan.tasks += self._tasks("accounts", escalations, tiers, previous)
+        plan.held += self._tasks("accounts", first_run, tiers, previous)
         return plan, planned
 
     # --- deals ------------------------------------------------------------------------------------
@@ -224,7 +242,7 @@ class BatchPlanner:
                 continue
             d = scored.assessment(i, self.job.lang)
             values: dict[str, Any] = {
-                "risk_score": float(d.risk_score), "risk_tier": d.tier, "reasons": " | ".join(r.text for r in d.reasons),
+                "risk_score": float(d.risk_score), "risk_tier": d.tier, "reasons": d.reasons_text,
                 "recommended_terms_days": d.recommended_terms_days, "flags": " | ".join(r.text for r in d.flags),
                 "scored_at": self.now, "model_version": d.model_version,
             }
@@ -246,7 +264,8 @@ class BatchPlanner:
                 job=self.job_name, object="deals", record_id=deal.id, score=float(d.risk_score), tier=d.tier, pd=d.pd,
                 model_version=d.model_version, inputs_hash="", scored_at=self.now, as_of=self.now.date(),
                 detail={"name": deal.values.get("name"), "account_id": deal.account_id, "flags": flags,
-                        "reasons": [r.text for r in d.reasons]}), None, values))
+                        "reasons": [r.text for r in d.reasons]}), None, values,
+                previous_tier=before.tier if before else None))
         plan.tasks += self._tasks("deals", escalations, {p.assessment.record_id: p.assessment.tier for p in planned},
                                   previous)
         return plan, planned
@@ -286,15 +305,17 @@ class BatchPlanner:
         return tasks
 
     def outbox(self, plan: WritePlan) -> list[OutboxRow]:
-        """Outbox rows for the plan's tasks and tags, written before they are sent."""
+        """Outbox rows for the plan's tasks and tags, written before they are sent; first-run tasks held
+        back by the caps are written as ``held``, with the Risk Score they are released by."""
         rows = []
-        for task in plan.tasks:
+        for task, status in [*((t, "pending") for t in plan.tasks), *((t, "held") for t in plan.held)]:
             rule, episode = self.episodes.get(task.key, ("", 1))
             rows.append(OutboxRow(key=task.key, job=self.job_name, kind="task", object=task.object,
-                                  record_id=task.record_id, created_at=self.now, updated_at=self.now,
+                                  record_id=task.record_id, created_at=self.now, updated_at=self.now, status=status,
                                   payload={"rule": rule, "episode": episode, "subject": task.subject,
                                            "description": task.description, "due": task.due.isoformat(),
-                                           "owner_id": task.owner_id, "priority": task.priority}))
+                                           "owner_id": task.owner_id, "priority": task.priority,
+                                           "score": self.scores.get(task.record_id)}))
         tag_ops: list[TagAdd | TagRemove] = [*plan.tag_adds, *plan.tag_removes]
         for op in tag_ops:
             rows.append(OutboxRow(key=op.key, job=self.job_name, kind="tag_add" if isinstance(op, TagAdd)

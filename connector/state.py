@@ -144,6 +144,10 @@ class StateStore:
             s.execute(update(RunRow).where(RunRow.id == run_id).values(
                 status=status, summary=summary, api_calls=api_calls, error=error, finished_at=_now()))
 
+    def run(self, run_id: int) -> RunRow | None:
+        with self.session() as s:
+            return s.get(RunRow, run_id)
+
     def runs(self, job: str | None = None, limit: int = 20) -> list[RunRow]:
         with self.session() as s:
             query = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
@@ -255,6 +259,19 @@ class StateStore:
             return list(s.scalars(select(OutboxRow).where(OutboxRow.job == job,
                                                           OutboxRow.status.in_(("pending", "failed")))
                                   .order_by(OutboxRow.created_at)))
+
+    def held_tasks(self, job: str) -> list[OutboxRow]:
+        """First-run tasks the caps held back, not yet released (plan.py, `first_run.py`)."""
+        with self.session() as s:
+            return list(s.scalars(select(OutboxRow).where(OutboxRow.job == job, OutboxRow.kind == "task",
+                                                          OutboxRow.status == "held")))
+
+    def release_held(self, payloads: dict[str, dict[str, Any]]) -> None:
+        """Held tasks become pending (sent now, resent by later runs until done): key -> payload as sent."""
+        with self.session() as s:
+            for key, payload in payloads.items():
+                s.execute(update(OutboxRow).where(OutboxRow.key == key, OutboxRow.status == "held").values(
+                    status="pending", payload=payload, updated_at=_now()))
 
     def close_outbox(self, settled: dict[str, tuple[str, str]]) -> None:
         """Settle outbox rows without sending them: key -> (status, reason), e.g. superseded, abandoned."""

@@ -21,17 +21,18 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from connector import crashpoint
+from connector import crashpoint, first_run
 from connector.audit import accepted, expected
 from connector.audit_recovery import confirmed_writes
 from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
-from connector.errors import ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
+from connector.errors import ConfigError, ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
+from connector.plan_review import plan_line, tally
 from connector.sources.join import SourceJoin
 from connector.state import StateStore
 from connector.transforms import Unconvertible, parse_datetime
@@ -62,7 +63,8 @@ class Sync:
 
     def __init__(self, config: Config, job: str | None = None, *, store: StateStore | None = None,
                  client: CRMClient | None = None, clock: Callable[[], datetime] = _utcnow,
-                 policy: RetryPolicy | None = None, progress: Callable[[str, int], None] | None = None,
+                 policy: RetryPolicy | None = None,
+                 progress: Callable[[str, int, int | None], None] | None = None,
                  stop: threading.Event | None = None) -> None:
         self.config = config
         self.job_name, self.job = config.job(job)
@@ -70,7 +72,10 @@ class Sync:
         self.conn = config.connections[self.job.connection]
         self.store = store or StateStore(config.state_url)
         self.clock = clock
-        self.progress = progress or (lambda _stage, _n: None)
+        # (stage, advance, total so far or None): stages are keys of the `progress` texts; the counts add
+        # up to the report's (read = extracted, scored, written = field updates the CRM accepted).
+        self.progress = progress or (lambda _stage, _n, _total: None)
+        self._writes_planned = 0
         self.stop = stop  # set by the daemon on SIGTERM/SIGINT; checked between batches
         self.scorecard: Scorecard = load_scorecard(None if self.job.scorecard == "default" else self.job.scorecard)
         self.sources: SourceJoin | None = None
@@ -82,6 +87,8 @@ class Sync:
         self._rescore: set[str] = set()  # dry run: accounts whose deals changed, kept out of the store
         self._owed_keys: set[str] = set()  # dry run: outbox mutations already listed as owed
         self._abandoned: dict[str, dict[str, str]] = {}  # outbox key -> its failure line in the report
+        self._held: list[TaskCreate] = []  # dry run: first-run tasks planned this run, kept out of the store
+        self._names: dict[tuple[str, str], str] = {}  # dry run: record names, for the plan's first-run tasks
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -107,17 +114,29 @@ class Sync:
                           "wait for it to finish")
         self.store.abandon_runs(self.job_name)  # we hold the lease: any run still marked running is dead
         baseline = not self.store.has_synced(self.job_name)  # until the first complete sync, tiers are a baseline
+        start = self.clock()
+        checked: BaseException | None = None
+        try:
+            self._load_sources(start, dry_run)  # an unreadable source stops the run before any CRM call
+            self._check(self.client.check(list(self.specs.values())))
+        except ConfigError:
+            # A problem in the config or mapping, found before anything was read or written: not a run of
+            # the job (no failed run with a table of zeros); the caller reports it like any config error.
+            self.store.release(self.job_name, owner)
+            self.client.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - an outage or refusal is a failed run, recorded below
+            checked = exc
         run_id = self.store.start_run(self.job_name, dry_run=dry_run, full=full)
         report = RunReport(run_id=run_id, job=self.job_name, dry_run=dry_run)
         started = time.monotonic()
-        start = self.clock()
         self.owner = owner
         self.planner = BatchPlanner(job_name=self.job_name, job=self.job, mapping=self.mapping, crm=self.conn.crm,
                                     run_id=run_id, now=start, store=self.store, client=self.client,
                                     model_version=self.scorecard.version, baseline=baseline)
         try:
-            self._load_sources(start, dry_run)  # an unreadable source stops the run before any CRM call
-            self._check(self.client.check(list(self.specs.values())))
+            if checked is not None:
+                raise checked
             if not dry_run:
                 self._audit_unanswered()
             self._flush_outbox(report)
@@ -127,6 +146,7 @@ class Sync:
                 deal_cursor = self._read_deals(report, start, dry_run, full) if "deals" in self.specs else None
                 done = self._accounts_pass(report, start, dry_run, full)
                 self._rest(report, dry_run, done)
+                self._release_first_run(report, dry_run, baseline)
                 if deal_cursor is not None and not dry_run:
                     self.store.save_cursor(self.job_name, "deals", deal_cursor)
         except QuotaExhausted as exc:
@@ -311,7 +331,7 @@ class Sync:
             else:
                 self.store.mark_rescore(self.job_name, accounts)  # before the snapshot: a crash loses nothing
                 self.store.save_deals(self.job_name, changed)
-            self.progress("deals read", len(rows))
+            self.progress("deals_read", len(rows), None)
             self._stop_point()
         if full and not dry_run:
             # A full read also catches deletions older than the CRM's deleted-records window.
@@ -389,6 +409,52 @@ class Sync:
             self._process(page.rows, report, dry_run, rescore_all=False, force=force)
             self._stop_point()
 
+    def _release_first_run(self, report: RunReport, dry_run: bool, first: bool) -> None:
+        """Send the riskiest first-run tasks held back so far, within the caps (`first_run`); a dry run lists
+        them in the plan. Every run reports how many are still held back."""
+        policy = self.job.tasks
+        stored = self.store.held_tasks(self.job_name) if policy.enabled else []
+        if not policy.enabled or (not stored and not self._held and not first):
+            return
+        today = self.planner.now.date()
+        recorded = self.store.assessments(self.job_name, "accounts", [r.record_id for r in stored])
+        candidates: dict[str, first_run.FirstRunTask] = {}
+        superseded: dict[str, tuple[str, str]] = {}
+        waiting = 0
+        for row in stored:
+            found = first_run.from_outbox(row, recorded.get(row.record_id), today, policy)
+            if found is None:
+                waiting += 1
+            elif isinstance(found, tuple):
+                superseded[row.key] = found
+            else:
+                candidates[row.key] = found
+        for task in self._held:  # dry run: as this run would have recorded them
+            candidates.setdefault(task.key, first_run.FirstRunTask(task, self.planner.scores.get(task.record_id, 0.0),
+                                                                   {}))
+        chosen = first_run.release(list(candidates.values()), policy, waiting=waiting, superseded=superseded)
+        tasks = WritePlan(tasks=[c.task for c in chosen.chosen])
+        report.first_run = first_run.summary(policy, first=first, created=len(tasks.tasks), held=chosen.waiting)
+        if not tasks.tasks and not superseded:
+            return
+        if dry_run:
+            names = {**{("accounts", r.record_id): str(r.detail.get("name") or "") for r in recorded.values()},
+                     **self._names}
+            report.plan += [{**describe_op(op), "name": names.get((op.object, op.record_id)), "first_run": True}
+                            for op in tasks.tasks]
+            report.tasks_created += len(tasks.tasks)
+            return
+        self.store.close_outbox(superseded)
+        self.store.release_held({c.task.key: c.payload for c in chosen.chosen})
+        log.info("first-run tasks: sending %d, %d still held back by the caps", len(tasks.tasks), chosen.waiting)
+        self._renew()
+        result, quota = self._apply(tasks)
+        before = report.tasks_created
+        record(self.store, self.job_name, report, tasks, result, [])
+        report.first_run["created"] = report.tasks_created - before
+        if quota is not None:
+            raise quota
+
     def _deals_of(self, account_ids: Iterable[str]) -> list[Deal]:
         if "deals" not in self.specs:
             return []
@@ -408,6 +474,7 @@ class Sync:
         """
         counts = report.objects["accounts"]
         counts.extracted += len(rows)
+        self.progress("accounts_read", len(rows), None)
         records, issues = map_rows(self.mapping, "accounts", rows)
         accounts = [a for a in records if isinstance(a, Account)]
         if self.sources is not None:
@@ -441,9 +508,15 @@ class Sync:
             assessments += deal_assessments
         report.objects["accounts"].changed += sum(1 for u in plan.updates if u.object == "accounts")
         report.objects["deals"].changed += sum(1 for u in plan.updates if u.object == "deals")
-        self.progress("accounts scored", len(accounts))
+        self.progress("accounts_scored", len(accounts), None)
         if dry_run:
-            report.plan += [describe_op(op) for op in plan.ops() if op.key not in self._owed_keys]
+            self._held += plan.held
+            by_record = {(p.assessment.object, p.assessment.record_id): p for p in assessments}
+            self._names.update({key: str(p.assessment.detail.get("name") or "") for key, p in by_record.items()})
+            canonical: dict[str, dict[str, str]] = {kind: {crm: name for name, crm in self.mapping.object(kind).outputs.items()}
+                         for kind in self.specs}
+            report.plan += [plan_line(op, by_record, canonical) for op in plan.ops() if op.key not in self._owed_keys]
+            tally(report.tier_moves, report.watch_moves, assessments, self.job.watchlist.enabled)
             report.tasks_created += sum(1 for t in plan.tasks if t.key not in self._owed_keys)
             report.tags_added += len(plan.tag_adds)
             report.tags_removed += len(plan.tag_removes)
@@ -451,12 +524,15 @@ class Sync:
         self._renew()
         self.store.enqueue(self.planner.outbox(plan))
         crashpoint.reached("enqueued")
+        written = report.objects["accounts"].written + report.objects["deals"].written
+        self._writes_planned += len(plan.updates)
         result, quota = self._apply(plan)
         crashpoint.reached("applied")
         recorded = record(self.store, self.job_name, report, plan, result, assessments)
         self.store.clear_rescore(self.job_name, recorded)
         crashpoint.reached("recorded")
-        self.progress("records written", report.objects["accounts"].written + report.objects["deals"].written)
+        self.progress("records_written", report.objects["accounts"].written + report.objects["deals"].written - written,
+                      self._writes_planned)
         if quota is not None:
             raise quota
         return handled | {a.id for a in accounts}

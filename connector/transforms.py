@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connector.countries import to_iso2
+from connector.countries import COUNTRY_HINT, to_iso2
+from scoring.fields import EMPTY_PLACEHOLDERS
 from scoring.numbers import NumberError, parse_number
 
 __all__ = ["TRANSFORMS", "Unconvertible", "parse_datetime"]
@@ -19,7 +20,7 @@ class Unconvertible(ValueError):
 
 
 # Placeholders people type into CRM fields instead of leaving them empty.
-_EMPTY = {"", "-", "--", "—", "n/a", "na", "n.a.", "none", "null", "pending", "tbd", "unknown", "?"}
+_EMPTY = EMPTY_PLACEHOLDERS
 
 
 def _blank(value: Any) -> bool:
@@ -116,7 +117,7 @@ def country(value: Any) -> str | None:
         return None
     code = to_iso2(str(value))
     if code is None:
-        raise Unconvertible(f"unknown country {str(value)[:40]!r}")
+        raise Unconvertible(f"unknown country {str(value)[:40]!r}: {COUNTRY_HINT}")
     return code
 
 

@@ -8,6 +8,7 @@ The package knows nothing about CRMs. The sync engine calls:
     for a in result.assessments(lang="en"):                # or result[i] / result.assessment(i, "zh")
         a.outputs()   # risk_score, risk_tier, pd, points, reasons, recommended_terms_days,
                       # recommended_credit_limit, watchlist, model_version, scored_at
+        a.tier_text, a.reasons_text, a.advice  # what people read (`tier_line`, the CRM reasons field, advice)
     deal_result = assess_deals(deals, result)             # DealAssessmentBatch; .unmatched_ids()
     for d in deal_result.assessments(): d.outputs()
 
@@ -17,14 +18,23 @@ numpy columns, or a `Batch`. Whole-batch arrays (`result.tier`, `result.risk_sco
 `result.reason_ids`, ...) serve bulk diffing; `Assessment` objects carry texts and the policy advice.
 
 Risk Score = round(100 * (max points - points) / (max points - min points)), 0 safest, 100 riskiest;
-tiers cut it at the scorecard's `[tiers]`; knockouts lift score and tier; an active override sets the tier.
+tiers cut it at the scorecard's `[tiers]`; knockouts lift score and tier; an active override sets the tier
+(shown as such by `tier_line`, never as a risk reason). Texts people read come from `scoring.catalogue`
+(`scoring/texts/<lang>.toml`) and, for reasons and advice, from the scorecard.
 
 Offline: `read_accounts_csv` / `write_scored_csv` and `explain` back `riskbridge score` and `riskbridge explain`.
 """
 
 from scoring.assessment import OUTPUT_FIELDS, Assessment, AssessmentBatch, Override, Reason, inputs_hash
 from scoring.batch import Batch, accounts_batch, deals_batch
-from scoring.csvfile import SCORED_COLUMNS, CsvTable, InputFileError, read_accounts_csv, write_scored_csv
+from scoring.csvfile import (
+    SCORED_COLUMNS,
+    CsvTable,
+    InputFileError,
+    SkippedCell,
+    read_accounts_csv,
+    write_scored_csv,
+)
 from scoring.deals import DealAssessment, DealAssessmentBatch, assess_deals
 from scoring.engine import assess, default_scorecard
 from scoring.explain import Explanation, ExplanationRow, explain
@@ -32,6 +42,7 @@ from scoring.fields import ACCOUNT_FIELDS, DEAL_FIELDS
 from scoring.policy import Action, Task
 from scoring.scorecard import DEFAULT_SCORECARD, Scorecard, load_scorecard
 from scoring.scorecard_spec import TIERS
+from scoring.tierline import tier_line
 
 __all__ = [
     "ACCOUNT_FIELDS",
@@ -53,6 +64,7 @@ __all__ = [
     "Override",
     "Reason",
     "Scorecard",
+    "SkippedCell",
     "Task",
     "accounts_batch",
     "assess",
@@ -63,5 +75,6 @@ __all__ = [
     "inputs_hash",
     "load_scorecard",
     "read_accounts_csv",
+    "tier_line",
     "write_scored_csv",
 ]

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from scoring.batch import Batch
+from scoring.catalogue import text as catalogue_text
 from scoring.fields import UNREADABLE
-from scoring.plaintext import plain_text
 from scoring.policy import PolicyBatch, Task, describe_action
 from scoring.scorecard import Scorecard
 from scoring.scorecard_spec import TIERS
+from scoring.tierline import tier_line
 
 __all__ = [
     "MAX_REASONS",
@@ -74,9 +75,11 @@ class Assessment:
     score: float  # total points; more is safer
     pd: float  # probability of default from the scorecard's scaling
     risk_score: int  # 0-100, higher is riskier
-    tier: str  # final: after knockouts and any active override
+    tier: str  # effective: after knockouts and any active override
     model_tier: str  # from the points alone
-    reasons: tuple[Reason, ...]  # at most four: override, knockouts, then the largest point shortfalls
+    computed_tier: str  # after knockouts, before any override
+    tier_text: str  # the tier as people read it: an active override says so, with the computed tier
+    reasons: tuple[Reason, ...]  # risk reasons, at most four: knockouts, then the largest point losses
     knockouts: tuple[Reason, ...]
     override: Override | None
     recommended_terms_days: int
@@ -86,12 +89,14 @@ class Assessment:
     prepayment_share: float
     review_every_days: int
     task: Task | None
+    advice: tuple[str, ...]  # what to do, by cause first
     legal_action: bool
     exposure: float | None
     watchlist: bool
     model_version: str
     scored_at: datetime
     inputs_hash: str
+    reasons_text: str  # what the CRM reasons field shows (see `AssessmentBatch.reasons_text`)
 
     def outputs(self) -> dict[str, Any]:
         """The DESIGN.md §4 assessment outputs; `reasons` joined with " | " for a CRM text field."""
@@ -100,7 +105,7 @@ class Assessment:
             "risk_tier": self.tier,
             "pd": self.pd,
             "points": self.score,
-            "reasons": REASONS_SEPARATOR.join(r.text for r in self.reasons),
+            "reasons": self.reasons_text,
             "recommended_terms_days": self.recommended_terms_days,
             "recommended_credit_limit": self.recommended_credit_limit,
             "watchlist": self.watchlist,
@@ -153,7 +158,8 @@ class AssessmentBatch:
     pd: np.ndarray  # (n,)
     risk_score: np.ndarray  # (n,) int 0-100
     model_tier: np.ndarray  # (n,) from the points alone
-    tier: np.ndarray  # (n,) final
+    tier: np.ndarray  # (n,) effective: after knockouts and any active override
+    computed_tier: np.ndarray  # (n,) after knockouts, before any override
     knockouts: np.ndarray  # (n, number of knockout rules) bool
     override_state: np.ndarray  # (n,) index into OVERRIDE_STATES
     reason_ids: np.ndarray  # (n, 4)
@@ -197,12 +203,29 @@ class AssessmentBatch:
         for rid in self.reason_ids[i]:
             if rid < 0:
                 continue
-            code = self.scorecard.reason_codes[rid]
-            text = self.scorecard.reason_text(int(rid), lang)
-            if rid == self.scorecard.override_reason_id:
-                text = plain_text(self.accounts.text("override_reason", i)) or text  # it goes into a CRM field
-            out.append(Reason(code, text))
+            out.append(Reason(self.scorecard.reason_codes[rid], self.scorecard.reason_text(int(rid), lang)))
         return tuple(out)
+
+    def tier_text(self, i: int, lang: str = "en") -> str:
+        """Record `i`'s tier as people read it; an active override names its reason, expiry and the computed tier."""
+        active = OVERRIDE_STATES[int(self.override_state[i])] == "active"
+        tier, computed = TIERS[int(self.tier[i])], TIERS[int(self.computed_tier[i])]
+        if not active:
+            return tier_line(tier, lang)
+        until = self.accounts.row(i)["override_until"]
+        return tier_line(tier, lang, computed=computed, overridden=True,
+                         override_reason=self.accounts.text("override_reason", i),
+                         override_until=until if isinstance(until, date) else None)
+
+    def reasons_text(self, i: int, lang: str = "en", reasons: tuple[Reason, ...] | None = None) -> str:
+        """The CRM reasons field: an active override's tier line first, then the risk reasons, or one
+        calm line when nothing material pushes the risk up."""
+        texts = [r.text for r in (reasons if reasons is not None else self.reasons(i, lang))]
+        if not texts:
+            texts = [catalogue_text("reasons.none", lang)]
+        if OVERRIDE_STATES[int(self.override_state[i])] == "active":
+            texts.insert(0, self.tier_text(i, lang))
+        return REASONS_SEPARATOR.join(texts)
 
     def override(self, i: int) -> Override | None:
         state = OVERRIDE_STATES[int(self.override_state[i])]
@@ -223,9 +246,12 @@ class AssessmentBatch:
         sc = self.scorecard
         reasons = self.reasons(i, lang)
         tier = TIERS[int(self.tier[i])]
-        action = describe_action(self.policy, i, self.accounts, tier=tier, band_names=sc.spec.policy.band_names,
-                                 risk_score=int(self.risk_score[i]), reasons=[r.text for r in reasons], lang=lang)
+        tier_text = self.tier_text(i, lang)
         fired = np.flatnonzero(self.knockouts[i])
+        codes = {r.code for r in reasons} | {sc.reason_codes[sc.knockout_reason_ids[k]] for k in fired}
+        action = describe_action(self.policy, i, self.accounts, tier=tier, band_names=sc.spec.policy.band_names,
+                                 risk_score=int(self.risk_score[i]), reasons=[r.text for r in reasons], lang=lang,
+                                 strategies=sc.strategies, advice=sc.advice, codes=codes, tier_text=tier_text)
         exposure = float(self.exposure[i])
         return Assessment(
             record_id=str(self.ids[i]),
@@ -236,6 +262,8 @@ class AssessmentBatch:
             risk_score=int(self.risk_score[i]),
             tier=tier,
             model_tier=TIERS[int(self.model_tier[i])],
+            computed_tier=TIERS[int(self.computed_tier[i])],
+            tier_text=tier_text,
             reasons=reasons,
             knockouts=tuple(Reason(sc.reason_codes[sc.knockout_reason_ids[k]],
                                    sc.reason_text(sc.knockout_reason_ids[k], lang)) for k in fired),
@@ -247,12 +275,14 @@ class AssessmentBatch:
             prepayment_share=action.prepayment_share,
             review_every_days=action.review_every_days,
             task=action.task,
+            advice=action.advice,
             legal_action=bool(self.policy.legal_action[i]),
             exposure=None if np.isnan(exposure) else exposure,
             watchlist=self.on_watchlist(i),
             model_version=self.model_version,
             scored_at=self.scored_at,
             inputs_hash=inputs_hash(self.accounts.row(i)),
+            reasons_text=self.reasons_text(i, lang, reasons),
         )
 
     def assessments(self, lang: str = "en") -> Iterator[Assessment]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.assessment import REASONS_SEPARATOR, AssessmentBatch, Reason, compact_reasons
+from scoring.assessment import AssessmentBatch, Reason, compact_reasons
 from scoring.batch import Batch, deals_batch
 from scoring.scorecard_spec import TIERS
 
@@ -68,8 +68,10 @@ class DealAssessment:
     account_tier: str
     risk_score: int
     pd: float
-    reasons: tuple[Reason, ...]
+    reasons: tuple[Reason, ...]  # the deal's flags, then its account's risk reasons
     flags: tuple[Reason, ...]
+    reasons_text: str  # the CRM reasons field: the account's override tier line first, if one is active
+    advice: tuple[str, ...]  # what to do about this deal, by cause (e.g. over the remaining credit)
     remaining_credit: float | None
     recommended_terms_days: int
     max_terms_days: int
@@ -82,7 +84,7 @@ class DealAssessment:
         """The DESIGN.md §4 outputs that apply to a deal."""
         return {
             "risk_score": self.risk_score, "risk_tier": self.tier, "pd": self.pd,
-            "reasons": REASONS_SEPARATOR.join(r.text for r in self.reasons),
+            "reasons": self.reasons_text,
             "recommended_terms_days": self.recommended_terms_days,
             "recommended_credit_limit": self.recommended_credit_limit, "watchlist": self.watchlist,
             "model_version": self.model_version, "scored_at": self.scored_at,
@@ -120,12 +122,12 @@ class DealAssessmentBatch:
             raise KeyError(f"deal {self.ids[i]}: its account {self.deals.text('account_id', i)!r} was not assessed")
         acc = self.accounts
         sc = acc.scorecard
-        account_reasons = {r.code: r.text for r in acc.reasons(row, lang)}
-        reasons = []
-        for rid in self.reason_ids[i]:
-            if rid >= 0:
-                code = sc.reason_codes[rid]
-                reasons.append(Reason(code, account_reasons.get(code, sc.reason_text(int(rid), lang))))
+        reasons = tuple(Reason(sc.reason_codes[rid], sc.reason_text(int(rid), lang)) for rid in self.reason_ids[i]
+                        if rid >= 0)
+        codes = {r.code for r in reasons} | {sc.reason_codes[sc.knockout_reason_ids[k]]
+                                             for k in np.flatnonzero(acc.knockouts[row])}
+        # The deal follows its account's effective tier; an override shows with it, never as a reason.
+        reasons_text = acc.reasons_text(row, lang, reasons)
         flags = tuple(Reason(sc.reason_codes[sc.deal_flag_reason_ids[f]], sc.reason_text(sc.deal_flag_reason_ids[f], lang))
                       for f in np.flatnonzero(self.flags[i]))
         remaining = float(self.remaining_credit[i])
@@ -138,8 +140,11 @@ class DealAssessmentBatch:
             account_tier=TIERS[int(acc.tier[row])],
             risk_score=int(self.risk_score[i]),
             pd=float(acc.pd[row]),
-            reasons=tuple(reasons),
+            reasons=reasons,
             flags=flags,
+            reasons_text=reasons_text,
+            advice=tuple(rule.text.get(lang) for rule in sc.advice
+                         if any(c in codes for c in rule.codes) and not any(c in codes for c in rule.unless)),
             remaining_credit=None if np.isnan(remaining) else remaining,
             recommended_terms_days=int(acc.policy.recommended_terms_days[row]),
             max_terms_days=int(acc.policy.max_terms_days[row]),

@@ -127,11 +127,11 @@ def _score(sc: Scorecard, batch: Batch, as_of: date, pipeline: np.ndarray | None
     ko_tier = (fired * rule_tiers).max(axis=1, initial=0).astype(np.int8)
     # A knockout lifts the Risk Score to its tier's floor, so score and tier never disagree.
     risk = np.maximum(risk, sc.tier_floors[ko_tier])
-    tier = np.maximum(model_tier, ko_tier)
+    tier_computed = np.maximum(model_tier, ko_tier)
 
     override_state, override_tier = _override(batch, as_of)
     active = override_state == _ACTIVE
-    tier = np.where(active, override_tier, tier).astype(np.int8)
+    tier = np.where(active, override_tier, tier_computed).astype(np.int8)
 
     for r, rule in enumerate(sc.spec.knockouts):
         if rule.supersedes is not None:  # the knockout's reason says it already: drop to no shortfall
@@ -139,13 +139,15 @@ def _score(sc: Scorecard, batch: Batch, as_of: date, pipeline: np.ndarray | None
             keys[j, fired[:, r]] %= sc.key_base
     _dedupe_codes(sc, bins, keys)
     model_reasons = _top_shortfalls(sc, keys.T)
-    # The override and knockouts go first; only the few records that have one need reshuffling.
+    # A low-tier account has nothing material pushing its risk up: no risk reasons (the override does
+    # not count: its reason is shown with the tier, never as a risk reason).
+    model_reasons[tier_computed == 0] = -1
+    # Knockouts go first; only the few records that have one need reshuffling.
     reason_ids = model_reasons
-    lead = np.flatnonzero(active | fired.any(axis=1))
+    lead = np.flatnonzero(fired.any(axis=1))
     if lead.size:
         ko_ids = np.where(fired[lead], np.array(sc.knockout_reason_ids, dtype=np.intp), -1)
-        override_ids = np.where(active[lead], sc.override_reason_id, -1)[:, None]
-        reason_ids[lead] = compact_reasons(np.concatenate([override_ids, ko_ids, model_reasons[lead]], axis=1))
+        reason_ids[lead] = compact_reasons(np.concatenate([ko_ids, model_reasons[lead]], axis=1))
     return {
         "bins": bins.T,
         "score": score,
@@ -153,6 +155,7 @@ def _score(sc: Scorecard, batch: Batch, as_of: date, pipeline: np.ndarray | None
         "risk_score": risk.astype(np.int64),
         "model_tier": model_tier,
         "tier": tier,
+        "computed_tier": tier_computed.astype(np.int8),
         "knockouts": fired,
         "override_state": override_state,
         "reason_ids": reason_ids,

@@ -16,6 +16,7 @@ from typing import Final
 from scoring.numbers import NumberError, parse_number
 
 __all__ = [
+    "EMPTY_PLACEHOLDERS",
     "ACCOUNT_FIELDS",
     "DEAL_FIELDS",
     "UNREADABLE",
@@ -50,6 +51,10 @@ class _Unreadable:
 
 
 UNREADABLE: Final = _Unreadable()
+# What people type into a field instead of leaving it empty; the sync and `riskbridge score` both read
+# these as empty (casefolded, stripped).
+EMPTY_PLACEHOLDERS: Final = frozenset({"", "-", "--", "—", "n/a", "na", "n.a.", "none", "null", "pending", "tbd",
+                                       "unknown", "?"})
 
 _T, _C, _N, _D, _B = FieldKind.TEXT, FieldKind.CATEGORY, FieldKind.NUMBER, FieldKind.DATE, FieldKind.BOOL
 

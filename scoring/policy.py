@@ -3,23 +3,28 @@
 It follows the source document's strategies (§六): strict credit review for risky customers, a
 tighter credit policy (shorter terms, lower limits), closer monitoring, close communication with
 the customer, and legal steps when overdue debt is severe. The numbers are in the scorecard's
-`[policy]` table; the words are here, in English and Chinese.
+`[policy]` table, the advice texts in its `[strategies]` and `[[advice]]` (advice follows the cause:
+sanctions to compliance, insolvency to legal and collections, and so on).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from scoring.batch import Batch
-from scoring.scorecard_spec import TIERS, Policy
+from scoring.catalogue import text, tier_name
+from scoring.labels import band_label
+from scoring.scorecard_spec import STRATEGIES, TIERS, AdviceRule, Policy, Strategies
+from scoring.tierline import tier_line
 
-__all__ = ["LIMIT_BASES", "Action", "PolicyBatch", "Task", "describe_action", "recommend"]
+__all__ = ["LIMIT_BASES", "Action", "PolicyBatch", "Task", "advice_lines", "describe_action", "monitoring_text", "recommend"]
 
 # How the recommended limit was derived; index = `PolicyBatch.limit_basis_kind`.
 LIMIT_BASES: tuple[str, ...] = ("none", "credit_limit", "revenue_share", "exposure")
-_TIER_ZH = {"low": "低", "medium": "中", "high": "高", "critical": "极高"}
+_TIER_ZH = {tier: tier_name(tier, "zh") for tier in TIERS}
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Action:
     review_every_days: int
     monitoring: str
     task: Task | None
+    advice: tuple[str, ...] = ()  # by cause first, then the seed's strategies that still apply
 
 
 def _table(policy: Policy, name: str) -> np.ndarray:
@@ -119,7 +125,7 @@ def _rationale(lang: str, kind: str, basis: float, factor: float, tier: str, ban
                     "exposure": f"当前敞口 {money}"}
         if kind == "none":
             return "没有信用额度、收入或敞口数据,无法推算额度:请先做信用审核再设定额度"
-        return f"{basis_zh[kind]} 的 {pct}({_TIER_ZH[tier]}风险,{band} 敞口档)"
+        return f"{basis_zh[kind]} 的 {pct}({_TIER_ZH[tier]}风险,{band_label(band, lang)}敞口档)"
     if factor == 0:
         return f"No credit for a {tier}-risk customer: cash in advance"
     basis_en = {"credit_limit": f"the current limit of {money}",
@@ -130,42 +136,56 @@ def _rationale(lang: str, kind: str, basis: float, factor: float, tier: str, ban
     return f"{pct} of {basis_en[kind]} for a {tier}-risk customer with {band} exposure"
 
 
-def _monitoring(lang: str, days: int) -> str:
+def monitoring_text(lang: str, days: int) -> str:
+    """How often to review, in words."""
     return f"每 {days} 天复核一次" if lang == "zh" else f"review every {days} days"
 
 
-def _task(lang: str, *, name: str, tier: str, risk_score: int, reasons: list[str], terms: int,
-          limit_text: str, prepay: float, monitoring: str, legal: bool, dpd: float, overdue: str) -> Task:
+def _task(lang: str, *, name: str, tier: str, tier_text: str, risk_score: int, reasons: list[str],
+          lines: list[str]) -> Task:
+    none = text("reasons.nothing", lang)
     if lang == "zh":
-        lines = [
-            f"风险评分 {risk_score}({_TIER_ZH[tier]}风险)。主要原因:{';'.join(reasons) or '无'}。",
-            "严格信用审核:接受新订单前完成一次完整的信用审核。",
-            f"收紧信用政策:{f'付款期限不超过 {terms} 天' if terms else '仅接受预付款'};信用额度 {limit_text};"
-            f"预付比例 {prepay:.0%}。",
-            f"加强监控:{monitoring}。",
-            "加强沟通:联系客户,了解其经营状况和付款能力,商定付款计划。",
-        ]
-        if legal:
-            lines.append(f"逾期严重(最长逾期 {dpd:.0f} 天,逾期金额 {overdue}):启动催收,必要时采取法律手段追讨欠款。")
-        return Task(subject=f"信用风险{_TIER_ZH[tier]}:{name} — 复核付款条件和额度", description="\n".join(lines))
-    lines = [
-        f"Risk Score {risk_score} ({tier}). Main reasons: {'; '.join(reasons) or 'none'}.",
-        "Credit review: run a full credit review before accepting new orders.",
-        f"Credit policy: {f'payment terms at most {terms} days' if terms else 'payment in advance only'}; "
-        f"credit limit {limit_text}; prepayment {prepay:.0%}.",
-        f"Monitoring: {monitoring}.",
-        "Communication: call the customer to understand their situation and agree a payment plan.",
-    ]
-    if legal:
-        lines.append(f"Overdue debt is severe ({dpd:.0f} days past due, {overdue} overdue): start collection "
-                     "and consider legal steps to recover it.")
+        head = f"风险评分 {risk_score},{tier_text}。主要原因:{';'.join(reasons) or none}。"
+        return Task(subject=f"信用风险{tier_name(tier, lang)}:{name} — 复核付款条件和额度",
+                    description="\n".join([head, *lines]))
+    head = f"Risk Score {risk_score}, {tier_text}. Main reasons: {'; '.join(reasons) or none}."
     return Task(subject=f"{tier.capitalize()} credit risk: {name} — review terms and limit",
-                description="\n".join(lines))
+                description="\n".join([head, *lines]))
+
+
+def advice_lines(strategies: Strategies, rules: Sequence[AdviceRule], codes: Collection[str], lang: str, *,
+                 tier: str, terms: int, limit_text: str, prepay: float, monitoring: str, legal: bool, dpd: float,
+                 overdue: str) -> list[str]:
+    """What to do, in words: the advice of every cause among `codes`, then the seed's strategies that no
+    applying cause replaces (a sanctions hit goes to compliance, not to a friendly call)."""
+    applying = [rule for rule in rules
+                if any(code in codes for code in rule.codes) and not any(code in codes for code in rule.unless)]
+    dropped = {name for rule in applying for name in rule.replaces}
+    rank = TIERS.index(tier)
+    if rank < TIERS.index(strategies.review_from):
+        dropped.add("review")
+    if rank < TIERS.index(strategies.communication_from):
+        dropped.add("communication")
+    lines = [rule.text.get(lang) for rule in applying]
+    values = {"terms": terms, "limit": limit_text, "prepay": f"{prepay:.0%}", "monitoring": monitoring,
+              "dpd": f"{dpd:.0f}", "overdue": overdue}
+    for name in STRATEGIES:
+        if name in dropped or (name == "legal" and not legal):
+            continue
+        if name == "policy" and not terms:
+            name = "policy_prepay"
+        lines.append(getattr(strategies, name).get(lang).format(**values))
+    return lines
 
 
 def describe_action(pb: PolicyBatch, i: int, accounts: Batch, *, tier: str, band_names: list[str],
-                    risk_score: int, reasons: list[str], lang: str = "en") -> Action:
-    """The recommendation for record `i` in words (built only when someone reads it)."""
+                    risk_score: int, reasons: list[str], lang: str = "en", strategies: Strategies,
+                    advice: Sequence[AdviceRule], codes: Collection[str] = (), tier_text: str | None = None
+                    ) -> Action:
+    """The recommendation for record `i` in words (built only when someone reads it).
+
+    `codes` are the record's reason and knockout codes (the causes advice follows); `tier_text` is the
+    tier as `tier_line` shows it (an override says so)."""
     currency = accounts.text("currency", i)
     name = accounts.text("name", i) or accounts.text("id", i)
     limit = float(pb.recommended_credit_limit[i])
@@ -173,17 +193,20 @@ def describe_action(pb: PolicyBatch, i: int, accounts: Batch, *, tier: str, band
     kind = LIMIT_BASES[int(pb.limit_basis_kind[i])]
     band = band_names[int(pb.band[i])]
     rationale = _rationale(lang, kind, float(pb.limit_basis[i]), float(pb.limit_factor[i]), tier, band, currency)
-    monitoring = _monitoring(lang, int(pb.review_every_days[i]))
+    monitoring = monitoring_text(lang, int(pb.review_every_days[i]))
+    none_text = "待定" if lang == "zh" else "to be set after review"
+    limit_text = (none_text if credit_limit is None else
+                  _money(limit, currency) if limit else ("无" if lang == "zh" else "none"))
+    lines = advice_lines(strategies, advice, codes, lang, tier=tier, terms=int(pb.max_terms_days[i]),
+                         limit_text=limit_text,
+                         prepay=float(pb.prepayment_share[i]), monitoring=monitoring,
+                         legal=bool(pb.legal_action[i]), dpd=accounts.number("max_days_past_due", i),
+                         overdue=_money(accounts.number("overdue_amount", i), currency))
     task = None
     if pb.task_warranted[i]:
-        none_text = "待定" if lang == "zh" else "to be set after review"
-        task = _task(lang, name=name, tier=tier, risk_score=risk_score, reasons=reasons,
-                     terms=int(pb.max_terms_days[i]),
-                     limit_text=(none_text if credit_limit is None else
-                                 _money(limit, currency) if limit else ("无" if lang == "zh" else "none")),
-                     prepay=float(pb.prepayment_share[i]), monitoring=monitoring, legal=bool(pb.legal_action[i]),
-                     dpd=accounts.number("max_days_past_due", i),
-                     overdue=_money(accounts.number("overdue_amount", i), currency))
+        task = _task(lang, name=name, tier=tier, tier_text=tier_text or tier_line(tier, lang),
+                     risk_score=risk_score, reasons=reasons, lines=lines)
     return Action(terms_days=int(pb.recommended_terms_days[i]), credit_limit=credit_limit,
                   limit_rationale=rationale, prepayment_share=float(pb.prepayment_share[i]),
-                  review_every_days=int(pb.review_every_days[i]), monitoring=monitoring, task=task)
+                  review_every_days=int(pb.review_every_days[i]), monitoring=monitoring, task=task,
+                  advice=tuple(lines))

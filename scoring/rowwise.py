@@ -251,6 +251,7 @@ def assess_row(record: dict[str, object], sc: Scorecard, *, as_of: date, pipelin
     override_tier, until = record.get("override_tier"), record.get("override_until")
     active = (isinstance(override_tier, str) and override_tier.lower() in TIERS and isinstance(until, date)
               and until >= as_of)
+    computed = tier
     if active:
         tier = TIERS.index(str(override_tier).lower())
 
@@ -258,12 +259,11 @@ def assess_row(record: dict[str, object], sc: Scorecard, *, as_of: date, pipelin
                   if sc.spec.knockouts[k].supersedes}
     shortfalls = []
     for j, ch in enumerate(sc.characteristics):
-        gap = 0.0 if j in suppressed else ch.max_points - points[j]
-        if gap > 0:
+        gap = 0.0 if j in suppressed or computed == 0 else ch.max_points - points[j]
+        if gap > 0 and gap >= sc.reason_thresholds[j]:
             shortfalls.append((-gap, j))
     shortfalls.sort()
-    ids = [sc.override_reason_id] if active else []
-    ids += [sc.knockout_reason_ids[k] for k in fired]
+    ids = [sc.knockout_reason_ids[k] for k in fired]
     seen: set[str] = set()
     for _, j in shortfalls:  # a reason code that several characteristics give is listed once
         rid = int(sc.reason_offsets[j]) + bins[j]

@@ -9,6 +9,7 @@ The version is ``<file stem>-<first 12 hex digits of the file's sha256>``: any e
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import tomllib
 import types
@@ -34,7 +35,7 @@ from scoring.features import (
     fold_rating,
 )
 from scoring.scorecard_checks import check_sections, key_path
-from scoring.scorecard_spec import Bin, Characteristic, ScorecardSpec, Text
+from scoring.scorecard_spec import AdviceRule, Bin, Characteristic, ScorecardSpec, Strategies, Text
 
 __all__ = ["DEFAULT_SCORECARD", "CompiledCharacteristic", "Scorecard", "load_scorecard", "parse_scorecard"]
 
@@ -93,6 +94,10 @@ class Scorecard:
     override_reason_id: int
     deal_flag_reason_ids: tuple[int, int]  # over_credit, terms_too_long
     cutoffs: np.ndarray  # lowest Risk Score of medium, high, critical
+    strategies: Strategies  # the seed's strategies in words (the default scorecard's if the file has none)
+    advice: tuple[AdviceRule, ...]  # advice by cause, in order
+    # Per characteristic, the points it must lose against its best bin before it is named as a reason.
+    reason_thresholds: tuple[float, ...]
     # Per characteristic, a sort key per bin: rank of the points shortfall * key_base + (key_base - 1 -
     # reason id). A larger key is a larger shortfall, ties going to the earlier characteristic;
     # a key below key_base means no shortfall.
@@ -271,15 +276,23 @@ def _lookups(spec: ScorecardSpec) -> Lookups:
     )
 
 
-def _reason_keys(compiled: tuple[CompiledCharacteristic, ...], offsets: list[int], key_base: int
-                 ) -> tuple[np.ndarray, ...]:
-    """Sort keys per bin: rank of the shortfall, then the earlier characteristic (see Scorecard)."""
+def _reason_keys(compiled: tuple[CompiledCharacteristic, ...], offsets: list[int], key_base: int,
+                 thresholds: list[float]) -> tuple[np.ndarray, ...]:
+    """Sort keys per bin: rank of the shortfall, then the earlier characteristic (see Scorecard).
+
+    A bin that loses fewer points than its characteristic's threshold ranks as no shortfall: it is
+    not a reason, and deciding it here costs the scoring nothing per record.
+    """
     shortfalls = sorted({c.max_points - p for c in compiled for p in c.points.tolist()})
     rank = {value: r for r, value in enumerate(shortfalls)}  # rank 0 is a shortfall of zero
+
+    def key(c: CompiledCharacteristic, offset: int, threshold: float, b: int, p: float) -> int:
+        lost = c.max_points - p
+        return (rank[lost] if lost > 0 and lost >= threshold else 0) * key_base + (key_base - 1 - (offset + b))
+
     return tuple(
-        np.array([rank[c.max_points - p] * key_base + (key_base - 1 - (offset + b))
-                  for b, p in enumerate(c.points.tolist())], dtype=np.int32)
-        for c, offset in zip(compiled, offsets, strict=True)
+        np.array([key(c, offset, threshold, b, p) for b, p in enumerate(c.points.tolist())], dtype=np.int32)
+        for c, offset, threshold in zip(compiled, offsets, thresholds, strict=True)
     )
 
 
@@ -291,6 +304,12 @@ def _shared_codes(compiled: tuple[CompiledCharacteristic, ...], offsets: list[in
         for code in dict.fromkeys(bin_codes):
             by_code.setdefault(code, []).append((j, np.array([x == code for x in bin_codes])))
     return tuple(tuple(members) for members in by_code.values() if len(members) > 1)
+
+
+@functools.cache
+def _default_spec() -> ScorecardSpec:
+    """The bundled scorecard's spec: an admin's own file without advice texts takes these."""
+    return ScorecardSpec.model_validate(tomllib.loads(DEFAULT_SCORECARD.read_text(encoding="utf-8")))
 
 
 def _compile(spec: ScorecardSpec, version: str, source: str) -> Scorecard:
@@ -316,11 +335,20 @@ def _compile(spec: ScorecardSpec, version: str, source: str) -> Scorecard:
             add(b.reason_code or ch.reason_code, b.reason or ch.reason)
     knockouts = tuple(add(ko.code, ko.text) for ko in spec.knockouts)
     override = add(spec.override.code, spec.override.text)
+    fallback = _default_spec() if spec.strategies is None or spec.advice is None else spec
+    strategies = spec.strategies if spec.strategies is not None else fallback.strategies
+    advice = spec.advice if spec.advice is not None else fallback.advice
+    assert strategies is not None and advice is not None  # the bundled scorecard has both
+    thresholds = [spec.reasons.min_points_lost if ch.reason_min_points_lost is None else ch.reason_min_points_lost
+                  for ch in spec.characteristics.values()]
     flags = (add(spec.deal_flags.over_credit.code, spec.deal_flags.over_credit.text),
              add(spec.deal_flags.terms_too_long.code, spec.deal_flags.terms_too_long.text))
     return Scorecard(
         spec=spec,
-        reason_keys=_reason_keys(compiled, offsets, len(codes)),
+        reason_keys=_reason_keys(compiled, offsets, len(codes), thresholds),
+        reason_thresholds=tuple(thresholds),
+        strategies=strategies,
+        advice=tuple(advice),
         key_base=len(codes),
         shared_codes=_shared_codes(compiled, offsets, codes),
         version=version,

@@ -7,12 +7,24 @@ whatever points an admin chooses (DESIGN.md §5).
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable, Mapping
 
 from connector.errors import ConfigProblem
 from scoring.features import FEATURES, STATES, FeatureSpec
 from scoring.fields import ACCOUNT_FIELDS, FieldKind
-from scoring.scorecard_spec import TIERS, Bin, Characteristic, DealFlags, Knockout, OverrideText, Policy, TierCutoffs
+from scoring.scorecard_spec import (
+    TIERS,
+    Bin,
+    Characteristic,
+    DealFlags,
+    Knockout,
+    OverrideText,
+    Policy,
+    Strategies,
+    Text,
+    TierCutoffs,
+)
 
 __all__ = ["Problems", "check_sections", "key_path"]
 
@@ -240,6 +252,28 @@ def _check_knockouts(p: Problems, knockouts: list[Knockout], chars: Iterable[str
             p.add(f"{k}.supersedes", f"{ko.supersedes!r} is not a characteristic of this scorecard")
 
 
+_STRATEGY_VALUES = {"policy": {"terms", "limit", "prepay"}, "policy_prepay": {"limit", "prepay"},
+                    "monitoring": {"monitoring"}, "legal": {"dpd", "overdue"}}
+
+
+def _check_strategies(p: Problems, strategies: Strategies) -> None:
+    for name in Strategies.model_fields:
+        allowed = _STRATEGY_VALUES.get(name, set())
+        value = getattr(strategies, name)
+        if not isinstance(value, Text):
+            continue
+        for lang in ("en", "zh"):
+            words = getattr(value, lang)
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(words) if f is not None}
+            except ValueError as exc:
+                p.add(f"strategies.{name}.{lang}", f"unreadable placeholder: {exc}", "write a literal brace as {{ or }}")
+                continue
+            for field in sorted(used - allowed):
+                p.add(f"strategies.{name}.{lang}", f"unknown placeholder {{{field}}}",
+                      f"known here: {', '.join('{' + v + '}' for v in sorted(allowed)) or 'none'}")
+
+
 def _check_codes(p: Problems, sections: Mapping[str, object]) -> None:
     owners: dict[str, str] = {}
 
@@ -317,6 +351,9 @@ def check_sections(file: str, sections: Mapping[str, object], names: Iterable[st
     if isinstance(knockouts, list):
         _check_knockouts(p, knockouts, names if names is not None else chars_ok)
     _check_codes(p, sections)
+    strategies = sections.get("strategies")
+    if isinstance(strategies, Strategies):
+        _check_strategies(p, strategies)
     policy = sections.get("policy")
     if isinstance(policy, Policy):
         _check_policy(p, policy)

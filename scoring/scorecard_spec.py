@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 __all__ = [
     "GROUPS",
     "TIERS",
+    "STRATEGIES",
+    "AdviceRule",
     "Bin",
     "Characteristic",
     "DealFlag",
@@ -20,8 +22,10 @@ __all__ = [
     "Knockout",
     "OverrideText",
     "Policy",
+    "ReasonRules",
     "Scaling",
     "ScorecardSpec",
+    "Strategies",
     "Text",
     "TierCutoffs",
     "TierPolicy",
@@ -78,6 +82,8 @@ class Characteristic(_Strict):
     reason_code: Code
     reason: Text
     bins: Annotated[list[Bin], Field(min_length=1)]
+    # Overrides `[reasons] min_points_lost` for this characteristic.
+    reason_min_points_lost: Annotated[float, Field(ge=0)] | None = None
 
 
 class Scaling(_Strict):
@@ -157,6 +163,45 @@ class Policy(_Strict):
         return policy
 
 
+STRATEGIES: tuple[str, ...] = ("review", "policy", "monitoring", "communication", "legal")
+Strategy = Literal["review", "policy", "monitoring", "communication", "legal"]
+
+
+class Strategies(_Strict):
+    """The seed's strategies as advice lines; `{placeholders}` are filled per account."""
+
+    review: Text
+    policy: Text  # {terms} {limit} {prepay}
+    policy_prepay: Text  # {limit} {prepay}
+    monitoring: Text  # {monitoring}
+    communication: Text
+    legal: Text  # {dpd} {overdue}
+    # A low-risk customer needs no full review or special call: these apply from the given tier up.
+    review_from: Tier = "high"
+    communication_from: Tier = "medium"
+
+
+class AdviceRule(_Strict):
+    """Advice for one cause: applies when a code is among the reasons, knockouts or deal flags."""
+
+    cause: Words
+    codes: Annotated[list[Code], Field(min_length=1)]
+    unless: list[Code] = []  # a graver cause already says what to do (no payment plan with an insolvent firm)
+    replaces: list[Strategy] = []
+    text: Text
+
+
+class ReasonRules(_Strict):
+    """When a characteristic is worth naming as a reason.
+
+    A reason says what pushes the risk up, so a bin is a reason only when it loses at least
+    `min_points_lost` points against the characteristic's best bin (a healthy customer); and an
+    account whose tier is `low` before any override gets no risk reasons at all.
+    """
+
+    min_points_lost: Annotated[float, Field(ge=0)] = 0.0
+
+
 class ScorecardSpec(_Strict):
     """A whole scorecard file."""
 
@@ -165,6 +210,10 @@ class ScorecardSpec(_Strict):
     tiers: TierCutoffs
     characteristics: Annotated[dict[str, Characteristic], Field(min_length=1)]
     knockouts: list[Knockout] = []
+    reasons: ReasonRules = ReasonRules()
+    # Without these an admin's own scorecard uses the bundled default's advice.
+    strategies: Strategies | None = None
+    advice: list[AdviceRule] | None = None
     override: OverrideText
     deal_flags: DealFlags
     policy: Policy

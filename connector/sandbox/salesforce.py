@@ -27,7 +27,7 @@ from connector.sandbox.sf_rest import RestApi, error, not_found
 from connector.sandbox.sf_store import WATCHLIST_TOPIC, Store
 from connector.sandbox.sf_tooling import ToolingApi
 from connector.sandbox.sf_values import normalize_id
-from connector.sandbox.view import AccountPage, AccountRow
+from connector.sandbox.view import AccountPage, AccountRow, override_of
 
 __all__ = ["SalesforceApp"]
 
@@ -278,6 +278,8 @@ class SalesforceApp:
             reasons=" · ".join(reasons.splitlines()[:2]) if reasons else None,
             watchlist=bool(rec.get("Risk_Watchlist__c")) or WATCHLIST_TOPIC in topics.get(rec["Id"], []),
             open_tasks=open_tasks.get(rec["Id"], 0),
+            override=override_of(rec.get("Risk_Override_Tier__c"), rec.get("Risk_Override_Reason__c"),
+                                 rec.get("Risk_Override_Until__c")),
         )
 
     def _view_context(self) -> tuple[dict[str, str], dict[str, int], dict[str, list[str]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 
-__all__ = ["AccountPage", "AccountRow", "render_account", "render_list"]
+__all__ = ["AccountPage", "AccountRow", "override_of", "render_account", "render_list"]
 
 _BADGE = {"low": "#2e7d32", "medium": "#f9a825", "high": "#ef6c00", "critical": "#c62828"}
 
@@ -20,6 +20,9 @@ class AccountRow:
     reasons: str | None
     watchlist: bool
     open_tasks: int
+    # A credit manager's override as the CRM record holds it (tier, reason, until); shown next to the badge,
+    # so a tier that is an override says so. The reasons field riskbridge writes also carries the computed tier.
+    override: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,23 @@ def _badge(tier: str | None) -> str:
     return f'<span class="badge" style="background:{color}">{escape(tier)}</span>'
 
 
+def _override(row: AccountRow) -> str:
+    """`override: medium (Parent company guarantee on file) until 2026-01-31` under the badge, if one is set."""
+    if row.override is None:
+        return ""
+    tier, reason, until = row.override
+    why = f" ({escape(reason[:80])})" if reason else ""
+    return (f"<div class='override'>override: {escape(tier)}{why}"
+            f"{f' until {escape(until)}' if until else ''}</div>")
+
+
+def override_of(tier: object, reason: object, until: object) -> tuple[str, str, str] | None:
+    """The override columns of a CRM record as `AccountRow.override`, or None when no tier is set."""
+    if not tier:
+        return None
+    return str(tier), "" if reason is None else str(reason), "" if until is None else str(until)
+
+
 _STYLE = """<style>
 body{font-family:system-ui,sans-serif;margin:0;background:#f3f3f3;color:#181818}
 header{background:#032d60;color:#fff;padding:10px 18px;font-size:18px}
@@ -45,6 +65,7 @@ th,td{padding:6px 8px;border-bottom:1px solid #ddd;text-align:left;font-size:13p
 th{background:#fafaf9;font-weight:600}.badge{color:#fff;border-radius:10px;padding:2px 8px;font-size:12px}
 .badge.none{background:#b0b0b0}.tag{background:#fde7e9;color:#8e030f;border-radius:4px;padding:1px 6px;font-size:12px}
 a{color:#0b5cab;text-decoration:none}.num{text-align:right}.muted{color:#706e6b}
+.override{color:#5c3b00;font-size:11px;margin-top:2px}
 </style>"""
 
 
@@ -55,7 +76,7 @@ def render_list(crm: str, rows: list[AccountRow], total: int, page: int, per_pag
         tag = '<span class="tag">credit-watchlist</span>' if r.watchlist else ""
         body.append(
             f"<tr><td><a href='/accounts/{escape(r.id)}'>{escape(r.name[:80])}</a></td><td>{escape(r.owner)}</td>"
-            f"<td class='num'>{score}</td><td>{_badge(r.tier)}</td><td>{escape(r.reasons or '')}</td>"
+            f"<td class='num'>{score}</td><td>{_badge(r.tier)}{_override(r)}</td><td>{escape(r.reasons or '')}</td>"
             f"<td>{tag}</td><td class='num'>{r.open_tasks}</td></tr>"
         )
     pages = max(1, -(-total // per_page))
@@ -94,7 +115,7 @@ def render_account(crm: str, page: AccountPage) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(a.name[:80])}</title>{_STYLE}</head><body>"
         f"<header><a href='/' style='color:#fff'>Accounts</a> › {escape(a.name)}</header><main>"
         f"<p>Owner: {escape(a.owner)} · Risk score: <b>{'' if a.risk_score is None else f'{a.risk_score:.0f}'}</b> "
-        f"{_badge(a.tier)} {tag}</p><p>{escape(a.reasons or '')}</p>"
+        f"{_badge(a.tier)} {tag}{_override(a)}</p><p>{escape(a.reasons or '')}</p>"
         "<h3>Deals</h3><table><tr><th>Name</th><th>Amount</th><th>Stage</th><th>Risk tier</th><th>Reasons</th></tr>"
         f"{deals}</table><h3>Open activities</h3><table><tr><th>Subject</th><th>Status</th><th>Priority</th>"
         f"<th>Due</th><th>Assigned to</th></tr>{tasks}</table><h3>Fields</h3><table>{fields}</table>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.sandbox.view import AccountPage, AccountRow
+from connector.sandbox.view import AccountPage, AccountRow, override_of
 from connector.sandbox.zoho_data import WATCHLIST_TAG
 from connector.sandbox.zoho_org import INPUT_FIELDS
 from connector.sandbox.zoho_store import ZohoStore
@@ -25,7 +25,8 @@ def _row(store: ZohoStore, rec: dict[str, Any]) -> AccountRow:
         id=rec["id"], name=str(rec.get("Account_Name") or ""), owner=(rec.get("Owner") or {}).get("name", ""),
         risk_score=float(score) if isinstance(score, int | float) else None, tier=rec.get("Risk_Tier"),
         reasons=rec.get("Risk_Reasons"), watchlist=any(t["name"] == WATCHLIST_TAG for t in rec.get("Tag") or []),
-        open_tasks=len(_open_tasks(store, rec["id"])))
+        open_tasks=len(_open_tasks(store, rec["id"])),
+        override=override_of(rec.get("Risk_Override_Tier"), rec.get("Risk_Override_Reason"), rec.get("Risk_Override_Until")))
 
 
 def account_rows(store: ZohoStore) -> list[AccountRow]:

@@ -22,6 +22,7 @@ from connector.sandbox.client_config import write_config
 from connector.sandbox.data import generate
 from connector.sandbox.sources import add_sources_to_config, erp_number, write_sources
 from connector.sync import Sync
+from scoring.catalogue import catalogue
 from tests.conftest import NAMES
 
 SEED, ACCOUNTS = 11, 60
@@ -117,13 +118,16 @@ def test_explain_shows_where_each_value_came_from(tmp_path: Path) -> None:
     with running_sandbox("zoho", accounts=ACCOUNTS, deals_per_account=2, seed=SEED) as sb:
         cfg_path = _setup(sb.url, "zoho", "provisioned", tmp_path)
         account = requests.get(f"{sb.url}/__sandbox/records/Accounts", timeout=10).json()["records"][3]
-        result = _cli("explain", "--config", cfg_path, "--id", account["id"])
+        # --refresh reads the account from the CRM and its sources now; the stored form has no provenance.
+        result = _cli("explain", "--config", cfg_path, "--id", account["id"], "--refresh")
         assert result.exit_code == 0, result.output
         lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 5}
-        assert "erp_invoices" in lines["max_days_past_due"] and "financials" in lines["current_ratio"]
-        assert "CRM" in lines["country_risk"]
+        label = catalogue("en")
+        assert "erp_invoices" in lines[label["factor.max_days_past_due"]]
+        assert "financials" in lines[label["factor.current_ratio"]]
+        assert "CRM" in lines[label["factor.country_risk"]]
         assert "Values from bureau: " in result.stdout
-        assert _cli("explain", "--config", cfg_path, "--id", "nope").exit_code != 0
+        assert _cli("explain", "--config", cfg_path, "--id", "nope", "--refresh").exit_code != 0
 
 
 def test_sandbox_serve_writes_sources_and_a_config_using_them(tmp_path: Path) -> None:

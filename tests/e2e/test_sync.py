@@ -6,9 +6,10 @@ Every assertion reads the sandbox's resulting records and its call log, not the 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from connector.config import Config
+from connector.config import Config, load_config
 from connector.crm import open_client
 from connector.crm.base import RetryPolicy
 from connector.model import FieldUpdate, WritePlan
@@ -57,14 +58,73 @@ def test_full_sync_writes_every_account_and_deal(org: Org, config: Config, no_wa
     scored_deals = [d for d in deals if d[n.tier] is not None]
     assert len(scored_deals) >= len(deals) - 2 * len(skipped)
     assert report.objects["deals"].written == len(scored_deals)
-    # The first assessment is a baseline: riskbridge does not flood owners with tasks on install.
-    assert report.tasks_created == 0
-    assert [t for t in org.records(n.tasks) if t.get(n.task_key)] == []
+    # The first run creates tasks only for accounts already critical (within the caps), none for the rest.
+    critical = {i for i, row in stored.items() if row.tier == "critical"}
+    tasks = [t for t in org.records(n.tasks) if t.get(n.task_key)]
+    assert {_linked(org, t) for t in tasks} == critical and len(tasks) == len(critical)
+    assert report.tasks_created == len(critical)
+    assert report.first_run == {"first_run": True, "tiers": ["critical"], "created": len(critical), "held": 0,
+                                "cap": 50, "cap_per_owner": 5}
+
+
+def _linked(org: Org, task: dict[str, Any]) -> str:
+    what = task["WhatId"] if org.names.crm == "salesforce" else task["What_Id"]
+    return str(what if isinstance(what, str) else what["id"])
+
+
+def _owner(org: Org, record: dict[str, Any]) -> str:
+    return str(record["OwnerId"] if org.names.crm == "salesforce" else record["Owner"]["id"])
+
+
+def test_first_run_tasks_keep_both_caps_and_later_runs_create_the_rest_riskiest_first(
+        org: Org, config_path: Path, no_wait: RetryPolicy) -> None:
+    config_path.write_text(config_path.read_text() + '\n[jobs.default.tasks]\nfirst_run_tiers = ["medium", "high", "critical"]'
+                           "\nfirst_run_cap = 4\nfirst_run_cap_per_owner = 2\n")
+    config = load_config(config_path)
+    n = org.names
+    accounts = by_id(org, n.accounts)
+    store = StateStore(config.state_url)
+    reports, created_by_run = [], []
+    seen: set[str] = set()
+    for _ in range(12):
+        reports.append(run(config, no_wait))
+        now = {_linked(org, t) for t in org.records(n.tasks) if t.get(n.task_key)}
+        created_by_run.append(now - seen)
+        seen = now
+        if reports[-1].first_run is None or reports[-1].first_run["held"] == 0:
+            break
+    rows = store.assessments("default", "accounts", accounts)
+    owed = sorted((r for r in rows.values() if r.tier != "low"), key=lambda r: (-r.score, r.record_id))
+    assert len(owed) > 8, "the sandbox org needs enough accounts above low for the caps to bite"
+    # What each run should create: the riskiest held tasks, at most 4 a run and 2 per owner a run.
+    left, expected = list(owed), []
+    while left:
+        take: list[str] = []
+        per_owner: dict[str, int] = {}
+        for r in list(left):
+            owner = _owner(org, accounts[r.record_id])
+            if len(take) < 4 and per_owner.get(owner, 0) < 2:
+                per_owner[owner] = per_owner.get(owner, 0) + 1
+                take.append(r.record_id)
+                left.remove(r)
+        expected.append(set(take))
+    assert created_by_run == expected
+    assert [r.tasks_created for r in reports] == [len(e) for e in expected]
+    assert [r.first_run["held"] for r in reports if r.first_run] == \
+        [len(owed) - sum(len(e) for e in expected[: k + 1]) for k in range(len(expected))]
+    assert reports[0].first_run["first_run"] is True and all(not r.first_run["first_run"] for r in reports[1:]
+                                                             if r.first_run)
+    assert all(r.status == "success" for r in reports)
+    tasks = [t for t in org.records(n.tasks) if t.get(n.task_key)]
+    assert len(tasks) == len(owed)  # exactly one each, nothing duplicated by the holding back
+    org.reset_calls()
+    assert run(config, no_wait).tasks_created == 0 and org.calls()["writes"] == 0
 
 
 def test_escalations_create_one_task_each_for_the_owner(org: Org, config: Config, no_wait: RetryPolicy) -> None:
     n = org.names
     run(config, no_wait)
+    first_run = {t[n.task_key] for t in org.records(n.tasks) if t.get(n.task_key)}  # accounts already critical
     accounts = by_id(org, n.accounts)
     calm = [i for i, a in accounts.items() if a[n.tier] in ("low", "medium") and not a.get(n.override_tier)][:3]
     sanctions = "Sanctions_Hit__c" if n.crm == "salesforce" else "Sanctions_Hit"
@@ -72,7 +132,7 @@ def test_escalations_create_one_task_each_for_the_owner(org: Org, config: Config
         edit(config, org, "accounts", record_id, {sanctions: True})  # a compliance hit: critical at once
     report = run(config, no_wait)
     assert report.tasks_created == 3
-    tasks = [t for t in org.records(n.tasks) if t.get(n.task_key)]
+    tasks = [t for t in org.records(n.tasks) if t.get(n.task_key) and t[n.task_key] not in first_run]
     what = "WhatId" if n.crm == "salesforce" else "What_Id"
     linked = {t[what] if isinstance(t[what], str) else t[what]["id"] for t in tasks}
     assert linked == set(calm)
@@ -155,6 +215,7 @@ def test_session_expiry_mid_run_is_recovered(org: Org, config: Config, no_wait: 
 def test_reruns_and_retries_never_duplicate_tasks(org: Org, config: Config, no_wait: RetryPolicy) -> None:
     n = org.names
     run(config, no_wait)
+    already = len([t for t in org.records(n.tasks) if t.get(n.task_key)])  # first-run tasks: already critical
     sanctions = "Sanctions_Hit__c" if n.crm == "salesforce" else "Sanctions_Hit"
     calm = [i for i, a in by_id(org, n.accounts).items() if a[n.tier] in ("low", "medium")][:3]
     for record_id in calm:
@@ -166,7 +227,7 @@ def test_reruns_and_retries_never_duplicate_tasks(org: Org, config: Config, no_w
     assert first.status == "success" and first.tasks_created == 3
     run(config, no_wait, full=True)
     keys = [t[n.task_key] for t in org.records(n.tasks) if t.get(n.task_key)]
-    assert len(keys) == len(set(keys)) == 3
+    assert len(keys) == len(set(keys)) == already + 3
 
 
 def test_override_in_the_crm_wins_until_it_expires(org: Org, config: Config, no_wait: RetryPolicy) -> None:

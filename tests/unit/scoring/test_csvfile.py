@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.skipped_view import MAX_LINES, skipped_lines
 from scoring import assess, read_accounts_csv, write_scored_csv
 from scoring.csvfile import SCORED_COLUMNS, InputFileError
 from scoring.plaintext import plain_text
@@ -56,27 +57,37 @@ def test_excel_bom_blank_lines_and_short_rows_are_read(tmp_path: Path) -> None:
     assert table.index_of("B") == 1 and table.index_of("nope") is None
 
 
-def test_every_unreadable_cell_is_named_by_row_and_column(tmp_path: Path) -> None:
-    src = write(tmp_path / "bad.csv", "id,annual_revenue,statement_date,sanctions_hit,extra\n"
-                                      "A,12abc,2024-01-01,no,whatever\n"
-                                      "B,5,31/12/2024,maybe,x\n"
-                                      ",1,,,\n")
-    with pytest.raises(InputFileError) as info:
-        read_accounts_csv(src)
-    where = {p.key: p.message for p in info.value.problems}
-    assert where == {
-        "row 1 (line 2), column annual_revenue": "cannot read '12abc' as a number",
-        "row 2 (line 3), column statement_date": "cannot read '31/12/2024' as an ISO date (YYYY-MM-DD)",
-        "row 2 (line 3), column sanctions_hit": "cannot read 'maybe' as true/false",
-        "row 3 (line 4), column id": "the id is empty",
-    }
+def test_every_unreadable_cell_is_listed_and_only_its_row_is_skipped(tmp_path: Path) -> None:
+    src = write(tmp_path / "bad.csv", "id,annual_revenue,statement_date,sanctions_hit,country,extra\n"
+                                      "A,12abc,2024-01-01,no,DE,whatever\n"
+                                      "B,5,31/12/2024,maybe,Deutschland,x\n"
+                                      ",1,,,,\n"
+                                      "C,n/a,pending,,United States,ok\n"
+                                      "D,7,,,Atlantis,\n"
+                                      "E,1,2,3,4,5,6\n")
+    table = read_accounts_csv(src)
+    cells = [(c.row, c.line, c.record_id, c.column, c.value, c.reason) for c in table.skipped]
+    assert cells == [
+        (1, 2, "A", "annual_revenue", "12abc", "cannot read '12abc' as a number"),
+        (2, 3, "B", "statement_date", "31/12/2024", "cannot read '31/12/2024' as an ISO date (YYYY-MM-DD)"),
+        (2, 3, "B", "sanctions_hit", "maybe", "cannot read 'maybe' as true/false"),
+        (3, 4, "", "id", "", "the id is empty"),
+        (5, 6, "D", "country", "Atlantis", "not a country riskbridge knows"),
+        (6, 7, "E", "(after extra)", "6", "7 values but only 6 columns"),
+    ]
+    assert table.skipped_rows == [1, 2, 3, 5, 6]
+    assert table.skipped[4].hint.startswith("use an ISO code")
+    # The one good row is read, with placeholders as empty and the country converted, as the sync does.
+    assert [r["id"] for r in table.rows] == ["C"]
+    row = table.accounts.row(0)
+    assert (row["annual_revenue"], row["statement_date"], row["country"]) == (None, None, "US")
+    assert table.skipped_cells_of("B") == list(table.skipped[1:3])
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("", "the file is empty"),
     ("name,country\nAcme,DE\n", "no `id` column"),
     ("id,name,id\nA,B,C\n", "column(s) named twice: id"),
-    ("id,name\nA,B,C\n", "3 values but only 2 columns"),
 ])
 def test_malformed_files_fail_clearly(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(InputFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -94,12 +105,21 @@ def test_missing_or_unreadable_files(tmp_path: Path) -> None:
         write_scored_csv(tmp_path / "no" / "such" / "dir.csv", table, assess(table.accounts, as_of=AS_OF))
 
 
-def test_a_flood_of_bad_cells_is_summarised(tmp_path: Path) -> None:
-    src = write(tmp_path / "many.csv", "id,bureau_score\n" + "".join(f"A{i},bad\n" for i in range(40)))
-    with pytest.raises(InputFileError) as info:
-        read_accounts_csv(src)
-    assert len(info.value.problems) == 26
-    assert info.value.problems[-1].message == "... and 15 more problems"
+def test_a_flood_of_bad_cells_is_summarised_and_a_repeated_country_listed_once(tmp_path: Path) -> None:
+    src = write(tmp_path / "many.csv", "id,bureau_score,country\n" + "".join(f"A{i},bad,DE\n" for i in range(140))
+                + "".join(f"B{i},50,Narnia\n" for i in range(3)))
+    table = read_accounts_csv(src)
+    assert len(table.skipped) == 143 and table.rows == []
+    lines = skipped_lines(table)
+    assert lines[0] == "143 rows skipped (0 scored): cells that could not be read"
+    assert len(lines) == 1 + MAX_LINES + 1
+    assert lines[-1] == "… and 41 more (fix these and run again)"
+    few = read_accounts_csv(write(tmp_path / "few.csv", "id,country\nA,DE\nB,Narnia\nC,Narnia\nD,Narnia\n"))
+    assert skipped_lines(few) == [
+        "3 rows skipped (1 scored): cells that could not be read",
+        "column country: 'Narnia' is not a country riskbridge knows (rows 2, 3, 4) (use an ISO code (DE, US, CN) "
+        "or a country name in English, German, French, Spanish or Chinese)",
+    ]
 
 
 def test_cells_a_spreadsheet_would_evaluate_are_written_inert(tmp_path: Path) -> None:
@@ -139,10 +159,11 @@ def test_an_override_reason_reaches_the_reasons_text_without_markup(tmp_path: Pa
         ])
     table = read_accounts_csv(src)
     result = assess(table.accounts, as_of=AS_OF)
-    texts = [r.text for r in result.reasons(0)]
-    assert texts[0] == "Agreed with CFO see alert(1) plan in place"
+    assert [r.code for r in result.reasons(0)] == [r.code for r in assess([{"id": "A", "max_days_past_due": 0}], as_of=AS_OF).reasons(0)]
+    line = result.reasons_text(0).split(" | ")[0]
+    assert line == "tier high (override: Agreed with CFO see alert(1) plan in place, until 2099-01-01; computed: medium)"
     for bad in ("<", ">", "[bold", "[/", "[link", "\x1b", "\u202e", "\x07", "\n"):
-        assert bad not in texts[0]
+        assert bad not in line
     assert plain_text("Agreed [per CFO] until Q3 [#ff0000]now[/]") == "Agreed [per CFO] until Q3 now"
 
 

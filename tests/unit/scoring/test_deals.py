@@ -73,7 +73,19 @@ def test_deals_without_an_assessed_account_are_reported_not_guessed() -> None:
         result.assessment(1)
 
 
-def test_a_deal_on_an_overridden_account_keeps_the_override_reason() -> None:
+def test_a_deal_follows_its_accounts_effective_tier_and_shows_the_override() -> None:
     acc = {**ACCOUNT, "override_tier": "high", "override_reason": "Watch", "override_until": "2026-01-01"}
     d = next(run([{"id": "d", "account_id": "A", "amount": 1_000}], acc).assessments())
-    assert d.tier == "high" and d.reasons[0].text == "Watch"
+    assert d.tier == "high" and d.account_tier == "high"
+    assert "Watch" not in [r.text for r in d.reasons]  # the override's reason is never a risk reason
+    assert d.outputs()["reasons"].startswith("tier high (override: Watch, until 2026-01-01; computed: low)")
+    # An override that lowers the tier lowers the deals' too, and the guarantee is no risk reason.
+    distressed = {"id": "W", "name": "Wonka Materials", "bureau_score": 10, "internal_rating": 9,
+                  "max_days_past_due": 95, "overdue_amount": 90_000, "open_receivables": 100_000,
+                  "credit_limit": 200_000, "override_tier": "medium",
+                  "override_reason": "Parent company guarantee on file", "override_until": "2026-01-01"}
+    deal = next(run([{"id": "w1", "account_id": "W", "amount": 1_000}], distressed).assessments())
+    assert deal.account_tier == "medium" and deal.tier == "medium"
+    assert all("guarantee" not in r.text for r in deal.reasons)
+    assert deal.outputs()["reasons"].startswith(
+        "tier medium (override: Parent company guarantee on file, until 2026-01-01; computed: high)")

@@ -61,12 +61,15 @@ def test_more_than_90_days_past_due_means_at_least_high() -> None:
     assert worst.tier == "critical"
 
 
-def test_an_active_override_wins_and_is_the_first_reason() -> None:
+def test_an_active_override_wins_and_is_shown_with_the_tier_never_as_a_risk_reason() -> None:
     acc = {**STRONG, "sanctions_hit": True, "override_tier": "Medium", "override_reason": "Cleared by compliance",
            "override_until": "2025-06-30"}
     a = one(acc)
-    assert a.tier == "medium"
-    assert a.reasons[0].code == "OVERRIDE" and a.reasons[0].text == "Cleared by compliance"
+    assert (a.tier, a.computed_tier) == ("medium", "critical")
+    assert "OVERRIDE" not in [r.code for r in a.reasons]
+    assert "Cleared by compliance" not in [r.text for r in a.reasons]
+    assert a.tier_text == "tier medium (override: Cleared by compliance, until 2025-06-30; computed: critical)"
+    assert a.outputs()["reasons"] == (a.tier_text + " | Sanctions or anti-money-laundering screening hit")
     assert a.override is not None and a.override.state == "active"
     assert [k.code for k in a.knockouts] == ["KO_SANCTIONS"]  # still recorded
 
@@ -82,34 +85,71 @@ def test_an_expired_or_incomplete_override_is_ignored() -> None:
     assert one(STRONG).override is None
 
 
-def test_override_uses_the_default_text_without_a_reason() -> None:
-    a = one({**STRONG, "override_tier": "high", "override_until": "2026-01-01"})
-    assert a.reasons[0].text == "Tier set by a credit manager"
-    assert assess([{**STRONG, "override_tier": "high", "override_until": "2026-01-01"}],
-                  as_of=AS_OF).assessment(0, "zh").reasons[0].text == "风险等级由信用经理人工设定"
-
-
-def test_reasons_are_the_largest_shortfalls_at_most_four() -> None:
-    acc = {**STRONG, "bureau_score": 30, "internal_rating": 6, "audit_opinion": "qualified", "country": "FR"}
+def test_an_override_without_a_reason_names_a_credit_manager_in_both_languages() -> None:
+    acc = {**STRONG, "override_tier": "high", "override_until": "2026-01-01"}
     a = one(acc)
-    # Shortfalls: bureau 30, internal 18, audit 8, country 4; the rest score their maximum.
-    assert [r.code for r in a.reasons] == ["CR_BUREAU_LOW", "CR_INTERNAL_WEAK", "FIN_AUDIT", "MKT_COUNTRY"]
-    five = one({**acc, "industry": "Retail"})  # industry shortfall 15 pushes the country out
-    assert [r.code for r in five.reasons] == ["CR_BUREAU_LOW", "CR_INTERNAL_WEAK", "IND_SECTOR", "FIN_AUDIT"]
+    assert a.reasons == ()  # computed low: nothing material pushes the risk up
+    assert a.outputs()["reasons"] == ("tier high (override by a credit manager, until 2026-01-01; computed: low)"
+                                      " | No material risk found")
+    zh = assess([acc], as_of=AS_OF).assessment(0, "zh")
+    assert zh.outputs()["reasons"] == "风险等级 高(信用经理人工调整,有效期至 2026-01-01;系统评定:低) | 未发现重大风险"
+
+
+def test_a_low_tier_account_gets_no_risk_reasons_only_one_calm_line() -> None:
+    # Debts at 45% of assets, a bureau score of 70 and a moderate-risk country cost a few points each:
+    # none of them is a reason, and the account is low.
+    a = one({**STRONG, "total_liabilities": 450, "bureau_score": 70, "internal_rating": 3, "country": "FR"})
+    assert a.tier == "low" and a.risk_score > 0
+    assert a.reasons == ()
+    assert a.outputs()["reasons"] == "No material risk found"
+    assert assess([STRONG], as_of=AS_OF).assessment(0, "zh").reasons_text == "未发现重大风险"
+
+
+def test_a_reason_needs_the_characteristic_to_really_cost_points() -> None:
+    sc = default_scorecard()
+    # Debt at 45% of assets loses 5 points: not a reason. At 70% it loses 12: a reason, worded for its band,
+    # and it outranks paying 12 days late on average (9 points).
+    base = {**STRONG, "bureau_score": 10, "internal_rating": 8, "max_days_past_due": 65, "avg_days_late": 12}
+    at45 = one({**base, "total_liabilities": 450})
+    at70 = one({**base, "total_liabilities": 700})
+    assert at45.tier == at70.tier == "medium"
+    assert [r.code for r in at45.reasons] == ["CR_BUREAU_LOW", "CR_INTERNAL_WEAK", "HIST_DAYS_PAST_DUE",
+                                              "HIST_PAYS_LATE"]
+    assert [r.code for r in at70.reasons] == ["CR_BUREAU_LOW", "CR_INTERNAL_WEAK", "HIST_DAYS_PAST_DUE",
+                                              "FIN_LEVERAGE"]
+    assert at70.reasons[3].text == "Debts at 60% to 80% of total assets"
+    assert sc.spec.reasons.min_points_lost == 9
+
+
+def test_reasons_are_ordered_by_points_lost_at_most_four() -> None:
+    acc = {**STRONG, "bureau_score": 30, "internal_rating": 6, "max_days_past_due": 40, "audit_opinion": "qualified",
+           "country": "IN", "avg_days_late": 12, "industry": "Retail"}
+    a = one(acc)
+    assert a.tier == "medium"
+    # Points lost: bureau 30, internal 18 and days past due 18 (a tie: scorecard order), industry 15,
+    # then avg days late 9, audit 8, country 8, which no longer fit in four.
+    assert [r.code for r in a.reasons] == ["CR_BUREAU_LOW", "CR_INTERNAL_WEAK", "HIST_DAYS_PAST_DUE", "IND_SECTOR"]
+    # Stable: the same inputs anywhere in a batch give the same reasons.
+    again = assess([{**acc, "id": "b", "bureau_score": 10}, acc, STRONG], as_of=AS_OF)
+    assert [r.code for r in again[1].reasons] == [r.code for r in a.reasons]
 
 
 def test_ties_break_by_scorecard_order_and_shared_codes_are_listed_once() -> None:
     a = one({"id": "t", **{k: v for k, v in STRONG.items() if k not in (
         "current_assets", "current_liabilities", "inventory", "total_assets", "total_liabilities", "net_income",
-        "annual_revenue", "operating_cash_flow", "statement_date")}})
+        "annual_revenue", "operating_cash_flow", "statement_date")}, "bureau_score": 30, "internal_rating": 8,
+        "max_days_past_due": 65})
     codes = [r.code for r in a.reasons]
-    assert codes == ["FIN_STATEMENTS_MISSING"]
-    assert a.reasons[0].text == "No balance sheet on file"  # current_ratio: first of the 11-point ties
+    assert codes == ["CR_BUREAU_LOW", "CR_INTERNAL_WEAK", "HIST_DAYS_PAST_DUE", "FIN_STATEMENTS_MISSING"]
+    assert a.reasons[3].text == "No balance sheet on file"  # current_ratio: first of the 11-point ties
 
 
 def test_texts_in_chinese() -> None:
-    a = assess([{**STRONG, "max_days_past_due": 65}], as_of=AS_OF).assessment(0, "zh")
-    assert a.reasons[0].text == "发票逾期超过60天"
+    a = assess([{**STRONG, "bureau_score": 10, "internal_rating": 8, "max_days_past_due": 65, "avg_days_late": 12,
+                 "total_liabilities": 700}], as_of=AS_OF).assessment(0, "zh")
+    assert [r.text for r in a.reasons] == ["征信评分或评级很差", "内部信用评级偏弱(10 级中的 7 至 8 级)", "发票逾期超过60天",
+                                           "负债占总资产的 60% 至 80%"]
+    assert a.tier_text == "风险等级 中"
 
 
 def test_watchlist_entry_tier_is_a_parameter() -> None:
@@ -122,11 +162,13 @@ def test_watchlist_entry_tier_is_a_parameter() -> None:
 
 def test_outputs_carry_the_design_fields() -> None:
     stamp = datetime(2025, 6, 30, 8, 0, tzinfo=UTC)
-    a = one({**STRONG, "max_days_past_due": 40}, scored_at=stamp)
+    a = one({**STRONG, "max_days_past_due": 65, "bureau_score": 10, "internal_rating": 8, "total_liabilities": 700},
+            scored_at=stamp)
     out = a.outputs()
     assert tuple(out) == OUTPUT_FIELDS
     assert out["scored_at"] == stamp and out["model_version"] == default_scorecard().version
-    assert out["reasons"] == "Invoices 30+ days past due"
+    assert out["reasons"] == ("Very poor credit bureau score or rating | Weak internal credit rating (7 to 8 of 10)"
+                              " | Invoices 60+ days past due | Debts at 60% to 80% of total assets")
     assert out["points"] == a.score and out["risk_tier"] == a.tier
 
 

@@ -31,5 +31,7 @@ def test_knockouts_override_and_action_are_included() -> None:
     assert [k.code for k in e.knockouts] == ["KO_INSOLVENCY"]
     assert e.override is not None and (e.override.state, e.override.tier) == ("active", "high")
     assert (e.model_tier, e.tier) == ("medium", "high")
-    assert e.action.task is not None and "加强沟通" in e.action.task.description
-    assert e.reasons[0].text == "Administrator appointed; monitoring"
+    assert e.action.task is not None and "法务与催收" in e.action.task.description
+    assert "加强沟通" not in e.action.task.description  # insolvency goes to legal, not to a friendly call
+    assert e.reasons[0].code == "KO_INSOLVENCY"
+    assert e.tier_text == "风险等级 高(人工调整:Administrator appointed; monitoring,有效期至 2025-07-01;系统评定:极高)"

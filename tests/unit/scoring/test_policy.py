@@ -62,15 +62,17 @@ def test_tasks_for_high_risk_name_the_strategies() -> None:
     assert one().task is None
     task = one(max_days_past_due=95, overdue_amount=2_000).task
     assert task is not None and task.subject.startswith("High credit risk: Policy Co")
-    for words in ("credit review", "payment terms at most 30 days", "review every 30 days", "call the customer"):
+    for words in ("credit review", "payment terms at most 30 days", "review every 30 days",
+                  "Collections: chase the overdue invoices"):
         assert words in task.description
-    assert "legal" not in task.description  # 2,000 overdue is below the legal threshold
+    assert "Communication:" not in task.description  # overdue invoices go to collections
+    assert "Legal steps" not in task.description  # 2,000 overdue is below the legal threshold
 
 
 def test_severe_overdue_debt_suggests_legal_steps_even_below_high() -> None:
     a = one(max_days_past_due=95, overdue_amount=50_000, open_receivables=60_000)
     assert a.legal_action and a.task is not None
-    assert "consider legal steps" in a.task.description
+    assert "consider legal action" in a.task.description
     zh = assess([{**BASE, "max_days_past_due": 95, "overdue_amount": 50_000}], as_of=AS_OF).assessment(0, "zh")
     assert zh.task is not None and "法律手段" in zh.task.description and zh.task.subject.startswith("信用风险高")
 
@@ -84,6 +86,9 @@ def test_every_tier_gets_a_recommendation(tier: str) -> None:
 
 
 def test_critical_customers_pay_in_advance() -> None:
-    task = one(insolvency=True).task
-    assert task is not None
-    assert "payment in advance only; credit limit none; prepayment 100%" in task.description
+    a = one(insolvency=True)
+    assert a.task is not None and a.recommended_terms_days == 0 and a.prepayment_share == 1.0
+    assert "Legal and collections" in a.task.description and "payment plan" not in a.task.description
+    b = one(override_tier="critical", override_until="2030-01-01")
+    assert b.task is not None
+    assert "payment in advance only; credit limit none; prepayment 100%" in b.task.description

@@ -1,0 +1,80 @@
+"""Tasks on the first run: records already in a `first_run_tiers` tier when a job first assesses them.
+
+Owners must hear about accounts that are already critical, but installing riskbridge must not flood
+anyone: the planner holds every such task back (outbox status ``held``) and each run releases the
+riskiest of them, at most `first_run_cap` per run and `first_run_cap_per_owner` per owner. What a run
+holds back is released by the next runs, riskiest first, and counted in every run's summary until none
+is left. A held task whose record has since fallen below its tier is superseded, never sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from connector.config import TaskPolicy
+from connector.model import TaskCreate
+from connector.plan import TIER_RANK
+from connector.state import AssessmentRow, OutboxRow
+
+__all__ = ["FirstRunTask", "Release", "from_outbox", "release", "summary"]
+
+
+@dataclass(frozen=True)
+class FirstRunTask:
+    """A held first-run task, with the Risk Score it is released by."""
+
+    task: TaskCreate
+    score: float
+    payload: dict[str, Any]  # the outbox payload as it will be sent
+
+
+@dataclass
+class Release:
+    """What one run does with the held tasks: send `chosen`, keep `waiting`, close `superseded`."""
+
+    chosen: list[FirstRunTask]
+    waiting: int
+    superseded: dict[str, tuple[str, str]]  # outbox key -> (status, reason)
+
+
+def from_outbox(row: OutboxRow, recorded: AssessmentRow | None, today: date, policy: TaskPolicy
+                ) -> FirstRunTask | tuple[str, str] | None:
+    """A held outbox row as a candidate for release, a (status, reason) that settles it, or None to keep
+    it waiting (its record has no recorded assessment yet: its writes failed and are retried)."""
+    p = row.payload
+    tier = str(p.get("rule", "tier-critical")).removeprefix("tier-")
+    if recorded is None:
+        return None
+    if TIER_RANK.get(recorded.tier, 0) < TIER_RANK.get(tier, 3):
+        return ("superseded", f"the record is now {recorded.tier}, below {tier}")
+    # Due from the day it is sent, not the day it was held back: the owner gets the usual time.
+    due = today + timedelta(days=policy.due_days.get(tier, 3))  # type: ignore[call-overload]
+    payload = {**p, "due": due.isoformat(), "score": recorded.score}
+    task = TaskCreate(key=row.key, object="deals" if row.object == "deals" else "accounts", record_id=row.record_id,
+                      owner_id=p.get("owner_id"), subject=str(p.get("subject", "")),
+                      description=str(p.get("description", "")), due=due, priority=p.get("priority", "High"))
+    return FirstRunTask(task, float(recorded.score), payload)
+
+
+def release(candidates: list[FirstRunTask], policy: TaskPolicy, *, waiting: int = 0,
+            superseded: dict[str, tuple[str, str]] | None = None) -> Release:
+    """The riskiest candidates within the per-run and per-owner caps (ties: record id, then key)."""
+    chosen: list[FirstRunTask] = []
+    per_owner: dict[str | None, int] = {}
+    for c in sorted(candidates, key=lambda c: (-c.score, c.task.record_id, c.task.key)):
+        if len(chosen) >= policy.first_run_cap:
+            break
+        owner = c.task.owner_id
+        if per_owner.get(owner, 0) >= policy.first_run_cap_per_owner:
+            continue
+        per_owner[owner] = per_owner.get(owner, 0) + 1
+        chosen.append(c)
+    return Release(chosen, waiting + len(candidates) - len(chosen), superseded or {})
+
+
+def summary(policy: TaskPolicy, *, first: bool, created: int, held: int) -> dict[str, Any]:
+    """The run report's `first_run` entry (JSON-able): what this run did with first-run tasks and why."""
+    return {"first_run": first, "tiers": list(policy.first_run_tiers), "created": created, "held": held,
+            "cap": policy.first_run_cap, "cap_per_owner": policy.first_run_cap_per_owner}
