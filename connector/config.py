@@ -22,7 +22,8 @@ from connector.mapping import Mapping, load_mapping
 from connector.model import ObjectKind
 
 __all__ = [
-    "Config", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "load_config", "resolve_secret",
+    "Config", "FxiaokeAuth", "FxiaokeConnection", "Job", "SalesforceAuth", "SalesforceConnection", "ZohoConnection",
+    "load_config", "resolve_secret",
 ]
 
 ENV_PREFIX = "RISKBRIDGE_"
@@ -130,7 +131,48 @@ class ZohoConnection(_Strict):
         return (self.accounts_url or dc[0]).rstrip("/"), (self.api_url or dc[1]).rstrip("/")
 
 
-Connection = Annotated[SalesforceConnection | ZohoConnection, Field(discriminator="crm")]
+class FxiaokeAuth(_Strict):
+    app_id: str = Field(min_length=1, description="the self-built app's appId (FSAID_…)")
+    app_secret: Secret
+    permanent_code: Secret
+
+
+class FxiaokeConnection(_Strict):
+    """Fxiaoke (纷享销客) OpenAPI. Every ⚠ reading of docs/crm-fxiaoke.md that a tenant decides is a key here."""
+
+    crm: Literal["fxiaoke"]
+    host: str = Field(default="https://open.fxiaoke.com", pattern=r"^https?://",
+                      description="the tenant's cloud gateway: open.fxiaoke.com, open-hwcloud.fxiaoke.com, …")
+    auth_style: Literal["token", "legacy"] = Field(
+        default="token", description="token: /oauth2.0/token + headers; legacy: corpAccessToken in the body")
+    auth: FxiaokeAuth
+    operator_user_id: str = Field(
+        min_length=1, description="the employee every call runs as: its id (\"1000\") in token style, "
+                                  "its open id (FSUID_…) in legacy style")
+    timeout_s: float = Field(default=60.0, gt=0)
+    rate_limit: int = Field(default=60, ge=1, description="calls per rate_window_s per API path (60 or 100 / 20 s)")
+    rate_window_s: float = Field(default=20.0, gt=0)
+    concurrency: int = Field(default=3, ge=1, le=16, description="updates in flight at once")
+    daily_quota: int | None = Field(default=None, ge=1, description="calls the tenant's OpenAPI packs allow per day")
+    daily_quota_reserve: int = Field(default=0, ge=0, description="calls of daily_quota left for other integrations")
+    token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
+    opportunity_object: Literal["NewOpportunityObj", "OpportunityObj"] = "NewOpportunityObj"
+    followup_object: str = Field(default="ActiveRecordObj", min_length=1,
+                                 description="ActiveRecordObj, or a custom object (…__c) with an account lookup")
+    followup_key_field: str = Field(default="risk_alert_key__c", min_length=1,
+                                    description="text field on the follow-up object that holds riskbridge's key")
+    watchlist_style: Literal["select_many", "boolean"] = "select_many"
+    watchlist_option: str = Field(default="credit_watch", min_length=1,
+                                  description="select_many style: the option value that means on the watchlist")
+
+    @model_validator(mode="after")
+    def _quota(self) -> FxiaokeConnection:
+        if self.daily_quota is not None and self.daily_quota_reserve >= self.daily_quota:
+            raise ValueError("daily_quota_reserve must be below daily_quota")
+        return self
+
+
+Connection = Annotated[SalesforceConnection | ZohoConnection | FxiaokeConnection, Field(discriminator="crm")]
 
 
 class TaskPolicy(_Strict):
@@ -195,7 +237,7 @@ class Config(_Strict):
 def _key(loc: tuple[int | str, ...]) -> str:
     """A dotted key path, without the CRM tag pydantic inserts for the connection union."""
     parts = [str(p) for p in loc]
-    if len(parts) > 2 and parts[0] == "connections" and parts[2] in ("salesforce", "zoho"):
+    if len(parts) > 2 and parts[0] == "connections" and parts[2] in ("salesforce", "zoho", "fxiaoke"):
         del parts[2]
     return ".".join(parts)
 
@@ -278,7 +320,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         auth = conn.get("auth") if isinstance(conn, dict) else None
         if not isinstance(auth, dict):
             continue
-        for key in ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token"):
+        for key in ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token",
+                    "app_secret", "permanent_code"):
             value = auth.get(key)
             if isinstance(value, str):
                 try:
@@ -287,7 +330,10 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
                     problems += exc.problems
     if problems or config is None:
         raise ConfigError(problems)
-    for job_model in config.jobs.values():
+    for job_name, job_model in config.jobs.items():
+        # Fxiaoke's users are Chinese credit managers: reasons, advice and tasks in Chinese unless set.
+        if config.connections[job_model.connection].crm == "fxiaoke" and "lang" not in jobs.get(job_name, {}):
+            job_model.lang = "zh"
         job_model.mapping = str(_resolve_path(base, job_model.mapping))
         if job_model.scorecard != "default":
             job_model.scorecard = str(_resolve_path(base, job_model.scorecard))
