@@ -152,7 +152,7 @@ class FxiaokeConnection(_Strict):
     timeout_s: float = Field(default=60.0, gt=0)
     rate_limit: int = Field(default=60, ge=1, description="calls per rate_window_s per API path (60 or 100 / 20 s)")
     rate_window_s: float = Field(default=20.0, gt=0)
-    concurrency: int = Field(default=3, ge=1, le=16, description="updates in flight at once")
+    concurrency: int = Field(default=3, ge=1, le=8, description="updates in flight at once")
     daily_quota: int | None = Field(default=None, ge=1, description="calls the tenant's OpenAPI packs allow per day")
     daily_quota_reserve: int = Field(default=0, ge=0, description="calls of daily_quota left for other integrations")
     token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
