@@ -106,7 +106,7 @@ def _setup_logging(verbose: bool, quiet: bool = False) -> None:
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    crm: Annotated[str, typer.Option(help="Which CRM to imitate: salesforce or zoho.")],
+    crm: Annotated[str, typer.Option(help="Which CRM to imitate: salesforce, zoho or fxiaoke.")],
     host: Annotated[str, typer.Option(help="Loopback address to bind (127.0.0.0/8, localhost or ::1).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
     accounts: Annotated[int, typer.Option(help="Accounts to generate.")] = 2000,
@@ -128,8 +128,8 @@ def sandbox_serve(
     from connector.sandbox.client_config import write_config as write_sandbox_config
     from connector.sandbox.server import ORG_VARIANTS
 
-    if crm not in ("salesforce", "zoho"):
-        fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if crm not in ("salesforce", "zoho", "fxiaoke"):
+        fail(ConfigError(f"--crm must be salesforce, zoho or fxiaoke, not {crm!r}"))
     if org not in ORG_VARIANTS:
         fail(ConfigError(f"--org must be one of {', '.join(ORG_VARIANTS)}, not {org!r}"))
     if not is_loopback_http(f"http://{host}/"):
@@ -382,8 +382,8 @@ def demo(
     from connector.state import StateStore
     from connector.sync import Sync
 
-    if crm not in ("salesforce", "zoho"):
-        fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if crm not in ("salesforce", "zoho", "fxiaoke"):
+        fail(ConfigError(f"--crm must be salesforce, zoho or fxiaoke, not {crm!r}"))
     _setup_logging(False, quiet=True)
     with tempfile.TemporaryDirectory(prefix="riskbridge-demo-") as tmp, \
             running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=7) as sandbox:
@@ -566,6 +566,9 @@ def provision(
     out.print(table)
     done = f"{plan.writes} write calls" if apply else f"{len(plan.todo)} to create, nothing changed"
     out.print(f"{done}; {len(plan.blocked)} conflicts", highlight=False)
+    if mapping.crm == "fxiaoke" and plan.todo:
+        out.print("Fxiaoke has no public field-creation API: create the fields above in 管理后台 → 对象管理 → "
+                  "字段管理 → 新建字段 with the types shown, then run `riskbridge check`", highlight=False)
     raise typer.Exit(plan.exit_code)
 
 

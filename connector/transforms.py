@@ -81,6 +81,9 @@ def to_date(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
+    moment = _epoch_ms(value)
+    if moment is not None:  # Fxiaoke sends a date as epoch milliseconds of its midnight in China
+        return moment.astimezone(_CST).date()
     raw = str(value).strip()
     if "T" in raw:
         return parse_datetime(raw).date()
@@ -106,14 +109,6 @@ def _epoch_ms(value: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             raise Unconvertible(f"expected epoch milliseconds, got {value!r}") from None
     return None
-
-
-def date_ms(value: Any) -> date | None:
-    """A date sent as epoch milliseconds (midnight China Standard Time), or any date `date` reads."""
-    if _blank(value):
-        return None
-    moment = _epoch_ms(value)
-    return moment.astimezone(_CST).date() if moment is not None else to_date(value)
 
 
 def parse_datetime(value: Any) -> datetime:
@@ -194,7 +189,6 @@ TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "integer": integer,
     "bool": boolean,
     "date": to_date,
-    "date_ms": date_ms,
     "datetime": to_datetime,
     "country": country,
     "lower": lower,

@@ -125,6 +125,8 @@ def watch_tags(config: Config, job: Job) -> tuple[str, ...]:
     conn = config.connections[job.connection]
     if not job.watchlist.enabled or (isinstance(conn, SalesforceConnection) and not job.watchlist.topic):
         return ()
+    if conn.crm == "fxiaoke":  # no tag API: the watchlist is an Account output field
+        return ()
     return (job.watchlist.tag,)
 
 
@@ -163,7 +165,7 @@ def check_online(report: CheckReport, config: Config, job_name: str,
 
 
 def _host(conn: Any) -> str:
-    url = getattr(conn, "instance_url", None) or getattr(conn, "api_url", None) or ""
+    url = getattr(conn, "instance_url", None) or getattr(conn, "api_url", None) or getattr(conn, "host", None) or ""
     return str(url).split("//", 1)[-1].split("/", 1)[0]
 
 
