@@ -293,7 +293,12 @@ def make_app(crm: str, *, accounts: int = 200, deals_per_account: int = 2, seed:
 
         return ZohoApp(accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=day,
                        faults=injector, org=org)
-    raise ValueError(f"unknown CRM {crm!r}; choose salesforce or zoho")
+    if crm == "fxiaoke":
+        from connector.sandbox.fxiaoke import FxiaokeApp
+
+        return FxiaokeApp(accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=day,
+                          faults=injector, org=org)
+    raise ValueError(f"unknown CRM {crm!r}; choose salesforce, zoho or fxiaoke")
 
 
 @contextmanager
