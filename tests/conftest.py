@@ -42,7 +42,14 @@ NAMES = {
     "zoho": CRMNames("zoho", "Accounts", "Deals", "Tasks", "id", "Risk_Score", "Risk_Tier", "Risk_Reasons",
                      "Risk_Watchlist", "Riskbridge_Key", "Risk_Override_Tier", "Risk_Override_Reason",
                      "Risk_Override_Until"),
+    "fxiaoke": CRMNames("fxiaoke", "AccountObj", "NewOpportunityObj", "ActiveRecordObj", "_id", "risk_score__c",
+                        "risk_tier__c", "risk_reasons__c", "risk_watchlist__c", "risk_alert_key__c",
+                        "risk_override_tier__c", "risk_override_reason__c", "risk_override_until__c"),
 }
+CRMS = list(NAMES)
+# Fxiaoke's default limit (60 calls per 20 s per path) would make a 60-account sync take minutes of paced
+# calls; tests that are not about the limit lift it on both sides (sandbox and client config).
+FAST_RATE_LIMIT = 100_000
 
 
 class Org:
@@ -76,7 +83,24 @@ class Org:
         return dict(self.http.get(f"{self.url}/__sandbox/credentials", timeout=10).json())
 
 
-@pytest.fixture(params=["salesforce", "zoho"])
+def lift_rate_limit(server: SandboxServer) -> None:
+    """Let a Fxiaoke sandbox accept any call rate (a no-op for the other CRMs)."""
+    limits = getattr(server.sandbox.app, "limits", None)
+    if limits is not None:
+        limits.rate_limit = FAST_RATE_LIMIT
+
+
+def sandbox_config(path: Path, crm: str, credentials: dict[str, Any], **kwargs: Any) -> Path:
+    """`write_config`, with the Fxiaoke client's limiter lifted to match `lift_rate_limit`."""
+    target = write_config(path, crm, credentials, **kwargs)
+    if crm == "fxiaoke":
+        text = target.read_text(encoding="utf-8")
+        target.write_text(text.replace('crm = "fxiaoke"\n', f'crm = "fxiaoke"\nrate_limit = {FAST_RATE_LIMIT}\n', 1),
+                          encoding="utf-8")
+    return target
+
+
+@pytest.fixture(params=CRMS)
 def crm(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -84,12 +108,13 @@ def crm(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def org(crm: str) -> Iterator[Org]:
     with running_sandbox(crm, accounts=60, deals_per_account=2, seed=11) as server:
+        lift_rate_limit(server)
         yield Org(server, crm)
 
 
 @pytest.fixture
 def config_path(org: Org, tmp_path: Path) -> Path:
-    return write_config(tmp_path / "config.toml", org.names.crm, org.credentials())
+    return sandbox_config(tmp_path / "config.toml", org.names.crm, org.credentials())
 
 
 @pytest.fixture

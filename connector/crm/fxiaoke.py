@@ -33,7 +33,7 @@ from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy,
 from connector.crm.fxiaoke_auth import FxiaokeTokens
 from connector.crm.fxiaoke_paging import QUERY_LIMIT, IdWalk, condition
 from connector.crm.fxiaoke_rate import PathLimiter
-from connector.crm.fxiaoke_wire import TRANSPORT_ERRORS, TokenInvalid, check_envelope, rows_of
+from connector.crm.fxiaoke_wire import TRANSPORT_ERRORS, FxiaokeFatal, TokenInvalid, check_envelope, rows_of
 from connector.crm.transport import session_for
 from connector.errors import AuthError, QuotaExhausted, Retriable
 from connector.model import ApplyResult, Cursor, Page, WritePlan
@@ -206,8 +206,17 @@ class FxiaokeClient:
                 yield fresh
 
     def _projection(self, spec: ObjectSpec) -> list[str]:
-        return list(dict.fromkeys(["_id", *(f.split(".", 1)[0] for f in spec.fields), spec.cursor_field,
-                                   "life_status"]))
+        """The fields to read, each checked against describe: Fxiaoke omits a field it does not know from
+        its answer exactly as it omits an empty one, so a misspelt field would read as empty forever."""
+        names = list(dict.fromkeys(["_id", *(f.split(".", 1)[0] for f in spec.fields), spec.cursor_field,
+                                    "life_status"]))
+        known = self.describe(spec.name)
+        unknown = [n for n in names if n not in known and n != "_id"]
+        if unknown:
+            raise FxiaokeFatal(f"read {spec.name}: no field {', '.join(map(repr, unknown))} on {spec.name} "
+                               "(object/describe does not list it); fix the mapping", code=0,
+                               detail=f"unknown field(s) {', '.join(unknown)}")
+        return names
 
     def _normalise(self, spec: ObjectSpec, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Drop invalidated rows; a watchlist select_many reads as a boolean (is our option on the list)."""

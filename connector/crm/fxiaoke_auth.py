@@ -131,7 +131,7 @@ class FxiaokeTokens:
                 "accessToken", "ea"
         else:
             path, body, token_key, tenant_key = "/cgi/corpAccessToken/get/V2", secrets, "corpAccessToken", "corpId"
-        answer = check_envelope(self._send(path, body), "Fxiaoke token")
+        answer = check_envelope(self._send(path, body), "Fxiaoke token", token_call=True)
         token, tenant = answer.get(token_key), answer.get(tenant_key)
         if not isinstance(token, str) or not token or not isinstance(tenant, str) or not tenant:
             raise AuthError(f"Fxiaoke token: the answer lacks {token_key} or {tenant_key}; check auth_style")

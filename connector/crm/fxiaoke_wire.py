@@ -9,7 +9,8 @@ code decides (``errorMessage`` changes between releases), and ``traceId`` goes i
     30004, 14001              -> `RateLimited` (a `Retriable`: per-path frequency exceeded)
     30002                     -> `QuotaExhausted` (the day's calls are gone; stop, keep the cursor)
     30003, 20021, 20022       -> `ConfigurationRefused` (an `AuthError` with the admin's fix as a hint)
-    10006, 20017              -> `AuthError` (bad app secret, no credentials; observed codes ⚠)
+    10006 on a token call     -> `AuthError` (bad app secret; elsewhere 10006 is an illegal parameter ⚠)
+    20017                     -> `AuthError` (no credentials; observed code ⚠)
     anything else             -> `FxiaokeFatal` (a `Fatal` carrying "code: message [traceId]")
 
 HTTP 5xx, gateway HTML and transport errors are `Retriable` as with every CRM.
@@ -78,7 +79,7 @@ def failure_text(body: dict[str, Any]) -> str:
     return f"{code}: {message}" + (f" [traceId {trace}]" if trace else "")
 
 
-def check_envelope(resp: requests.Response, what: str) -> dict[str, Any]:
+def check_envelope(resp: requests.Response, what: str, *, token_call: bool = False) -> dict[str, Any]:
     """The body of a successful answer, or the exception its errorCode calls for."""
     if resp.status_code >= 500 or resp.status_code == 429:
         raise Retriable(f"{what}: HTTP {resp.status_code}", status=resp.status_code)
@@ -113,7 +114,7 @@ def check_envelope(resp: requests.Response, what: str) -> dict[str, Any]:
                              "resumes after 00:00 China time")
     if code in (30003, 20021, 20022):
         raise ConfigurationRefused(f"{what}: {text} (hint: {_HINTS[code]})")
-    if code in (10006, 20017):
+    if code == 20017 or (code == 10006 and token_call):
         raise AuthError(f"{what}: {text} (hint: {_HINTS[code]})")
     hint = _HINTS.get(code)
     raise FxiaokeFatal(f"{what}: {text}" + (f" (hint: {hint})" if hint else ""), code=code, detail=text)
