@@ -118,6 +118,11 @@ def sandbox_serve(
     org: Annotated[str, typer.Option(help="Org variant: provisioned (riskbridge's fields in place), bare (standard "
                                           "fields only) or renamed (the org's own names for the credit inputs).")]
     = "provisioned",
+    rate_limit: Annotated[int | None, typer.Option(min=1, help="fxiaoke only: calls allowed per API path in 20 s "
+                                                               "(default 60; past it the sandbox answers 30004).")]
+    = None,
+    daily_quota: Annotated[int | None, typer.Option(min=0, help="fxiaoke only: OpenAPI calls allowed per day "
+                                                                "(default 100000; past it 30002).")] = None,
 ) -> None:
     """Serve a wire-compatible CRM sandbox on loopback until SIGINT or SIGTERM."""
     import signal
@@ -145,7 +150,13 @@ def sandbox_serve(
                                         "see the fault spec in the README") for e in problems]))
     if latency_ms:
         spec = spec.model_copy(update={"latency_ms": latency_ms})
+    if crm != "fxiaoke" and (rate_limit is not None or daily_quota is not None):
+        fail(ConfigError("--rate-limit and --daily-quota apply to --crm fxiaoke only"))
     app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec, org=org)
+    limits = getattr(app_, "limits", None)
+    if limits is not None:  # Fxiaoke's per-path window and daily quota
+        limits.rate_limit = rate_limit or limits.rate_limit
+        limits.daily_quota = limits.daily_quota if daily_quota is None else daily_quota
     try:
         server = SandboxServer(Sandbox(app_), host=host, port=port)
     except OSError as exc:

@@ -32,7 +32,14 @@ from connector.sandbox.faults import FaultInjector
 from connector.sandbox.fxiaoke_auth import AuthContext, FxiaokeAuth
 from connector.sandbox.fxiaoke_data import populate
 from connector.sandbox.fxiaoke_fields import describe_field
-from connector.sandbox.fxiaoke_limits import DEFAULT_DAILY_QUOTA, DEFAULT_RATE_LIMIT, DEFAULT_WINDOW_S, CallLimits
+from connector.sandbox.fxiaoke_ids import filters_in, ids_in, ids_out
+from connector.sandbox.fxiaoke_limits import (
+    DEFAULT_DAILY_QUOTA,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_WINDOW_S,
+    CallLimits,
+    max_in_window,
+)
 from connector.sandbox.fxiaoke_org import ACTIVE_OBJECTS, OBJECT_LABELS, field_value, org_schema
 from connector.sandbox.fxiaoke_query import QueryError, run_query
 from connector.sandbox.fxiaoke_store import FxiaokeStore
@@ -207,11 +214,14 @@ class FxiaokeApp:
         if action == "query":
             return self._query(obj, body, data, open_ids)
         if action == "get":
-            return self._out(obj, get_record(self.store, obj, data), open_ids)
+            answer = get_record(self.store, obj, data)
+            if open_ids and isinstance(answer.get("data"), dict):
+                answer["data"] = ids_out(answer["data"], self.store.schema.fields[obj], self.auth.employees)
+            return answer
         if action == "invalid":
             return invalidate_record(self.store, obj, data, user)
         if isinstance(item, dict) and open_ids:
-            data = {**data, "object_data": self._ids_in(obj, item)}
+            data = {**data, "object_data": ids_in(item, self.store.schema.fields[obj], self.auth.employees)}
         if action == "update":
             return update_record(self.store, obj, data, user, triggers, errors)
         return create_record(self.store, obj, data, user, triggers, errors)
@@ -220,52 +230,16 @@ class FxiaokeApp:
         count = data.get("find_explicit_total_num", True) is not False and body.get("returnTotalNum") != 3
         if body.get("returnTotalNum") in (1, 2) or body.get("need_return_count_num") is True:
             count = True
+        layout = self.store.schema.fields[obj]
         if open_ids:
-            data = self._filters_in(obj, data)
+            data = filters_in(data, layout, self.auth.employees)
         try:
             page = run_query(self.store, obj, data, body.get("includeNull") is True, count)
         except QueryError as exc:
             return exc.body
         if open_ids:
-            page["dataList"] = [self._ids_out(obj, rec) for rec in page["dataList"]]
+            page["dataList"] = [ids_out(rec, layout, self.auth.employees) for rec in page["dataList"]]
         return {"errorCode": 0, "errorMessage": "OK", "errorDescription": "success", "data": page}
-
-    # ------------------------------------------------------------ employee id forms
-
-    def _employee_fields(self, obj: str) -> list[str]:
-        return [name for name, fd in self.store.schema.fields[obj].items() if fd.type == "employee"]
-
-    def _ids_out(self, obj: str, rec: dict[str, Any]) -> dict[str, Any]:
-        opens = self.auth.employees
-        out = dict(rec)
-        for name in self._employee_fields(obj):
-            if isinstance(out.get(name), list):
-                out[name] = [opens.get(v, v) for v in out[name]]
-        return out
-
-    def _ids_in(self, obj: str, item: dict[str, Any]) -> dict[str, Any]:
-        plain = {oid: emp for emp, oid in self.auth.employees.items()}
-        out = dict(item)
-        for name in self._employee_fields(obj):
-            if isinstance(out.get(name), list):
-                out[name] = [plain.get(v, v) for v in out[name]]
-        return out
-
-    def _filters_in(self, obj: str, data: dict[str, Any]) -> dict[str, Any]:
-        info = data.get("search_query_info")
-        if not isinstance(info, dict) or not isinstance(info.get("filters"), list):
-            return data
-        plain = {oid: emp for emp, oid in self.auth.employees.items()}
-        names = set(self._employee_fields(obj))
-        filters = [{**f, "field_values": [plain.get(v, v) for v in f["field_values"]]}
-                   if isinstance(f, dict) and f.get("field_name") in names and isinstance(f.get("field_values"), list)
-                   else f for f in info["filters"]]
-        return {**data, "search_query_info": {**info, "filters": filters}}
-
-    def _out(self, obj: str, answer: dict[str, Any], open_ids: bool) -> dict[str, Any]:
-        if open_ids and isinstance(answer.get("data"), dict):
-            answer["data"] = self._ids_out(obj, answer["data"])
-        return answer
 
     # ------------------------------------------------------------ metadata and users
 
@@ -295,6 +269,36 @@ class FxiaokeApp:
         return {"errorCode": 0, "errorMessage": "OK", "errorDescription": "success", "data": {"describe": describe}}
 
     # ------------------------------------------------------------ inspection and the CRM view
+
+    def inspect(self, what: str, request: Request) -> Response | None:
+        """`/__sandbox/limits` (GET, or POST {rate_limit, window_s, daily_quota}) and `GET /__sandbox/writes`."""
+        if what == "writes" and request.method == "GET":
+            return json_response(200, {"writes": list(self.store.writes)})
+        if what != "limits":
+            return None
+        limits = self.limits
+        if request.method == "POST":
+            try:
+                update = request.json() or {}
+                rate = int(update.get("rate_limit", limits.rate_limit))
+                window = float(update.get("window_s", limits.window_s))
+                quota = update.get("daily_quota", limits.daily_quota)
+                quota = None if quota is None else int(quota)
+            except (ValueError, TypeError, AttributeError) as exc:
+                return json_response(400, {"error": "invalid limits", "detail": str(exc)})
+            if rate < 1 or window <= 0 or (quota is not None and quota < 0):
+                return json_response(400, {"error": "rate_limit >= 1, window_s > 0 and daily_quota >= 0 please"})
+            limits.rate_limit, limits.window_s, limits.daily_quota = rate, window, quota
+        elif request.method != "GET":
+            return None
+        calls = list(limits.accepted)
+        body: dict[str, Any] = {"rate_limit": limits.rate_limit, "window_s": limits.window_s,
+                                "daily_quota": limits.daily_quota, "used_today": limits.used_today,
+                                "rejected": limits.rejected, "accepted": len(calls),
+                                "max_in_window": max_in_window(calls, limits.window_s)}
+        if request.arg("calls"):
+            body["calls"] = [[at, path] for at, path in calls]
+        return json_response(200, body)
 
     def _object(self, obj: str) -> str | None:
         name = _OBJECT_ALIASES.get(obj.lower(), obj)

@@ -232,6 +232,10 @@ class Sandbox:
             return json_response(200, self.app.org_info())
         if what == "health":
             return json_response(200, {"crm": self.app.crm, "ok": True})
+        own = getattr(self.app, "inspect", None)  # a CRM's own inspection endpoints (fxiaoke: limits, writes)
+        answer = own(what, request) if own is not None else None
+        if answer is not None:
+            return answer
         return json_response(404, {"error": f"no inspection endpoint {method} /__sandbox/{what}"})
 
     def _view(self, request: Request) -> Response:

@@ -7,14 +7,20 @@ Time moves through the app's injectable `clock`; nothing sleeps.
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from connector.config import load_config
 from connector.sandbox.fxiaoke import FxiaokeApp
 from connector.sandbox.fxiaoke_limits import max_in_window
 from connector.sandbox.server import SandboxServer, running_sandbox
@@ -488,3 +494,46 @@ def test_bare_and_renamed_tenants(variant: str) -> None:
         assert custom[where["max_days_past_due"]]["label"] == "最长逾期天数"
         rows = fx.read_all()
         assert sum(where["max_days_past_due"] in r for r in rows) > 20
+
+
+def test_limits_and_writes_are_inspectable_over_http(fx: Fx) -> None:
+    fx.app.limits.reset()
+    assert requests.post(fx.url + "/__sandbox/limits", json={"rate_limit": 3, "window_s": 20}, timeout=5).ok
+    assert [fx.query(limit=1)["errorCode"] for _ in range(4)] == [0, 0, 0, 30004]
+    seen = requests.get(fx.url + "/__sandbox/limits", params={"calls": 1}, timeout=5).json()
+    assert seen["rejected"] == 1 and seen["max_in_window"] == {"/cgi/crm/v2/data/query": 3}
+    assert [path for _at, path in seen["calls"]] == ["/cgi/crm/v2/data/query"] * 3
+    assert requests.post(fx.url + "/__sandbox/limits", json={"rate_limit": 0}, timeout=5).status_code == 400
+    requests.post(fx.url + "/__sandbox/limits", json={"rate_limit": 60}, timeout=5)
+    rid = fx.rows(limit=1)[0]["_id"]
+    fx.call(UPDATE, {"object_data": {"_id": rid, "dataObjectApiName": "AccountObj", "risk_tier__c": "low"}},
+            triggerWorkFlow=False)
+    writes = requests.get(fx.url + "/__sandbox/writes", timeout=5).json()["writes"]
+    assert writes[-1]["id"] == rid and writes[-1]["triggerWorkFlow"] is False and writes[-1]["triggerApprovalFlow"]
+
+
+def test_sandbox_serve_fxiaoke_writes_a_config_the_connector_loads(tmp_path: Path) -> None:
+    config_path = tmp_path / "fx.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "connector.cli", "sandbox", "serve", "--crm", "fxiaoke",
+                             "--accounts", "20", "--deals-per-account", "1", "--rate-limit", "7",
+                             "--write-config", str(config_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.fullmatch(r"sandbox fxiaoke listening on (http://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        url = match.group(1)
+        assert requests.get(f"{url}/__sandbox/limits", timeout=5).json()["rate_limit"] == 7
+        connection = load_config(config_path).connections["sandbox"]
+        creds = requests.get(f"{url}/__sandbox/credentials", timeout=5).json()
+        assert connection.crm == "fxiaoke" and connection.host == url
+        assert connection.auth.app_id == creds["app_id"]
+        assert "<table>" in requests.get(f"{url}/", timeout=5).text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, _err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    refused = subprocess.run([sys.executable, "-m", "connector.cli", "sandbox", "serve", "--crm", "zoho",
+                              "--rate-limit", "5"], capture_output=True, text=True, timeout=30, check=False)
+    assert refused.returncode == 2 and "fxiaoke only" in refused.stderr
