@@ -214,6 +214,8 @@ def field_value(fd: FieldDef, value: Any) -> Any:
     if kind == "true_or_false":
         return bool(value)
     if kind in NUMERIC or kind == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):  # generated numbers: the fast path
+            return f"{value:.{fd.decimal_places or 0}f}"
         text = str(value).strip()
         return fmt_number(fd, text) if _NUMBER.match(text) else None
     if kind == "date":
@@ -227,7 +229,11 @@ def field_value(fd: FieldDef, value: Any) -> Any:
 def _as_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
-    for fmt in _DIRTY_DATES:
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        pass
+    for fmt in _DIRTY_DATES[1:]:
         try:
             return datetime.strptime(str(value).strip(), fmt).date()
         except ValueError:
