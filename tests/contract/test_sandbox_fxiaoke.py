@@ -537,3 +537,17 @@ def test_sandbox_serve_fxiaoke_writes_a_config_the_connector_loads(tmp_path: Pat
     refused = subprocess.run([sys.executable, "-m", "connector.cli", "sandbox", "serve", "--crm", "zoho",
                               "--rate-limit", "5"], capture_output=True, text=True, timeout=30, check=False)
     assert refused.returncode == 2 and "fxiaoke only" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_25000_account_tenant_reads_completely_by_id_but_not_by_offset() -> None:
+    with running_sandbox("fxiaoke", accounts=25_000, deals_per_account=0, seed=5, today=TODAY) as sb:
+        fx = Fx(sb)
+        fx.app.limits.rate_limit = 1_000_000  # this test is about paging, not the window
+        started = time.perf_counter()
+        rows = fx.read_all()
+        elapsed = time.perf_counter() - started
+        assert len({r["_id"] for r in rows}) == 25_000
+        assert elapsed < 60, f"reading 25,000 accounts took {elapsed:.1f} s"
+        by_offset = [fx.query(limit=100, offset=offset)["errorCode"] for offset in (9_900, 10_000, 10_100)]
+        assert by_offset == [0, 0, 10013]  # offset paging would silently miss 14,900 accounts
