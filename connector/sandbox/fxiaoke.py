@@ -305,11 +305,13 @@ class FxiaokeApp:
         return name if name in self.store.schema.fields else None
 
     def records(self, obj: str) -> list[dict[str, Any]] | None:
+        """`GET /__sandbox/records/<object>`: every record with every field of its layout (None when empty)."""
         name = self._object(obj)
         if name is None:
             return None
+        empty = dict.fromkeys(self.store.schema.fields[name])  # inspection shows every field, as Zoho's does
         with self.store.lock:
-            out = [json.loads(json.dumps(rec)) for rec in self.store.records[name].values()]
+            out = [{**empty, **json.loads(json.dumps(rec))} for rec in self.store.records[name].values()]
         if name == "AccountObj":
             for rec in out:
                 rec["watchlist"] = on_watchlist(rec)

@@ -61,6 +61,8 @@ def describe_field(fd: FieldDef) -> dict[str, Any]:
     if fd.decimal_places is not None:
         out["decimal_places"] = fd.decimal_places
         out["length"] = 14
+    if fd.type == "currency":
+        out["currency_unit"] = "￥"
     if fd.max_length is not None:
         out["max_length"] = fd.max_length
     if fd.target:
@@ -68,7 +70,7 @@ def describe_field(fd: FieldDef) -> dict[str, Any]:
     if fd.type == "date":
         out["date_format"] = "yyyy-MM-dd"
     if fd.type == "date_time":
-        out["date_format"] = "yyyy-MM-dd HH:mm"
+        out.update({"date_format": "yyyy-MM-dd HH:mm", "time_zone": "GMT+8"})
     out.update(fd.extra)
     return out
 
