@@ -112,9 +112,11 @@ class FxiaokeClient:
         """One business call with the token, its 20016 recovery and (unless `retry` is False) retries."""
 
         def once() -> dict[str, Any]:
-            fetched = self.tokens.fetch_count
+            # 20016: a new token and a repeat. Writes share one token across threads, so the token a call
+            # repeats with may be another thread's that died meanwhile too: a call gets two new tokens
+            # before its 20016 counts as refused credentials.
             grant = self.tokens.grant()
-            for _attempt in range(2):
+            for attempt in range(3):
                 body: dict[str, Any] = dict(top or {})
                 if data is not None:
                     body["data"] = data
@@ -128,17 +130,18 @@ class FxiaokeClient:
                 try:
                     return check_envelope(self._post(path, body, headers), what)
                 except TokenInvalid:
-                    if self.tokens.fetch_count > fetched:
-                        raise AuthError(f"{what}: Fxiaoke rejected a freshly fetched token (20016); check "
-                                        "auth_style, host and operator_user_id") from None
-                    log.info("%s: token rejected (20016); fetching a new one and repeating the call once", what)
+                    if attempt == 2:
+                        error = AuthError(f"{what}: Fxiaoke refused three tokens in a row (20016); check "
+                                          "auth_style, host and operator_user_id")
+                        self._record(error)
+                        raise error from None
+                    log.info("%s: token rejected (20016); getting a new one and repeating the call", what)
                     self.tokens.invalidate(grant.token)
-                    fetched = self.tokens.fetch_count
                     grant = self.tokens.grant()
                 except Exception as exc:
                     self._record(exc)
                     raise
-            raise AuthError(f"{what}: token rejected twice (20016)")
+            raise AssertionError("unreachable")
 
         if not retry:
             return once()
