@@ -40,7 +40,7 @@ from connector.sandbox.fxiaoke_limits import (
     CallLimits,
     max_in_window,
 )
-from connector.sandbox.fxiaoke_org import ACTIVE_OBJECTS, OBJECT_LABELS, field_value, org_schema
+from connector.sandbox.fxiaoke_org import OBJECT_LABELS, field_value, org_schema
 from connector.sandbox.fxiaoke_query import QueryError, run_query
 from connector.sandbox.fxiaoke_store import FxiaokeStore
 from connector.sandbox.fxiaoke_view import account_page, account_rows, on_watchlist
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 PRESET, CUSTOM = "/cgi/crm/v2/data/", "/cgi/crm/custom/v2/data/"
 _ACTIONS = {"query", "get", "update", "create", "invalid"}
 _WRITES = {"update", "create", "invalid"}
-_OBJECT_ALIASES = {"accounts": "AccountObj", "deals": "NewOpportunityObj", "tasks": "ActiveRecordObj"}
+_OBJECT_ALIASES = {"accounts": "AccountObj", "tasks": "ActiveRecordObj"}
 _TOUCH_CANON = ("max_days_past_due", "overdue_amount", "credit_limit", "disputes_12m")
 
 
@@ -70,9 +70,10 @@ class FxiaokeApp:
 
     def __init__(self, *, accounts: int, deals_per_account: int, seed: int, today: date, faults: FaultInjector,
                  org: str = "provisioned", rate_limit: int = DEFAULT_RATE_LIMIT,
-                 rate_window_s: float = DEFAULT_WINDOW_S, daily_quota: int | None = DEFAULT_DAILY_QUOTA) -> None:
-        org_schema(org, seed)  # an unknown variant fails here, before anything starts
-        self.org, self.seed, self.today = org, seed, today
+                 rate_window_s: float = DEFAULT_WINDOW_S, daily_quota: int | None = DEFAULT_DAILY_QUOTA,
+                 deal_object: str = "NewOpportunityObj") -> None:
+        org_schema(org, seed, deal_object)  # an unknown variant or object fails here, before anything starts
+        self.org, self.seed, self.today, self.deal_object = org, seed, today, deal_object
         self.base_url = ""
         self.faults = faults
         self.clock: Callable[[], float] = time.time
@@ -88,7 +89,8 @@ class FxiaokeApp:
     # ------------------------------------------------------------ lifecycle
 
     def reset(self) -> None:
-        store = FxiaokeStore(now=lambda: self.clock(), schema=org_schema(self.org, self.seed), seed=self.seed)
+        schema = org_schema(self.org, self.seed, self.deal_object)
+        store = FxiaokeStore(now=lambda: self.clock(), schema=schema, seed=self.seed)
         populate(store, seed=self.seed, accounts=self._sizes[0], deals_per_account=self._sizes[1], today=self.today)
         self.store = store
         self.auth.employees = {e.id: e.open_id for e in store.employees}
@@ -253,7 +255,7 @@ class FxiaokeApp:
     def _object_list(self) -> dict[str, Any]:
         objects = [{"describeApiName": api, "describeDisplayName": OBJECT_LABELS.get(api, api),
                     "defineType": "custom" if api.endswith("__c") else "package",
-                    "isActive": ACTIVE_OBJECTS.get(api, True)} for api in self.store.schema.fields]
+                    "isActive": self.store.schema.is_active(api)} for api in self.store.schema.fields]
         return {"errorCode": 0, "errorMessage": "OK", "errorDescription": "success", "data": {"objects": objects}}
 
     def _describe(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -264,7 +266,7 @@ class FxiaokeApp:
             return _bad(f"apiName {api!r} 对象不存在 (object not found)")
         describe = {"api_name": api, "display_name": OBJECT_LABELS.get(str(api), api),
                     "define_type": "custom" if str(api).endswith("__c") else "package",
-                    "is_active": ACTIVE_OBJECTS.get(str(api), True),
+                    "is_active": self.store.schema.is_active(str(api)),
                     "fields": {name: describe_field(fd) for name, fd in layout.items()}}
         return {"errorCode": 0, "errorMessage": "OK", "errorDescription": "success", "data": {"describe": describe}}
 
@@ -301,7 +303,7 @@ class FxiaokeApp:
         return json_response(200, body)
 
     def _object(self, obj: str) -> str | None:
-        name = _OBJECT_ALIASES.get(obj.lower(), obj)
+        name = self.store.schema.deal_object if obj.lower() == "deals" else _OBJECT_ALIASES.get(obj.lower(), obj)
         return name if name in self.store.schema.fields else None
 
     def records(self, obj: str) -> list[dict[str, Any]] | None:
@@ -349,11 +351,13 @@ class FxiaokeApp:
             before = dict(canon)
             touch_account(rng, canon)
             return {where[k]: field_value(layout[where[k]], v) for k, v in canon.items() if v != before[k]}
-        if obj == "NewOpportunityObj":
-            if rec.get("amount") is not None and rng.random() < 0.5:
-                return {"amount": field_value(layout["amount"], round(float(rec["amount"]) * rng.uniform(0.75, 1.4), -2))}
-            stage = str(min(int(rec.get("sales_stage") or "1") + 1, 4))
-            return {"sales_stage": stage}
+        if obj == self.store.schema.deal_object:
+            amount = self.store.schema.canonical["deals"]["amount"]
+            if rec.get(amount) is not None and rng.random() < 0.5:
+                return {amount: field_value(layout[amount], round(float(rec[amount]) * rng.uniform(0.75, 1.4), -2))}
+            if obj == "OpportunityObj":
+                return {"probability": field_value(layout["probability"], min(90, int(rec.get("probability") or 0) + 10))}
+            return {"sales_stage": str(min(int(rec.get("sales_stage") or "1") + 1, 4))}
         if obj == "ActiveRecordObj":
             return {"active_record_content": f"{rec.get('active_record_content', '')}（已补充）"}
         return {"name": f"{rec.get('name', '')}*"} if "name" in layout and not layout["name"].read_only else {}

@@ -4,7 +4,7 @@ The companies, their health and every credit value come from the shared generato
 the same firms in every CRM; this module gives them what a Chinese tenant holds: 公司 names built
 from a city, a trade name and the industry, province and city, 行业 options (制造业, 批发零售, 建筑业 …),
 CNY amounts as strings, a valid 18-character 统一社会信用代码 (GB 32100-2015 check character), employees
-with Chinese names, 商机2.0 (NewOpportunityObj) deals, and owners' own 销售记录 (ActiveRecordObj)
+with Chinese names, 商机2.0 (NewOpportunityObj, or the legacy OpportunityObj) deals, and owners' own 销售记录 (ActiveRecordObj)
 follow-ups. A provisioned tenant also carries a few overrides and users' own watchlist options.
 """
 
@@ -55,6 +55,7 @@ _PRODUCTS = ("年度维保合同", "设备采购", "原材料供应", "物流服
 _STAGE = {"Prospecting": "1", "Qualification": "1", "Needs Analysis": "2", "Value Proposition": "2",
           "Id. Decision Makers": "3", "Perception Analysis": "3", "Proposal/Price Quote": "3",
           "Negotiation/Review": "4", "Closed Won": "5", "Closed Lost": "6"}
+_LEGACY_STAGES = ("验证客户", "需求确定", "方案/报价", "谈判审核", "赢单", "输单")
 _FOLLOW_UPS = ("电话沟通季度采购计划，客户反馈预算已批", "上门拜访财务总监，核对应收账款", "催收逾期发票，客户承诺月底付款",
                "发送最新报价单", "续约洽谈，客户要求延长账期", "参观工厂，了解产能情况")
 _OVERRIDE_REASONS = ("母公司提供担保", "已与客户财务总监签订还款计划", "已收到抵押物，经信用委员会审批", "长期合作客户，无坏账记录",
@@ -135,25 +136,29 @@ def populate(store: FxiaokeStore, *, seed: int, accounts: int, deals_per_account
 
 def _deals(store: FxiaokeStore, deals: list[dict[str, Any]], account_ids: dict[int, str],
            reps: list[Employee]) -> None:
-    layout, where = store.schema.fields["NewOpportunityObj"], store.schema.canonical["deals"]
+    obj = store.schema.deal_object
+    layout, where = store.schema.fields[obj], store.schema.canonical["deals"]
     terms = where.get("payment_terms_days")
     for deal in sorted(deals, key=lambda d: (d["created_at"], d["account_index"], d["name"])):
         parent = store.records["AccountObj"][account_ids[deal["account_index"]]]
         rng = random.Random(f"fxiaoke-deal:{parent['_id']}:{deal['name']}")
         owner = reps[deal["owner_index"] % len(reps)]
         stage = _STAGE[deal["stage"]]
-        rec: dict[str, Any] = {
-            "name": f"{parent['name'][:30]}-{rng.choice(_PRODUCTS)}", "account_id": parent["_id"], "owner": [owner.id],
-            "sales_stage": stage, "probability": field_value(layout["probability"], deal["probability"]),
-            "sales_status": "2" if deal["is_won"] else ("3" if deal["is_closed"] else "1"),
-            "close_date": date_ms(date.fromisoformat(deal["close_date"])),
-        }
+        status = "2" if deal["is_won"] else ("3" if deal["is_closed"] else "1")
+        rec: dict[str, Any] = {"name": f"{parent['name'][:30]}-{rng.choice(_PRODUCTS)}", "account_id": parent["_id"],
+                               "owner": [owner.id], where["probability"]: field_value(layout["probability"],
+                                                                                    deal["probability"]),
+                               where["close_date"]: date_ms(date.fromisoformat(deal["close_date"]))}
+        if obj == "NewOpportunityObj":
+            rec.update({"sales_stage": stage, "sales_status": status})
+        else:  # the legacy object keeps its stage as text and its state in biz_status
+            rec.update({"oppo_stage_id": _LEGACY_STAGES[int(stage) - 1], "biz_status": status})
         if deal["amount"] is not None:
-            rec["amount"] = field_value(layout["amount"], deal["amount"])
+            rec[where["amount"]] = field_value(layout[where["amount"]], deal["amount"])
         if terms is not None:
             rec[terms] = field_value(layout[terms], deal["payment_terms_days"])
         modified = _ms(deal["modified_at"])
-        stored = store.insert("NewOpportunityObj", {**rec, "create_time": min(_ms(deal["created_at"]), modified)},
+        stored = store.insert(obj, {**rec, "create_time": min(_ms(deal["created_at"]), modified)},
                               owner.id, at_ms=modified)
         stored["version"] = 1 + rng.randrange(6)
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from connector.sandbox.fxiaoke_fields import NUMERIC, FieldDef, date_ms, fmt_number
 
-__all__ = ["ACTIVE_OBJECTS", "INPUT_FIELDS", "OBJECT_LABELS", "TIERS", "VARIANTS", "WATCH_OPTIONS", "OrgSchema",
+__all__ = ["INPUT_FIELDS", "OPPORTUNITY_OBJECTS", "OBJECT_LABELS", "TIERS", "VARIANTS", "WATCH_OPTIONS", "OrgSchema",
            "Variant", "field_value", "org_schema"]
 
 Variant = Literal["provisioned", "bare", "renamed"]
@@ -30,7 +30,7 @@ TIERS = (("low", "低"), ("medium", "中"), ("high", "高"), ("critical", "严�
 WATCH_OPTIONS = (("credit_watch", "信用观察"), ("overdue", "逾期关注"), ("key_account", "重点客户"))
 OBJECT_LABELS = {"AccountObj": "客户", "NewOpportunityObj": "商机2.0", "OpportunityObj": "商机",
                  "ActiveRecordObj": "销售记录", "ContactObj": "联系人", "object_RiskTask__c": "风险跟进任务"}
-ACTIVE_OBJECTS = {"OpportunityObj": False}  # this tenant runs 商机2.0; the legacy object is switched off
+OPPORTUNITY_OBJECTS = ("NewOpportunityObj", "OpportunityObj")
 
 _LIFE = (("normal", "正常"), ("ineffective", "未生效"), ("under_review", "审核中"), ("in_change", "变更中"),
          ("invalid", "作废"))
@@ -146,6 +146,8 @@ _STANDARD_ACCOUNT = {"name": "name", "owner_id": "owner", "country": "country", 
                      "currency": "mc_currency", "annual_revenue": "annual_revenue"}
 _STANDARD_DEAL = {"account_id": "account_id", "name": "name", "owner_id": "owner", "amount": "amount",
                   "stage": "sales_stage", "close_date": "close_date", "probability": "probability"}
+_LEGACY_DEAL = {"account_id": "account_id", "name": "name", "owner_id": "owner", "amount": "expected_deal_amount",
+                "stage": "oppo_stage_id", "close_date": "expected_deal_closed_date", "probability": "probability"}
 _OVERRIDES = {"override_tier": "risk_override_tier__c", "override_reason": "risk_override_reason__c",
               "override_until": "risk_override_until__c"}
 
@@ -157,28 +159,39 @@ class OrgSchema:
     variant: Variant
     fields: dict[str, dict[str, FieldDef]]  # object api name -> field api name -> definition
     canonical: dict[str, dict[str, str]]  # {"accounts": {canonical: api_name}, "deals": {...}}
+    deal_object: str = "NewOpportunityObj"  # the opportunity object this tenant runs; the other is inactive
+
+    def is_active(self, obj: str) -> bool:
+        return obj not in OPPORTUNITY_OBJECTS or obj == self.deal_object
 
     def report(self) -> dict[str, Any]:
         """The `GET /__sandbox/org` body."""
         return {"variant": self.variant, "fields": {k: dict(v) for k, v in self.canonical.items()},
-                "objects": sorted(self.fields)}
+                "objects": sorted(self.fields), "deal_object": self.deal_object}
 
 
 def _layout(*groups: tuple[FieldDef, ...]) -> dict[str, FieldDef]:
     return {fd.api_name: fd for group in groups for fd in group}
 
 
-def org_schema(variant: str, seed: int) -> OrgSchema:
-    """A fresh schema of one variant; a renamed org draws its field names with the seed."""
+def org_schema(variant: str, seed: int, deal_object: str = "NewOpportunityObj") -> OrgSchema:
+    """A fresh schema of one variant; a renamed org draws its field names with the seed.
+
+    `deal_object` is the opportunity object the tenant runs (商机2.0 `NewOpportunityObj` or the legacy
+    `OpportunityObj`); riskbridge's deal fields and the generated deals live on it.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown Fxiaoke org variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    if deal_object not in OPPORTUNITY_OBJECTS:
+        raise ValueError(f"unknown Fxiaoke opportunity object {deal_object!r}; choose {' or '.join(OPPORTUNITY_OBJECTS)}")
     fields = {"AccountObj": _layout(_SYSTEM, _ACCOUNT), "NewOpportunityObj": _layout(_SYSTEM, _NEW_OPPORTUNITY),
               "OpportunityObj": _layout(_SYSTEM, _OPPORTUNITY), "ActiveRecordObj": _layout(_SYSTEM, _ACTIVE_RECORD)}
-    accounts, deals = dict(_STANDARD_ACCOUNT), dict(_STANDARD_DEAL)
+    accounts = dict(_STANDARD_ACCOUNT)
+    deals = dict(_STANDARD_DEAL if deal_object == "NewOpportunityObj" else _LEGACY_DEAL)
     if variant == "provisioned":
         fields["AccountObj"].update(_layout(tuple(INPUT_FIELDS.values()), _ACCOUNT_RISK))
         terms = INPUT_FIELDS["payment_terms_days"]
-        fields["NewOpportunityObj"].update(_layout((terms,), _OUTPUTS, (_f("risk_flags__c", "风险提示", "text"),),
+        fields[deal_object].update(_layout((terms,), _OUTPUTS, (_f("risk_flags__c", "风险提示", "text"),),
                                                    _OUTPUTS_TAIL))
         fields["ActiveRecordObj"]["risk_alert_key__c"] = _f("risk_alert_key__c", "风险提醒键", "text", max_length=120)
         fields["object_RiskTask__c"] = _layout(_SYSTEM, _RISK_TASK)
@@ -191,12 +204,12 @@ def org_schema(variant: str, seed: int) -> OrgSchema:
             renamed = FieldDef(api, fd.label, fd.type, custom=True, options=fd.options,
                                decimal_places=fd.decimal_places, max_length=fd.max_length)
             if key.startswith("deal:"):
-                fields["NewOpportunityObj"][api] = FieldDef(api, "付款天数", fd.type, custom=True, decimal_places=0)
+                fields[deal_object][api] = FieldDef(api, "付款天数", fd.type, custom=True, decimal_places=0)
                 deals["payment_terms_days"] = api
             else:
                 fields["AccountObj"][api] = renamed
                 accounts[key] = api
-    return OrgSchema(variant, fields, {"accounts": accounts, "deals": deals})
+    return OrgSchema(variant, fields, {"accounts": accounts, "deals": deals}, deal_object)
 
 
 _DIRTY_DATES = ("%Y-%m-%d", "%d/%m/%Y", "%Y.%m.%d", "%b %d, %Y")

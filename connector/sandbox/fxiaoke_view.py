@@ -68,12 +68,13 @@ def account_page(store: FxiaokeStore, account_id: str) -> AccountPage | None:
         fields: dict[str, object] = {(layout[k].label if k in layout else k): _shown(layout.get(k), v)
                                      for k, v in rec.items() if k not in skip}
         follow_ups = _follow_ups(store, account_id)
-        deals = [d for d in store.records["NewOpportunityObj"].values() if d.get("account_id") == account_id]
-        deal_layout = store.schema.fields["NewOpportunityObj"]
+        deal_object = store.schema.deal_object
+        deals = [d for d in store.records[deal_object].values() if d.get("account_id") == account_id]
+        deal_layout = store.schema.fields[deal_object]
+        stage, amount = (store.schema.canonical["deals"][k] for k in ("stage", "amount"))
         return AccountPage(
             account=_row(store, rec, {account_id: len(follow_ups)}), fields=fields,
-            deals=[{"name": d.get("name"), "amount": d.get("amount"),
-                    "stage": _shown(deal_layout.get("sales_stage"), d.get("sales_stage")),
+            deals=[{"name": d.get("name"), "amount": d.get(amount), "stage": _shown(deal_layout.get(stage), d.get(stage)),
                     "tier": d.get("risk_tier__c"), "reasons": d.get("risk_reasons__c"), "score": d.get("risk_score__c")}
                    for d in deals],
             tasks=[{"subject": str(t.get("active_record_content") or t.get("name") or "")[:80],

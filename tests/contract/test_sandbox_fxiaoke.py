@@ -21,9 +21,10 @@ import pytest
 import requests
 
 from connector.config import load_config
+from connector.sandbox.faults import FaultInjector
 from connector.sandbox.fxiaoke import FxiaokeApp
 from connector.sandbox.fxiaoke_limits import max_in_window
-from connector.sandbox.server import SandboxServer, running_sandbox
+from connector.sandbox.server import Sandbox, SandboxServer, running_sandbox
 
 TODAY = date(2026, 5, 14)
 # a moment after every generated record and after any token minted on the real clock
@@ -551,3 +552,24 @@ def test_a_25000_account_tenant_reads_completely_by_id_but_not_by_offset() -> No
         assert elapsed < 60, f"reading 25,000 accounts took {elapsed:.1f} s"
         by_offset = [fx.query(limit=100, offset=offset)["errorCode"] for offset in (9_900, 10_000, 10_100)]
         assert by_offset == [0, 0, 10013]  # offset paging would silently miss 14,900 accounts
+
+
+def test_a_tenant_on_the_legacy_opportunity_object() -> None:
+    app = FxiaokeApp(accounts=30, deals_per_account=2, seed=11, today=TODAY, faults=FaultInjector(),
+                     deal_object="OpportunityObj")
+    server = SandboxServer(Sandbox(app)).start()
+    try:
+        fx = Fx(server)
+        objects = {o["describeApiName"]: o["isActive"] for o in fx.call("/cgi/crm/v2/object/list")["data"]["objects"]}
+        assert objects["OpportunityObj"] is True and objects["NewOpportunityObj"] is False
+        deals = fx.read_all("OpportunityObj")
+        assert len(deals) == 60 and not fx.rows("NewOpportunityObj")
+        assert all({"expected_deal_closed_date", "oppo_stage_id", "biz_status"} <= d.keys() for d in deals)
+        fields = fx.call("/cgi/crm/v2/object/describe", {"apiName": "OpportunityObj"})["data"]["describe"]["fields"]
+        assert {"risk_score__c", "payment_terms_days__c"} <= fields.keys()
+        org = requests.get(server.url + "/__sandbox/org", timeout=5).json()
+        assert org["deal_object"] == "OpportunityObj" and org["fields"]["deals"]["stage"] == "oppo_stage_id"
+        assert len(requests.post(server.url + "/__sandbox/touch", json={"object": "deals", "count": 3},
+                                 timeout=5).json()["ids"]) == 3
+    finally:
+        server.stop()
