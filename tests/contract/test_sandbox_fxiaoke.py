@@ -23,6 +23,7 @@ import requests
 from connector.config import load_config
 from connector.sandbox.faults import FaultInjector
 from connector.sandbox.fxiaoke import FxiaokeApp
+from connector.sandbox.fxiaoke_fields import CHINA_TZ, FieldDef, FieldProblem, coerce
 from connector.sandbox.fxiaoke_limits import max_in_window
 from connector.sandbox.server import Sandbox, SandboxServer, running_sandbox
 
@@ -573,3 +574,22 @@ def test_a_tenant_on_the_legacy_opportunity_object() -> None:
                                  timeout=5).json()["ids"]) == 3
     finally:
         server.stop()
+
+
+def test_write_values_are_stored_in_wire_form() -> None:
+    money = FieldDef("credit_limit__c", "信用额度", "currency", decimal_places=2)
+    day = FieldDef("statement_date__c", "财报日期", "date")
+    many = FieldDef("risk_watchlist__c", "风险关注", "select_many", options=(("credit_watch", "信用观察"),))
+    assert coerce(money, 1200) == coerce(money, "1200") == "1200.00"
+    assert coerce(money, None) is None and coerce(money, "") is None  # clears the field
+    noon_utc = int(datetime(2026, 5, 14, 12, 0, tzinfo=UTC).timestamp() * 1000)
+    assert coerce(day, noon_utc) == int(datetime(2026, 5, 14, tzinfo=CHINA_TZ).timestamp() * 1000)
+    assert coerce(many, ["credit_watch", "credit_watch"]) == ["credit_watch"]
+    for fd, bad in ((money, "12,00"), (money, True), (day, "2026-05-14"), (many, ["overdue"])):
+        with pytest.raises(FieldProblem):
+            coerce(fd, bad)
+
+
+def test_max_in_window_finds_the_busiest_window_per_path() -> None:
+    calls = [(0.0, "/a"), (5.0, "/a"), (19.9, "/a"), (20.0, "/a"), (20.5, "/b"), (39.95, "/a")]
+    assert max_in_window(calls, 20.0) == {"/a": 3, "/b": 1}
