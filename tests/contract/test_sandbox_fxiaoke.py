@@ -472,7 +472,7 @@ def test_inspection_touch_and_html_view(fx: Fx) -> None:
     records = requests.get(fx.url + "/__sandbox/records/AccountObj", timeout=5).json()
     assert records["count"] == 250 and "watchlist" in records["records"][0]
     page = requests.get(fx.url + "/", timeout=5)
-    assert page.status_code == 200 and "fxiaoke sandbox" in page.text
+    assert page.status_code == 200 and "fxiaoke sandbox" in page.text and "客户名称" in page.text
     detail = requests.get(fx.url + f"/accounts/{touched['ids'][0]}", timeout=5)
     assert detail.status_code == 200 and "行业" in detail.text
 
