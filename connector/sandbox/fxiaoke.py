@@ -217,6 +217,8 @@ class FxiaokeApp:
             return self._query(obj, body, data, open_ids)
         if action == "get":
             answer = get_record(self.store, obj, data)
+            if body.get("includeNull") is True and isinstance(answer.get("data"), dict):
+                answer["data"] = {**dict.fromkeys(self.store.schema.fields[obj]), **answer["data"]}
             if open_ids and isinstance(answer.get("data"), dict):
                 answer["data"] = ids_out(answer["data"], self.store.schema.fields[obj], self.auth.employees)
             return answer

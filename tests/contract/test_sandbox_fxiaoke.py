@@ -321,6 +321,9 @@ def test_get_returns_the_record_map(fx: Fx) -> None:
     rid = fx.rows(limit=1)[0]["_id"]
     got = fx.call(GET, {"dataObjectApiName": "AccountObj", "objectDataId": rid})
     assert got["errorCode"] == 0 and got["data"]["_id"] == rid and "version" in got["data"]
+    assert "risk_score__c" not in got["data"]  # empty fields are omitted ...
+    full = fx.call(GET, {"dataObjectApiName": "AccountObj", "objectDataId": rid}, includeNull=True)
+    assert full["data"]["risk_score__c"] is None  # ... unless includeNull
     missing = fx.call(GET, {"dataObjectApiName": "AccountObj", "objectDataId": "0" * 32})
     assert missing["errorCode"] not in (0, None)
 
