@@ -140,8 +140,12 @@ def _int_arg(info: dict[str, Any], name: str, default: int) -> int:
 
 
 def run_query(store: FxiaokeStore, obj: str, data: dict[str, Any], include_null: bool,
-              count_total: bool) -> dict[str, Any]:
-    """The `data` of a query answer: {dataList, offset, limit, total}. Raises QueryError."""
+              count_total: bool, only_owner: str | None = None) -> dict[str, Any]:
+    """The `data` of a query answer: {dataList, offset, limit, total}. Raises QueryError.
+
+    `only_owner`: the operator is no CRM admin and sees only the records it owns; the result shrinks
+    silently, as on the real service (docs/crm-fxiaoke.md §14, "missed records").
+    """
     info = data.get("search_query_info")
     if info is None:
         info = {}
@@ -159,6 +163,8 @@ def run_query(store: FxiaokeStore, obj: str, data: dict[str, Any], include_null:
     if not isinstance(raw_filters, list):
         raise _bad("search_query_info.filters must be a list")
     filters = [_compile(f, layout) for f in raw_filters]
+    if only_owner is not None and "owner" in layout:
+        filters.append(_compile({"field_name": "owner", "operator": "EQ", "field_values": [only_owner]}, layout))
     orders = _orders(info.get("orders"), layout)
     projection = _projection(info.get("fieldProjection"), layout)
     with store.lock:

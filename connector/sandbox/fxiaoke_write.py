@@ -15,12 +15,16 @@ from typing import Any
 from connector.sandbox.fxiaoke_fields import FieldDef, FieldProblem, coerce
 from connector.sandbox.fxiaoke_store import FxiaokeStore
 
-__all__ = ["NOT_FOUND", "RECORD_LOCKED", "create_record", "get_record", "invalidate_record", "update_record"]
+__all__ = ["NO_DATA_PERMISSION", "NOT_FOUND", "RECORD_LOCKED", "create_record", "get_record", "invalidate_record", "update_record"]
 
 NOT_FOUND = 201112008  # undocumented: the sandbox's pick for "数据不存在或已作废"
 RECORD_LOCKED = 201112010  # undocumented: the sandbox's pick for "数据已锁定"
 _FAULT_CODES = {"RECORD_LOCKED": RECORD_LOCKED, "LOCKED": RECORD_LOCKED, "NO_PERMISSION": 20014,
                 "NOT_FOUND": NOT_FOUND}
+
+
+NO_DATA_PERMISSION = {"errorCode": 20014, "errorMessage": "无此操作的数据权限",
+                      "errorDescription": "the operator has no permission on this record"}
 
 
 def _bad(message: str) -> dict[str, Any]:
@@ -32,7 +36,13 @@ def _missing(obj: str, rid: str) -> dict[str, Any]:
             "errorDescription": "data not found"}
 
 
-def get_record(store: FxiaokeStore, obj: str, data: dict[str, Any]) -> dict[str, Any]:
+def _denied(rec: dict[str, Any], user: str, admins: frozenset[str]) -> bool:
+    """A non-admin operator may touch only the records it owns."""
+    return user not in admins and "owner" in rec and user not in rec["owner"]
+
+
+def get_record(store: FxiaokeStore, obj: str, data: dict[str, Any], user: str = "",
+               admins: frozenset[str] = frozenset({""})) -> dict[str, Any]:
     rid = data.get("objectDataId")
     if not isinstance(rid, str) or not rid:
         return _bad("the parameter objectDataId is missing or illegal")
@@ -40,6 +50,8 @@ def get_record(store: FxiaokeStore, obj: str, data: dict[str, Any]) -> dict[str,
         rec = store.records[obj].get(rid)
         if rec is None or rec.get("is_deleted"):
             return _missing(obj, rid)
+        if _denied(rec, user, admins):
+            return dict(NO_DATA_PERMISSION)
         return {"errorCode": 0, "errorMessage": "OK", "errorDescription": "success", "data": dict(rec)}
 
 
@@ -90,7 +102,7 @@ def _known(store: FxiaokeStore, fd: FieldDef) -> frozenset[str] | None:
 
 
 def update_record(store: FxiaokeStore, obj: str, data: dict[str, Any], user: str, triggers: dict[str, bool],
-                  record_error: Any) -> dict[str, Any]:
+                  record_error: Any, admins: frozenset[str] | None = None) -> dict[str, Any]:
     item = data.get("object_data")
     if not isinstance(item, dict):
         return _bad("the parameter object_data is missing or illegal")
@@ -101,6 +113,8 @@ def update_record(store: FxiaokeStore, obj: str, data: dict[str, Any], user: str
         rec = store.records[obj].get(rid)
         if rec is None or rec.get("is_deleted"):
             return _missing(obj, rid)
+        if admins is not None and _denied(rec, user, admins):
+            return dict(NO_DATA_PERMISSION)
         fault = _fault(record_error, rid)
         if fault:
             return fault

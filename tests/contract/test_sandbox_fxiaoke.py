@@ -596,3 +596,18 @@ def test_write_values_are_stored_in_wire_form() -> None:
 def test_max_in_window_finds_the_busiest_window_per_path() -> None:
     calls = [(0.0, "/a"), (5.0, "/a"), (19.9, "/a"), (20.0, "/a"), (20.5, "/b"), (39.95, "/a")]
     assert max_in_window(calls, 20.0) == {"/a": 3, "/b": 1}
+
+
+def test_a_non_admin_operator_sees_only_its_own_records(fx: Fx) -> None:
+    everyone = fx.read_all()
+    fx.creds["operator_user_id"] = "1002"  # a sales rep instead of the CRM admin
+    mine = fx.read_all()
+    assert 0 < len(mine) < len(everyone)  # the result shrinks without any error
+    assert {r["_id"] for r in mine} == {r["_id"] for r in everyone if r["owner"] == ["1002"]}
+    other = next(r["_id"] for r in everyone if r["owner"] != ["1002"])
+    denied = fx.call(UPDATE, {"object_data": {"_id": other, "dataObjectApiName": "AccountObj", "risk_tier__c": "low"}})
+    assert denied["errorCode"] == 20014 and denied["errorMessage"] == "无此操作的数据权限"
+    assert fx.call(GET, {"dataObjectApiName": "AccountObj", "objectDataId": other})["errorCode"] == 20014
+    own = fx.call(UPDATE, {"object_data": {"_id": mine[0]["_id"], "dataObjectApiName": "AccountObj",
+                                           "risk_tier__c": "low"}})
+    assert own["errorCode"] == 0
