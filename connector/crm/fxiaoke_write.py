@@ -13,7 +13,8 @@
   first, and the create repeated only when no record carries it.
 
 A record-level refusal becomes an `Outcome(ok=False, error="code: message [traceId …]")`; 30002
-(`QuotaExhausted`) stops the apply, marks the result `stopped` and re-raises with ``exc.partial``.
+(`QuotaExhausted`) stops the apply and marks the result `stopped`; it, an auth or configuration refusal,
+and a transient failure that outlives its retries (an outage) re-raise with ``exc.partial``.
 """
 
 from __future__ import annotations
@@ -57,9 +58,7 @@ def apply_plan(client: FxiaokeClient, plan: WritePlan) -> ApplyResult:
             outcome = _one(client, op)
         except FxiaokeFatal as exc:
             outcome = Outcome(key, False, error=exc.detail)
-        except Retriable as exc:  # outlived every retry: this record failed, the run goes on
-            outcome = Outcome(key, False, error=f"RETRIES_EXHAUSTED: {exc}")
-        except RiskbridgeError as exc:  # quota, configuration, auth: the run stops
+        except RiskbridgeError as exc:  # quota, configuration, auth, an outage outliving its retries: stop
             stop.set()
             with lock:
                 errors.append(exc)
@@ -187,5 +186,8 @@ def _create_once(client: FxiaokeClient, task: TaskCreate) -> Outcome:
                 log.info("create %s for %s: the answer was lost but the record exists", obj, task.key)
                 return Outcome(task.key, True, crm_id=found[task.key])
             if attempt >= client.policy.attempts:
-                return Outcome(task.key, False, error=f"RETRIES_EXHAUSTED: {exc}")
-            client.policy.sleep(client.policy.wait_for(attempt, exc.retry_after))
+                raise
+            wait = client.policy.wait_for(attempt, exc.retry_after)
+            log.warning("create follow-up task (%s) failed (%s); its key is not in the CRM: retry %d/%d in %.1fs",
+                        obj, exc, attempt, client.policy.attempts - 1, wait)
+            client.policy.sleep(wait)

@@ -101,7 +101,8 @@ def test_check_on_a_provisioned_org_is_all_well_reads_only_metadata_and_records_
     assert StateStore(load_config(config_path).state_url).runs(None, 10) == []
     table = cli("check", "--config", config_path)
     assert table.exit_code == 0 and "all well" in table.stdout and "Risk_Tier" in table.stdout
-    secrets = [v for k, v in org.credentials().items() if k in ("private_key", "client_secret", "refresh_token")]
+    secrets = [v for k, v in org.credentials().items() if k in ("private_key", "client_secret", "refresh_token",
+                                                                "app_secret", "permanent_code")]
     assert secrets and not any(str(v)[:40] in table.output + result.output for v in secrets)
 
 
