@@ -147,10 +147,11 @@ class FxiaokeApp:
             return self._reply({"errorCode": -1, "errorMessage": "系统繁忙", "errorDescription": "system busy"})
         return self._reply({"errorCode": 50009, "errorMessage": "服务异常，请稍后重试", "errorDescription": "timeout"})
 
-    def _reply(self, body: dict[str, Any], user: str = "-1000") -> Response:
+    def _reply(self, body: dict[str, Any], user: str = "-1000", ea: str | None = None) -> Response:
+        """HTTP 200 and the envelope plus a traceId shaped like the gateway's (`E-O.<ea>.<user>-…`)."""
         self._traces += 1
-        return json_response(200, {**body, "traceId": f"E-O.{self.auth.ea}.{user}-{self._traces:08x}"
-                                                       f"{random.getrandbits(32):08x}"})
+        trace = f"E-O.{ea or self.auth.ea}.{user}-{self._traces:08x}{random.getrandbits(32):08x}"
+        return json_response(200, {**body, "traceId": trace})
 
     # ------------------------------------------------------------ the API
 
@@ -170,7 +171,7 @@ class FxiaokeApp:
             return self._reply({"errorCode": 10002, "errorMessage": f"no such interface {path}"})
         ctx = self.auth.check(request.headers, body, need_user=path != "/cgi/user/getByMobile")
         if not isinstance(ctx, AuthContext):
-            return self._reply(ctx)
+            return self._reply(ctx, ea="null")  # the gateway does not know the tenant yet
         verdict = self.limits.admit(path)
         if verdict == 30002:
             return self._reply(_QUOTA, ctx.user_id)

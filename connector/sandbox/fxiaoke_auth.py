@@ -7,7 +7,7 @@ Wire facts (docs/crm-fxiaoke.md §3, §4, §13):
   corpId, then `corpAccessToken`, `corpId`, `currentOpenUserId` at the top level of every body;
 - a token lives 7,200 s; asking again within 6,600 s of its minting returns the same token; later a new
   one is minted and both work until each one's own expiry. `expiresIn` counts down (remaining seconds);
-- at most 10 token calls a minute (both endpoints together, per app);
+- at most 10 token calls a minute (both endpoints together, per app); past it 14001 (the code is undocumented);
 - a bad secret gets the 10006 body, no credentials the 20017 body, an unknown or expired token 20016.
   Everything is HTTP 200.
 """
@@ -81,16 +81,16 @@ class FxiaokeAuth:
         for key, wanted in (("appId", self.app_id), ("appSecret", self.app_secret),
                             ("permanentCode", self.permanent_code)):
             if body.get(key) != wanted:
-                return _bad_parameter(key)
+                return _bad_parameter(key, token_style=style)
         if style == "new" and body.get("grantType") != "app_secret":
-            return _bad_parameter("grantType")
+            return _bad_parameter("grantType", token_style=style)
         now = self.clock()
         with self._lock:
             while self._calls and self._calls[0] <= now - 60.0:
                 self._calls.popleft()
-            if len(self._calls) >= self.calls_per_minute:
-                return {"errorCode": 30004, "errorMessage": "token interface call frequency exceeded (10/min)",
-                        "errorDescription": "获取token接口调用频率超限，每分钟最多10次"}
+            if len(self._calls) >= self.calls_per_minute:  # the code is undocumented; 14001 is the table's
+                return {"errorCode": 14001, "errorMessage": "接口调用超过限制 (token: at most 10 calls a minute)",
+                        "errorDescription": "call limit exceeded"}
             self._calls.append(now)
             for value in [v for v, t in self._tokens.items() if t.expires <= now]:
                 del self._tokens[value]
@@ -153,7 +153,13 @@ class FxiaokeAuth:
 _BAD_TOKEN = {"errorMessage": "the cropId,cropAccessToken or authorization is error", "errorCode": 20016}
 
 
-def _bad_parameter(name: str) -> dict[str, Any]:
-    """The body the gateway sends for a missing or illegal parameter (recorded for appSecret)."""
-    return {"errorCode": 10006, "errorMessage": f"the parameter {name} is missing or illegal",
-            "errorDescription": "缺少参数或参数不合法", "error": "非法请求", "error_description": "缺少参数或参数不合法"}
+def _bad_parameter(name: str, token_style: Style | None = None) -> dict[str, Any]:
+    """The body the gateway sends for a missing or illegal parameter (recorded for appSecret).
+
+    Only the new-style token endpoint adds `error` and `error_description` (as the probes recorded).
+    """
+    body = {"errorCode": 10006, "errorMessage": f"the parameter {name} is missing or illegal",
+            "errorDescription": "缺少参数或参数不合法"}
+    if token_style == "new":
+        body.update({"error": "非法请求", "error_description": "缺少参数或参数不合法"})
+    return body

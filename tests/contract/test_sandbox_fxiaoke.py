@@ -177,9 +177,11 @@ def test_new_style_uses_plain_employee_ids_unless_convert_user_id(fx: Fx) -> Non
 def test_auth_errors_come_back_as_http_200_envelopes(fx: Fx) -> None:
     bad = fx.grant(appSecret="wrong")
     assert bad["errorCode"] == 10006 and bad["error"] == "非法请求" and "appSecret" in bad["errorMessage"]
-    assert fx.grant("legacy", appSecret="wrong")["errorCode"] == 10006
+    legacy = fx.grant("legacy", appSecret="wrong")
+    assert legacy["errorCode"] == 10006 and "error" not in legacy
     none = fx.raw(QUERY, {"data": {"dataObjectApiName": "AccountObj"}})
-    assert none["errorCode"] == 20017 and none["traceId"]
+    assert none["errorCode"] == 20017 and none["errorMessage"] == "corpAccessToken为必填项，不能为空"
+    assert none["traceId"].startswith("E-O.null.-1000-")
     fake_new = fx.raw(QUERY, {"data": {}}, {"authorization": "Bearer FAKE", "x-fs-ea": fx.creds["ea"],
                                             "x-fs-userid": "1000"})
     fake_legacy = fx.raw(QUERY, {"corpAccessToken": "FAKE", "corpId": fx.creds["corp_id"],
@@ -205,7 +207,7 @@ def test_token_endpoint_allows_ten_calls_a_minute(fx: Fx) -> None:
     fx.app.auth.reset_limits()
     answers = [fx.grant() for _ in range(11)]
     assert all(a["errorCode"] == 0 for a in answers[:10])
-    assert answers[10]["errorCode"] != 0 and "accessToken" not in answers[10]
+    assert answers[10]["errorCode"] == 14001 and "accessToken" not in answers[10]
     fx.clock.now += 61
     assert fx.grant()["errorCode"] == 0
 
