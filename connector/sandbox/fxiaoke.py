@@ -6,8 +6,8 @@ envelope `{errorCode, errorMessage, errorDescription, traceId, …}`; success if
     /oauth2.0/token                          new-style token; then headers authorization/x-fs-ea/x-fs-userid
     /cgi/corpAccessToken/get/V2              legacy token; then corpAccessToken/corpId/currentOpenUserId in body
     /cgi/user/getByMobile                    legacy: the operator's open user id
-    /cgi/crm/v2/data/{query,get,update,create,invalid}          preset objects (AccountObj, NewOpportunityObj, …)
-    /cgi/crm/custom/v2/data/{query,findSimple,get,update,create,invalid}   custom objects (`…__c`) only
+    /cgi/crm/v2/data/{query,get,update,create,invalid,changeOwner}   preset objects (AccountObj, NewOpportunityObj, …)
+    /cgi/crm/custom/v2/data/{…the same…, findSimple}                custom objects (`…__c`) only
     /cgi/crm/v2/object/{list,describe}
 
 Employee fields travel as plain ids (`["1000"]`) with new-style auth and as open ids (`FSUID_…`) with
@@ -27,10 +27,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from connector.sandbox.data import touch_account
 from connector.sandbox.faults import FaultInjector
 from connector.sandbox.fxiaoke_auth import AuthContext, FxiaokeAuth
-from connector.sandbox.fxiaoke_data import populate
+from connector.sandbox.fxiaoke_data import populate, user_edit
 from connector.sandbox.fxiaoke_fields import describe_field
 from connector.sandbox.fxiaoke_ids import filters_in, ids_in, ids_out
 from connector.sandbox.fxiaoke_limits import (
@@ -40,11 +39,17 @@ from connector.sandbox.fxiaoke_limits import (
     CallLimits,
     max_in_window,
 )
-from connector.sandbox.fxiaoke_org import OBJECT_LABELS, field_value, org_schema
+from connector.sandbox.fxiaoke_org import OBJECT_LABELS, org_schema
 from connector.sandbox.fxiaoke_query import QueryError, run_query
 from connector.sandbox.fxiaoke_store import FxiaokeStore
 from connector.sandbox.fxiaoke_view import account_page, account_rows, on_watchlist
-from connector.sandbox.fxiaoke_write import create_record, get_record, invalidate_record, update_record
+from connector.sandbox.fxiaoke_write import (
+    change_owner,
+    create_record,
+    get_record,
+    invalidate_record,
+    update_record,
+)
 from connector.sandbox.http import Request, Response, json_response
 from connector.sandbox.view import AccountPage, AccountRow
 
@@ -53,10 +58,9 @@ __all__ = ["FxiaokeApp"]
 log = logging.getLogger(__name__)
 
 PRESET, CUSTOM = "/cgi/crm/v2/data/", "/cgi/crm/custom/v2/data/"
-_ACTIONS = {"query", "get", "update", "create", "invalid"}
-_WRITES = {"update", "create", "invalid"}
+_ACTIONS = {"query", "get", "update", "create", "invalid", "changeOwner"}
+_WRITES = {"update", "create", "invalid", "changeOwner"}
 _OBJECT_ALIASES = {"accounts": "AccountObj", "tasks": "ActiveRecordObj"}
-_TOUCH_CANON = ("max_days_past_due", "overdue_amount", "credit_limit", "disputes_12m")
 
 
 def _bad(message: str) -> dict[str, Any]:
@@ -227,6 +231,12 @@ class FxiaokeApp:
             return answer
         if action == "invalid":
             return invalidate_record(self.store, obj, data, user)
+        if action == "changeOwner":
+            if open_ids and isinstance(data.get("Data"), list):
+                layout = {"ownerId": self.store.schema.fields[obj]["owner"]}
+                data = {**data, "Data": [ids_in(i, layout, self.auth.employees) if isinstance(i, dict) else i
+                                         for i in data["Data"]]}
+            return change_owner(self.store, obj, data, user)
         if isinstance(item, dict) and open_ids:
             data = {**data, "object_data": ids_in(item, self.store.schema.fields[obj], self.auth.employees)}
         if action == "update":
@@ -341,32 +351,8 @@ class FxiaokeApp:
             self._touch_order[name] = (order, (cursor + len(picked)) % max(1, len(order)))
             for rid in picked:
                 rec = store.records[name][rid]
-                store.modify(name, rid, self._user_edit(name, rec, rng), (rec.get("owner") or ["1001"])[0])
+                store.modify(name, rid, user_edit(store, name, rec, rng), (rec.get("owner") or ["1001"])[0])
         return picked
-
-    def _user_edit(self, obj: str, rec: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-        layout = self.store.schema.fields[obj]
-        if obj == "AccountObj":
-            where = self.store.schema.canonical["accounts"]
-            if "disputes_12m" not in where:  # no credit fields in this tenant: a clerk edits a standard one
-                return {"account_level": rng.choice(("1", "2", "3")), "remark": f"客户回访 {rng.randint(1, 999)}"}
-            canon: dict[str, Any] = {}
-            for key in _TOUCH_CANON:
-                value = rec.get(where[key])
-                canon[key] = None if value is None else float(value)
-            before = dict(canon)
-            touch_account(rng, canon)
-            return {where[k]: field_value(layout[where[k]], v) for k, v in canon.items() if v != before[k]}
-        if obj == self.store.schema.deal_object:
-            amount = self.store.schema.canonical["deals"]["amount"]
-            if rec.get(amount) is not None and rng.random() < 0.5:
-                return {amount: field_value(layout[amount], round(float(rec[amount]) * rng.uniform(0.75, 1.4), -2))}
-            if obj == "OpportunityObj":
-                return {"probability": field_value(layout["probability"], min(90, int(rec.get("probability") or 0) + 10))}
-            return {"sales_stage": str(min(int(rec.get("sales_stage") or "1") + 1, 4))}
-        if obj == "ActiveRecordObj":
-            return {"active_record_content": f"{rec.get('active_record_content', '')}（已补充）"}
-        return {"name": f"{rec.get('name', '')}*"} if "name" in layout and not layout["name"].read_only else {}
 
     def account_rows(self) -> list[AccountRow]:
         return account_rows(self.store)

@@ -14,12 +14,12 @@ import random
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from connector.sandbox.data import INDUSTRIES, generate
+from connector.sandbox.data import INDUSTRIES, generate, touch_account
 from connector.sandbox.fxiaoke_fields import date_ms
 from connector.sandbox.fxiaoke_org import TIERS, field_value
 from connector.sandbox.fxiaoke_store import Employee, FxiaokeStore
 
-__all__ = ["CITIES", "credit_code", "populate"]
+__all__ = ["CITIES", "credit_code", "populate", "user_edit"]
 
 # (province, city, administrative division code of the city)
 CITIES: tuple[tuple[str, str, str], ...] = (
@@ -189,3 +189,33 @@ def _extras(store: FxiaokeStore, seed: int, today: date) -> None:
             acc["last_followed_time"] = at
     store.changed("AccountObj")
 
+
+
+_TOUCH_CANON = ("max_days_past_due", "overdue_amount", "credit_limit", "disputes_12m")
+
+
+def user_edit(store: FxiaokeStore, obj: str, rec: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """The field changes a CRM user makes to one record (`/__sandbox/touch`), in wire form."""
+    schema = store.schema
+    layout = schema.fields[obj]
+    if obj == "AccountObj":
+        where = schema.canonical["accounts"]
+        if "disputes_12m" not in where:  # no credit fields in this tenant: a clerk edits a standard one
+            return {"account_level": rng.choice(("1", "2", "3")), "remark": f"客户回访 {rng.randint(1, 999)}"}
+        canon: dict[str, Any] = {}
+        for key in _TOUCH_CANON:
+            value = rec.get(where[key])
+            canon[key] = None if value is None else float(value)
+        before = dict(canon)
+        touch_account(rng, canon)
+        return {where[k]: field_value(layout[where[k]], v) for k, v in canon.items() if v != before[k]}
+    if obj == schema.deal_object:
+        amount = schema.canonical["deals"]["amount"]
+        if rec.get(amount) is not None and rng.random() < 0.5:
+            return {amount: field_value(layout[amount], round(float(rec[amount]) * rng.uniform(0.75, 1.4), -2))}
+        if obj == "OpportunityObj":
+            return {"probability": field_value(layout["probability"], min(90, int(rec.get("probability") or 0) + 10))}
+        return {"sales_stage": str(min(int(rec.get("sales_stage") or "1") + 1, 4))}
+    if obj == "ActiveRecordObj":
+        return {"active_record_content": f"{rec.get('active_record_content', '')}（已补充）"}
+    return {"name": f"{rec.get('name', '')}*"} if "name" in layout and not layout["name"].read_only else {}

@@ -15,7 +15,7 @@ from typing import Any
 from connector.sandbox.fxiaoke_fields import FieldDef, FieldProblem, coerce
 from connector.sandbox.fxiaoke_store import FxiaokeStore
 
-__all__ = ["NO_DATA_PERMISSION", "NOT_FOUND", "RECORD_LOCKED", "create_record", "get_record", "invalidate_record", "update_record"]
+__all__ = ["NO_DATA_PERMISSION", "NOT_FOUND", "RECORD_LOCKED", "change_owner", "create_record", "get_record", "invalidate_record", "update_record"]
 
 NOT_FOUND = 201112008  # undocumented: the sandbox's pick for "数据不存在或已作废"
 RECORD_LOCKED = 201112010  # undocumented: the sandbox's pick for "数据已锁定"
@@ -164,3 +164,31 @@ def invalidate_record(store: FxiaokeStore, obj: str, data: dict[str, Any], user:
             return _missing(obj, rid)
         store.modify(obj, rid, {"life_status": "invalid"}, user)
     return {"errorCode": 0, "errorMessage": "OK", "errorDescription": "success", "dataId": rid}
+
+
+def change_owner(store: FxiaokeStore, obj: str, data: dict[str, Any], user: str) -> dict[str, Any]:
+    """`data/changeOwner`: `data.Data = [{objectDataId, ownerId}]`, the only way to move a record's owner.
+
+    `ownerId` is a list (`["1000"]`) on one docs page and a string holding one (`"[1000]"`) on another ⚠;
+    both are accepted. Nothing changes unless every item is valid.
+    """
+    items = data.get("Data")
+    if not isinstance(items, list) or not items:
+        return _bad("the parameter Data is missing or illegal")
+    moves: list[tuple[str, str]] = []
+    with store.lock:
+        for item in items:
+            rid = item.get("objectDataId") if isinstance(item, dict) else None
+            owner = item.get("ownerId") if isinstance(item, dict) else None
+            if isinstance(owner, str):
+                owner = [v.strip().strip('"') for v in owner.strip("[]").split(",") if v.strip()]
+            if not isinstance(rid, str) or rid not in store.records[obj]:
+                return _missing(obj, str(rid))
+            if not isinstance(owner, list) or len(owner) != 1 or store.employee(str(owner[0])) is None:
+                return _bad(f"ownerId {item.get('ownerId')!r} is not one employee id")
+            moves.append((rid, str(owner[0])))
+        for rid, owner_id in moves:
+            employee = store.employee(owner_id)
+            store.modify(obj, rid, {"owner": [owner_id], "owner_department": employee.department if employee else ""},
+                         user)
+    return {"errorCode": 0, "errorMessage": "OK", "errorDescription": "success"}

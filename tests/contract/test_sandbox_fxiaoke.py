@@ -613,3 +613,24 @@ def test_a_non_admin_operator_sees_only_its_own_records(fx: Fx) -> None:
     own = fx.call(UPDATE, {"object_data": {"_id": mine[0]["_id"], "dataObjectApiName": "AccountObj",
                                            "risk_tier__c": "low"}})
     assert own["errorCode"] == 0
+
+
+def test_change_owner_is_the_only_way_to_move_a_record(fx: Fx) -> None:
+    rec = fx.rows(limit=1)[0]
+    new_owner = "1005" if rec["owner"] != ["1005"] else "1006"
+    path = "/cgi/crm/v2/data/changeOwner"
+    moved = fx.call(path, {"dataObjectApiName": "AccountObj", "Data": [{"objectDataId": rec["_id"],
+                                                                        "ownerId": [new_owner]}]})
+    assert moved["errorCode"] == 0
+    after = fx.call(GET, {"dataObjectApiName": "AccountObj", "objectDataId": rec["_id"]})["data"]
+    assert after["owner"] == [new_owner] and after["version"] == rec["version"] + 1
+    as_text = fx.call(path, {"dataObjectApiName": "AccountObj", "Data": [{"objectDataId": rec["_id"],
+                                                                          "ownerId": "[1000]"}]})
+    assert as_text["errorCode"] == 0  # the other documented form of ownerId
+    assert fx.call(path, {"dataObjectApiName": "AccountObj", "Data": [{"objectDataId": rec["_id"],
+                                                                       "ownerId": ["9999"]}]})["errorCode"] != 0
+    legacy = Fx(fx.server, style="legacy")
+    open_id = legacy.app.auth.employees["1003"]
+    assert legacy.call(path, {"dataObjectApiName": "AccountObj", "Data": [{"objectDataId": rec["_id"],
+                                                                           "ownerId": [open_id]}]})["errorCode"] == 0
+    assert legacy.app.store.records["AccountObj"][rec["_id"]]["owner"] == ["1003"]
