@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -436,7 +436,8 @@ def test_rate_limit_is_configurable(fx: Fx) -> None:
 
 
 def test_daily_quota_answers_30002_until_beijing_midnight(fx: Fx) -> None:
-    beijing_noon = datetime(2026, 6, 1, 4, 0, tzinfo=UTC).timestamp()  # 12:00 in Beijing
+    day = datetime.fromtimestamp(LATER, tz=CHINA_TZ).date() + timedelta(days=1)
+    beijing_noon = datetime(day.year, day.month, day.day, 12, tzinfo=CHINA_TZ).timestamp()
     fx.clock.now = beijing_noon
     fx.login()
     fx.app.limits.reset()
