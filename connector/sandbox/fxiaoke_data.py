@@ -34,7 +34,8 @@ CITIES: tuple[tuple[str, str, str], ...] = (
     ("辽宁省", "沈阳市", "210100"), ("辽宁省", "大连市", "210200"), ("河北省", "石家庄市", "130100"),
     ("云南省", "昆明市", "530100"), ("广西壮族自治区", "南宁市", "450100"), ("江西省", "南昌市", "360100"),
 )
-_DISTRICTS = ("高新区", "经济开发区", "工业园区", "城东区", "城西区", "滨海新区", "南山区", "浦东新区")
+_DISTRICTS = ("高新区", "经济技术开发区", "工业园区", "城东区", "城西区", "新城区")
+_ROADS = ("人民路", "建设路", "解放路", "中山路", "科技路", "工业大道", "长江路", "和平路")
 _TRADE_NAMES = ("华信", "恒达", "鼎盛", "宏远", "金桥", "瑞丰", "东方", "中科", "天成", "海纳", "永泰", "博远", "新锐",
                 "润通", "德昌", "汇丰", "鑫源", "卓越", "光明", "远航", "正泰", "万通", "嘉禾", "中联", "聚力", "华美",
                 "长城", "申达", "飞扬", "百川", "启明", "星河", "同创", "安信", "富源", "明德", "国泰", "凯旋", "智达")
@@ -116,8 +117,9 @@ def populate(store: FxiaokeStore, *, seed: int, accounts: int, deals_per_account
             rec["industry"] = value
         if domestic:  # a foreign firm has no 统一社会信用代码
             rec["uniform_social_credit_code"] = credit_code(rng, division)
-            rec.update({"province": province, "city": city, "district": rng.choice(_DISTRICTS),
-                        "address": f"{province}{city}{rng.choice(_DISTRICTS)}{rng.randint(1, 999)}号"})
+            district = rng.choice(_DISTRICTS)
+            rec.update({"province": province, "city": city, "district": district,
+                        "address": f"{province}{city}{district}{rng.choice(_ROADS)}{rng.randint(1, 999)}号"})
         for key, api in where.items():
             fd = layout.get(api)
             if fd is not None and fd.custom and acc.get(key) is not None:

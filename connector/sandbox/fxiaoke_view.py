@@ -33,6 +33,8 @@ def _shown(fd: FieldDef | None, value: Any) -> Any:
         return labels.get(value, value)
     if fd.type == "select_many":
         return "，".join(labels.get(v, v) for v in value)
+    if fd.type == "true_or_false":
+        return "是" if value is True else "否"
     if fd.type in ("date", "date_time"):
         moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC).astimezone(CHINA_TZ)
         return moment.strftime("%Y-%m-%d" if fd.type == "date" else "%Y-%m-%d %H:%M")

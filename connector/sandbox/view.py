@@ -34,11 +34,11 @@ class AccountPage:
 _TEXT = {
     "en": {"accounts": "Accounts", "name": "Account name", "owner": "Owner", "score": "Risk score",
            "tier": "Risk tier", "reasons": "Top reasons", "tags": "Tags", "tasks": "Open tasks", "page": "Page",
-           "records": "records", "not_scored": "not scored", "watch": "credit-watchlist", "deals": "Deals",
+           "records": "records", "deal_name": "Name", "deal_reasons": "Reasons", "not_scored": "not scored", "watch": "credit-watchlist", "deals": "Deals",
            "amount": "Amount", "stage": "Stage", "activities": "Open activities", "subject": "Subject",
            "status": "Status", "priority": "Priority", "due": "Due", "assigned": "Assigned to", "fields": "Fields"},
     "zh": {"accounts": "客户", "name": "客户名称", "owner": "负责人", "score": "风险评分", "tier": "风险等级",
-           "reasons": "主要原因", "tags": "标签", "tasks": "跟进记录", "page": "页", "records": "条",
+           "reasons": "主要原因", "tags": "标签", "tasks": "跟进记录", "page": "页", "records": "条", "deal_name": "商机名称", "deal_reasons": "原因",
            "not_scored": "未评分", "watch": "信用观察", "deals": "商机", "amount": "金额", "stage": "阶段",
            "activities": "跟进记录", "subject": "内容", "status": "状态", "priority": "优先级", "due": "截止日期",
            "assigned": "负责人", "fields": "字段"},
@@ -118,8 +118,8 @@ def render_account(crm: str, page: AccountPage) -> str:
         f"<header><a href='/' style='color:#fff'>{t['accounts']}</a> › {escape(a.name)}</header><main>"
         f"<p>{t['owner']}: {escape(a.owner)} · {t['score']}: "
         f"<b>{'' if a.risk_score is None else f'{a.risk_score:.0f}'}</b> {_badge(a.tier, crm)} {tag}</p>"
-        f"<p>{escape(a.reasons or '')}</p><h3>{t['deals']}</h3><table><tr><th>{t['name']}</th><th>{t['amount']}</th>"
-        f"<th>{t['stage']}</th><th>{t['tier']}</th><th>{t['reasons']}</th></tr>{deals}</table>"
+        f"<p>{escape(a.reasons or '')}</p><h3>{t['deals']}</h3><table><tr><th>{t['deal_name']}</th><th>{t['amount']}</th>"
+        f"<th>{t['stage']}</th><th>{t['tier']}</th><th>{t['deal_reasons']}</th></tr>{deals}</table>"
         f"<h3>{t['activities']}</h3><table><tr><th>{t['subject']}</th><th>{t['status']}</th><th>{t['priority']}</th>"
         f"<th>{t['due']}</th><th>{t['assigned']}</th></tr>{tasks}</table><h3>{t['fields']}</h3><table>{fields}</table>"
         "</main></body></html>"
