@@ -93,7 +93,7 @@ def ms_to_date(ms: int) -> date:
 
 def coerce(fd: FieldDef, value: Any, known_ids: frozenset[str] | None = None) -> Any:
     """A client's write value in the stored form; None clears the field. Raises FieldProblem."""
-    if value is None or value == "" and fd.type not in _TEXT:
+    if value is None or (value == "" and fd.type not in _TEXT):  # an empty string clears a typed field
         return None
     kind = fd.type
     if kind in _TEXT:
