@@ -2,7 +2,8 @@
 
 Fxiaoke counts calls per API path in a sliding window (60 or 100 calls per 20 s ⚠; 30004 past it). Each
 call first takes a slot here: when `limit` calls to the same path were admitted within the last
-`window` seconds (plus a small margin for the time a request spends on the wire), it waits until the
+`window` seconds (plus a margin for the time a request spends on the wire: half a second, at most a
+twentieth of the window), it waits until the
 oldest leaves the window. Clock and sleep are injected, so tests never wait; the time spent waiting is
 kept for the run's figures.
 """
@@ -23,9 +24,9 @@ class PathLimiter:
     """At most `limit` admissions per path within any `window` seconds. Thread-safe."""
 
     def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, margin: float = WIRE_MARGIN_S) -> None:
+                 sleep: Callable[[float], None] = time.sleep, margin: float | None = None) -> None:
         self.limit = max(1, limit)
-        self.window = window + margin
+        self.window = window + (min(WIRE_MARGIN_S, window / 20) if margin is None else margin)
         self._clock = clock
         self._sleep = sleep
         self._admitted: dict[str, deque[float]] = {}

@@ -135,20 +135,35 @@ def _existing(client: FxiaokeClient, keys: list[str]) -> dict[str, str]:
 
 
 def _followup(client: FxiaokeClient, task: TaskCreate) -> dict[str, Any]:
+    """The follow-up record: ActiveRecordObj's documented fields, or, on a tenant's own custom object, the
+    fields its describe offers (a lookup to the record, a due date, a long text for the description)."""
     obj, key_field = client.conn.followup_object, client.conn.followup_key_field
     about = client.objects.get(task.object, task.object)
-    record: dict[str, Any] = {"dataObjectApiName": obj, key_field: task.key,
-                              "related_object_data": [{"describe_api_name": about, "id": task.record_id}]}
+    record: dict[str, Any] = {"dataObjectApiName": obj, key_field: task.key}
     if task.owner_id:
         record["owner"] = [task.owner_id]
     if obj == "ActiveRecordObj":
         record["active_record_content"] = f"{task.subject}\n{task.description}".strip()
+        record["related_object_data"] = [{"describe_api_name": about, "id": task.record_id}]
         if about == "AccountObj":
             record["account_id"] = task.record_id
         elif about == "NewOpportunityObj":
             record["new_opportunity_id"] = task.record_id
-    else:
-        record["name"] = task.subject[:100]
+        return record
+    record["name"] = task.subject[:100]
+    fields = client.describe(obj)
+    lookup = next((n for n, f in fields.items() if f.get("type") == "object_reference"
+                   and f.get("target_api_name") == about), None)
+    if lookup is not None:
+        record[lookup] = task.record_id
+    elif "related_object_data" in fields:
+        record["related_object_data"] = [{"describe_api_name": about, "id": task.record_id}]
+    due = next((n for n, f in fields.items() if f.get("type") == "date" and "due" in n.lower()), None)
+    if due is not None:
+        record[due] = wire_value(task.due)
+    text = next((n for n, f in fields.items() if f.get("type") == "long_text" and n != key_field), None)
+    if text is not None:
+        record[text] = task.description
     return record
 
 
