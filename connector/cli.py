@@ -374,9 +374,26 @@ def runs(
         out.print(runs_table(rows))
 
 
+_DEMO_EN = {
+    "title": "[bold]riskbridge demo[/] · {crm} sandbox at {url} · {accounts} accounts, {deals} deals",
+    "limit": "", "clerk": "a credit clerk edits {n} accounts in the CRM …", "tiers": "accounts by tier: ",
+    "watch": " · on the watchlist {n}", "riskiest": "the five riskiest accounts",
+    "columns": "account|score|tier|top reasons",
+}
+_DEMO_ZH = {
+    "title": "[bold]riskbridge 演示[/] · 纷享销客沙箱 {url} · {accounts} 个客户, {deals} 个商机",
+    "limit": "演示租户不限调用频次 (标准租户每个接口每 20 秒 60 次, 2,000 个客户的全量同步约需 30 分钟; "
+             "见 bench/bench_fxiaoke.py)",
+    "clerk": "信用专员在 CRM 中修改了 {n} 个客户 …", "tiers": "各风险等级的客户数: ", "watch": " · 风险观察名单 {n}",
+    "riskiest": "风险最高的五个客户", "columns": "客户|风险评分|风险等级|主要原因",
+}
+_DEMO_TIERS_ZH = {"low": "低", "medium": "中", "high": "高", "critical": "严重"}
+_DEMO_RATE_LIMIT = 100_000
+
+
 @app.command()
 def demo(
-    crm: Annotated[str, typer.Option(help="salesforce or zoho.")] = "salesforce",
+    crm: Annotated[str, typer.Option(help="salesforce, zoho or fxiaoke (纷享销客, in Chinese).")] = "salesforce",
     accounts: Annotated[int, typer.Option(help="Accounts in the sandbox org.")] = 2000,
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Keep the sandbox up to browse it.")] = False,
 ) -> None:
@@ -396,34 +413,43 @@ def demo(
     if crm not in ("salesforce", "zoho", "fxiaoke"):
         fail(ConfigError(f"--crm must be salesforce, zoho or fxiaoke, not {crm!r}"))
     _setup_logging(False, quiet=True)
+    zh = crm == "fxiaoke"  # a Fxiaoke tenant's credit manager reads Chinese
+    words = _DEMO_ZH if zh else _DEMO_EN
     with tempfile.TemporaryDirectory(prefix="riskbridge-demo-") as tmp, \
             running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=7) as sandbox:
-        out.print(f"[bold]riskbridge demo[/] · {crm} sandbox at {sandbox.url} · {accounts} accounts, "
-                  f"{accounts * 2} deals")
+        out.print(words["title"].format(crm=crm, url=sandbox.url, accounts=accounts, deals=accounts * 2))
         creds = requests.get(f"{sandbox.url}/__sandbox/credentials", timeout=10).json()
-        cfg = load_config(write_config(Path(tmp) / "config.toml", crm, creds))
+        environ = None
+        if zh:  # Fxiaoke writes one record per call: the demo lifts the tenant's frequency limit on both sides
+            import os
+
+            requests.post(f"{sandbox.url}/__sandbox/limits", json={"rate_limit": _DEMO_RATE_LIMIT}, timeout=10)
+            environ = {**os.environ, "RISKBRIDGE_CONNECTIONS__SANDBOX__RATE_LIMIT": str(_DEMO_RATE_LIMIT)}
+            out.print(words["limit"])
+        cfg = load_config(write_config(Path(tmp) / "config.toml", crm, creds), environ=environ)
         try:
             first = Sync(cfg).run()
             out.print(summary_table(first))
-            obj = "Account" if crm == "salesforce" else "Accounts"
+            obj = {"salesforce": "Account", "zoho": "Accounts", "fxiaoke": "AccountObj"}[crm]
             touched = requests.post(f"{sandbox.url}/__sandbox/touch", json={"object": obj, "count": 20},
                                     timeout=10).json()["ids"]
-            out.print(f"a credit clerk edits {len(touched)} accounts in the CRM …")
+            out.print(words["clerk"].format(n=len(touched)))
             second = Sync(cfg).run()
             out.print(summary_table(second))
         except RiskbridgeError as exc:
             fail(exc)
         store = StateStore(cfg.state_url)
         tiers = store.tier_counts("default")
-        out.print("accounts by tier: " + " · ".join(f"{t} {tiers.get(t, 0)}" for t in
-                                                     ("low", "medium", "high", "critical"))
-                  + f" · on the watchlist {store.watchlist_count('default')}")
-        table = Table(title="the five riskiest accounts", title_justify="left")
-        for col in ("account", "score", "tier", "top reasons"):
+        tier_name = _DEMO_TIERS_ZH if zh else {t: t for t in _DEMO_TIERS_ZH}
+        out.print(words["tiers"] + " · ".join(f"{tier_name[t]} {tiers.get(t, 0)}" for t in
+                                              ("low", "medium", "high", "critical"))
+                  + words["watch"].format(n=store.watchlist_count("default")))
+        table = Table(title=words["riskiest"], title_justify="left")
+        for col in words["columns"].split("|"):
             table.add_column(col)
         for row in store.riskiest("default", 5):
             detail = row.detail
-            table.add_row(str(detail.get("name") or row.record_id), f"{row.score:.0f}", row.tier,
+            table.add_row(str(detail.get("name") or row.record_id), f"{row.score:.0f}", tier_name.get(row.tier, row.tier),
                           "\n".join(detail.get("reasons", [])[:4]))
         out.print(table)
         store.close()

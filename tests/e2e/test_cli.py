@@ -97,3 +97,11 @@ def test_help_lists_every_command() -> None:
                             check=False)
     for command in ("sync", "runs", "demo", "sandbox", "score", "explain"):
         assert command in result.stdout
+
+
+def test_the_fxiaoke_demo_reads_in_chinese() -> None:
+    result = runner.invoke(app, ["demo", "--crm", "fxiaoke", "--accounts", "40"])
+    assert result.exit_code == 0, result.output
+    assert "纷享销客沙箱" in result.stdout and "风险最高的五个客户" in result.stdout
+    assert "信用专员在 CRM 中修改了 20 个客户" in result.stdout
+    assert any(reason in result.stdout for reason in ("逾期", "征信", "评级"))  # reasons in Chinese (lang = "zh")
