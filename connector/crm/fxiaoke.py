@@ -32,8 +32,15 @@ from connector.config import FxiaokeConnection
 from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
 from connector.crm.fxiaoke_auth import FxiaokeTokens
 from connector.crm.fxiaoke_paging import QUERY_LIMIT, IdWalk, condition
-from connector.crm.fxiaoke_rate import PathLimiter
-from connector.crm.fxiaoke_wire import TRANSPORT_ERRORS, FxiaokeFatal, TokenInvalid, check_envelope, rows_of
+from connector.crm.fxiaoke_rate import PathLimiter, shared_limiter
+from connector.crm.fxiaoke_wire import (
+    TRANSPORT_ERRORS,
+    FxiaokeFatal,
+    RateLimited,
+    TokenInvalid,
+    check_envelope,
+    rows_of,
+)
 from connector.crm.transport import session_for
 from connector.errors import AuthError, QuotaExhausted, Retriable
 from connector.model import ApplyResult, Cursor, Page, WritePlan
@@ -66,7 +73,7 @@ class FxiaokeClient:
         self.policy = policy or RetryPolicy()
         self.objects: dict[str, str] = {"accounts": "AccountObj", "deals": conn.opportunity_object, **(objects or {})}
         self.host = conn.host.rstrip("/")
-        self.limiter = limiter or PathLimiter(conn.rate_limit, conn.rate_window_s)
+        self.limiter = limiter or shared_limiter(self.host, conn.auth.app_id, conn.rate_limit, conn.rate_window_s)
         self._session = session_for(self.host, timeout=(min(10.0, conn.timeout_s), conn.timeout_s))
         self._calls = 0
         self._count_lock = threading.Lock()
@@ -138,6 +145,12 @@ class FxiaokeClient:
                     log.info("%s: token rejected (20016); getting a new one and repeating the call", what)
                     self.tokens.invalidate(grant.token)
                     grant = self.tokens.grant()
+                except RateLimited as exc:
+                    # Another process or job on the tenant filled the window: wait for part of it to slide
+                    # (the backoff of other errors is far shorter than a 20 s window).
+                    exc.retry_after = self.conn.rate_window_s / 2
+                    self._record(exc)
+                    raise
                 except Exception as exc:
                     self._record(exc)
                     raise

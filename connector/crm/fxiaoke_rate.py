@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["PathLimiter"]
+__all__ = ["PathLimiter", "shared_limiter"]
 
 WIRE_MARGIN_S = 0.5  # a request admitted now may reach the server this much later than the one before it
 
@@ -52,3 +52,17 @@ class PathLimiter:
                 wait = slots[0] + self.window - now
             self._sleep(wait)
             waited += wait
+
+
+_SHARED: dict[tuple[str, str, int, float], PathLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(host: str, app_id: str, limit: int, window: float) -> PathLimiter:
+    """One limiter per tenant and app in this process: the scheduler's jobs and back-to-back runs on one
+    tenant draw on the same windows, so a run does not start by refilling a window the last one filled."""
+    key = (host, app_id, limit, window)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = PathLimiter(limit, window)
+        return _SHARED[key]
