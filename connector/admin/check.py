@@ -159,7 +159,7 @@ def check_online(report: CheckReport, config: Config, job_name: str,
             hint = f"{need.role.replace('_', ' ')}; {result.hint}"
         rows.append(CheckRow(need.object, need.canonical, need.field, result.status, hint, need.role))
     rows += _watchlist(job, org, tags, mapping, rows)
-    rows.append(_allowance(org, getattr(conn, "api_reserve", 0)))
+    rows.append(_allowance(org, getattr(conn, "api_reserve", 0), conn.crm))
     rows.append(_user(org))
     return report
 
@@ -217,7 +217,7 @@ def _watchlist(job: Job, org: OrgMeta, tags: tuple[str, ...], mapping: Mapping,
                      f"{noun} not defined yet: the first sync defines it, or run `riskbridge provision --apply`")]
 
 
-def _allowance(org: OrgMeta, reserve: int) -> CheckRow:
+def _allowance(org: OrgMeta, reserve: int, crm: str = "zoho") -> CheckRow:
     if org.api_limit is not None and org.api_used is not None:
         left = org.api_limit - org.api_used
         if left <= reserve:
@@ -226,6 +226,9 @@ def _allowance(org: OrgMeta, reserve: int) -> CheckRow:
         return CheckRow(ORG, "api allowance", f"{left} of {org.api_limit} left", "ok")
     if org.credits_remaining is not None:
         return CheckRow(ORG, "api allowance", f"{org.credits_remaining} credits left", "ok")
+    if crm == "fxiaoke":
+        return CheckRow(ORG, "api allowance", "not reported", "ok",
+                        "Fxiaoke never reports the packs left; a run stops cleanly at 30002 (or at daily_quota)")
     return CheckRow(ORG, "api allowance", "not reported", "ok",
                     "Zoho reports credits only once half the day's allowance is spent")
 
