@@ -305,6 +305,12 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
                 if isinstance(conn, dict) and conn.get("crm") not in (None, mapping.crm):
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
                                                   f"mapping is for {mapping.crm}, connection is {conn.get('crm')}"))
+                if isinstance(conn, dict) and conn.get("crm") == "fxiaoke" and mapping.deals is not None and \
+                        mapping.deals.object != conn.get("opportunity_object", "NewOpportunityObj"):
+                    problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
+                                                  f"the mapping reads deals from {mapping.deals.object}, the connection's "
+                                                  f"opportunity_object is {conn.get('opportunity_object', 'NewOpportunityObj')}",
+                                                  "use the object the tenant has active (object/list) in both"))
                 if "deals" in job.get("objects", ["accounts", "deals"]) and mapping.deals is None:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.objects",
                                                   "deals are synced but the mapping has no [deals] section"))

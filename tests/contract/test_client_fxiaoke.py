@@ -26,7 +26,7 @@ from connector.crm.base import ObjectSpec, RetryPolicy
 from connector.crm.fxiaoke import FxiaokeClient
 from connector.crm.fxiaoke_rate import PathLimiter
 from connector.crm.fxiaoke_wire import ConfigurationRefused, FxiaokeFatal, RateLimited, check_envelope, wire_value
-from connector.errors import AuthError, QuotaExhausted
+from connector.errors import AuthError, ConfigError, QuotaExhausted
 from connector.model import FieldUpdate, ObjectKind, TaskCreate, WritePlan
 from connector.sandbox import running_sandbox
 from connector.sandbox.fxiaoke_fields import CHINA_TZ
@@ -328,16 +328,9 @@ def test_legacy_style_reads_and_writes_with_the_body_trio(fx_org: Org, tmp_path:
     assert fx_org.calls()["by_endpoint"].get("POST corpAccessToken/get/V2") == 1
 
 
-def test_the_legacy_opportunity_object_syncs(tmp_path: Path) -> None:
-    with running_sandbox("fxiaoke", accounts=12, deals_per_account=1, seed=11) as server:
-        lift_rate_limit(server)
-        org = Org(server, "fxiaoke")
-        if "OpportunityObj" not in org.http.get(f"{org.url}/__sandbox/org", timeout=5).json()["objects"]:
-            pytest.skip("the sandbox tenant has no OpportunityObj")
-        config = configure(org, tmp_path, opportunity_object="OpportunityObj")
-        crm = client(config)
-        assert crm.objects["deals"] in ("NewOpportunityObj", "OpportunityObj")  # the mapping decides
-        assert FxiaokeClient(config.connections["sandbox"]).objects["deals"] == "OpportunityObj"  # type: ignore[arg-type]
+def test_the_opportunity_object_must_agree_with_the_mapping(fx_org: Org, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="opportunity_object is OpportunityObj"):
+        configure(fx_org, tmp_path, opportunity_object="OpportunityObj")
 
 
 # --- the envelope -----------------------------------------------------------------------------------------
