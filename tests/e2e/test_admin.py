@@ -26,9 +26,8 @@ from connector.cli import app
 from connector.config import load_config
 from connector.mapping import MAPPINGS_DIR, load_mapping
 from connector.sandbox import running_sandbox
-from connector.sandbox.client_config import write_config
 from connector.state import StateStore
-from tests.conftest import NAMES, Org
+from tests.conftest import NAMES, Org, lift_rate_limit, sandbox_config
 
 runner = CliRunner()
 SEED = 11
@@ -62,8 +61,9 @@ def console_creates(org: Org, steps: list[dict[str, str]]) -> int:
 def serve(crm: str, variant: str, tmp_path: Path, *, accounts: int = 60) -> Iterator[tuple[Org, Path]]:
     """A sandbox org of one variant and a config for it, in its own directory."""
     with running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=SEED, org=variant) as server:
+        lift_rate_limit(server)
         org = Org(server, crm)
-        yield org, write_config(tmp_path / variant / "config.toml", crm, org.credentials())
+        yield org, sandbox_config(tmp_path / variant / "config.toml", crm, org.credentials())
 
 
 def cli(*args: str | Path) -> Result:
