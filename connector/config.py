@@ -154,7 +154,8 @@ class FxiaokeConnection(_Strict):
     rate_window_s: float = Field(default=20.0, gt=0)
     concurrency: int = Field(default=3, ge=1, le=8, description="updates in flight at once")
     daily_quota: int | None = Field(default=None, ge=1, description="calls the tenant's OpenAPI packs allow per day")
-    daily_quota_reserve: int = Field(default=0, ge=0, description="calls of daily_quota left for other integrations")
+    daily_quota_reserve: int = Field(default=0, ge=0, description="calls of daily_quota left for other integrations; "
+                                     "a run stops once it made daily_quota - daily_quota_reserve calls (per run)")
     token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
     opportunity_object: Literal["NewOpportunityObj", "OpportunityObj"] = "NewOpportunityObj"
     followup_object: str = Field(default="ActiveRecordObj", min_length=1,
