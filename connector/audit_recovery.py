@@ -56,11 +56,16 @@ def confirmed_writes(pending: Iterable[PendingWriteRow], current: dict[tuple[str
 
 def same_value(sent: Any, now: Any) -> bool:
     """Whether the CRM holds the value riskbridge sent, as the CRM formats it: empty is empty, numbers to
-    two decimals, times to the second (Zoho keeps seconds, Salesforce milliseconds)."""
+    two decimals, times to the second (Zoho keeps seconds, Salesforce milliseconds, Fxiaoke epoch ms)."""
     if sent in (None, "") or now in (None, ""):
         return sent in (None, "") and now in (None, "")
     if isinstance(sent, bool) or isinstance(now, bool):
         return str(sent).lower() == str(now).lower()
+    if isinstance(sent, str) and "T" in sent and isinstance(now, int) and not isinstance(now, bool):
+        try:  # Fxiaoke returns a datetime as epoch milliseconds
+            return _second(sent) == _second(now)
+        except Unconvertible:
+            return False
     number = _number(sent), _number(now)
     if number[0] is not None and number[1] is not None:
         return round(number[0], 2) == round(number[1], 2)
@@ -86,7 +91,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _second(value: str) -> str:
+def _second(value: str | int) -> str:
     moment = parse_datetime(value)
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return aware.replace(microsecond=0).isoformat()

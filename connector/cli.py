@@ -193,7 +193,7 @@ _flags_take_no_value()
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    crm: Annotated[str, typer.Option(help="Which CRM to imitate: salesforce or zoho.")],
+    crm: Annotated[str, typer.Option(help="Which CRM to imitate: salesforce, zoho or fxiaoke.")],
     host: Annotated[str, typer.Option(help="Loopback address to bind (127.0.0.0/8, localhost or ::1).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
     accounts: Annotated[int, typer.Option(help="Accounts to generate.")] = 2000,
@@ -208,6 +208,11 @@ def sandbox_serve(
     sources: Annotated[Path | None, typer.Option(help="Also write outside source files for the org's accounts "
                                                       "here (ERP invoices, bureau, financials) and make "
                                                       "--write-config use them.")] = None,
+    rate_limit: Annotated[int | None, typer.Option(min=1, help="fxiaoke only: calls allowed per API path in 20 s "
+                                                               "(default 60; past it the sandbox answers 30004).")]
+    = None,
+    daily_quota: Annotated[int | None, typer.Option(min=0, help="fxiaoke only: OpenAPI calls allowed per day "
+                                                                "(default 100000; past it 30002).")] = None,
 ) -> None:
     """Serve a wire-compatible CRM sandbox on loopback until SIGINT or SIGTERM."""
     import signal
@@ -218,8 +223,8 @@ def sandbox_serve(
     from connector.sandbox.client_config import write_config as write_sandbox_config
     from connector.sandbox.server import ORG_VARIANTS
 
-    if crm not in ("salesforce", "zoho"):
-        fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if crm not in ("salesforce", "zoho", "fxiaoke"):
+        fail(ConfigError(f"--crm must be salesforce, zoho or fxiaoke, not {crm!r}"))
     if org not in ORG_VARIANTS:
         fail(ConfigError(f"--org must be one of {', '.join(ORG_VARIANTS)}, not {org!r}"))
     if not is_loopback_http(f"http://{host}/"):
@@ -235,9 +240,15 @@ def sandbox_serve(
                                         "see the fault spec in the README") for e in problems]))
     if latency_ms:
         spec = spec.model_copy(update={"latency_ms": latency_ms})
+    if crm != "fxiaoke" and (rate_limit is not None or daily_quota is not None):
+        fail(ConfigError("--rate-limit and --daily-quota apply to --crm fxiaoke only"))
     day = date.today()  # the sandbox and its source files share one day
     app_ = make_app(crm, accounts=accounts, deals_per_account=deals_per_account, seed=seed, faults=spec, org=org,
                     today=day)
+    limits = getattr(app_, "limits", None)
+    if limits is not None:  # Fxiaoke's per-path window and daily quota
+        limits.rate_limit = rate_limit or limits.rate_limit
+        limits.daily_quota = limits.daily_quota if daily_quota is None else daily_quota
     try:
         server = SandboxServer(Sandbox(app_), host=host, port=port)
     except OSError as exc:
@@ -710,14 +721,20 @@ def runs(
         out.print(runs_table(rows, lang))
 
 
+# Fxiaoke writes one record per call; at the tenant's 60 calls per 20 s a 2,000-account demo would take half an
+# hour (bench/bench_fxiaoke.py), so the demo lifts the limit on both sides and says so.
+_DEMO_RATE_LIMIT = 100_000
+
+
 @app.command()
 def demo(
-    crm: Annotated[str, typer.Option(help="salesforce or zoho.")] = "salesforce",
+    crm: Annotated[str, typer.Option(help="salesforce, zoho or fxiaoke (纷享销客, in Chinese).")] = "salesforce",
     accounts: Annotated[int, typer.Option(help="Accounts in the sandbox org.")] = 2000,
     keep_serving: Annotated[bool, typer.Option("--keep-serving", help="Keep the sandbox up to browse it.")] = False,
     sources: Annotated[bool, typer.Option("--sources/--no-sources", help="Join the sandbox's ERP invoices, bureau "
                                                                          "and finance files (default on).")] = True,
-    lang: LangOption = "en",
+    lang: Annotated[str | None, typer.Option(help="Language of every text: en or zh (default: zh on Fxiaoke, "
+                                                  "else en).")] = None,
 ) -> None:
     """Start a sandbox CRM, run a full sync, touch a few records, run an incremental sync, show the result.
 
@@ -735,10 +752,12 @@ def demo(
     from connector.sync import Sync
     from scoring.catalogue import text, tier_name
 
-    if crm not in ("salesforce", "zoho"):
-        fail(ConfigError(f"--crm must be salesforce or zoho, not {crm!r}"))
+    if crm not in ("salesforce", "zoho", "fxiaoke"):
+        fail(ConfigError(f"--crm must be salesforce, zoho or fxiaoke, not {crm!r}"))
+    lang = lang or ("zh" if crm == "fxiaoke" else "en")  # a Fxiaoke tenant's credit manager reads Chinese
     if lang not in ("en", "zh"):
         fail(ConfigError(f"--lang must be en or zh, not {lang!r}"))
+    sources = sources and crm != "fxiaoke"  # the sandbox writes source files keyed for Salesforce and Zoho orgs
     _setup_logging(False, quiet=True)
     with tempfile.TemporaryDirectory(prefix="riskbridge-demo-") as tmp, \
             running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=7) as sandbox:
@@ -755,12 +774,19 @@ def demo(
                                   org="provisioned")
             add_sources_to_config(cfg_path, files, crm)
             out.print(text("demo.sources_joined", lang), highlight=False)
-        cfg = load_config(cfg_path)
+        environ = None
+        if crm == "fxiaoke":  # Fxiaoke writes one record per call: the demo lifts the tenant's frequency limit
+            import os
+
+            requests.post(f"{sandbox.url}/__sandbox/limits", json={"rate_limit": _DEMO_RATE_LIMIT}, timeout=10)
+            environ = {**os.environ, "RISKBRIDGE_CONNECTIONS__SANDBOX__RATE_LIMIT": str(_DEMO_RATE_LIMIT)}
+            out.print(text("demo.rate_limit", lang, limit=f"{_DEMO_RATE_LIMIT:,}"), highlight=False)
+        cfg = load_config(cfg_path, environ=environ)
         cfg.jobs["default"] = cfg.jobs["default"].model_copy(update={"lang": lang})
         try:
             first = Sync(cfg).run()
             out.print(summary_table(first, lang))
-            obj = "Account" if crm == "salesforce" else "Accounts"
+            obj = {"salesforce": "Account", "zoho": "Accounts", "fxiaoke": "AccountObj"}[crm]
             touched = requests.post(f"{sandbox.url}/__sandbox/touch", json={"object": obj, "count": 20},
                                     timeout=10).json()["ids"]
             out.print(text("demo.edits", lang, count=len(touched)), highlight=False)
@@ -934,6 +960,9 @@ def provision(
     out.print(table)
     done = f"{plan.writes} write calls" if apply else f"{len(plan.todo)} to create, nothing changed"
     out.print(f"{done}; {len(plan.blocked)} conflicts", highlight=False)
+    if mapping.crm == "fxiaoke" and plan.todo:
+        out.print("Fxiaoke has no public field-creation API: create the fields above in 管理后台 → 对象管理 → "
+                  "字段管理 → 新建字段 with the types shown, then run `riskbridge check`", highlight=False)
     raise typer.Exit(plan.exit_code)
 
 

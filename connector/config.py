@@ -39,7 +39,8 @@ from connector.sources.spec import SourceSpec
 from connector.store_url import check_state_url, is_reference
 
 __all__ = [
-    "Alerts", "Config", "Email", "Job", "Monitor", "Service", "Webhook", "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "connection_hosts", "load_config",
+    "Alerts", "Config", "Email", "FxiaokeAuth", "FxiaokeConnection", "Job", "Monitor", "Service", "Webhook",
+    "SalesforceAuth", "SalesforceConnection", "ZohoConnection", "connection_hosts", "load_config",
     "resolve_secret",
 ]
 
@@ -127,7 +128,49 @@ class ZohoConnection(_Strict):
         return (self.accounts_url or dc[0]).rstrip("/"), (self.api_url or dc[1]).rstrip("/")
 
 
-Connection = Annotated[SalesforceConnection | ZohoConnection, Field(discriminator="crm")]
+class FxiaokeAuth(_Strict):
+    app_id: str = Field(min_length=1, description="the self-built app's appId (FSAID_…)")
+    app_secret: Secret
+    permanent_code: Secret
+
+
+class FxiaokeConnection(_Strict):
+    """Fxiaoke (纷享销客) OpenAPI. Every ⚠ reading of docs/crm-fxiaoke.md that a tenant decides is a key here."""
+
+    crm: Literal["fxiaoke"]
+    host: str = Field(default="https://open.fxiaoke.com", pattern=r"^https?://",
+                      description="the tenant's cloud gateway: open.fxiaoke.com, open-hwcloud.fxiaoke.com, …")
+    auth_style: Literal["token", "legacy"] = Field(
+        default="token", description="token: /oauth2.0/token + headers; legacy: corpAccessToken in the body")
+    auth: FxiaokeAuth
+    operator_user_id: str = Field(
+        min_length=1, description="the employee every call runs as: its id (\"1000\") in token style, "
+                                  "its open id (FSUID_…) in legacy style")
+    timeout_s: float = Field(default=60.0, gt=0)
+    rate_limit: int = Field(default=60, ge=1, description="calls per rate_window_s per API path (60 or 100 / 20 s)")
+    rate_window_s: float = Field(default=20.0, gt=0)
+    concurrency: int = Field(default=3, ge=1, le=8, description="updates in flight at once")
+    daily_quota: int | None = Field(default=None, ge=1, description="calls the tenant's OpenAPI packs allow per day")
+    daily_quota_reserve: int = Field(default=0, ge=0, description="calls of daily_quota left for other integrations; "
+                                     "a run stops once it made daily_quota - daily_quota_reserve calls (per run)")
+    token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
+    opportunity_object: Literal["NewOpportunityObj", "OpportunityObj"] = "NewOpportunityObj"
+    followup_object: str = Field(default="ActiveRecordObj", min_length=1,
+                                 description="ActiveRecordObj, or a custom object (…__c) with an account lookup")
+    followup_key_field: str = Field(default="risk_alert_key__c", min_length=1,
+                                    description="text field on the follow-up object that holds riskbridge's key")
+    watchlist_style: Literal["select_many", "boolean"] = "select_many"
+    watchlist_option: str = Field(default="credit_watch", min_length=1,
+                                  description="select_many style: the option value that means on the watchlist")
+
+    @model_validator(mode="after")
+    def _quota(self) -> FxiaokeConnection:
+        if self.daily_quota is not None and self.daily_quota_reserve >= self.daily_quota:
+            raise ValueError("daily_quota_reserve must be below daily_quota")
+        return self
+
+
+Connection = Annotated[SalesforceConnection | ZohoConnection | FxiaokeConnection, Field(discriminator="crm")]
 
 
 def _due_days(value: int) -> int:
@@ -312,6 +355,8 @@ def connection_hosts(config: Config, job: str | None) -> str:
         return ""
     if isinstance(conn, SalesforceConnection):
         urls = {"login": conn.login_url, "API": conn.instance_url}
+    elif isinstance(conn, FxiaokeConnection):
+        urls = {"OpenAPI": conn.host}
     else:
         accounts_url, api_url = conn.urls
         urls = {"accounts": accounts_url, "API": api_url}
@@ -528,6 +573,12 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
                 if isinstance(conn, dict) and conn.get("crm") in ("salesforce", "zoho") and conn["crm"] != mapping.crm:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
                                                   f"mapping is for {mapping.crm}, connection is {conn.get('crm')}"))
+                if isinstance(conn, dict) and conn.get("crm") == "fxiaoke" and mapping.deals is not None and \
+                        mapping.deals.object != conn.get("opportunity_object", "NewOpportunityObj"):
+                    problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
+                                                  f"the mapping reads deals from {mapping.deals.object}, the connection's "
+                                                  f"opportunity_object is {conn.get('opportunity_object', 'NewOpportunityObj')}",
+                                                  "use the object the tenant has active (object/list) in both"))
                 objects = job.get("objects", ["accounts", "deals"])
                 if isinstance(objects, list) and "deals" in objects and mapping.deals is None:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.objects",
@@ -549,7 +600,10 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
     for spec in config.sources.values():
         if spec.path is not None:
             spec.path = str(_resolve_path(base, spec.path))
-    for job_model in config.jobs.values():
+    for job_name, job_model in config.jobs.items():
+        # Fxiaoke's users are Chinese credit managers: reasons, advice and tasks in Chinese unless set.
+        if config.connections[job_model.connection].crm == "fxiaoke" and "lang" not in jobs.get(job_name, {}):
+            job_model.lang = "zh"
         job_model.mapping = str(_resolve_path(base, job_model.mapping))
         if job_model.scorecard != "default":
             job_model.scorecard = str(_resolve_path(base, job_model.scorecard))

@@ -99,7 +99,7 @@ class Mapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    crm: Literal["salesforce", "zoho"]
+    crm: Literal["salesforce", "zoho", "fxiaoke"]
     accounts: ObjectMapping
     deals: ObjectMapping | None = None
     source: str = ""

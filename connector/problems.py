@@ -104,7 +104,7 @@ def from_validation_error(exc: ValidationError, source: str, *, known: Iterable[
         elif kind == "union_tag_not_found":
             parts.append(str(ctx.get("discriminator", "")).strip("'"))
             message = "required key is missing"
-            hint = 'add crm = "salesforce" or crm = "zoho"'
+            hint = 'add crm = "salesforce", crm = "zoho" or crm = "fxiaoke"'
         elif kind in ("dict_type", "model_type", "model_attributes_type"):
             message = f"must be a table (a [section] in TOML), not {type(value).__name__}"
         elif kind == "list_type":

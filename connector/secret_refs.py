@@ -24,7 +24,8 @@ __all__ = ["SECRET_KEYS", "resolve_secret", "secret_problems"]
 log = logging.getLogger(__name__)
 
 _WARNED: set[Path] = set()
-SECRET_KEYS = ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token")
+SECRET_KEYS = ("consumer_secret", "password", "security_token", "private_key", "client_secret", "refresh_token",
+               "app_secret", "permanent_code")
 
 
 def resolve_secret(reference: SecretStr | str, key: str, environ: dict[str, str] | None = None) -> SecretStr:
@@ -69,6 +70,8 @@ def _connection_is_loopback(conn: dict[str, Any]) -> bool:
     """True if every URL this connection would call is a loopback address (a sandbox on this machine)."""
     if conn.get("crm") == "zoho":
         urls = [conn.get("accounts_url"), conn.get("api_url")]
+    elif conn.get("crm") == "fxiaoke":
+        urls = [conn.get("host", "https://open.fxiaoke.com")]
     else:
         urls = [conn.get("instance_url"), conn.get("login_url", "https://login.salesforce.com")]
     return all(isinstance(u, str) and is_loopback_http(u) for u in urls)

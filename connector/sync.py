@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=30)  # renewed every batch; a crashed run's lease lapses on its own
 RESCORE_AFTER = timedelta(days=7)  # ages, tenure and expiries move with the calendar
 MAX_ATTEMPTS = 3  # sends of one task or tag mutation before it is abandoned and reported
-TASK_KEY = {"salesforce": ("Task", "Riskbridge_Key__c"), "zoho": ("Tasks", "Riskbridge_Key")}
+TASK_KEY = {"salesforce": ("Task", "Riskbridge_Key__c"), "zoho": ("Tasks", "Riskbridge_Key"),
+            "fxiaoke": ("ActiveRecordObj", "risk_alert_key__c")}
 
 
 def _utcnow() -> datetime:

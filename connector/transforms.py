@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from connector.countries import COUNTRY_HINT, to_iso2
@@ -32,6 +32,8 @@ def text(value: Any) -> str | None:
         return None
     if isinstance(value, dict):  # a lookup such as Zoho's Owner {name, id}
         value = value.get("id") or value.get("name")
+    if isinstance(value, list):  # an employee field such as Fxiaoke's owner ["1000"]: the first one
+        return text(value[0]) if value else None
     return str(value).strip()
 
 
@@ -80,6 +82,9 @@ def to_date(value: Any) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
+    moment = _epoch_ms(value)
+    if moment is not None:  # Fxiaoke sends a date as epoch milliseconds of its midnight in China
+        return moment.astimezone(_CST).date()
     raw = str(value).strip()
     if "T" in raw:
         return parse_datetime(raw).date()
@@ -91,9 +96,29 @@ def to_date(value: Any) -> date | None:
     raise Unconvertible(f"expected a date, got {raw[:40]!r}")
 
 
+_CST = timezone(timedelta(hours=8), "CST")  # China Standard Time: Fxiaoke's dates are midnights there
+_EPOCH_MS = re.compile(r"^\d{11,14}$")
+
+
+def _epoch_ms(value: Any) -> datetime | None:
+    """An epoch-milliseconds value (Fxiaoke's dates and times) as a UTC datetime; None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and _EPOCH_MS.match(value.strip())):
+        try:
+            return datetime.fromtimestamp(float(value) / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise Unconvertible(f"expected epoch milliseconds, got {value!r}") from None
+    return None
+
+
 def parse_datetime(value: Any) -> datetime:
-    """Read a CRM datetime (``2020-10-22T21:03:23.000+0000`` or ``2026-05-14T11:36:17+03:00``) as UTC."""
-    if isinstance(value, datetime):
+    """Read a CRM datetime (``2020-10-22T21:03:23.000+0000``, ``2026-05-14T11:36:17+03:00`` or epoch
+    milliseconds) as UTC."""
+    moment = _epoch_ms(value)
+    if moment is not None:
+        parsed = moment
+    elif isinstance(value, datetime):
         parsed = value
     else:
         raw = str(value).strip().replace("Z", "+00:00")
@@ -144,6 +169,21 @@ def stage_won(value: Any) -> bool | None:
     return None if result is None else result.casefold() in ("closed won", "closed - won")
 
 
+# Fxiaoke NewOpportunityObj sales_status option values: 1 open, 2 won, 3 lost, 4 void.
+_STATUS_CLOSED = {"2", "3", "4", "won", "lost", "void", "赢单", "输单", "无效"}
+_STATUS_WON = {"2", "won", "赢单"}
+
+
+def status_closed(value: Any) -> bool | None:
+    result = text(value)
+    return None if result is None else result.casefold() in _STATUS_CLOSED
+
+
+def status_won(value: Any) -> bool | None:
+    result = text(value)
+    return None if result is None else result.casefold() in _STATUS_WON
+
+
 TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "text": text,
     "number": number,
@@ -156,4 +196,6 @@ TRANSFORMS: dict[str, Callable[[Any], Any]] = {
     "rating": rating,
     "stage_closed": stage_closed,
     "stage_won": stage_won,
+    "status_closed": status_closed,
+    "status_won": status_won,
 }

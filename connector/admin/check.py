@@ -135,6 +135,8 @@ def watch_tags(config: Config, job: Job) -> tuple[str, ...]:
     conn = config.connections[job.connection]
     if not job.watchlist.enabled or (isinstance(conn, SalesforceConnection) and not job.watchlist.topic):
         return ()
+    if conn.crm == "fxiaoke":  # no tag API: the watchlist is an Account output field
+        return ()
     return (job.watchlist.tag,)
 
 
@@ -178,13 +180,13 @@ def check_online(report: CheckReport, config: Config, job_name: str,
         rows[:] = [r for r in rows if not (r.object.startswith("source ") and r.hint.startswith("a database"))]
         rows += _source_rows(config, job_name, databases=True, files=False)
     rows += _watchlist(job, org, tags, mapping, rows)
-    rows.append(_allowance(org, getattr(conn, "api_reserve", 0)))
+    rows.append(_allowance(org, getattr(conn, "api_reserve", 0), conn.crm))
     rows.append(_user(org))
     return report
 
 
 def _host(conn: Any) -> str:
-    url = getattr(conn, "instance_url", None) or getattr(conn, "api_url", None) or ""
+    url = getattr(conn, "instance_url", None) or getattr(conn, "api_url", None) or getattr(conn, "host", None) or ""
     return str(url).split("//", 1)[-1].split("/", 1)[0]
 
 
@@ -236,7 +238,7 @@ def _watchlist(job: Job, org: OrgMeta, tags: tuple[str, ...], mapping: Mapping,
                      f"{noun} not defined yet: the first sync defines it, or run `riskbridge provision --apply`")]
 
 
-def _allowance(org: OrgMeta, reserve: int) -> CheckRow:
+def _allowance(org: OrgMeta, reserve: int, crm: str = "zoho") -> CheckRow:
     if org.api_limit is not None and org.api_used is not None:
         left = org.api_limit - org.api_used
         if left <= reserve:
@@ -245,6 +247,9 @@ def _allowance(org: OrgMeta, reserve: int) -> CheckRow:
         return CheckRow(ORG, "api allowance", f"{left} of {org.api_limit} left", "ok")
     if org.credits_remaining is not None:
         return CheckRow(ORG, "api allowance", f"{org.credits_remaining} credits left", "ok")
+    if crm == "fxiaoke":
+        return CheckRow(ORG, "api allowance", "not reported", "ok",
+                        "Fxiaoke never reports the packs left; a run stops cleanly at 30002 (or at daily_quota)")
     return CheckRow(ORG, "api allowance", "not reported", "ok",
                     "Zoho reports credits only once half the day's allowance is spent")
 

@@ -31,6 +31,8 @@ _TRANSFORM_KINDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "rating": (frozenset({"text", "picklist"}), frozenset({"textarea"})),
     "stage_closed": (frozenset({"picklist", "text"}), frozenset()),
     "stage_won": (frozenset({"picklist", "text"}), frozenset()),
+    "status_closed": (frozenset({"picklist", "text"}), frozenset()),
+    "status_won": (frozenset({"picklist", "text"}), frozenset()),
 }
 
 
@@ -114,6 +116,9 @@ def _output(need: FieldNeed, field: FieldMeta) -> Fit:
             return Fit("warning", f"holds {field.length} characters; riskbridge writes up to {need.length}, "
                                   "longer values fail to write")
         return Fit("ok")
+    if kind == "boolean" and need.canonical == "watchlist" and field.kind == "multipicklist":
+        return Fit("ok", "a multi-select: riskbridge adds or removes its watchlist option (Fxiaoke "
+                         "watchlist_style = \"select_many\")")
     if kind == "boolean":
         return Fit("ok") if field.kind == "boolean" else Fit("error", f"needs a checkbox; this is a "
                                                                       f"{field.crm_type} field")

@@ -19,7 +19,8 @@ __all__ = ["INPUT_TYPES", "OUTPUT_TYPES", "TASK_KEY", "TIERS", "FieldNeed", "Typ
 TIERS = ("low", "medium", "high", "critical")
 AUDIT_OPINIONS = ("unqualified", "qualified", "adverse", "disclaimer")
 # The task-key field each CRM's client upserts tasks on (connector.crm.sf_write / connector.crm.zoho).
-TASK_KEY: dict[str, tuple[str, str]] = {"salesforce": ("Task", "Riskbridge_Key__c"), "zoho": ("Tasks", "Riskbridge_Key")}
+TASK_KEY: dict[str, tuple[str, str]] = {"salesforce": ("Task", "Riskbridge_Key__c"), "zoho": ("Tasks", "Riskbridge_Key"),
+            "fxiaoke": ("ActiveRecordObj", "risk_alert_key__c")}
 Role = Literal["input", "output", "override", "task_key"]
 
 

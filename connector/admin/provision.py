@@ -92,7 +92,8 @@ def plan_provision(config: Config, job_name: str, org: OrgMeta, *, inputs: bool 
                 plan.steps.append(ProvisionStep("cannot", need.object, need.field, "a custom field's API name ends "
                                                 "in __c: rename it in the mapping", need))
             else:
-                plan.steps.append(ProvisionStep("create", need.object, need.field, need.describe_type(), need))
+                plan.steps.append(ProvisionStep("create", need.object, need.field, _type_text(config, job_name, need),
+                                                need))
         elif result.status == "error":
             plan.steps.append(ProvisionStep("conflict", need.object, need.field,
                                             f"exists but does not fit ({result.hint}); left untouched", need))
@@ -106,8 +107,22 @@ def plan_provision(config: Config, job_name: str, org: OrgMeta, *, inputs: bool 
     return plan
 
 
+def _type_text(config: Config, job_name: str, need: FieldNeed) -> str:
+    conn = config.connections[config.jobs[job_name].connection]
+    if conn.crm == "fxiaoke":  # no field API: the admin creates it in the console, with these exact types
+        from connector.crm.fxiaoke_admin import console_type
+
+        return console_type(need, need.object, conn)
+    return need.describe_type()
+
+
 def apply_plan(plan: ProvisionPlan, admin: OrgAdmin) -> ProvisionPlan:
-    """Create every field and tag the plan lists, then grant access; counts the write calls."""
+    """Create every field and tag the plan lists, then grant access; counts the write calls.
+
+    Fxiaoke has no field-creation API: its plan is the admin's to-do list and stays as it is."""
+    if admin.crm == "fxiaoke":
+        plan.applied = True
+        return plan
     for index, step in enumerate(plan.steps):
         if step.action == "create" and step.need is not None:
             try:

@@ -49,6 +49,20 @@ def write_config(path: str | Path, crm: str, credentials: dict[str, Any], *, sta
             f"username = {_toml_str(credentials['username'])}",
             f"private_key = {_toml_str('file:' + str(key_file))}",
         ]
+    elif crm == "fxiaoke":
+        lines += [
+            "[connections.sandbox]",
+            'crm = "fxiaoke"',
+            f"host = {_toml_str(credentials['host'])}",
+            'auth_style = "token"',
+            f"operator_user_id = {_toml_str(credentials['operator_user_id'])}",
+            f"token_cache = {_toml_str(str(target.with_suffix('.fxiaoke-token.json')))}",
+            "",
+            "[connections.sandbox.auth]",
+            f"app_id = {_toml_str(credentials['app_id'])}",
+            f"app_secret = {_toml_str(credentials['app_secret'])}",
+            f"permanent_code = {_toml_str(credentials['permanent_code'])}",
+        ]
     else:
         lines += [
             "[connections.sandbox]",

@@ -242,6 +242,10 @@ class Sandbox:
             return json_response(200, self.app.org_info())
         if what == "health":
             return json_response(200, {"crm": self.app.crm, "ok": True})
+        own = getattr(self.app, "inspect", None)  # a CRM's own inspection endpoints (fxiaoke: limits, writes)
+        answer = own(what, request) if own is not None else None
+        if answer is not None:
+            return answer
         return json_response(404, {"error": f"no inspection endpoint {method} /__sandbox/{what}"})
 
     def _view(self, request: Request) -> Response:
@@ -303,7 +307,12 @@ def make_app(crm: str, *, accounts: int = 200, deals_per_account: int = 2, seed:
 
         return ZohoApp(accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=day,
                        faults=injector, org=org)
-    raise ValueError(f"unknown CRM {crm!r}; choose salesforce or zoho")
+    if crm == "fxiaoke":
+        from connector.sandbox.fxiaoke import FxiaokeApp
+
+        return FxiaokeApp(accounts=accounts, deals_per_account=deals_per_account, seed=seed, today=day,
+                          faults=injector, org=org)
+    raise ValueError(f"unknown CRM {crm!r}; choose salesforce, zoho or fxiaoke")
 
 
 @contextmanager

@@ -33,11 +33,32 @@ class AccountPage:
     tasks: list[dict[str, object]] = field(default_factory=list)  # subject, status, priority, due, owner
 
 
-def _badge(tier: str | None) -> str:
+# What the page says, per CRM: a Chinese tenant's users read Chinese (Fxiaoke), everyone else English.
+_TEXT = {
+    "en": {"accounts": "Accounts", "name": "Account name", "owner": "Owner", "score": "Risk score",
+           "tier": "Risk tier", "reasons": "Top reasons", "tags": "Tags", "tasks": "Open tasks", "page": "Page",
+           "records": "records", "deal_name": "Name", "deal_reasons": "Reasons", "not_scored": "not scored", "watch": "credit-watchlist", "deals": "Deals",
+           "amount": "Amount", "stage": "Stage", "activities": "Open activities", "subject": "Subject",
+           "status": "Status", "priority": "Priority", "due": "Due", "assigned": "Assigned to", "fields": "Fields"},
+    "zh": {"accounts": "客户", "name": "客户名称", "owner": "负责人", "score": "风险评分", "tier": "风险等级",
+           "reasons": "主要原因", "tags": "标签", "tasks": "跟进记录", "page": "页", "records": "条", "deal_name": "商机名称", "deal_reasons": "原因",
+           "not_scored": "未评分", "watch": "信用观察", "deals": "商机", "amount": "金额", "stage": "阶段",
+           "activities": "跟进记录", "subject": "内容", "status": "状态", "priority": "优先级", "due": "截止日期",
+           "assigned": "负责人", "fields": "字段"},
+}
+_TIER_ZH = {"low": "低", "medium": "中", "high": "高", "critical": "严重"}
+
+
+def _text(crm: str) -> dict[str, str]:
+    return _TEXT["zh" if crm == "fxiaoke" else "en"]
+
+
+def _badge(tier: str | None, crm: str = "") -> str:
     if not tier:
-        return '<span class="badge none">not scored</span>'
+        return f'<span class="badge none">{_text(crm)["not_scored"]}</span>'
     color = _BADGE.get(tier.lower(), "#607d8b")
-    return f'<span class="badge" style="background:{color}">{escape(tier)}</span>'
+    shown = _TIER_ZH.get(tier.lower(), tier) if crm == "fxiaoke" else tier
+    return f'<span class="badge" style="background:{color}">{escape(shown)}</span>'
 
 
 def _override(row: AccountRow) -> str:
@@ -70,13 +91,14 @@ a{color:#0b5cab;text-decoration:none}.num{text-align:right}.muted{color:#706e6b}
 
 
 def render_list(crm: str, rows: list[AccountRow], total: int, page: int, per_page: int) -> str:
+    t = _text(crm)
     body = []
     for r in rows:
         score = "" if r.risk_score is None else f"{r.risk_score:.0f}"
-        tag = '<span class="tag">credit-watchlist</span>' if r.watchlist else ""
+        tag = f'<span class="tag">{t["watch"]}</span>' if r.watchlist else ""
         body.append(
             f"<tr><td><a href='/accounts/{escape(r.id)}'>{escape(r.name[:80])}</a></td><td>{escape(r.owner)}</td>"
-            f"<td class='num'>{score}</td><td>{_badge(r.tier)}{_override(r)}</td><td>{escape(r.reasons or '')}</td>"
+            f"<td class='num'>{score}</td><td>{_badge(r.tier, crm)}{_override(r)}</td><td>{escape(r.reasons or '')}</td>"
             f"<td>{tag}</td><td class='num'>{r.open_tasks}</td></tr>"
         )
     pages = max(1, -(-total // per_page))
@@ -84,15 +106,16 @@ def render_list(crm: str, rows: list[AccountRow], total: int, page: int, per_pag
         f"<a href='/?page={p}'>{p}</a>" if p != page else f"<b>{p}</b>" for p in range(1, min(pages, 30) + 1)
     )
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Accounts · {escape(crm)} sandbox</title>{_STYLE}"
-        f"</head><body><header>Accounts <span class='muted'>· {escape(crm)} sandbox · {total} records</span></header>"
-        "<main><table><tr><th>Account name</th><th>Owner</th><th>Risk score</th><th>Risk tier</th>"
-        "<th>Top reasons</th><th>Tags</th><th>Open tasks</th></tr>"
-        + "".join(body) + f"</table><p>Page: {nav}</p></main></body></html>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{t['accounts']} · {escape(crm)} sandbox</title>"
+        f"{_STYLE}</head><body><header>{t['accounts']} <span class='muted'>· {escape(crm)} sandbox · {total} "
+        f"{t['records']}</span></header><main><table><tr><th>{t['name']}</th><th>{t['owner']}</th>"
+        f"<th>{t['score']}</th><th>{t['tier']}</th><th>{t['reasons']}</th><th>{t['tags']}</th><th>{t['tasks']}</th>"
+        "</tr>" + "".join(body) + f"</table><p>{t['page']}: {nav}</p></main></body></html>"
     )
 
 
 def render_account(crm: str, page: AccountPage) -> str:
+    t = _text(crm)
     a = page.account
     fields = "".join(
         f"<tr><th>{escape(str(k))}</th><td>{escape('' if v is None else str(v))}</td></tr>"
@@ -100,24 +123,25 @@ def render_account(crm: str, page: AccountPage) -> str:
     )
     deals = "".join(
         f"<tr><td>{escape(str(d.get('name', '')))}</td><td class='num'>{escape(str(d.get('amount') or ''))}</td>"
-        f"<td>{escape(str(d.get('stage') or ''))}</td><td>{_badge(d.get('tier'))}</td>"  # type: ignore[arg-type]
+        f"<td>{escape(str(d.get('stage') or ''))}</td><td>{_badge(d.get('tier'), crm)}</td>"  # type: ignore[arg-type]
         f"<td>{escape(str(d.get('reasons') or ''))}</td></tr>"
         for d in page.deals
     )
     tasks = "".join(
-        f"<tr><td>{escape(str(t.get('subject', '')))}</td><td>{escape(str(t.get('status') or ''))}</td>"
-        f"<td>{escape(str(t.get('priority') or ''))}</td><td>{escape(str(t.get('due') or ''))}</td>"
-        f"<td>{escape(str(t.get('owner') or ''))}</td></tr>"
-        for t in page.tasks
+        f"<tr><td>{escape(str(x.get('subject', '')))}</td><td>{escape(str(x.get('status') or ''))}</td>"
+        f"<td>{escape(str(x.get('priority') or ''))}</td><td>{escape(str(x.get('due') or ''))}</td>"
+        f"<td>{escape(str(x.get('owner') or ''))}</td></tr>"
+        for x in page.tasks
     )
-    tag = '<span class="tag">credit-watchlist</span>' if a.watchlist else ""
+    tag = f'<span class="tag">{t["watch"]}</span>' if a.watchlist else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(a.name[:80])}</title>{_STYLE}</head><body>"
-        f"<header><a href='/' style='color:#fff'>Accounts</a> › {escape(a.name)}</header><main>"
-        f"<p>Owner: {escape(a.owner)} · Risk score: <b>{'' if a.risk_score is None else f'{a.risk_score:.0f}'}</b> "
-        f"{_badge(a.tier)} {tag}{_override(a)}</p><p>{escape(a.reasons or '')}</p>"
-        "<h3>Deals</h3><table><tr><th>Name</th><th>Amount</th><th>Stage</th><th>Risk tier</th><th>Reasons</th></tr>"
-        f"{deals}</table><h3>Open activities</h3><table><tr><th>Subject</th><th>Status</th><th>Priority</th>"
-        f"<th>Due</th><th>Assigned to</th></tr>{tasks}</table><h3>Fields</h3><table>{fields}</table>"
+        f"<header><a href='/' style='color:#fff'>{t['accounts']}</a> › {escape(a.name)}</header><main>"
+        f"<p>{t['owner']}: {escape(a.owner)} · {t['score']}: "
+        f"<b>{'' if a.risk_score is None else f'{a.risk_score:.0f}'}</b> {_badge(a.tier, crm)} {tag}{_override(a)}</p>"
+        f"<p>{escape(a.reasons or '')}</p><h3>{t['deals']}</h3><table><tr><th>{t['deal_name']}</th><th>{t['amount']}</th>"
+        f"<th>{t['stage']}</th><th>{t['tier']}</th><th>{t['deal_reasons']}</th></tr>{deals}</table>"
+        f"<h3>{t['activities']}</h3><table><tr><th>{t['subject']}</th><th>{t['status']}</th><th>{t['priority']}</th>"
+        f"<th>{t['due']}</th><th>{t['assigned']}</th></tr>{tasks}</table><h3>{t['fields']}</h3><table>{fields}</table>"
         "</main></body></html>"
     )

@@ -53,7 +53,7 @@ def test_bad_config_exits_2_before_any_call(org: Org, tmp_path: Path) -> None:
 
 def test_wrong_credentials_exit_3(org: Org, config_path: Path) -> None:
     text = config_path.read_text()
-    key = "consumer_key" if org.names.crm == "salesforce" else "refresh_token"
+    key = {"salesforce": "consumer_key", "zoho": "refresh_token", "fxiaoke": "app_secret"}[org.names.crm]
     lines = [f'{key} = "wrong-value"' if line.startswith(f"{key} =") else line for line in text.splitlines()]
     config_path.write_text("\n".join(lines) + "\n")
     result = runner.invoke(app, ["sync", "--config", str(config_path)])
@@ -72,7 +72,8 @@ def test_secrets_never_reach_logs_state_audit_or_json(org: Org, config_path: Pat
                                                       caplog: pytest.LogCaptureFixture) -> None:
     creds = org.credentials()
     secrets = [v for k, v in creds.items() if k in ("password", "security_token", "consumer_secret", "client_secret",
-                                                   "refresh_token")]
+                                                   "refresh_token", "app_secret", "permanent_code")]
+    assert secrets
     if "private_key" in creds:
         secrets += [line for line in creds["private_key"].splitlines() if len(line) > 40][:3]
     caplog.set_level(logging.DEBUG)
@@ -96,3 +97,11 @@ def test_help_lists_every_command() -> None:
                             check=False)
     for command in ("sync", "runs", "demo", "sandbox", "score", "explain"):
         assert command in result.stdout
+
+
+def test_the_fxiaoke_demo_reads_in_chinese() -> None:
+    result = runner.invoke(app, ["demo", "--crm", "fxiaoke", "--accounts", "40"])
+    assert result.exit_code == 0, result.output
+    assert "纷享销客沙箱" in result.stdout and "风险最高的五个客户" in result.stdout
+    assert "信用专员在 CRM 中修改了 20 个客户" in result.stdout
+    assert any(reason in result.stdout for reason in ("逾期", "征信", "评级"))  # reasons in Chinese (lang = "zh")

@@ -30,6 +30,12 @@ WHERE: dict[str, dict[str, dict[str, str]]] = {
         "tasks": {"path": "/Tasks/upsert"},
         "tags": {"path": "/actions/add_tags"},
     },
+    # Fxiaoke: one update per record, follow-ups by create; the watchlist is a field, written with the others.
+    "fxiaoke": {
+        "extract": {"path": "data/query"},
+        "fields": {"path": "data/update"},
+        "tasks": {"path": "data/create"},
+    },
 }
 
 
@@ -55,7 +61,7 @@ class Case:
     def faults(self, targets: dict[str, str]) -> dict[str, Any]:
         """The sandbox fault spec; `targets` names the record ids and task key a per-record error hits."""
         if self.kind == "record_error":
-            code = "INVALID_DATA" if self.crm == "zoho" else "UNABLE_TO_LOCK_ROW"
+            code = "UNABLE_TO_LOCK_ROW" if self.crm == "salesforce" else "INVALID_DATA"
             target = targets["task_key"] if self.stage == "tasks" else targets["account"]
             return {"record_errors": {target: code}}
         trigger: dict[str, Any] = {"every": 1, **WHERE[self.crm][self.stage]}
@@ -71,12 +77,18 @@ class Case:
             return "success", 0  # retried within the run
         if self.kind == "rate_limit" and self.crm == "zoho":
             return "partial", 1  # Zoho: a 429 that never lifts means the credits are gone, a clean stop
+        if self.crm == "fxiaoke" and self.stage == "tasks" and self.kind == "drop":
+            return "success", 0  # the create happened: the lookup before any second create finds it
         return "failed", 3  # the CRM kept failing: exit 3, nothing recorded as done
 
 
 def applicable(crm: str, kind: str, stage: str, mode: str) -> bool:
     if stage not in WHERE[crm]:
-        return False  # Zoho has no Bulk write path
+        return False  # Zoho and Fxiaoke have no Bulk write path; Fxiaoke has no tag calls
+    if crm == "fxiaoke" and kind == "session_expiry" and mode == "persistent" and stage != "extract":
+        # Tokens dying at every write spend Fxiaoke's 10 token calls a minute: the recovery runs would have
+        # to wait out that minute, which these no-wait runs cannot. The transient form runs.
+        return False
     if kind == "quota" and mode == "transient":
         return False  # an exhausted allowance lasts until it is reset: only the persistent form exists
     if kind == "record_error":
@@ -86,7 +98,7 @@ def applicable(crm: str, kind: str, stage: str, mode: str) -> bool:
 
 
 def cases() -> list[Case]:
-    return [Case(crm, kind, stage, mode) for crm in ("salesforce", "zoho") for stage in STAGES for kind in KINDS
+    return [Case(crm, kind, stage, mode) for crm in WHERE for stage in STAGES for kind in KINDS
             for mode in MODES if applicable(crm, kind, stage, mode)]
 
 
@@ -97,4 +109,6 @@ FAST = {
     "salesforce-tasks-error_500-persistent", "salesforce-tags-rate_limit-persistent",
     "zoho-extract-rate_limit-transient", "zoho-fields-error_500-persistent", "zoho-tasks-record_error-persistent",
     "zoho-tags-session_expiry-persistent",
+    "fxiaoke-extract-rate_limit-transient", "fxiaoke-fields-error_500-persistent",
+    "fxiaoke-tasks-drop-transient",
 }

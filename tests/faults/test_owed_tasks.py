@@ -14,7 +14,7 @@ from connector.state import StateStore
 from connector.sync import Sync
 from tests.faults.world import configure, create_account, duplicates, rb_tasks, small_org, task_target
 
-TASK_PATH = {"salesforce": "composite/sobjects/Task", "zoho": "/Tasks/upsert"}
+TASK_PATH = {"salesforce": "composite/sobjects/Task", "zoho": "/Tasks/upsert", "fxiaoke": "data/create"}
 NO_WAIT = RetryPolicy(attempts=3, sleep=lambda _s: None)
 
 
@@ -27,7 +27,7 @@ def task_faults(crm: str, kind: str, key: str) -> dict[str, Any]:
         "rate_limit": {"rate_limit": on_tasks},
         "drop": {"drop": on_tasks},
         "session_expiry": {"session_expiry": on_tasks},
-        "record_error": {"record_errors": {key: "INVALID_DATA" if crm == "zoho" else "UNABLE_TO_LOCK_ROW"}},
+        "record_error": {"record_errors": {key: "UNABLE_TO_LOCK_ROW" if crm == "salesforce" else "INVALID_DATA"}},
         "quota": {"quota": on_tasks},
         "bulk_session_expiry": {"session_expiry": {"every": 2, "times": 1, "path": "/jobs/ingest"},
                                 "error_500": on_tasks},
@@ -52,7 +52,7 @@ KINDS = [*FAST_KINDS, *(pytest.param(k, marks=pytest.mark.slow) for k in SLOW_KI
 def test_a_task_whose_write_failed_is_created_once_after_the_fault_clears(crm: str, kind: str,
                                                                           tmp_path: Path) -> None:
     if kind == "bulk_session_expiry" and crm != "salesforce":
-        pytest.skip("Zoho has no Bulk write path")
+        pytest.skip(f"{crm} has no Bulk write path")
     with small_org(crm) as org:
         config = configure(org, tmp_path, bulk_threshold=1 if kind.startswith("bulk") else 2000)
         baseline, _ = run(config)
@@ -62,6 +62,13 @@ def test_a_task_whose_write_failed_is_created_once_after_the_fault_clears(crm: s
         key = f"rb-default-{new}-tier-critical-1"
         org.faults(**task_faults(crm, kind, key))
         stopped, code = run(config)
+        if crm == "fxiaoke" and kind == "drop":
+            # The create happened and only its answer was lost: the client looks the key up before any
+            # second create, finds the follow-up and reports it done. Nothing is owed, nothing doubled.
+            assert (stopped.status, code) == ("success", 0), stopped.failures
+            assert len([t for t in rb_tasks(org) if task_target(org, t) == new]) == 1 and duplicates(org) == []
+            assert StateStore(config.state_url).outbox([key])[key].status == "done"
+            return
         assert stopped.status in ("partial", "failed") and code != 0
         account = {str(a[org.names.id]): a for a in org.records(org.names.accounts)}[new]
         assert account.get(org.names.tier) == "critical"  # the fields went through before the task failed
@@ -109,7 +116,7 @@ def test_an_outbox_task_is_superseded_only_by_a_recorded_assessment_below_its_ti
         run(config)
         new = create_account(org, "Briefly Sanctioned Ltd")
         key = f"rb-default-{new}-tier-critical-1"
-        org.faults(record_errors={key: "INVALID_DATA" if crm == "zoho" else "UNABLE_TO_LOCK_ROW"})
+        org.faults(record_errors={key: "UNABLE_TO_LOCK_ROW" if crm == "salesforce" else "INVALID_DATA"})
         run(config)
         row = StateStore(config.state_url).outbox([key])[key]
         assert row.status == "failed"

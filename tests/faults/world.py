@@ -13,8 +13,8 @@ import requests
 
 from connector.config import Config, load_config
 from connector.sandbox import running_sandbox
-from connector.sandbox.client_config import write_config
-from tests.conftest import Org
+from tests.conftest import Org, lift_rate_limit, sandbox_config, task_subject
+from tests.conftest import task_target as task_target
 
 SEED = 11
 TAG = "credit-watchlist"
@@ -23,12 +23,13 @@ TAG = "credit-watchlist"
 @contextmanager
 def small_org(crm: str, accounts: int = 24) -> Iterator[Org]:
     with running_sandbox(crm, accounts=accounts, deals_per_account=1, seed=SEED) as server:
+        lift_rate_limit(server)
         yield Org(server, crm)
 
 
 def configure(org: Org, folder: Path, **job: Any) -> Config:
     """A config for `org` whose job settings are overridden by `job` (dotted: "tasks.on_first_assessment")."""
-    path = write_config(folder / "config.toml", org.names.crm, org.credentials())
+    path = sandbox_config(folder / "config.toml", org.names.crm, org.credentials())
     config = load_config(path)
     target = config.jobs["default"]
     for name, value in job.items():
@@ -55,7 +56,10 @@ def token(org: Org) -> str:
 
 
 def rest(org: Org, method: str, path: str, body: Any) -> Any:
-    """One call of the CRM's own REST API, as a user's browser or another integration makes it."""
+    """One call of the CRM's own REST API, as a user's browser or another integration makes it
+    (Fxiaoke: every call is a POST of ``{"data": body}`` to ``/cgi/<path>``)."""
+    if org.names.crm == "fxiaoke":
+        return org.fx_call(path, body)
     if org.names.crm == "salesforce":
         url, auth = f"{org.url}/services/data/v59.0/{path}", f"Bearer {token(org)}"
     else:
@@ -72,6 +76,12 @@ def create_account(org: Org, name: str, sanctions: bool = True) -> str:
         out = rest(org, "POST", "sobjects/Account", {"Name": name, "OwnerId": owner, "Sanctions_Hit__c": sanctions,
                                                       "BillingCountry": "Germany", "Industry": "Technology"})
         return str(out["id"])
+    if org.names.crm == "fxiaoke":
+        owner = org.records("AccountObj")[0]["owner"]
+        out = rest(org, "POST", "crm/v2/data/create", {"object_data": {
+            "dataObjectApiName": "AccountObj", "name": name, "owner": owner, "sanctions_hit__c": sanctions,
+            "country": "德国", "industry": "4"}})
+        return str(out["dataId"])
     owner = org.records("Accounts")[0]["Owner"]["id"]
     out = rest(org, "POST", "Accounts", {"data": [{"Account_Name": name, "Owner": {"id": owner},
                                                    "Sanctions_Hit": sanctions, "Industry": "Technology"}]})
@@ -79,7 +89,10 @@ def create_account(org: Org, name: str, sanctions: bool = True) -> str:
 
 
 def set_sanctions(org: Org, record_id: str, hit: bool = True) -> None:
-    if org.names.crm == "salesforce":
+    if org.names.crm == "fxiaoke":
+        rest(org, "POST", "crm/v2/data/update", {"object_data": {
+            "_id": record_id, "dataObjectApiName": "AccountObj", "sanctions_hit__c": hit}})
+    elif org.names.crm == "salesforce":
         rest(org, "PATCH", f"sobjects/Account/{record_id}", {"Sanctions_Hit__c": hit})
     else:
         rest(org, "PUT", "Accounts", {"data": [{"id": record_id, "Sanctions_Hit": hit}]})
@@ -89,16 +102,11 @@ def rb_tasks(org: Org) -> list[dict[str, Any]]:
     return [t for t in org.records(org.names.tasks) if t.get(org.names.task_key)]
 
 
-def task_target(org: Org, task: dict[str, Any]) -> str:
-    if org.names.crm == "salesforce":
-        return str(task["WhatId"])
-    what = task["What_Id"]
-    return str(what["id"] if isinstance(what, dict) else what)
-
-
 def on_watchlist(org: Org, account: dict[str, Any]) -> bool:
     if org.names.crm == "zoho":
         return any(t.get("name") == TAG for t in account.get("Tag") or [])
+    if org.names.crm == "fxiaoke":  # the option riskbridge adds to the select_many field
+        return "credit_watch" in (account.get(org.names.watchlist) or [])
     return bool(account.get(org.names.watchlist))
 
 
@@ -108,7 +116,7 @@ def end_state(org: Org) -> dict[str, Any]:
     accounts = {str(a[n.id]): (_score(a.get(n.score)), a.get(n.tier), a.get(n.reasons), on_watchlist(org, a))
                 for a in org.records(n.accounts)}
     deals = {str(d[n.id]): (_score(d.get(n.score)), d.get(n.tier)) for d in org.records(n.deals)}
-    tasks = sorted((str(t[n.task_key]), task_target(org, t), str(t["Subject"])) for t in rb_tasks(org))
+    tasks = sorted((str(t[n.task_key]), task_target(org, t), task_subject(org, t)) for t in rb_tasks(org))
     topics: list[str] = []
     if n.crm == "salesforce":
         names = {t["Id"]: t["Name"] for t in org.records("Topic")}
