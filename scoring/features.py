@@ -309,8 +309,9 @@ def _incidents_per_year(inp: _Inputs, lk: Lookups) -> Feature:
     years, t_m, t_i = _tenure(inp)
     # A young customer's count covers less than 12 months; annualise, but not from under a quarter.
     span = np.where(t_m | t_i, 1.0, np.clip(years, 0.25, 1.0))
-    count = np.nan_to_num(disputes) + np.nan_to_num(complaints)
-    return _plain(inp, count / span, d_m & c_m, d_i | c_i)
+    with np.errstate(over="ignore"):  # absurd counts overflow to inf: still "very many", the worst bin
+        rate = (np.nan_to_num(disputes) + np.nan_to_num(complaints)) / span
+    return _plain(inp, rate, d_m & c_m, d_i | c_i)
 
 
 def _tenure_years(inp: _Inputs, lk: Lookups) -> Feature:

@@ -165,3 +165,12 @@ def test_a_bigger_or_likelier_open_deal_never_lowers_the_risk(base: dict[str, An
     before = score(amount, probability)
     for after in (score(amount + more, probability), score(amount, min(100.0, probability + likelier))):
         assert after[0] >= before[0] and after[1] >= before[1]
+
+
+def test_absurd_incident_counts_overflow_to_the_worst_bin_without_a_warning() -> None:
+    # Found by hypothesis: 1e308 disputes plus 1e308 complaints, annualised over a young customer's tenure,
+    # overflowed with a RuntimeWarning (an error under filterwarnings) instead of landing in the worst bin.
+    calm = assess([{"id": "A", "disputes_12m": 0, "complaints_12m": 0}], as_of=AS_OF).assessment(0, "en")
+    absurd = assess([{"id": "B", "disputes_12m": 1e308, "complaints_12m": 1e308, "customer_since": AS_OF}],
+                    as_of=AS_OF).assessment(0, "en")
+    assert absurd.risk_score >= calm.risk_score
