@@ -77,7 +77,9 @@ def _linked(org: Org, task: dict[str, Any]) -> str:
 
 
 def _owner(org: Org, record: dict[str, Any]) -> str:
-    return str(record["OwnerId"] if org.names.crm == "salesforce" else record["Owner"]["id"])
+    owner = owner_of(record)
+    assert owner is not None, record
+    return owner
 
 
 def test_first_run_tasks_keep_both_caps_and_later_runs_create_the_rest_riskiest_first(
