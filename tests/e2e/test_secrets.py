@@ -112,6 +112,8 @@ def test_canary_secrets_never_leak_on_any_path(org: Org, tmp_path: Path) -> None
         outputs.append((label, result))
 
     c = ["--config", str(config)]
+    if org.names.crm == "fxiaoke":  # each forced expiry fetches a token; the 10-a-minute token limit is
+        org.server.sandbox.app.auth.calls_per_minute = 1_000  # another test's subject, not this one's
     org.faults(session_expiry_after=25)  # a re-login mid-run: the moment a secret is handled again
     cli("sync --json --verbose", ["sync", *c, "--json", "--verbose"], (0,))
     org.faults()
