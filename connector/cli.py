@@ -761,7 +761,9 @@ def demo(
     _setup_logging(False, quiet=True)
     with tempfile.TemporaryDirectory(prefix="riskbridge-demo-") as tmp, \
             running_sandbox(crm, accounts=accounts, deals_per_account=2, seed=7) as sandbox:
-        out.print("[bold]" + text("demo.title", lang, crm=crm, url=sandbox.url, accounts=f"{accounts:,}",
+        # A Chinese reader knows the CRM by its Chinese name, not riskbridge's config key.
+        crm_label = "纷享销客" if lang == "zh" and crm == "fxiaoke" else crm
+        out.print("[bold]" + text("demo.title", lang, crm=crm_label, url=sandbox.url, accounts=f"{accounts:,}",
                                   deals=f"{accounts * 2:,}") + "[/]", highlight=False)
         creds = requests.get(f"{sandbox.url}/__sandbox/credentials", timeout=10).json()
         cfg_path = write_config(Path(tmp) / "config.toml", crm, creds)

@@ -551,7 +551,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
         problems += from_validation_error(exc, source, known=_KNOWN_KEYS, env=overrides,
-                                          drop=("salesforce", "zoho"))
+                                          drop=("salesforce", "zoho", "fxiaoke"))
     problems += _state_problems(raw, env, overrides, source)
     # The cross-references and files are checked on the raw data too, so one run lists every problem.
     base = file.resolve().parent
@@ -570,7 +570,7 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
             try:
                 mapping = load_mapping(mapping_path)
                 mappings[job_name] = mapping
-                if isinstance(conn, dict) and conn.get("crm") in ("salesforce", "zoho") and conn["crm"] != mapping.crm:
+                if isinstance(conn, dict) and conn.get("crm") in ("salesforce", "zoho", "fxiaoke") and conn["crm"] != mapping.crm:
                     problems.append(ConfigProblem(source, f"jobs.{job_name}.mapping",
                                                   f"mapping is for {mapping.crm}, connection is {conn.get('crm')}"))
                 if isinstance(conn, dict) and conn.get("crm") == "fxiaoke" and mapping.deals is not None and \

@@ -333,8 +333,13 @@ def run_detail(r: RunRow, lang: str = "en") -> list[Table]:
         if not entries:
             continue
         table = Table(title=f"{text(key, lang)}: {len(entries):,}", title_justify="left")
+        # A record id is whole on one line, to be copied into `--ids`; a Fxiaoke id has 32 characters.
+        id_width = max((len(safe(item.get("id"))) for item in entries), default=0)
         for col in ("plan.column_object", "plan.column_record", "plan.column_operation", "runs.column_reason"):
-            table.add_column(text(col, lang), overflow="fold")
+            if col == "plan.column_record":
+                table.add_column(text(col, lang), no_wrap=True, min_width=min(id_width, 40))
+            else:
+                table.add_column(text(col, lang), overflow="fold")
         for item in entries:
             table.add_row(safe(item.get("object")), safe(item.get("id")), safe(item.get("op", "")),
                           safe(item.get("reason"), 400))

@@ -104,6 +104,10 @@ def _epoch_ms(value: Any) -> datetime | None:
     """An epoch-milliseconds value (Fxiaoke's dates and times) as a UTC datetime; None if it is not one."""
     if isinstance(value, bool):
         return None
+    # A number is a moment only in the same shape as the string form (11-14 digits, whole): a score such as
+    # 61.5 read through a "date" transform is a mapping mistake, not a moment in January 1970.
+    if isinstance(value, int | float) and not _EPOCH_MS.match(f"{value:.0f}" if float(value).is_integer() else ""):
+        return None
     if isinstance(value, int | float) or (isinstance(value, str) and _EPOCH_MS.match(value.strip())):
         try:
             return datetime.fromtimestamp(float(value) / 1000, UTC)

@@ -7,7 +7,7 @@ from typing import Any
 
 from connector.sandbox.fxiaoke_fields import CHINA_TZ, FieldDef
 from connector.sandbox.fxiaoke_store import FxiaokeStore
-from connector.sandbox.view import AccountPage, AccountRow
+from connector.sandbox.view import AccountPage, AccountRow, override_of
 
 __all__ = ["account_page", "account_rows", "on_watchlist"]
 
@@ -45,10 +45,14 @@ def _row(store: FxiaokeStore, rec: dict[str, Any], counts: dict[str, int]) -> Ac
     score = rec.get("risk_score__c")
     owner = store.employee((rec.get("owner") or [""])[0])
     tier = rec.get("risk_tier__c")
+    layout = store.schema.fields["AccountObj"]
+    until = "risk_override_until__c"  # epoch ms on the wire: shown as the date a credit manager entered
+    override = override_of(rec.get("risk_override_tier__c"), rec.get("risk_override_reason__c"),
+                           _shown(layout.get(until), rec.get(until)))
     return AccountRow(
         id=rec["_id"], name=str(rec.get("name") or ""), owner=owner.name if owner else "",
         risk_score=float(score) if score is not None else None, tier=tier, reasons=rec.get("risk_reasons__c"),
-        watchlist=on_watchlist(rec), open_tasks=counts.get(rec["_id"], 0))
+        watchlist=on_watchlist(rec), open_tasks=counts.get(rec["_id"], 0), override=override)
 
 
 def account_rows(store: FxiaokeStore) -> list[AccountRow]:

@@ -29,9 +29,10 @@ _STANDARD = {"name", "owner_id", "country", "industry", "currency", "annual_reve
              "is_closed", "is_won"}
 
 
-def erp_number(index: int) -> str:
-    """The ERP customer number of a generated firm, as the CRM's account number holds it."""
-    return str(10000 + index)
+def erp_number(index: int, crm: str = "salesforce") -> str:
+    """The ERP customer number of a generated firm, as the CRM's account number holds it (the Fxiaoke
+    sandbox numbers its customers KH020000 onwards in 客户编号 `account_no`, see fxiaoke_data.py)."""
+    return f"KH{20000 + index:06d}" if crm == "fxiaoke" else str(10000 + index)
 
 
 def duns_number(index: int) -> str:
@@ -51,7 +52,7 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _invoices(rng: random.Random, acc: dict[str, Any], today: date) -> list[list[Any]]:
+def _invoices(rng: random.Random, acc: dict[str, Any], today: date, crm: str) -> list[list[Any]]:
     """Invoice lines that aggregate back to the firm's generated history figures as of `today`."""
     open_ar = acc.get("open_receivables")
     if open_ar is None:
@@ -59,7 +60,7 @@ def _invoices(rng: random.Random, acc: dict[str, Any], today: date) -> list[list
     cur = acc.get("currency") or "EUR"
     other = "EUR" if cur != "EUR" else "USD"
     terms = int(acc.get("payment_terms_days") or 30)
-    customer = "00" + erp_number(acc["index"])  # the ERP pads its numbers; the CRM does not
+    customer = "00" + erp_number(acc["index"], crm)  # the ERP pads its numbers; the CRM does not
     lines: list[list[Any]] = []
     seq = iter(range(1, 10_000))
 
@@ -138,7 +139,7 @@ def write_sources(folder: str | Path, data: Dataset, *, seed: int, today: date, 
         w = csv.writer(fh)
         w.writerow(["customer_no", "doc_no", "amount", "cur", "doc_date", "due_date", "clearing_date", "dispute_flag"])
         for acc in data.accounts:
-            w.writerows(_invoices(random.Random(seed * 1_000_003 + acc["index"] * 31 + 5), acc, today))
+            w.writerows(_invoices(random.Random(seed * 1_000_003 + acc["index"] * 31 + 5), acc, today, crm))
     files["erp_invoices"] = out / "erp_open_items.csv"
     currencies = sorted({c.currency for c in COUNTRIES if c.currency} | {"EUR", "USD"})
     with (out / "fx_rates.csv").open("w", encoding="utf-8", newline="") as fh:
@@ -152,7 +153,7 @@ def write_sources(folder: str | Path, data: Dataset, *, seed: int, today: date, 
         rows = []
         for acc in data.accounts:
             score = _float(acc.get("bureau_score"))
-            rows.append([duns_number(acc["index"]), erp_number(acc["index"]), acc["name"][:80],
+            rows.append([duns_number(acc["index"]), erp_number(acc["index"], crm), acc["name"][:80],
                          "" if score is None else f"{score:g}", acc.get("bureau_rating") or "",
                          "Y" if acc.get("sanctions_hit") else "N", "Y" if acc.get("insolvency") else "N"])
         for i in range(3):  # firms the bureau monitors that are not (or no longer) in this CRM
@@ -174,13 +175,13 @@ def write_sources(folder: str | Path, data: Dataset, *, seed: int, today: date, 
                 stated = to_date(acc.get("statement_date"))
             except Unconvertible:
                 stated = None
-            w.writerow([erp_number(acc["index"]), *(acc.get(f) for f in fin[:-1]), stated.isoformat() if stated else ""])
+            w.writerow([erp_number(acc["index"], crm), *(acc.get(f) for f in fin[:-1]), stated.isoformat() if stated else ""])
     files["financials"] = out / "financials.csv"
     with (out / "erp_customers.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["customer_no", *master])
         for acc in data.accounts:
-            w.writerow(["00" + erp_number(acc["index"]), *("" if acc.get(f) is None else acc.get(f) for f in master)])
+            w.writerow(["00" + erp_number(acc["index"], crm), *("" if acc.get(f) is None else acc.get(f) for f in master)])
     files["erp_customers"] = out / "erp_customers.csv"
     if org != "provisioned":
         files["mapping"] = _bare_mapping(out / f"mapping-{crm}-{org}.toml", crm)
@@ -204,9 +205,9 @@ def _bare_mapping(path: Path, crm: str) -> Path:
 
 def sources_config(files: dict[str, Path], crm: str) -> str:
     """The config lines (appended to the sandbox's [jobs.default]) that use the written sources."""
-    number_field = "AccountNumber" if crm == "salesforce" else "Account_Number"
+    number_field = {"salesforce": "AccountNumber", "fxiaoke": "account_no"}.get(crm, "Account_Number")
     bureau_key = ('{ crm_field = "DunsNumber", column = "duns" }' if crm == "salesforce"
-                  else '{ crm_field = "Account_Number", column = "client_ref" }')
+                  else f'{{ crm_field = "{number_field}", column = "client_ref" }}')
 
     def q(path: Path) -> str:
         return '"' + str(path).replace("\\", "\\\\") + '"'

@@ -153,7 +153,8 @@ def test_sync_json_prints_one_object_on_every_exit_path(org: Org, config_path: P
     assert "internal error: JSONDecodeError" in internal.stderr
 
     text = config_path.read_text()
-    key = "consumer_key" if org.names.crm == "salesforce" else "refresh_token"
+    key = {"salesforce": "consumer_key", "zoho": "refresh_token", "fxiaoke": "permanent_code"}[org.names.crm]
+    assert any(line.startswith(f"{key} =") for line in text.splitlines())  # the edit below must bite
     config_path.write_text("\n".join(f'{key} = "wrong-value"' if line.startswith(f"{key} =") else line
                                      for line in text.splitlines()) + "\n")
     refused = run_cli(sync, env)
@@ -174,7 +175,7 @@ def test_sync_json_prints_one_object_on_every_exit_path(org: Org, config_path: P
 def test_a_transform_that_fails_on_most_rows_blames_the_mapping(org: Org, config_path: Path) -> None:
     mapping = config_path.parent / "mapping.toml"
     n = org.names
-    field = "Bureau_Score__c" if n.crm == "salesforce" else "Bureau_Score"
+    field = {"salesforce": "Bureau_Score__c", "zoho": "Bureau_Score", "fxiaoke": "bureau_score__c"}[n.crm]
     text = (MAPPINGS_DIR / f"{n.crm}.toml").read_text(encoding="utf-8")
     old = f'bureau_score = {{ field = "{field}", transform = "number" }}'
     assert old in text

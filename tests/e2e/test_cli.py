@@ -12,7 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.config import load_config
 from connector.state import StateStore
+from scoring.catalogue import text
 from tests.conftest import Org
 
 runner = CliRunner()
@@ -38,7 +40,8 @@ def test_sync_json_is_one_object_and_exit_codes_follow_status(org: Org, config_p
     runs = runner.invoke(app, ["runs", "--config", str(config_path), "--json"])
     assert [r["status"] for r in json.loads(runs.stdout)] == ["success", "partial"]
     table = runner.invoke(app, ["runs", "--config", str(config_path)])
-    assert "partial" in table.stdout and "success" in table.stdout
+    lang = load_config(config_path).jobs["default"].lang  # a Fxiaoke job speaks Chinese by default
+    assert text("run.status_partial", lang) in table.stdout and text("run.status_success", lang) in table.stdout
 
 
 def test_bad_config_exits_2_before_any_call(org: Org, tmp_path: Path) -> None:
@@ -64,7 +67,8 @@ def test_dry_run_prints_the_plan(org: Org, config_path: Path) -> None:
     org.reset_calls()
     result = runner.invoke(app, ["sync", "--config", str(config_path), "--dry-run"])
     assert result.exit_code == 0
-    assert "dry run" in result.stdout and "→" in result.stdout
+    lang = load_config(config_path).jobs["default"].lang
+    assert text("run.dry_run", lang) in result.stdout and "→" in result.stdout
     assert org.calls()["writes"] == 0
 
 
@@ -102,6 +106,6 @@ def test_help_lists_every_command() -> None:
 def test_the_fxiaoke_demo_reads_in_chinese() -> None:
     result = runner.invoke(app, ["demo", "--crm", "fxiaoke", "--accounts", "40"])
     assert result.exit_code == 0, result.output
-    assert "纷享销客沙箱" in result.stdout and "风险最高的五个客户" in result.stdout
+    assert "纷享销客 沙箱" in result.stdout and text("demo.riskiest", "zh") in result.stdout
     assert "信用专员在 CRM 中修改了 20 个客户" in result.stdout
     assert any(reason in result.stdout for reason in ("逾期", "征信", "评级"))  # reasons in Chinese (lang = "zh")

@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from connector.config import load_config
+from scoring.catalogue import text
 from tests.conftest import Org
 
 HOSTILE: list[str] = [
@@ -76,19 +78,24 @@ def _zoho_write(org: Org, ids: list[str], fields: list[dict[str, Any]]) -> None:
     assert all(r["status"] == "success" for r in resp.json()["data"]), resp.text
 
 
+def _fx_write(org: Org, ids: list[str], fields: list[dict[str, Any]]) -> None:
+    for i, f in zip(ids, fields, strict=True):  # Fxiaoke's OpenAPI updates one record per call
+        org.fx_call("crm/v2/data/update", {"object_data": {"_id": i, "dataObjectApiName": org.names.accounts, **f}})
+
+
 def load_hostile(org: Org) -> list[str]:
     """Write the corpus into account names and last-written reasons (and, on Zoho, its text-typed bureau
     score); returns the ids touched."""
     n = org.names
     ids = [r[n.id] for r in org.records(n.accounts)[: len(HOSTILE)]]
-    name_field = "Name" if n.crm == "salesforce" else "Account_Name"
+    name_field = {"salesforce": "Name", "zoho": "Account_Name", "fxiaoke": "name"}[n.crm]
     fields: list[dict[str, Any]] = []
     for i, value in enumerate(HOSTILE):
         row = {name_field: value, n.reasons: value + " | " + value}
         if n.crm == "zoho" and i < 2:
             row["Bureau_Score"] = value[:20]  # a text field on Zoho: "[/bad]" as a bureau score
         fields.append(row)
-    (_sf_write if n.crm == "salesforce" else _zoho_write)(org, ids, fields)
+    {"salesforce": _sf_write, "zoho": _zoho_write, "fxiaoke": _fx_write}[n.crm](org, ids, fields)
     stored = {r[n.id]: r[name_field] for r in org.records(n.accounts)}
     assert [stored[i] for i in ids] == HOSTILE  # the CRM kept every value as written
     return ids
@@ -139,7 +146,8 @@ def test_hostile_crm_text_is_shown_literally_and_exit_codes_stay_honest(org: Org
     history = run(["runs", "--config", str(config_path)])
     assert history.returncode == 0, history.stderr
     assert_clean(history)
-    assert "success" in history.stdout
+    lang = load_config(config_path).jobs["default"].lang  # a Fxiaoke job speaks Chinese by default
+    assert text("run.status_success", lang) in history.stdout
 
 
 def test_hostile_file_names_and_csv_values_in_score_and_explain(tmp_path: Path) -> None:

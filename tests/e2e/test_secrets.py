@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from connector.mapping import MAPPINGS_DIR
-from tests.conftest import Org
+from tests.conftest import FAST_RATE_LIMIT, Org
 
 CANARY_PASSWORD = "CanaryWrongPassword-5d41402abc4b2a76"
 CANARY_DB_PASSWORD = "CanaryDbPassword-7d793037a0760186"
@@ -55,6 +55,23 @@ security_token = "env:RB_CANARY_SECURITY_TOKEN"
         env = {"RB_CANARY_SECURITY_TOKEN": creds["security_token"]}
         secrets = [creds["password"], creds["security_token"], creds["consumer_secret"],
                    creds["password"] + creds["security_token"]]
+    elif org.names.crm == "fxiaoke":
+        secret_file = _write(tmp / "fx-app-secret", creds["app_secret"])
+        text = f"""state_url = "{state}"
+[connections.sandbox]
+crm = "fxiaoke"
+rate_limit = {FAST_RATE_LIMIT}
+host = "{creds['host']}"
+auth_style = "token"
+operator_user_id = "{creds['operator_user_id']}"
+token_cache = "{tmp / 'fx-token.json'}"
+[connections.sandbox.auth]
+app_id = "{creds['app_id']}"
+app_secret = "file:{secret_file}"
+permanent_code = "env:RB_CANARY_PERMANENT_CODE"
+"""
+        env = {"RB_CANARY_PERMANENT_CODE": creds["permanent_code"]}
+        secrets = [creds["app_secret"], creds["permanent_code"]]
     else:
         secret_file = _write(tmp / "zoho-client-secret", creds["client_secret"])
         text = f"""state_url = "{state}"
@@ -95,6 +112,8 @@ def test_canary_secrets_never_leak_on_any_path(org: Org, tmp_path: Path) -> None
         outputs.append((label, result))
 
     c = ["--config", str(config)]
+    if org.names.crm == "fxiaoke":  # each forced expiry fetches a token; the 10-a-minute token limit is
+        org.server.sandbox.app.auth.calls_per_minute = 1_000  # another test's subject, not this one's
     org.faults(session_expiry_after=25)  # a re-login mid-run: the moment a secret is handled again
     cli("sync --json --verbose", ["sync", *c, "--json", "--verbose"], (0,))
     org.faults()
@@ -104,11 +123,15 @@ def test_canary_secrets_never_leak_on_any_path(org: Org, tmp_path: Path) -> None
     cli("runs", ["runs", *c], (0,))
     cli("runs --json", ["runs", *c, "--json"], (0,))
 
-    # A secret the CRM refuses: the wrong password (Salesforce) or refresh token (Zoho), exit 3.
+    # A secret the CRM refuses: the wrong password (Salesforce), refresh token (Zoho) or permanent code
+    # (Fxiaoke: the token cache belongs to one permanent code, so a new code fetches a token), exit 3.
     if org.names.crm == "salesforce":
         (tmp_path / "sf-password").write_text(CANARY_PASSWORD)
         cli("wrong password", ["sync", *c, "--json", "--verbose"], (3,))
         (tmp_path / "sf-password").write_text(secrets[0])
+    elif org.names.crm == "fxiaoke":
+        cli("wrong permanent code", ["sync", *c, "--json", "--verbose"], (3,),
+            {"RB_CANARY_PERMANENT_CODE": CANARY_PASSWORD})
     else:
         cli("wrong refresh token", ["sync", *c, "--json", "--verbose"], (3,),
             {"RB_CANARY_REFRESH_TOKEN": CANARY_PASSWORD})
@@ -128,7 +151,9 @@ def test_canary_secrets_never_leak_on_any_path(org: Org, tmp_path: Path) -> None
                     .replace(f'instance_url = "{creds.get("instance_url")}"', 'instance_url = "https://acme.my.salesforce.com"')
                     .replace(f'api_url = "{creds.get("api_url")}"', 'api_url = "https://www.zohoapis.eu"')
                     .replace(f"file:{tmp_path / 'sf-password'}", CANARY_REMOTE)
-                    .replace(f"file:{tmp_path / 'zoho-client-secret'}", CANARY_REMOTE))
+                    .replace(f'host = "{creds.get("host")}"', 'host = "https://open.fxiaoke.com"')
+                    .replace(f"file:{tmp_path / 'zoho-client-secret'}", CANARY_REMOTE)
+                    .replace(f"file:{tmp_path / 'fx-app-secret'}", CANARY_REMOTE))
     assert CANARY_REMOTE in remote.read_text() and "https://" in remote.read_text()
     cli("literal secret, remote host", ["sync", "--config", str(remote), "--json", "--verbose"], (2,))
     db_url = _write(tmp_path / "db-url.toml", config.read_text().replace(

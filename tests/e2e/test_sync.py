@@ -73,12 +73,13 @@ def test_full_sync_writes_every_account_and_deal(org: Org, config: Config, no_wa
 
 
 def _linked(org: Org, task: dict[str, Any]) -> str:
-    what = task["WhatId"] if org.names.crm == "salesforce" else task["What_Id"]
-    return str(what if isinstance(what, str) else what["id"])
+    return task_target(org, task)
 
 
 def _owner(org: Org, record: dict[str, Any]) -> str:
-    return str(record["OwnerId"] if org.names.crm == "salesforce" else record["Owner"]["id"])
+    owner = owner_of(record)
+    assert owner is not None, record
+    return owner
 
 
 def test_first_run_tasks_keep_both_caps_and_later_runs_create_the_rest_riskiest_first(

@@ -15,7 +15,7 @@ from connector.service.monitor import watched_accounts
 from connector.state import StateStore
 from connector.sync import Sync
 from tests.conftest import Org
-from tests.service.conftest import extend, reads_of
+from tests.service.conftest import extend, reads_of, record_fxiaoke_queries
 
 MONITOR = '[jobs.default.monitor]\nschedule = "*/10 * * * *"\ntiers = ["high", "critical"]\nwatchlist = true\n'
 
@@ -25,8 +25,8 @@ def sanction(config_path: Path, org: Org, record_id: str) -> None:
     cfg = load_config(config_path)
     client = open_client(cfg.connections["sandbox"], objects={"accounts": org.names.accounts},
                          policy=RetryPolicy(sleep=lambda _s: None))
-    field = "Sanctions_Hit__c" if org.names.crm == "salesforce" else "Sanctions_Hit"
-    result = client.apply(WritePlan(updates=[FieldUpdate("accounts", record_id, {field: (None, True)}, "edit")]))
+    result = client.apply(WritePlan(updates=[FieldUpdate("accounts", record_id, {org.names.sanctions: (None, True)},
+                                                         "edit")]))
     client.close()
     assert result.outcomes["edit"].ok
 
@@ -47,6 +47,7 @@ def test_a_monitor_run_reads_only_the_watched_accounts_by_id(org: Org, config_pa
     sanction(config_path, org, calm)  # a change outside the watched set: the monitor must not see it
 
     org.reset_calls()
+    record_fxiaoke_queries(org)
     daemon = Daemon(cfg, store=store)
     report = daemon.execute("default", "monitor")
     assert report is not None and report.status == "success", report

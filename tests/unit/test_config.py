@@ -99,8 +99,8 @@ def problems_of(tmp_path: Path, text: str, environ: dict[str, str] | None = None
 
 def test_messages_are_written_for_admins_not_programmers(tmp_path: Path) -> None:
     [problem] = problems_of(tmp_path, GOOD.replace('crm = "salesforce"', 'crm = "salesfroce"'))
-    assert str(problem).endswith("connections.sf.crm: 'salesfroce' is not one of salesforce, zoho "
-                                 "(did you mean salesforce?)")
+    assert str(problem).endswith("connections.sf.crm: 'salesfroce' is not one of salesforce, zoho, "
+                                 "fxiaoke (did you mean salesforce?)")
     [problem] = problems_of(tmp_path, GOOD.replace("instance_url", "instance_url = \"https://x.example\"\ninstnace_url"))
     assert problem.key == "connections.sf.instnace_url" and "did you mean instance_url?" in problem.message
     for text in (GOOD.replace('method = "password"', 'method = "jwt"'),):

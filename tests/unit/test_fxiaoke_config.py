@@ -20,11 +20,13 @@ operator_user_id = "1000"
 [connections.fx.auth]
 app_id = "FSAID_131"
 app_secret = "env:RB_FX_SECRET"
-permanent_code = "literal-permanent-code"
+permanent_code = "env:RB_FX_CODE"
 [jobs.default]
 connection = "fx"
 mapping = "{ROOT / 'mappings' / 'fxiaoke.toml'}"
 """
+# Outside a loopback sandbox a literal secret is itself a problem, so both secrets come from the environment.
+ENV = {"RB_FX_SECRET": "s3cret", "RB_FX_CODE": "permanent-c0de"}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -34,7 +36,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_minimal_connection_gets_the_documented_defaults_and_chinese(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, GOOD), environ={"RB_FX_SECRET": "s3cret"})
+    cfg = load_config(write(tmp_path, GOOD), environ=ENV)
     conn = cfg.connections["fx"]
     assert isinstance(conn, FxiaokeConnection)
     assert (conn.host, conn.auth_style, conn.rate_limit, conn.rate_window_s) == \
@@ -42,11 +44,11 @@ def test_a_minimal_connection_gets_the_documented_defaults_and_chinese(tmp_path:
     assert (conn.opportunity_object, conn.followup_object, conn.watchlist_style) == \
         ("NewOpportunityObj", "ActiveRecordObj", "select_many")
     assert cfg.jobs["default"].lang == "zh"  # Fxiaoke jobs speak Chinese unless told otherwise
-    assert "literal-permanent-code" not in repr(conn) and "s3cret" not in repr(conn)
+    assert "permanent-c0de" not in repr(conn) and "s3cret" not in repr(conn)
 
 
 def test_an_explicit_language_wins(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, GOOD + 'lang = "en"\n'), environ={"RB_FX_SECRET": "s3cret"})
+    cfg = load_config(write(tmp_path, GOOD + 'lang = "en"\n'), environ=ENV)
     assert cfg.jobs["default"].lang == "en"
 
 
@@ -54,18 +56,18 @@ def test_every_problem_is_listed_at_once_without_secrets(tmp_path: Path) -> None
     bad = GOOD.replace('operator_user_id = "1000"\n', 'auth_style = "oauth"\nrate_limit = 0\ndaily_quota = 10\n'
                        'daily_quota_reserve = 10\nopportunity_object = "DealObj"\n')
     with pytest.raises(ConfigError) as err:
-        load_config(write(tmp_path, bad), environ={})
+        load_config(write(tmp_path, bad), environ={"RB_FX_CODE": "permanent-c0de"})  # app_secret unset
     keys = {p.key for p in err.value.problems}
     assert {"connections.fx.auth_style", "connections.fx.rate_limit", "connections.fx.operator_user_id",
             "connections.fx.opportunity_object", "connections.fx.auth.app_secret"} <= keys
-    assert "literal-permanent-code" not in str(err.value)
+    assert "permanent-c0de" not in str(err.value)
 
 
 def test_the_quota_reserve_must_leave_calls_for_riskbridge(tmp_path: Path) -> None:
     bad = GOOD.replace('operator_user_id = "1000"\n', 'operator_user_id = "1000"\ndaily_quota = 10\n'
                        'daily_quota_reserve = 10\n')
     with pytest.raises(ConfigError, match="daily_quota_reserve"):
-        load_config(write(tmp_path, bad), environ={"RB_FX_SECRET": "s3cret"})
+        load_config(write(tmp_path, bad), environ=ENV)
 
 
 def test_fxiaoke_values_read_through_the_transforms() -> None:
