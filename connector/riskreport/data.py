@@ -56,11 +56,13 @@ class ReportData:
     job: str
     since: datetime
     until: datetime
-    currency: str
+    currency: str  # the main currency: charts and per-owner/per-reason exposure count only its accounts
+    currency_accounts: int  # how many accounts are in it
     tiers_now: dict[str, int]
     tiers_start: dict[str, int]
     migration: dict[str, dict[str, int]]  # start tier (or "new") -> tier now -> accounts
-    exposure_by_tier: dict[str, float]
+    exposure_by_tier: dict[str, float]  # main currency
+    exposure_by_currency: dict[str, dict[str, float]]  # every currency -> tier -> exposure (never converted)
     exposure_by_owner: list[tuple[str, float]]
     movers_up: list[Mover]
     movers_down: list[Mover]
@@ -96,7 +98,7 @@ def gather(store: StateStore, job: str, *, since: datetime, until: datetime, sco
     """Everything the report shows for `job` between `since` and `until` (UTC).
 
     A run belongs to the period by the moment it scored as of (its assessments' `scored_at`, the engine's
-    clock), not by the wall time the store stamped on it; outbox rows belong to the run they were made in.
+    clock), not by the wall time the store stamped on it; outbox rows carry the engine's clock already.
     `watch_field` is the CRM field the watchlist flag is written to, when the job writes one."""
     since, until = _utc(since), _utc(until)
     with store.session() as s:
@@ -118,21 +120,28 @@ def gather(store: StateStore, job: str, *, since: datetime, until: datetime, sco
     tiers_now = Counter(r.tier for r in now_rows)
     tiers_start = Counter(h.tier for h in start.values())
     migration: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TIERS, 0))
+    # Amounts are never converted between currencies (riskbridge has no rates): every figure that adds
+    # exposures up adds only those of the main currency, and the table by currency shows the rest.
+    currencies = Counter(str((r.detail or {}).get("currency") or "") for r in now_rows)
+    currency = currencies.most_common(1)[0][0] if currencies else ""
+    by_currency: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(TIERS, 0.0))
     by_tier: dict[str, float] = dict.fromkeys(TIERS, 0.0)
     by_owner: dict[str, float] = defaultdict(float)
     reason_count: Counter[str] = Counter()
     reason_exposure: dict[str, float] = defaultdict(float)
     movers: list[Mover] = []
     overrides = []
-    currency = ""
     for row in now_rows:
         detail = row.detail or {}
         exposure = float(detail.get("exposure") or 0.0)
         before = start.get(row.record_id)
         migration[before.tier if before else NEW][row.tier] += 1
+        own = str(detail.get("currency") or "")
+        by_currency[own][row.tier] = by_currency[own].get(row.tier, 0.0) + exposure
+        if own != currency:
+            exposure = 0.0  # still counted by tier and reason, but adds nothing to main-currency sums
         by_tier[row.tier] = by_tier.get(row.tier, 0.0) + exposure
         by_owner[str((detail.get("inputs") or {}).get("owner_id") or "—")] += exposure
-        currency = currency or str(detail.get("currency") or "")
         texts = [codes.get(c, t) for c, t in zip(detail.get("codes") or [], detail.get("reasons") or [], strict=False)]
         for reason in texts:
             reason_count[reason] += 1
@@ -144,7 +153,8 @@ def gather(store: StateStore, job: str, *, since: datetime, until: datetime, sco
             o = detail.get("override") or {}
             overrides.append((row.record_id, str(detail.get("name") or row.record_id), row.tier,
                               str(o.get("reason") or ""), row.override_until))
-    in_period = [o for o in outbox if o.status == "done" and _run_of(o.created_at, period_runs) is not None]
+    # Outbox rows are stamped with the engine's clock when planned (connector/plan.py).
+    in_period = [o for o in outbox if o.status == "done" and since <= _utc(o.created_at) <= until]
     tasks = [o for o in in_period if o.kind == "task"]
     closed: int | None = None
     if open_tasks is not None and tasks:
@@ -157,11 +167,13 @@ def gather(store: StateStore, job: str, *, since: datetime, until: datetime, sco
     movers.sort(key=lambda m: (-abs(m.delta), m.record_id))
     start_mix = [float(tiers_start.get(t, 0)) for t in TIERS]
     return ReportData(
-        job=job, since=since, until=until, currency=currency,
+        job=job, since=since, until=until, currency=currency, currency_accounts=currencies.get(currency, 0),
+        exposure_by_currency=dict(sorted(by_currency.items(), key=lambda kv: (-currencies[kv[0]], kv[0]))),
         tiers_now={t: tiers_now.get(t, 0) for t in TIERS}, tiers_start={t: tiers_start.get(t, 0) for t in TIERS},
         migration={k: migration[k] for k in (*TIERS, NEW) if k in migration},
         exposure_by_tier=by_tier,
-        exposure_by_owner=sorted(by_owner.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP],
+        exposure_by_owner=sorted(((o, v) for o, v in by_owner.items() if v > 0),
+                                 key=lambda kv: (-kv[1], kv[0]))[:TOP],
         movers_up=[m for m in movers if m.delta > 0][:TOP], movers_down=[m for m in movers if m.delta < 0][:TOP],
         reasons=sorted(((r, n, reason_exposure[r]) for r, n in reason_count.items()),
                        key=lambda x: (-x[1], -x[2], x[0]))[:TOP],
@@ -186,15 +198,6 @@ def _run_moments(runs: list[RunRow], history: list[HistoryRow]) -> dict[int, dat
     return {r.id: first.get(r.id, _utc(r.started_at)) for r in runs}
 
 
-def _run_of(moment: datetime, runs: list[RunRow]) -> RunRow | None:
-    """The run (of `runs`) that was under way at wall time `moment`."""
-    at = _utc(moment)
-    for r in runs:
-        if _utc(r.started_at) <= at <= (_utc(r.finished_at) if r.finished_at else datetime.max.replace(tzinfo=UTC)):
-            return r
-    return None
-
-
 def _watch_flags(session: Session, job: str, run_ids: list[int], watch_field: str) -> list[bool]:
     """The watchlist flag values accepted by the CRM in `run_ids`, one per change (True: entry, False: exit)."""
     if not run_ids:
@@ -212,7 +215,7 @@ def _watch_flags(session: Session, job: str, run_ids: list[int], watch_field: st
 def _reason_texts(scorecard: Scorecard, lang: str) -> dict[str, str]:
     """Reason code -> the scorecard's words in `lang`, so a Chinese report reads Chinese reasons whatever
     language the job writes to the CRM."""
-    out: dict[str, str] = {}
+    out: dict[str, str] = {k.code: str(getattr(k.text, lang)) for k in scorecard.spec.knockouts}
     for ch in scorecard.spec.characteristics.values():
         out[ch.reason_code] = str(getattr(ch.reason, lang))
         for b in ch.bins:

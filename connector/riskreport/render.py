@@ -36,9 +36,10 @@ def render(data: ReportData, lang: str = "en") -> str:
         return format_decimal(round(value, digits), format="#,##0" + ("." + "0" * digits if digits else ""),
                               locale=locale)
 
-    def money(value: float) -> str:
-        if data.currency and len(data.currency) == 3:
-            return format_currency(value, data.currency, format="¤#,##0", locale=locale, currency_digits=False)
+    def money(value: float, currency: str | None = None) -> str:
+        code = data.currency if currency is None else currency
+        if code and len(code) == 3:
+            return format_currency(value, code, format="¤#,##0", locale=locale, currency_digits=False)
         return number(value)
 
     def day(value: date | datetime) -> str:
@@ -53,10 +54,10 @@ def render(data: ReportData, lang: str = "en") -> str:
     svg = {
         "tiers": charts.grouped_bars(t["chart_tiers"], tier_labels, {
             t["period_start"]: [data.tiers_start[x] for x in TIERS], t["now"]: [data.tiers_now[x] for x in TIERS]}),
-        "exposure_tier": charts.bars(t["chart_exposure_tier"], tier_labels,
+        "exposure_tier": charts.bars(t["chart_exposure_tier"].format(currency=data.currency), tier_labels,
                                      [data.exposure_by_tier.get(x, 0.0) for x in TIERS],
                                      [charts.TIER_COLOURS[x] for x in TIERS]),
-        "exposure_owner": charts.bars(t["chart_exposure_owner"], [o for o, _ in data.exposure_by_owner],
+        "exposure_owner": charts.bars(t["chart_exposure_owner"].format(currency=data.currency), [o for o, _ in data.exposure_by_owner],
                                       [v for _, v in data.exposure_by_owner], horizontal=True),
         "reasons": charts.bars(t["chart_reasons"], [_short(r) for r, _, _ in data.reasons],
                                [n for _, n, _ in data.reasons], horizontal=True),
