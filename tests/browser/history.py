@@ -40,7 +40,7 @@ def _edit(config: Config, org: Org, values: dict[str, dict[str, Any]]) -> None:
     assert all(o.ok for o in result.outcomes.values()), result.outcomes
 
 
-def simulate(org: Org, tmp_path: Path, weeks: int = WEEKS) -> History:
+def simulate(org: Org, tmp_path: Path, weeks: int = WEEKS, touched: int = TOUCHED_PER_WEEK) -> History:
     """A baseline sync `weeks` weeks ago, then one sync a week until today, touching accounts in between."""
     config_path = sandbox_config(tmp_path / "config.toml", org.names.crm, org.credentials())
     config = load_config(config_path)
@@ -54,7 +54,7 @@ def simulate(org: Org, tmp_path: Path, weeks: int = WEEKS) -> History:
         assert report.status == "success", report.failures
         if week == weeks:
             break
-        org.touch(org.names.accounts, TOUCHED_PER_WEEK)
+        org.touch(org.names.accounts, touched)
         if week == 1:  # two overrides: one expires within the report's 14-day window, one later
             ids = [str(r[org.names.id]) for r in org.records(org.names.accounts)[:2]]
             overrides = {ids[0]: today.date() + timedelta(days=7), ids[1]: today.date() + timedelta(days=60)}
