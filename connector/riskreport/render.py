@@ -9,7 +9,7 @@ from datetime import date, datetime
 from importlib.resources import files
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_compact_decimal, format_currency, format_decimal
 from jinja2 import Environment, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
@@ -50,18 +50,21 @@ def render(data: ReportData, lang: str = "en") -> str:
     def tier(value: str) -> str:
         return t["new"] if value == NEW else tier_name(value, lang)
 
+    def tick(value: float) -> str:
+        return str(format_compact_decimal(value, locale=locale, fraction_digits=1))
+
     tier_labels = [tier(x) for x in TIERS]
     svg = {
         "tiers": charts.grouped_bars(t["chart_tiers"], tier_labels, {
-            t["period_start"]: [data.tiers_start[x] for x in TIERS], t["now"]: [data.tiers_now[x] for x in TIERS]}),
+            t["period_start"]: [data.tiers_start[x] for x in TIERS], t["now"]: [data.tiers_now[x] for x in TIERS]}, tick=tick),
         "exposure_tier": charts.bars(t["chart_exposure_tier"].format(currency=data.currency), tier_labels,
                                      [data.exposure_by_tier.get(x, 0.0) for x in TIERS],
-                                     [charts.TIER_COLOURS[x] for x in TIERS]),
+                                     [charts.TIER_COLOURS[x] for x in TIERS], tick=tick),
         "exposure_owner": charts.bars(t["chart_exposure_owner"].format(currency=data.currency), [o for o, _ in data.exposure_by_owner],
-                                      [v for _, v in data.exposure_by_owner], horizontal=True),
+                                      [v for _, v in data.exposure_by_owner], horizontal=True, tick=tick),
         "reasons": charts.bars(t["chart_reasons"], [_short(r) for r, _, _ in data.reasons],
-                               [n for _, n, _ in data.reasons], horizontal=True),
-        "api": charts.line(t["chart_api"], [f"#{r.id}" for r in data.runs], [r.api_calls for r in data.runs]),
+                               [n for _, n, _ in data.reasons], horizontal=True, tick=tick),
+        "api": charts.line(t["chart_api"], [f"#{r.id}" for r in data.runs], [r.api_calls for r in data.runs], tick=tick),
     }
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)

@@ -29,5 +29,6 @@ def requested_urls(chrome: webdriver.Chrome) -> list[str]:
 def full_page_screenshot(chrome: webdriver.Chrome, path: os.PathLike[str] | str) -> None:
     """The whole page, not just the first screen: the window is made as tall as the document."""
     height = int(chrome.execute_script("return document.documentElement.scrollHeight"))
-    chrome.set_window_size(1280, min(max(height, 800), 16_000))
+    frame = int(chrome.execute_script("return window.outerHeight - window.innerHeight"))  # the window's own bars
+    chrome.set_window_size(1280, min(max(height + frame, 800), 16_000))
     assert chrome.save_screenshot(str(path))
