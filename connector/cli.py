@@ -1279,5 +1279,68 @@ def audit_export(
               highlight=False)
 
 
+# --- report -----------------------------------------------------------------------------------------
+
+@app.command("report")
+def report_command(
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write (one self-contained file).")],
+    config: ConfigOption = Path("config.toml"),
+    job: Annotated[str | None, typer.Option(help="The job to report on (the only one if omitted).")] = None,
+    since: Annotated[str | None, typer.Option(help="Period start: a date or ISO time, UTC (default: 28 days "
+                                                   "ago).")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the report: en or zh.")] = "en",
+    offline: Annotated[bool, typer.Option("--offline", help="Do not ask the CRM which tasks are closed.")] = False,
+) -> None:
+    """Write the risk report: tier mix and migration, exposure, top movers, reasons, watchlist and tasks,
+    overrides, score drift and run health, with charts, in one HTML file that works offline."""
+    from datetime import UTC, datetime, timedelta
+
+    problems: list[ConfigProblem] = []
+    moment = _audit_since(since, problems)
+    if lang not in ("en", "zh"):
+        problems.append(ConfigProblem("command line", "--lang", f"unknown language {lang!r}", "use en or zh"))
+    if not out_file.parent.is_dir():
+        problems.append(ConfigProblem("command line", "--out", f"no such folder: {out_file.parent}",
+                                      "create the folder or write the report elsewhere"))
+    try:
+        import jinja2  # noqa: F401
+        import matplotlib  # noqa: F401
+    except ImportError:
+        problems.append(ConfigProblem("command line", "report", "the report needs matplotlib and Jinja2",
+                                      "pip install 'riskbridge[report]'"))
+    if problems:
+        fail(ConfigError(problems))
+    cfg = _load(config)
+    try:
+        from connector.crm import open_client
+        from connector.riskreport import gather, render
+        from connector.riskreport.links import record_link
+        from connector.state import StateStore
+        from scoring.scorecard import load_scorecard
+
+        job_name, job_cfg = cfg.job(job)
+        conn = cfg.connections[job_cfg.connection]
+        until = datetime.now(UTC)
+        store = StateStore(cfg.state_url)
+        objects: dict[str, str] = {kind: cfg.mappings[job_name].object(kind).object for kind in job_cfg.objects}
+        client = None if offline else open_client(conn, objects=objects)
+        try:
+            data = gather(store, job_name, since=moment or until - timedelta(days=28), until=until,
+                          scorecard=load_scorecard(None if job_cfg.scorecard == "default" else job_cfg.scorecard),
+                          link=record_link(conn), lang=lang,
+                          watch_field=cfg.mappings[job_name].object("accounts").outputs.get("watchlist"),
+                          open_tasks=None if client is None else lambda keys: client.open_task_keys(keys))
+        finally:
+            store.close()
+            if client is not None:
+                client.close()
+        out_file.write_text(render(data, lang), encoding="utf-8")
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _boundary(exc, config=cfg, job=job)
+    err.print(f"report written to {out_file} ({out_file.stat().st_size:,} bytes)", highlight=False)
+
+
 if __name__ == "__main__":
     main()

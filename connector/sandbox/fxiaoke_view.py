@@ -52,7 +52,17 @@ def _row(store: FxiaokeStore, rec: dict[str, Any], counts: dict[str, int]) -> Ac
     return AccountRow(
         id=rec["_id"], name=str(rec.get("name") or ""), owner=owner.name if owner else "",
         risk_score=float(score) if score is not None else None, tier=tier, reasons=rec.get("risk_reasons__c"),
-        watchlist=on_watchlist(rec), open_tasks=counts.get(rec["_id"], 0), override=override)
+        watchlist=on_watchlist(rec), open_tasks=counts.get(rec["_id"], 0), override=override,
+        terms=_number(rec.get("risk_recommended_terms__c"), int),
+        credit_limit=_number(rec.get("risk_credit_limit__c"), float))
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """A number field as the view shows it; Fxiaoke's API may carry numbers as strings."""
+    try:
+        return None if value in (None, "") else kind(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def account_rows(store: FxiaokeStore) -> list[AccountRow]:

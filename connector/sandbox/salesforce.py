@@ -280,6 +280,7 @@ class SalesforceApp:
             open_tasks=open_tasks.get(rec["Id"], 0),
             override=override_of(rec.get("Risk_Override_Tier__c"), rec.get("Risk_Override_Reason__c"),
                                  rec.get("Risk_Override_Until__c")),
+            terms=_whole(rec.get("Risk_Recommended_Terms__c")), credit_limit=_amount(rec.get("Risk_Credit_Limit__c")),
         )
 
     def _view_context(self) -> tuple[dict[str, str], dict[str, int], dict[str, list[str]]]:
@@ -309,6 +310,14 @@ class SalesforceApp:
         fields = {n: rec.get(n) for n in self.store.schemas["Account"].fields if n in rec and rec.get(n) is not None
                   and not n.endswith("Id") and n not in ("Name",)}
         return AccountPage(self._row(rec, users, open_tasks, topics), fields, deals, tasks)
+
+
+def _whole(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _amount(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _dig(value: Any, path: str) -> Any:

@@ -26,7 +26,12 @@ def _row(store: ZohoStore, rec: dict[str, Any]) -> AccountRow:
         risk_score=float(score) if isinstance(score, int | float) else None, tier=rec.get("Risk_Tier"),
         reasons=rec.get("Risk_Reasons"), watchlist=any(t["name"] == WATCHLIST_TAG for t in rec.get("Tag") or []),
         open_tasks=len(_open_tasks(store, rec["id"])),
-        override=override_of(rec.get("Risk_Override_Tier"), rec.get("Risk_Override_Reason"), rec.get("Risk_Override_Until")))
+        override=override_of(rec.get("Risk_Override_Tier"), rec.get("Risk_Override_Reason"), rec.get("Risk_Override_Until")),
+        terms=_number(rec.get("Risk_Recommended_Terms"), int), credit_limit=_number(rec.get("Risk_Credit_Limit"), float))
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    return kind(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def account_rows(store: ZohoStore) -> list[AccountRow]:
