@@ -51,7 +51,10 @@ def explain_live(config: Config, job: str | None, record_id: str, *, refresh: bo
                     "add --refresh to read the account from the CRM, or let the next sync re-score it")])
             inputs = {**recorded, "id": record_id}
             day = as_of or stored.as_of or stored.scored_at.date()
-        return LiveExplanation(explain(inputs, sync.scorecard, as_of=day, lang=lang), stored, refresh,
+        # The account's open deals as the last sync stored them: they are part of its exposure.
+        deals = [d.values for d in sync.store.deals_for_accounts(sync.job_name, [record_id])] \
+            if "deals" in sync.specs else []
+        return LiveExplanation(explain(inputs, sync.scorecard, as_of=day, lang=lang, deals=deals), stored, refresh,
                                provenance if sync.job.sources else None)
     finally:
         sync.client.close()

@@ -6,12 +6,13 @@ This is what a credit manager reads to see why an account is where it is (`riskb
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from scoring.assessment import Override, Reason
-from scoring.batch import Batch, accounts_batch
+from scoring.batch import Batch, accounts_batch, deals_batch
+from scoring.deals import weighted_pipeline
 from scoring.engine import assess, default_scorecard
 from scoring.features import STATES, Feature, compute_features
 from scoring.labels import band_label, unit_value
@@ -87,12 +88,14 @@ def _shown(name: str, feature: Feature, batch: Batch, lang: str) -> str:
 
 
 def explain(account: Mapping[str, object] | Batch, scorecard: Scorecard | None = None, *, as_of: date,
-            lang: str = "en") -> Explanation:
-    """Explain one account (a canonical dict, or the first row of a batch)."""
+            lang: str = "en", deals: Sequence[Mapping[str, object]] | None = None) -> Explanation:
+    """Explain one account (a canonical dict, or the first row of a batch). `deals`, as in a sync, add the
+    account's probability-weighted open deals to its exposure, so the table matches what the sync wrote."""
     sc = scorecard if scorecard is not None else default_scorecard()
     batch = accounts_batch([account]) if isinstance(account, Mapping) else account.take([0])
-    result = assess(batch, sc, as_of=as_of)
-    features = compute_features(batch, sc.lookups, sc.names, as_of=as_of)
+    result = assess(batch, sc, as_of=as_of, deals=list(deals) if deals else None)
+    pipeline = weighted_pipeline(batch, deals_batch(list(deals))) if deals else None
+    features = compute_features(batch, sc.lookups, sc.names, as_of=as_of, pipeline=pipeline)
     rows = []
     for j, ch in enumerate(sc.characteristics):
         points = float(ch.points[result.bins[0, j]])
