@@ -18,7 +18,9 @@ import logging
 import math
 import time
 import tomllib
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -39,6 +41,15 @@ __all__ = ["EXTRA", "TrainResult", "missing_extra", "train_scorecard"]
 
 logger = logging.getLogger(__name__)
 EXTRA = "train"  # pip install 'riskbridge[train]'
+
+
+@contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """optbinning calls pandas and scikit-learn APIs those libraries deprecate; that is theirs to fix, not ours."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 def missing_extra() -> str | None:
@@ -66,7 +77,8 @@ class TrainResult:
     def pipeline_pd(self, table: CsvTable, as_of: date) -> np.ndarray:
         """The training pipeline's own predicted pd for every row of `table`."""
         x = feature_matrix(table.accounts, self.scorecard.lookups, self.candidates, as_of=as_of)
-        return np.asarray(self.pipeline.predict_proba(x)[:, 1], dtype=np.float64)
+        with _quiet_libraries():
+            return np.asarray(self.pipeline.predict_proba(x)[:, 1], dtype=np.float64)
 
 
 def _problems(table: CsvTable, target: str, bad: str, characteristics: Sequence[str] | None,
@@ -112,13 +124,9 @@ def _fit(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> Any:
     params = {n: {"monotonic_trend": "descending" if FEATURES[n].direction > 0 else "ascending"} for n in names}
     binning = BinningProcess(list(names), binning_fit_params=params, selection_criteria={"iv": {"min": WEAK_IV}})
     pipeline = Pipeline([("binning", binning), ("regression", LogisticRegression(max_iter=1000))])
-    pipeline.fit(x, y)
+    with _quiet_libraries():
+        pipeline.fit(x, y)
     return pipeline
-
-
-def _selected(pipeline: Any) -> list[str]:
-    binning = pipeline.named_steps["binning"]
-    return list(binning.get_support(names=True))
 
 
 def _bins(pipeline: Any, name: str, coefficient: float, share: float, factor: float) -> list[dict[str, Any]]:
@@ -128,7 +136,8 @@ def _bins(pipeline: Any, name: str, coefficient: float, share: float, factor: fl
     splits = [float(s) for s in optb.splits]
 
     def points(value: float) -> float:
-        woe = float(optb.transform(np.array([value]), metric="woe")[0])
+        with _quiet_libraries():
+            woe = float(optb.transform(np.array([value]), metric="woe")[0])
         return share - factor * coefficient * woe
 
     default = _default_raw()["characteristics"].get(name, {})
@@ -271,13 +280,15 @@ def _trained(pipeline: Any, names: tuple[str, ...], x: np.ndarray, candidates: t
     columns = [candidates.index(n) for n in names]
 
     def predict(rows: np.ndarray) -> np.ndarray:
-        return np.asarray(pipeline.predict_proba(rows[:, columns])[:, 1], dtype=np.float64)
+        with _quiet_libraries():
+            return np.asarray(pipeline.predict_proba(rows[:, columns])[:, 1], dtype=np.float64)
 
     return predict
 
 
 def _ivs(pipeline: Any, names: tuple[str, ...]) -> dict[str, float]:
-    summary = pipeline.named_steps["binning"].summary()
+    with _quiet_libraries():
+        summary = pipeline.named_steps["binning"].summary()
     by_name = dict(zip(summary["name"].tolist(), summary["iv"].tolist(), strict=True))
     return {n: float(by_name[n]) for n in names}
 
