@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from connector.errors import ConfigError, ConfigProblem
+from scoring.binshares import bin_counts
 from scoring.csvfile import CsvTable
 from scoring.engine import assess
 from scoring.features import FEATURES
@@ -255,8 +256,14 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
     raw["description"] = f"riskbridge scorecard trained on {table.path.name}"
     digest = hashlib.sha256(table.path.read_bytes()).hexdigest()
     card_for_figures = parse_scorecard(dumps(raw).encode("utf-8"), source=str(table.path), name="trained")
+    # The development distribution, per bin, for `riskbridge drift` to compare later runs with.
+    train_batch = table.accounts.take(train_rows)
+    for name, counts in bin_counts(card_for_figures, train_batch, as_of).items():
+        for b, count in zip(raw["characteristics"][name]["bins"], counts.tolist(), strict=True):
+            b["dev_share"] = count / len(train_rows)
+    card_for_figures = parse_scorecard(dumps(raw).encode("utf-8"), source=str(table.path), name="trained")
     result = assess(holdout_batch, card_for_figures, as_of=as_of)
-    train_result = assess(table.accounts.take(train_rows), card_for_figures, as_of=as_of)
+    train_result = assess(train_batch, card_for_figures, as_of=as_of)
     y_hold = flag[holdout_rows]
     pd_hold = np.asarray(result.pd, dtype=np.float64)
     holdout_auc = auc(y_hold, pd_hold)
