@@ -1119,6 +1119,86 @@ def train(
         say(text("train.report", lang, path=report))
 
 
+@app.command()
+def backtest(
+    config: Annotated[Path, typer.Option("--config", help="The riskbridge config whose state store holds the runs.")],
+    job: Annotated[str, typer.Option("--job", help="The job whose recorded assessments to judge.")],
+    outcomes: Annotated[Path, typer.Option("--outcomes", help="CSV: account_id, outcome_date (YYYY-MM-DD), bad (1/0).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    lang: LangOption = "en",
+) -> None:
+    """How well the tiers at the time ranked the accounts that later went bad: AUC and bad rate per tier.
+
+    Each outcome is joined with the last assessment riskbridge recorded for its account before the
+    outcome date; outcomes without one are counted as unmatched. Exit 2 when the outcomes file is unusable.
+    """
+    from connector.backtest import backtest as run_backtest
+    from connector.backtest import read_outcomes
+    from connector.report import safe
+    from scoring.catalogue import text, tier_name
+
+    cfg = _load(config, json_out)
+    name = _job_of(cfg, job, json_out)
+    try:
+        found = read_outcomes(outcomes)
+    except ConfigError as exc:
+        fail(exc, json_out=json_out)
+    store = _audit_store(config, json_out)
+    result = run_backtest(store, name, found)
+    if json_out:
+        out.print(to_json({"job": name, "matched": result.matched, "unmatched": result.unmatched, "bads": result.bads,
+                           "auc": result.auc, "tiers": [vars(r) for r in result.tiers]}), highlight=False)
+        return
+    say = lambda line: out.print(safe(line, 2000), highlight=False)  # noqa: E731
+    say(text("train.backtest", lang, job=name, matched=result.matched, unmatched=result.unmatched, bads=result.bads,
+             auc=_f(result.auc)))
+    say("  " + " | ".join(text(f"train.col_{c}", lang) for c in ("tier", "accounts", "bads", "bad_rate")))
+    for row in result.tiers:
+        say(f"  {tier_name(row.tier, lang)} | {row.accounts} | {row.bads} | {_f(row.bad_rate)}")
+
+
+@app.command()
+def drift(
+    config: Annotated[Path, typer.Option("--config", help="The riskbridge config whose state store holds the runs.")],
+    job: Annotated[str, typer.Option("--job", help="The job whose last run to compare.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    lang: LangOption = "en",
+) -> None:
+    """PSI per characteristic between the job's scorecard's development data and its last run's accounts.
+
+    Characteristics above 0.25 are flagged (exit 1): the population has moved and the card may need
+    retraining. Only a card made by `riskbridge train` records a development distribution.
+    """
+    from connector.backtest import drift as run_drift
+    from connector.report import safe
+    from scoring import load_scorecard
+    from scoring.catalogue import text
+    from scoring.validation import DRIFT_PSI
+
+    cfg = _load(config, json_out)
+    name = _job_of(cfg, job, json_out)
+    path = cfg.jobs[name].scorecard
+    try:
+        card = load_scorecard(None if path == "default" else path)
+    except ConfigError as exc:
+        fail(exc, json_out=json_out)
+    result = run_drift(_audit_store(config, json_out), name, card)
+    if json_out:
+        out.print(to_json({"job": name, "scorecard": card.version, "run_id": result.run_id,
+                           "accounts": result.accounts, "psi": result.psi, "flagged": result.flagged,
+                           "limit": DRIFT_PSI}), highlight=False)
+    else:
+        say = lambda line: out.print(safe(line, 2000), highlight=False)  # noqa: E731
+        say(text("train.drift", lang, job=name, version=card.version, run=result.run_id, accounts=result.accounts))
+        say("  " + " | ".join(text(f"train.col_{c}", lang) for c in ("name", "psi", "status")))
+        for char, value in result.psi.items():
+            status = ("train.no_dev" if value is None else "train.drifted" if char in result.flagged
+                      else "train.stable")
+            say(f"  {char} | {'' if value is None else _f(value)} | {text(status, lang, limit=DRIFT_PSI)}")
+    if result.flagged:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
