@@ -251,7 +251,7 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
         names = tuple(n for n in names if n not in wrong)
     fit_seconds = time.perf_counter() - started
     ivs = _ivs(pipeline, names)
-    final = _trained(pipeline, names, x, candidates)
+    final = _trained(pipeline, names, candidates)
     holdout_batch = table.accounts.take(holdout_rows)
     raw["description"] = f"riskbridge scorecard trained on {table.path.name}"
     digest = hashlib.sha256(table.path.read_bytes()).hexdigest()
@@ -283,7 +283,8 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
                        agreement=agreement, holdout=holdout_rows)
 
 
-def _trained(pipeline: Any, names: tuple[str, ...], x: np.ndarray, candidates: tuple[str, ...]) -> Any:
+def _trained(pipeline: Any, names: tuple[str, ...], candidates: tuple[str, ...]) -> Any:
+    """The pipeline's pd on rows of the full candidate matrix (it was fitted on the columns of `names`)."""
     columns = [candidates.index(n) for n in names]
 
     def predict(rows: np.ndarray) -> np.ndarray:
