@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,db,excel,report]'
+	$(PY) -m pip install -q -e '.[dev,db,excel,report,train]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -1027,6 +1027,180 @@ def mappings_suggest(
               "at it and run `riskbridge provision`", highlight=False)
 
 
+# --- train / backtest / drift: a scorecard from the customer's own outcomes ---------------------
+
+
+def _needs_train_extra(lang: str) -> None:
+    from scoring.catalogue import text
+    from scoring.train import missing_extra
+
+    module = missing_extra()
+    if module is not None:
+        fail(ConfigError(text("train.needs_extra", lang, module=module)))
+
+
+def _names(value: str | None) -> list[str]:
+    return [n.strip() for n in (value or "").split(",") if n.strip()]
+
+
+def _f(value: float, digits: int = 4) -> str:
+    return "n/a" if value != value else f"{value:.{digits}f}"  # NaN: no bads or no goods to compare
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Labelled CSV: canonical columns (README) plus the outcome.")],
+    target: Annotated[str, typer.Option("--target", help="The outcome column.")],
+    bad: Annotated[str, typer.Option("--bad", help="The outcome value that marks a bad customer (e.g. default).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the trained scorecard TOML.")],
+    characteristics: Annotated[str | None, typer.Option("--characteristics",
+                                                        help="Comma-separated characteristics to try (default: every "
+                                                        "numeric one the data has inputs for).")] = None,
+    exclude: Annotated[str | None, typer.Option("--exclude", help="Comma-separated characteristics to leave out.")] = None,
+    monotone: Annotated[str, typer.Option("--monotone", help="auto: each characteristic's bad rate moves one way, "
+                                          "the way its definition says (the only mode the scorecard accepts).")] = "auto",
+    test_size: Annotated[float, typer.Option("--test-size", help="Share of rows held out for validation.")] = 0.3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the holdout split.")] = 0,
+    report: Annotated[Path | None, typer.Option("--report", help="Also save the validation report as JSON.")] = None,
+    as_of: AsOfOption = None,
+    lang: LangOption = "en",
+) -> None:
+    """Train a scorecard on your own outcomes: optimal monotone bins, logistic regression, points.
+
+    Writes a scorecard that `score` and `sync` use unchanged (the default card's knockouts, tiers,
+    advice and policy, with fitted characteristics) and prints the holdout validation: AUC, Gini, KS,
+    tiers, calibration, PSI and information values, with warnings for leakage, weak characteristics and
+    too few bads. Needs the optional extra riskbridge[train]. Exit 2 when the data or options are unusable.
+    """
+    from connector.report import safe
+    from scoring import load_scorecard, read_accounts_csv
+    from scoring.catalogue import text, tier_name
+
+    day = _scoring_date(as_of, lang)
+    if monotone != "auto":
+        fail(ConfigError(f"--monotone must be auto, not {monotone!r}: a scorecard's points must move one way"))
+    _needs_train_extra(lang)
+    from scoring.train import train_scorecard
+
+    try:
+        table = read_accounts_csv(data)
+        result = train_scorecard(table, target=target, bad=bad, as_of=day, characteristics=_names(characteristics),
+                                 exclude=_names(exclude), test_size=test_size, seed=seed)
+        out_file.write_text(result.card_text, encoding="utf-8")
+        version = load_scorecard(out_file).version  # named for the file, as `score` and `sync` will name it
+        if report is not None:
+            payload = {**result.validation.as_dict(), "scorecard": str(out_file), "version": version,
+                       "fit_seconds": result.fit_seconds, "selected": list(result.selected),
+                       "pipeline_agreement": result.agreement}
+            report.write_text(to_json(payload) + "\n", encoding="utf-8")
+    except ConfigError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(ConfigError(f"cannot write {exc.filename}: {exc.strerror}"))
+    v = result.validation
+    say = lambda line: out.print(safe(line, 2000), highlight=False)  # noqa: E731
+    say(text("train.written", lang, path=out_file, version=version, selected=len(result.selected),
+             candidates=len(result.candidates), seconds=f"{result.fit_seconds:.2f}"))
+    say(text("train.figures", lang, holdout=len(result.holdout), bads=v.bads, rows=v.accounts, auc=_f(v.auc),
+             gini=_f(v.gini), ks=_f(v.ks), psi=_f(v.psi_train_holdout)))
+    say(text("train.tiers_title", lang))
+    say("  " + " | ".join(text(f"train.col_{c}", lang) for c in ("tier", "accounts", "bads", "bad_rate", "mean_pd")))
+    for row in v.tiers:
+        say(f"  {tier_name(row.tier, lang)} | {row.accounts} | {row.bads} | {_f(row.bad_rate)} | {_f(row.mean_pd)}")
+    say(text("train.calibration_title", lang))
+    say("  " + " | ".join(text(f"train.col_{c}", lang) for c in ("decile", "accounts", "mean_pd", "bad_rate")))
+    for d in v.calibration:
+        say(f"  {d['decile']} | {d['accounts']} | {_f(d['mean_pd'])} | {_f(d['bad_rate'])}")
+    say(text("train.iv_title", lang))
+    for name, iv in v.iv.items():
+        say(f"  {name} | {iv:.4f} | {text('train.kept' if name in result.selected else 'train.dropped', lang)}")
+    for w in v.warnings:
+        err.print(safe(text(f"train.warn.{w['code']}", lang, **{k: x for k, x in w.items() if k != "code"}), 2000),
+                  highlight=False)
+    if report is not None:
+        say(text("train.report", lang, path=report))
+
+
+@app.command()
+def backtest(
+    config: Annotated[Path, typer.Option("--config", help="The riskbridge config whose state store holds the runs.")],
+    job: Annotated[str, typer.Option("--job", help="The job whose recorded assessments to judge.")],
+    outcomes: Annotated[Path, typer.Option("--outcomes", help="CSV: account_id, outcome_date (YYYY-MM-DD), bad (1/0).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    lang: LangOption = "en",
+) -> None:
+    """How well the tiers at the time ranked the accounts that later went bad: AUC and bad rate per tier.
+
+    Each outcome is joined with the last assessment riskbridge recorded for its account before the
+    outcome date; outcomes without one are counted as unmatched. Exit 2 when the outcomes file is unusable.
+    """
+    from connector.backtest import backtest as run_backtest
+    from connector.backtest import read_outcomes
+    from connector.report import safe
+    from scoring.catalogue import text, tier_name
+
+    cfg = _load(config, json_out)
+    name = _job_of(cfg, job, json_out)
+    try:
+        found = read_outcomes(outcomes)
+    except ConfigError as exc:
+        fail(exc, json_out=json_out)
+    store = _audit_store(config, json_out)
+    result = run_backtest(store, name, found)
+    if json_out:
+        out.print(to_json({"job": name, "matched": result.matched, "unmatched": result.unmatched, "bads": result.bads,
+                           "auc": result.auc, "tiers": [vars(r) for r in result.tiers]}), highlight=False)
+        return
+    say = lambda line: out.print(safe(line, 2000), highlight=False)  # noqa: E731
+    say(text("train.backtest", lang, job=name, matched=result.matched, unmatched=result.unmatched, bads=result.bads,
+             auc=_f(result.auc)))
+    say("  " + " | ".join(text(f"train.col_{c}", lang) for c in ("tier", "accounts", "bads", "bad_rate")))
+    for row in result.tiers:
+        say(f"  {tier_name(row.tier, lang)} | {row.accounts} | {row.bads} | {_f(row.bad_rate)}")
+
+
+@app.command()
+def drift(
+    config: Annotated[Path, typer.Option("--config", help="The riskbridge config whose state store holds the runs.")],
+    job: Annotated[str, typer.Option("--job", help="The job whose last run to compare.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
+    lang: LangOption = "en",
+) -> None:
+    """PSI per characteristic between the job's scorecard's development data and its last run's accounts.
+
+    Characteristics above 0.25 are flagged (exit 1): the population has moved and the card may need
+    retraining. Only a card made by `riskbridge train` records a development distribution.
+    """
+    from connector.backtest import drift as run_drift
+    from connector.report import safe
+    from scoring import load_scorecard
+    from scoring.catalogue import text
+    from scoring.validation import DRIFT_PSI
+
+    cfg = _load(config, json_out)
+    name = _job_of(cfg, job, json_out)
+    path = cfg.jobs[name].scorecard
+    try:
+        card = load_scorecard(None if path == "default" else path)
+    except ConfigError as exc:
+        fail(exc, json_out=json_out)
+    result = run_drift(_audit_store(config, json_out), name, card)
+    if json_out:
+        out.print(to_json({"job": name, "scorecard": card.version, "run_id": result.run_id,
+                           "accounts": result.accounts, "psi": result.psi, "flagged": result.flagged,
+                           "limit": DRIFT_PSI}), highlight=False)
+    else:
+        say = lambda line: out.print(safe(line, 2000), highlight=False)  # noqa: E731
+        say(text("train.drift", lang, job=name, version=card.version, run=result.run_id, accounts=result.accounts))
+        say("  " + " | ".join(text(f"train.col_{c}", lang) for c in ("name", "psi", "status")))
+        for char, value in result.psi.items():
+            status = ("train.no_dev" if value is None else "train.drifted" if char in result.flagged
+                      else "train.stable")
+            say(f"  {char} | {'' if value is None else _f(value)} | {text(status, lang, limit=DRIFT_PSI)}")
+    if result.flagged:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

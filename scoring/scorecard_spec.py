@@ -65,6 +65,8 @@ class Bin(_Strict):
     upper: float | None = None
     reason_code: Code | None = None  # defaults to the characteristic's
     reason: Text | None = None  # defaults to the characteristic's
+    # Share of the development (training) rows in this bin, written by `riskbridge train`; `drift` compares.
+    dev_share: Share | None = None
 
     @property
     def kind(self) -> Literal["state", "categories", "interval"]:
