@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
-import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +27,9 @@ from urllib.parse import urlsplit
 import requests
 
 from connector.config import ZohoConnection, resolve_secret
+from connector.crm import token_file
 from connector.crm.transport import is_loopback_http
 from connector.errors import AuthError, Retriable
-
-try:  # advisory file locks: POSIX only; elsewhere the in-process lock still makes refresh single-flight
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["MINT_LIMIT", "MINT_WINDOW_S", "REFRESH_MARGIN_S", "TokenBudgetExhausted", "ZohoTokens"]
 
@@ -224,32 +218,13 @@ class ZohoTokens:
 
     # -- the cache file -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        if self._cache is None or fcntl is None:
-            yield
-            return
-        self._cache.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{self._cache}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # single-flight across processes sharing the cache
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+    def _file_lock(self) -> contextlib.AbstractContextManager[None]:
+        return token_file.locked(self._cache)
 
     def _load(self) -> _Token | None:
         """Read the cache file: merge its mint times, return its token (None if absent or foreign)."""
-        if self._cache is None:
-            return None
-        try:
-            data = json.loads(self._cache.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            log.warning("token cache %s is unreadable; it will be rewritten", self._cache)
-            return None
-        if not isinstance(data, dict) or data.get("fingerprint") != self._fingerprint:
+        data = token_file.read(self._cache, self._fingerprint)
+        if data is None:
             return None
         mints = data.get("mints")
         if isinstance(mints, list):
@@ -271,10 +246,4 @@ class ZohoTokens:
         if self._token is not None:
             data.update(access_token=self._token.access_token, expires_at=self._token.expires_at,
                         api_domain=self._token.api_domain)
-        self._cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._cache.with_name(f"{self._cache.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self._cache)
+        token_file.write(self._cache, data)
