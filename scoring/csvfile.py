@@ -1,6 +1,7 @@
 """CSV in, CSV out, for offline scoring (`riskbridge score`, `riskbridge explain`).
 
-Columns are the canonical account fields (DESIGN.md §4); other columns pass through untouched.
+Columns are the canonical account fields (DESIGN.md §4); other columns pass through untouched, and a
+scorecard's raw-column characteristics read them as they stand (`scoring.rawcolumns`).
 Every row that can be read is scored. A row with a cell that cannot be read (`about 5M`, a country no
 one knows) is skipped and listed with its row, column, value and reason, so a person can fix the file;
 only a problem with the file itself (missing, not UTF-8, no `id` column) stops the read. Placeholders
@@ -150,6 +151,7 @@ def _read_row(number: int, line: int, raw: dict[str, str]) -> tuple[dict[str, ob
     for column, text in raw.items():
         kind = ACCOUNT_FIELDS.get(column)
         if kind is None:
+            record[column] = text  # kept as raw text for raw-column characteristics (`scoring.rawcolumns`)
             continue
         if text.strip().casefold() in EMPTY_PLACEHOLDERS:
             record[column] = None  # `n/a`, `pending`: empty, as the sync reads them
