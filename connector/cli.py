@@ -325,6 +325,9 @@ def score(
     excel: Annotated[bool, typer.Option("--excel", help="Start the CSV with a UTF-8 byte order mark, so Excel "
                                         "reads Chinese text right.")] = False,
     output_format: FormatOption = "csv",
+    exact: Annotated[bool, typer.Option("--exact", help="Write pd and points with every digit (17 significant), "
+                                        "to compare with another implementation such as a training pipeline.")
+                     ] = False,
 ) -> None:
     """Score a CSV of accounts offline: the input columns plus the scored columns.
 
@@ -332,6 +335,7 @@ def score(
     computed_tier (before any override); pd (probability of default within 12 months); points (scorecard
     points, higher is safer); reasons (what pushes the risk up, worst first); advice (what to do);
     recommended_terms_days; recommended_credit_limit; model_version. With --lang zh the texts are Chinese.
+    Columns that are no canonical field pass through, and a scorecard's raw-column characteristics read them.
 
     Every row that can be read is scored. Cells that cannot be read are listed (row, column, value, reason)
     and only their rows are skipped. Exit 0 all rows scored, 1 some rows skipped, 2 the file, scorecard or
@@ -350,9 +354,9 @@ def score(
         if output_format == "xlsx":
             from scoring.xlsxfile import write_scored_xlsx
 
-            count = write_scored_xlsx(output_csv, table, result, lang=lang)
+            count = write_scored_xlsx(output_csv, table, result, lang=lang, exact=exact)
         else:
-            count = write_scored_csv(output_csv, table, result, lang=lang, excel=excel)
+            count = write_scored_csv(output_csv, table, result, lang=lang, excel=excel, exact=exact)
     except ConfigError as exc:
         fail(exc)
     tiers = ", ".join(f"{tier_name(name, lang)} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))

@@ -382,6 +382,22 @@ def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, st
     return applied
 
 
+def _raw_column_problems(source: str, job_name: str, scorecard: Path) -> list[ConfigProblem]:
+    """A sync job's scorecard must not bin raw columns that no CRM field maps to: every account would
+    score them as missing, silently."""
+    from scoring.rawcolumns import crm_unsuppliable
+
+    outside = crm_unsuppliable(scorecard)
+    if not outside:
+        return []
+    names = ", ".join(outside)
+    return [ConfigProblem(source, f"jobs.{job_name}.scorecard",
+                          f"the scorecard bins raw column(s) {names}, which are not canonical account fields; "
+                          "a CRM sync cannot supply them",
+                          f"retrain without them (riskbridge train --exclude {','.join(outside)}) for this job, "
+                          "and score files that have them with riskbridge score")]
+
+
 def _token_cache_problems(connections: dict[str, Any], source: str) -> list[ConfigProblem]:
     """A token cache must be a file in an existing folder; otherwise the first token write would crash."""
     problems = []
@@ -591,6 +607,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         if isinstance(scorecard, str) and scorecard != "default" and not _resolve_path(base, scorecard).is_file():
             problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
                                           "use \"default\" or a path relative to the config file"))
+        elif isinstance(scorecard, str) and scorecard != "default":
+            problems += _raw_column_problems(source, job_name, _resolve_path(base, scorecard))
     problems += secret_problems(connections, env, overrides, source)
     problems += _token_cache_problems(connections, source)
     problems += _alert_problems(raw, env, source)
