@@ -12,6 +12,7 @@ With `raw=True` the rows also carry columns that are no canonical field, binned 
                       account" safest; 4% empty. `unseen` of the rows get a level training never saw.
     duration_months   numeric, informative: riskier when longer
     purpose           categorical noise
+    sent_to_collections  categorical, leaky: "yes" for most bads, recorded after the outcome
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 AS_OF = date(2026, 6, 30)
 COLUMNS = ("id", "name", "bureau_score", "internal_rating", "avg_days_late", "current_assets",
            "current_liabilities", "customer_since", "max_days_past_due", "status")
-RAW_COLUMNS = (*COLUMNS[:-1], "checking_status", "duration_months", "purpose", COLUMNS[-1])
+RAW_COLUMNS = (*COLUMNS[:-1], "checking_status", "duration_months", "purpose", "sent_to_collections", COLUMNS[-1])
 CHECKING = {"< 0 DM": 0.9, "0 <= ... < 200 DM": 0.3, ">= 200 DM": -0.5, "no checking account": -0.8}
 UNSEEN_LEVEL = "overdraft facility (new product)"
 PURPOSES = ("car (new)", "car (used)", "furniture/equipment", "radio/tv", "education", "business")
@@ -41,6 +42,7 @@ def labelled_rows(n: int, seed: int = 7, *, leaky: bool = True, raw: bool = Fals
     purpose = extra.choice(len(PURPOSES), n)
     blank_checking = extra.random(n) < 0.04
     new_level = extra.random(n) < unseen
+    collected = extra.random(n)
     bureau = rng.uniform(0, 100, n)
     rating = rng.integers(1, 11, n)
     late = np.clip(rng.normal(8, 12, n), -10, 90)
@@ -69,7 +71,8 @@ def labelled_rows(n: int, seed: int = 7, *, leaky: bool = True, raw: bool = Fals
         if raw:
             level = UNSEEN_LEVEL if new_level[i] else "" if blank_checking[i] else levels[checking[i]]
             rows[-1].update({"checking_status": level, "duration_months": str(int(duration[i])),
-                             "purpose": PURPOSES[purpose[i]]})
+                             "purpose": PURPOSES[purpose[i]],
+                             "sent_to_collections": "yes" if collected[i] < (0.8 if bad[i] else 0.03) else "no"})
     return rows
 
 
