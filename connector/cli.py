@@ -1053,14 +1053,17 @@ def _f(value: float, digits: int = 4) -> str:
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Labelled CSV: canonical columns (README) plus the outcome.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled CSV: canonical columns (README), any columns of "
+                                      "your own, and the outcome.")],
     target: Annotated[str, typer.Option("--target", help="The outcome column.")],
     bad: Annotated[str, typer.Option("--bad", help="The outcome value that marks a bad customer (e.g. default).")],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the trained scorecard TOML.")],
     characteristics: Annotated[str | None, typer.Option("--characteristics",
-                                                        help="Comma-separated characteristics to try (default: every "
-                                                        "numeric one the data has inputs for).")] = None,
-    exclude: Annotated[str | None, typer.Option("--exclude", help="Comma-separated characteristics to leave out.")] = None,
+                                                        help="Comma-separated characteristics to try: canonical "
+                                                        "names or raw column names (default: every numeric canonical "
+                                                        "one the data has inputs for, and every other column).")] = None,
+    exclude: Annotated[str | None, typer.Option("--exclude", help="Comma-separated characteristics or raw columns to "
+                                                "leave out.")] = None,
     monotone: Annotated[str, typer.Option("--monotone", help="auto: each characteristic's bad rate moves one way, "
                                           "the way its definition says (the only mode the scorecard accepts).")] = "auto",
     test_size: Annotated[float, typer.Option("--test-size", help="Share of rows held out for validation.")] = 0.3,
@@ -1072,7 +1075,8 @@ def train(
     """Train a scorecard on your own outcomes: optimal monotone bins, logistic regression, points.
 
     Writes a scorecard that `score` and `sync` use unchanged (the default card's knockouts, tiers,
-    advice and policy, with fitted characteristics) and prints the holdout validation: AUC, Gini, KS,
+    advice and policy, with fitted characteristics; raw columns of your own become raw-column
+    characteristics, numeric or categorical, which `score` reads from its input) and prints the holdout validation: AUC, Gini, KS,
     tiers, calibration, PSI and information values, with warnings for leakage, weak characteristics and
     too few bads. Needs the optional extra riskbridge[train]. Exit 2 when the data or options are unusable.
     """
