@@ -189,7 +189,12 @@ class Batch:
             raise ValueError(f"columns have different lengths: {sorted(sizes)}")
         size = sizes.pop() if sizes else 0
         built = {name: _from_array(kind, data[name]) for name, kind in fields.items() if name in data}
-        return cls._assemble(fields, size, built)
+        batch = cls._assemble(fields, size, built)
+        for name in sorted(set(data) - set(fields)):
+            column = data[name]
+            if isinstance(column, np.ndarray | list | tuple) and len(column) == size:  # else not a column of these
+                batch.raw[name] = np.array([_raw_text(v) for v in list(column)], dtype=np.str_).reshape(-1)
+        return batch
 
     def slice(self, start: int, stop: int) -> Batch:
         """Rows start..stop-1 as a new batch sharing this one's arrays (no copy)."""

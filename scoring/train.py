@@ -99,6 +99,9 @@ def _raw_candidates(table: CsvTable, target: str, asked: Sequence[str], exclude:
     for name in names:
         if name in exclude:
             continue
+        if name in FEATURES:  # the name means the canonical feature, computed from its inputs
+            logger.info("not training on column %s as a raw column: it has a canonical characteristic's name", name)
+            continue
         found = raw_column(table.accounts, name)
         if isinstance(found, RawColumn):
             out[name] = found

@@ -189,3 +189,14 @@ bins = [
     j = list(card.names).index("revenue")
     assert result.bins[:, j].tolist() == [2, 1, 0]
     assert np.isclose(result.score[0] - result.score[1], 10.0)
+
+
+def test_raw_columns_come_through_every_way_of_passing_accounts() -> None:
+    card = _card()
+    j = list(card.names).index("checking")
+    records = [{"id": "a", "checking_status": "< 0 DM"}, {"id": "b", "checking_status": None},
+               {"id": "c", "checking_status": "new level"}]
+    by_records = assess(records, card, as_of=AS_OF).bins[:, j]
+    columns = {"id": np.array(["a", "b", "c"]), "checking_status": ["< 0 DM", None, "new level"]}
+    by_columns = assess(columns, card, as_of=AS_OF).bins[:, j]
+    assert by_records.tolist() == by_columns.tolist() == [1, 0, 3]  # overdrawn, missing, other (unseen)
