@@ -200,3 +200,21 @@ def test_raw_columns_come_through_every_way_of_passing_accounts() -> None:
     columns = {"id": np.array(["a", "b", "c"]), "checking_status": ["< 0 DM", None, "new level"]}
     by_columns = assess(columns, card, as_of=AS_OF).bins[:, j]
     assert by_records.tolist() == by_columns.tolist() == [1, 0, 3]  # overdrawn, missing, other (unseen)
+
+
+def test_score_xlsx_keeps_raw_columns_and_exact_pd(tmp_path: Path) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    card = tmp_path / "card.toml"
+    card.write_text(DEFAULT_SCORECARD.read_text(encoding="utf-8") + RAW, encoding="utf-8")
+    out = tmp_path / "out.xlsx"
+    run = CliRunner().invoke(app, ["score", "--input", str(_write(tmp_path / "in.csv")), "--output", str(out),
+                                   "--scorecard", str(card), "--as-of", AS_OF.isoformat(), "--format", "xlsx",
+                                   "--exact"])
+    assert run.exit_code == 0, run.output
+    sheet = openpyxl.load_workbook(out, read_only=True).active
+    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    cells = [dict(zip(header, r, strict=True)) for r in rows]
+    assert [c["duration_months"] for c in cells] == [d for _, _, d, _, _ in ROWS]
+    expected = assess(read_accounts_csv(tmp_path / "in.csv").accounts, load(card), as_of=AS_OF).pd
+    # A workbook stores 17 significant digits at most; the last may round.
+    assert np.max(np.abs(np.array([c["pd"] for c in cells]) - expected)) < 1e-15
