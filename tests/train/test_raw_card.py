@@ -218,3 +218,22 @@ def test_score_xlsx_keeps_raw_columns_and_exact_pd(tmp_path: Path) -> None:
     expected = assess(read_accounts_csv(tmp_path / "in.csv").accounts, load(card), as_of=AS_OF).pd
     # A workbook stores 17 significant digits at most; the last may round.
     assert np.max(np.abs(np.array([c["pd"] for c in cells]) - expected)) < 1e-15
+
+
+def test_vectorised_raw_bins_match_the_row_by_row_oracle() -> None:
+    from scoring.rowwise import assess_row
+
+    card = _card()
+    rng = np.random.default_rng(3)
+    levels = ["< 0 DM", " >= 200 DM", "0 <= ... < 200 DM ", "", "none", "N/A", "< 0 dm", "new"]
+    durations = ["", "n/a", "about 5", "inf", "-3", "11.999", "12", "35.5", "36", "1,200", "7e1", " 40 "]
+    records = [{"id": f"R{i}", "bureau_score": float(rng.uniform(0, 100)),
+                "checking_status": levels[int(rng.integers(len(levels)))],
+                "duration_months": durations[int(rng.integers(len(durations)))]} for i in range(300)]
+    result = assess(records, card, as_of=AS_OF)
+    batch = result.accounts
+    for i, record in enumerate(records):
+        raw = {k: str(record[k]) for k in ("checking_status", "duration_months")}
+        row = assess_row(batch.row(i), card, as_of=AS_OF, raw=raw)
+        assert list(row.bins) == result.bins[i].tolist(), record
+        assert row.pd == pytest.approx(float(result.pd[i]), abs=1e-15)
