@@ -29,15 +29,14 @@ import numpy as np
 
 from connector.errors import ConfigError, ConfigProblem
 from scoring.binshares import bin_counts
-from scoring.csvfile import SCORED_COLUMNS, CsvTable
+from scoring.csvfile import CsvTable
 from scoring.engine import assess
 from scoring.features import FEATURES
-from scoring.fields import ACCOUNT_FIELDS
 from scoring.scorecard import DEFAULT_SCORECARD, Scorecard, parse_scorecard
 from scoring.scorecard_spec import TIERS
 from scoring.tomlwriter import dumps
 from scoring.trainmatrix import HUGE, TRAINABLE, state_stand_in, training_frame
-from scoring.trainraw import RawColumn, raw_characteristic, raw_column, reason_code, to_object
+from scoring.trainraw import RawColumn, raw_candidates, raw_characteristic, reason_code, taken_codes, to_object
 from scoring.validation import WEAK_IV, Validation, auc, calibration, ks, psi, tier_table, warnings_for
 
 __all__ = ["EXTRA", "TrainResult", "missing_extra", "train_scorecard"]
@@ -88,30 +87,6 @@ class TrainResult:
             return np.asarray(self.pipeline.predict_proba(self.frame(table, as_of))[:, 1], dtype=np.float64)
 
 
-def _raw_candidates(table: CsvTable, target: str, asked: Sequence[str], exclude: Sequence[str],
-                    problems: list[ConfigProblem]) -> dict[str, RawColumn]:
-    """The raw columns to try: those asked for, or else every column of the data that is no canonical
-    field, outcome or score. A column asked for that cannot be trained is a problem; one merely found
-    is left out (logged)."""
-    names = [n for n in asked if n not in FEATURES] if asked else [
-        c for c in table.header if c not in ACCOUNT_FIELDS and c not in SCORED_COLUMNS and c != target]
-    out: dict[str, RawColumn] = {}
-    for name in names:
-        if name in exclude:
-            continue
-        if name in FEATURES:  # the name means the canonical feature, computed from its inputs
-            logger.info("not training on column %s as a raw column: it has a canonical characteristic's name", name)
-            continue
-        found = raw_column(table.accounts, name)
-        if isinstance(found, RawColumn):
-            out[name] = found
-        elif asked:
-            problems.append(ConfigProblem(str(table.path), "--characteristics", found))
-        else:
-            logger.info("not training on column %s: %s", name, found)
-    return out
-
-
 def _problems(table: CsvTable, target: str, bad: str, characteristics: Sequence[str] | None,
               exclude: Sequence[str], test_size: float) -> tuple[tuple[str, ...], np.ndarray, dict[str, RawColumn]]:
     """The candidate characteristics, the bad flag and the raw columns among the candidates, or
@@ -137,7 +112,7 @@ def _problems(table: CsvTable, target: str, bad: str, characteristics: Sequence[
                                           f"a raw column instead, e.g. {', '.join(FEATURES[name].inputs)}"))
     if not 0.05 <= test_size <= 0.5:
         problems.append(ConfigProblem(file, "--test-size", f"must be between 0.05 and 0.5, not {test_size:g}"))
-    raw = _raw_candidates(table, target, asked, exclude, problems)
+    raw = raw_candidates(table, target, asked, exclude, problems)
     present = [n for n in TRAINABLE if any(i in table.header for i in FEATURES[n].inputs)]
     candidates = tuple(n for n in (asked or [*present, *raw])
                        if (n in TRAINABLE or n in raw) and n not in exclude)
@@ -232,13 +207,6 @@ def _default_raw() -> dict[str, Any]:
     return tomllib.loads(DEFAULT_SCORECARD.read_text(encoding="utf-8"))
 
 
-def _taken_codes(card: dict[str, Any]) -> list[str]:
-    codes = [c["reason_code"] for c in card["characteristics"].values()]
-    codes += [k["code"] for k in card.get("knockouts", [])]
-    flags = card.get("deal_flags", {})
-    return [*codes, card["override"]["code"], *(f["code"] for f in flags.values())]
-
-
 def _raw_entry(pipeline: Any, column: RawColumn, coefficient: float, share: float, factor: float,
                code: str) -> dict[str, Any]:
     optb = pipeline.named_steps["binning"].get_binned_variable(column.column)
@@ -255,7 +223,7 @@ def _raw_entry(pipeline: Any, column: RawColumn, coefficient: float, share: floa
 def _card(pipeline: Any, names: list[str], raw_columns: dict[str, RawColumn]) -> tuple[dict[str, Any], list[str]]:
     """The scorecard as data, and the characteristics whose weight came out against their direction."""
     raw = _default_raw()
-    taken = _taken_codes(raw)
+    taken = taken_codes(raw)
     scaling = raw["scaling"]
     regression = pipeline.named_steps["regression"]
     factor = scaling["pdo"] / math.log(2.0)

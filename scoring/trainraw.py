@@ -19,14 +19,17 @@ from typing import Any, Literal
 
 import numpy as np
 
+from connector.errors import ConfigProblem
 from scoring.batch import Batch
 from scoring.catalogue import text
+from scoring.csvfile import SCORED_COLUMNS, CsvTable
+from scoring.features import FEATURES
 from scoring.fields import ACCOUNT_FIELDS
 from scoring.rawcolumns import NUMERIC_FIELDS, TEXT_FIELDS, raw_categories, raw_numbers
 
 __all__ = [
-    "MAX_LEVELS", "RawColumn", "raw_characteristic", "raw_column", "raw_frame_column", "reason_code", "to_object",
-    "unseen_level",
+    "MAX_LEVELS", "RawColumn", "raw_candidates", "raw_characteristic", "raw_column", "raw_frame_column",
+    "reason_code", "taken_codes", "to_object", "unseen_level",
 ]
 
 logger = logging.getLogger(__name__)
@@ -169,3 +172,35 @@ def raw_characteristic(optb: Any, raw: RawColumn, points: Callable[[Any], float]
 def to_object(value: Any) -> np.ndarray:
     """One value as the one-row array optbinning transforms (object dtype keeps text levels intact)."""
     return np.array([value], dtype=object)
+
+
+def raw_candidates(table: CsvTable, target: str, asked: Sequence[str], exclude: Sequence[str],
+                    problems: list[ConfigProblem]) -> dict[str, RawColumn]:
+    """The raw columns to try: those asked for, or else every column of the data that is no canonical
+    field, outcome or score. A column asked for that cannot be trained is a problem; one merely found
+    is left out (logged)."""
+    names = [n for n in asked if n not in FEATURES] if asked else [
+        c for c in table.header if c not in ACCOUNT_FIELDS and c not in SCORED_COLUMNS and c != target]
+    out: dict[str, RawColumn] = {}
+    for name in names:
+        if name in exclude:
+            continue
+        if name in FEATURES:  # the name means the canonical feature, computed from its inputs
+            logger.info("not training on column %s as a raw column: it has a canonical characteristic's name", name)
+            continue
+        found = raw_column(table.accounts, name)
+        if isinstance(found, RawColumn):
+            out[name] = found
+        elif asked:
+            problems.append(ConfigProblem(str(table.path), "--characteristics", found))
+        else:
+            logger.info("not training on column %s: %s", name, found)
+    return out
+
+
+def taken_codes(card: dict[str, Any]) -> list[str]:
+    """Every reason code a card already uses."""
+    codes = [c["reason_code"] for c in card["characteristics"].values()]
+    codes += [k["code"] for k in card.get("knockouts", [])]
+    flags = card.get("deal_flags", {})
+    return [*codes, card["override"]["code"], *(f["code"] for f in flags.values())]

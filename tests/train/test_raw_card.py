@@ -211,8 +211,11 @@ def test_score_xlsx_keeps_raw_columns_and_exact_pd(tmp_path: Path) -> None:
                                    "--scorecard", str(card), "--as-of", AS_OF.isoformat(), "--format", "xlsx",
                                    "--exact"])
     assert run.exit_code == 0, run.output
-    sheet = openpyxl.load_workbook(out, read_only=True).active
-    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    book = openpyxl.load_workbook(out, read_only=True)
+    try:
+        header, *rows = [list(r) for r in book.active.iter_rows(values_only=True)]
+    finally:
+        book.close()  # a read-only workbook holds its file open until closed
     cells = [dict(zip(header, r, strict=True)) for r in rows]
     assert [c["duration_months"] for c in cells] == [d for _, _, d, _, _ in ROWS]
     expected = assess(read_accounts_csv(tmp_path / "in.csv").accounts, load(card), as_of=AS_OF).pd
