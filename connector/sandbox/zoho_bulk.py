@@ -291,7 +291,7 @@ def _matches(node: dict[str, Any], rec: dict[str, Any], layout: Any) -> bool:
         results = (_matches(child, rec, layout) for child in node["group"])
         return all(results) if node["group_operator"] == "and" else any(results)
     ref = node["field"]
-    name = ref.get("api_name") if isinstance(ref, dict) else ref
+    name = str(ref.get("api_name") if isinstance(ref, dict) else ref)
     fd = layout.get(name.split(".", 1)[0]) if hasattr(layout, "get") else None
     dt = "datetime" if name in ("Modified_Time", "Created_Time") else (fd.data_type if fd is not None else "text")
     have = _comparable(rec.get("id") if name in ("id", "Id") else rec.get(name), dt)
