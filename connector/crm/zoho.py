@@ -79,6 +79,7 @@ class ZohoClient:
         self._credits_remaining: int | None = None
         self._tokens = ZohoTokens(conn, self._send, clock)
         self._tags_defined: set[tuple[str, str]] = set()
+        self.bulk_run_rows = 10_000  # rows a Bulk Read backfill sorts in memory at a time (`zoho_bulk`)
 
     def __repr__(self) -> str:
         return f"ZohoClient(api_url={self.api_url!r}, calls={self._calls})"
@@ -155,9 +156,9 @@ class ZohoClient:
         return call_with_retry(once, self._policy, what, exhaust_as_quota=lambda exc: exc.status == 429)
 
     def request(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-                body: Any = None) -> Reply:
-        """One call under ``/crm/v8/`` with this client's retries and token handling (for the admin reader)."""
-        return self._call(method, path, what, params=params, body=body)
+                body: Any = None, root: str = "crm/v8") -> Reply:
+        """One call under ``/{root}/`` (``/crm/v8/`` unless told) with this client's retries and token handling."""
+        return self._call(method, path, what, params=params, body=body, root=root)
 
     def _module(self, kind: ObjectKind | str) -> str:
         return self._objects.get(kind, kind)
@@ -221,7 +222,8 @@ class ZohoClient:
             body = first.body if isinstance(first.body, dict) else {}
             info = body.get("info") if isinstance(body.get("info"), dict) else {}
             if (info or {}).get("more_records"):
-                bulk = BulkRead(self._call, self._policy.sleep, spec, self._select(spec, with_tag=True))
+                bulk = BulkRead(self._call, self._policy.sleep, spec, self._select(spec, with_tag=True),
+                                run_rows=self.bulk_run_rows)
                 count = bulk.count()
                 if count is not None and count >= threshold:
                     log.info("full read of %s: %d records (threshold %d), through the Bulk Read API",

@@ -38,7 +38,7 @@ from connector.crm.zoho_wire import TRANSPORT_ERRORS, Reply, ZohoFatal, parse_ti
 from connector.errors import AuthError, Fatal, Retriable
 from connector.model import Cursor, Page
 
-__all__ = ["BULK_ROOT", "BulkRead", "typed"]
+__all__ = ["BULK_ROOT", "BULK_SCOPE_HINT", "BulkRead", "bulk_scope_granted", "typed"]
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,29 @@ _NUMBERS = frozenset({"double", "currency", "percent", "decimal"})
 _LOOKUPS = frozenset({"lookup", "ownerlookup", "userlookup"})
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
+BULK_SCOPE_HINT = ("a full read at or above bulk_read_threshold uses the Bulk Read API and will fail: regenerate "
+                   "the refresh token with ZohoCRM.bulk.read, or set bulk_read_threshold = 0 to read through COQL")
 Call = Callable[..., Reply]  # ZohoClient._call
+
+
+def bulk_scope_granted(call: Call) -> bool:
+    """Whether the token may use the Bulk Read API: Zoho checks the scope before it looks up the job, so
+    asking for a job that does not exist answers 401 OAUTH_SCOPE_MISMATCH without the scope and 4xx with it."""
+    try:
+        call("GET", "read/1", "bulk read scope", root=BULK_ROOT)
+    except ZohoFatal:
+        return True
+    except AuthError as exc:
+        if "OAUTH_SCOPE_MISMATCH" in str(exc):
+            return False
+        raise
+    return True
 
 
 def typed(text: str, data_type: str, name: str) -> Any:
     """One CSV cell as the REST/COQL JSON would carry it, given the field's `data_type`."""
     if text == "":
-        return None
+        return [] if name == "Tag" else None  # a record without tags carries "Tag": [] in JSON
     if data_type == "boolean":
         return text.lower() == "true"
     if data_type in ("integer", "bigint") or (data_type in _NUMBERS and _INT.match(text)):
@@ -82,7 +98,7 @@ class BulkRead:
     """One backfill of one module: `pages()` yields its rows in (Modified_Time, id) order; `cursor` after."""
 
     def __init__(self, call: Call, sleep: Callable[[float], None], spec: ObjectSpec, fields: list[str], *,
-                 run_rows: int = 100_000, max_wait_s: float = 6 * 3600.0) -> None:
+                 run_rows: int = 10_000, max_wait_s: float = 6 * 3600.0) -> None:
         self._call, self._sleep, self._spec = call, sleep, spec
         self._fields = fields
         self.run_rows = max(1, run_rows)
