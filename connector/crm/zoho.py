@@ -211,8 +211,9 @@ class ZohoClient:
 
     def extract(self, spec: ObjectSpec, cursor: Cursor | None) -> Iterator[Page]:
         """A full read of a module holding `bulk_read_threshold` records or more is exported through the Bulk
-        Read API (`zoho_bulk`), then goes on with the keyset walk from the export's last stamp, which meets
-        every record edited since; any other read is the keyset walk alone."""
+        Read API (`zoho_bulk`); any other read is the keyset walk. The export holds every record as it was
+        when the job ran, after the pass began; an edit since has a later stamp than the engine's cursor
+        (capped at the run's start), so the next incremental read meets it."""
         self._objects[spec.kind] = spec.name
         threshold = self._conn.bulk_read_threshold
         first: Reply | None = None
@@ -229,7 +230,7 @@ class ZohoClient:
                     log.info("full read of %s: %d records (threshold %d), through the Bulk Read API",
                              spec.name, count, threshold)
                     yield from bulk.pages()
-                    cursor, first = bulk.cursor, None
+                    return
         yield from self._walk(spec, cursor, first)
 
     def _keyset(self, spec: ObjectSpec, cursor: Cursor | None = None) -> KeysetWalk:

@@ -10,8 +10,7 @@ Why the rows are sorted on disk: the CSV comes in no promised order, but the eng
 between batches and a cursor is only safe over rows read in (Modified_Time, id) order. So the rows are
 cut into sorted runs of `run_rows` in temporary files and merged: memory holds one run while it is
 sorted, and one row per run while merging, never the org. The export reads each record as it is when
-the job runs; `cursor` then tells the caller where to go on with the COQL keyset walk, which meets
-every record edited since (its stamp moves past the export's last one).
+the job runs; a record edited since carries a later stamp, which the next incremental read meets.
 
 Values come back as the REST/COQL path gives them (`typed`): numbers as JSON numbers, booleans,
 lookups and owners as ``{"id": …}``, multi-select picklists as lists, tags as ``[{"name": …}]``, empty
@@ -36,7 +35,7 @@ import requests
 from connector.crm.base import ObjectSpec
 from connector.crm.zoho_wire import TRANSPORT_ERRORS, Reply, ZohoFatal, parse_time
 from connector.errors import AuthError, Fatal, Retriable
-from connector.model import Cursor, Page
+from connector.model import Page
 
 __all__ = ["BULK_ROOT", "BULK_SCOPE_HINT", "BulkRead", "bulk_scope_granted", "typed"]
 
@@ -95,7 +94,7 @@ def _id_order(record_id: str) -> tuple[int, int | str]:
 
 
 class BulkRead:
-    """One backfill of one module: `pages()` yields its rows in (Modified_Time, id) order; `cursor` after."""
+    """One backfill of one module: `pages()` yields its rows in (Modified_Time, id) order."""
 
     def __init__(self, call: Call, sleep: Callable[[float], None], spec: ObjectSpec, fields: list[str], *,
                  run_rows: int = 10_000, max_wait_s: float = 6 * 3600.0) -> None:
@@ -103,7 +102,6 @@ class BulkRead:
         self._fields = fields
         self.run_rows = max(1, run_rows)
         self.max_wait_s = max_wait_s
-        self.cursor: Cursor | None = None  # where the COQL walk goes on: the last stamp and the ids at it
         self.jobs = 0
         self.rows = 0
 
@@ -133,21 +131,14 @@ class BulkRead:
                     break
                 page += 1
             out: list[dict[str, Any]] = []
-            last: tuple[datetime, set[str]] | None = None
             for row in self._merge(runs):
-                record = {name: typed(text, types.get(name, ""), name) for name, text in row.items()}
-                stamp = parse_time(record.get(self._spec.cursor_field))
-                if stamp is not None:
-                    last = (stamp, {record["id"]}) if last is None or stamp > last[0] else (
-                        last[0], last[1] | {record["id"]})
-                out.append(record)
+                out.append({name: typed(text, types.get(name, ""), name) for name, text in row.items()})
                 self.rows += 1
                 if len(out) >= size:
                     yield Page(out)
                     out = []
             if out:
                 yield Page(out)
-        self.cursor = Cursor(last[0], frozenset(last[1])) if last is not None else None
         log.info("bulk read %s: %d rows in %d export job(s)", module, self.rows, self.jobs)
 
     # -- the calls --------------------------------------------------------------------------------------
