@@ -46,6 +46,7 @@ FIRST_POLL_S, MAX_POLL_S = 0.5, 15.0
 _INT = re.compile(r"^-?\d+$")
 _NUMBERS = frozenset({"double", "currency", "percent", "decimal"})
 _LOOKUPS = frozenset({"lookup", "ownerlookup", "userlookup"})
+_TEXT = frozenset({"text", "textarea", "email", "phone", "website", "picklist", "date", "datetime", "autonumber"})
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 BULK_SCOPE_HINT = ("a full read at or above bulk_read_threshold uses the Bulk Read API and will fail: regenerate "
@@ -71,6 +72,10 @@ def typed(text: str, data_type: str, name: str) -> Any:
     """One CSV cell as the REST/COQL JSON would carry it, given the field's `data_type`."""
     if text == "":
         return [] if name == "Tag" else None  # a record without tags carries "Tag": [] in JSON
+    if name == "Tag":  # the record's tags, by name, however the metadata types the field
+        return [{"name": n} for n in text.split(",") if n]
+    if data_type in _TEXT:
+        return text
     if data_type == "boolean":
         return text.lower() == "true"
     if data_type in ("integer", "bigint") or (data_type in _NUMBERS and _INT.match(text)):
@@ -82,8 +87,6 @@ def typed(text: str, data_type: str, name: str) -> Any:
         return float(text)
     if data_type in _LOOKUPS:
         return {"id": text}
-    if name == "Tag":
-        return [{"name": n} for n in text.split(",") if n]
     if data_type == "multiselectpicklist":
         return text.split(";")
     return text
@@ -120,26 +123,29 @@ class BulkRead:
         module, size = self._spec.name, max(1, self._spec.page_size)
         types = self._types()
         with tempfile.TemporaryDirectory(prefix="riskbridge-zoho-bulk-") as folder:
-            runs: list[str] = []
+            runs = _Runs(folder, self.run_rows, self._spec.cursor_field)
             page = 1
             while True:
                 job_id = self._create(page)
                 result = self._wait(job_id)
                 with self._download(job_id) as spool, self._unzip(spool, job_id) as archive:
-                    runs += self._sorted_runs(archive, job_id, folder, len(runs))
+                    runs.add(self._csv_rows(archive, job_id))
                 if not result.get("more_records"):
                     break
                 page += 1
+            converters = [(name, types.get(name, "")) for name in runs.header]
             out: list[dict[str, Any]] = []
-            for row in self._merge(runs):
-                out.append({name: typed(text, types.get(name, ""), name) for name, text in row.items()})
+            for row in runs.merged():
+                out.append({name: typed(text, data_type, name) for (name, data_type), text in zip(
+                    converters, row, strict=False)})
                 self.rows += 1
                 if len(out) >= size:
                     yield Page(out)
                     out = []
             if out:
                 yield Page(out)
-        log.info("bulk read %s: %d rows in %d export job(s)", module, self.rows, self.jobs)
+        log.info("bulk read %s: %d rows in %d export job(s), sorted in %d run(s)", module, self.rows, self.jobs,
+                 runs.count)
 
     # -- the calls --------------------------------------------------------------------------------------
 
@@ -216,45 +222,65 @@ class BulkRead:
         except zipfile.BadZipFile:
             raise Fatal(f"bulk read result {job_id}: Zoho sent something that is not a zip file") from None
 
-    # -- sorting on disk --------------------------------------------------------------------------------
-
-    def _key(self, row: dict[str, str]) -> tuple[datetime, tuple[int, int | str]]:
-        return parse_time(row.get(self._spec.cursor_field)) or _EPOCH, _id_order(row["id"])
-
-    def _sorted_runs(self, archive: zipfile.ZipFile, job_id: str, folder: str, first: int) -> list[str]:
+    @staticmethod
+    def _csv_rows(archive: zipfile.ZipFile, job_id: str) -> Iterator[tuple[list[str], list[str]]]:
+        """(header, row) of each record in the result's CSV, read straight from the zip."""
         names = [n for n in archive.namelist() if n.lower().endswith(".csv")]
         if not names:
             raise Fatal(f"bulk read result {job_id}: the zip holds no CSV file ({archive.namelist()!r:.120})")
         member = f"{job_id}.csv" if f"{job_id}.csv" in names else names[0]
-        runs: list[str] = []
         with archive.open(member) as raw:
-            reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
-            if reader.fieldnames is None or not ({"Id", "id"} & set(reader.fieldnames)):
+            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+            header = ["id" if n == "Id" else n for n in next(reader, [])]
+            if "id" not in header:
                 raise Fatal(f"bulk read result {job_id}: the CSV has no Id column")
-            header = ["id" if n == "Id" else n for n in reader.fieldnames]
-            chunk: list[dict[str, str]] = []
             for row in reader:
-                chunk.append({("id" if k == "Id" else k): v for k, v in row.items() if k is not None})
-                if len(chunk) >= self.run_rows:
-                    runs.append(self._write_run(chunk, header, folder, first + len(runs)))
-                    chunk = []
-            if chunk:
-                runs.append(self._write_run(chunk, header, folder, first + len(runs)))
-        return runs
+                yield header, row
 
-    def _write_run(self, chunk: list[dict[str, str]], header: list[str], folder: str, number: int) -> str:
-        chunk.sort(key=self._key)
-        path = f"{folder}/run-{number:05d}.csv"
+
+class _Runs:
+    """Rows cut into runs sorted by (cursor field, id): full runs go to files, the last one stays in memory."""
+
+    def __init__(self, folder: str, run_rows: int, cursor_field: str) -> None:
+        self.folder, self.run_rows, self.cursor_field = folder, run_rows, cursor_field
+        self.header: list[str] = []
+        self.files: list[str] = []
+        self.pending: list[list[str]] = []
+        self._at = (0, 0)  # positions of the cursor field and the id in a row
+
+    @property
+    def count(self) -> int:
+        return len(self.files) + (1 if self.pending else 0)
+
+    def _key(self, row: list[str]) -> tuple[datetime, tuple[int, int | str]]:
+        stamp, record_id = self._at
+        return parse_time(row[stamp]) or _EPOCH, _id_order(row[record_id])
+
+    def add(self, rows: Iterator[tuple[list[str], list[str]]]) -> None:
+        for header, row in rows:
+            if header != self.header:
+                if self.header:  # every page asks for the same fields; a different header is a broken answer
+                    raise Fatal(f"bulk read pages disagree on their columns: {header!r:.120}")
+                self.header = header
+                self._at = (header.index(self.cursor_field) if self.cursor_field in header else header.index("id"),
+                            header.index("id"))
+            self.pending.append(row)
+            if len(self.pending) >= self.run_rows:
+                self._spill()
+
+    def _spill(self) -> None:
+        self.pending.sort(key=self._key)
+        path = f"{self.folder}/run-{len(self.files):05d}.csv"
         with open(path, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(chunk)
-        return path
+            csv.writer(fh).writerows(self.pending)
+        self.files.append(path)
+        self.pending = []
 
-    def _merge(self, runs: list[str]) -> Iterator[dict[str, str]]:
-        files = [open(path, encoding="utf-8", newline="") for path in runs]  # noqa: SIM115 - closed below
+    def merged(self) -> Iterator[list[str]]:
+        self.pending.sort(key=self._key)
+        files = [open(path, encoding="utf-8", newline="") for path in self.files]  # noqa: SIM115 - closed below
         try:
-            yield from heapq.merge(*(csv.DictReader(fh) for fh in files), key=self._key)
+            yield from heapq.merge(*(csv.reader(fh) for fh in files), self.pending, key=self._key)
         finally:
             for fh in files:
                 fh.close()
