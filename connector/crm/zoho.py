@@ -220,17 +220,11 @@ class ZohoClient:
         if cursor is None and threshold:
             # The walk's first call tells whether the module fills a page of keys; only then is it worth a count.
             first = self._call("POST", "coql", f"read {spec.name}", body={"select_query": self._keyset(spec).query()})
-            body = first.body if isinstance(first.body, dict) else {}
-            info = body.get("info") if isinstance(body.get("info"), dict) else {}
-            if (info or {}).get("more_records"):
-                bulk = BulkRead(self._call, self._policy.sleep, spec, self._select(spec, with_tag=True),
-                                run_rows=self.bulk_run_rows)
-                count = bulk.count()
-                if count is not None and count >= threshold:
-                    log.info("full read of %s: %d records (threshold %d), through the Bulk Read API",
-                             spec.name, count, threshold)
-                    yield from bulk.pages()
-                    return
+            bulk = BulkRead(self._call, self._policy.sleep, spec, self._select(spec, with_tag=True),
+                            run_rows=self.bulk_run_rows)
+            if bulk.wanted(first, threshold):
+                yield from bulk.pages()
+                return
         yield from self._walk(spec, cursor, first)
 
     def _keyset(self, spec: ObjectSpec, cursor: Cursor | None = None) -> KeysetWalk:

@@ -108,6 +108,19 @@ class BulkRead:
         self.jobs = 0
         self.rows = 0
 
+    def wanted(self, first_keys: Reply, threshold: int) -> bool:
+        """Whether to export: the first COQL call of keys came back full and the module holds `threshold` or more."""
+        body = first_keys.body if isinstance(first_keys.body, dict) else {}
+        info = body.get("info") if isinstance(body.get("info"), dict) else None
+        if not (info or {}).get("more_records"):
+            return False
+        count = self.count()
+        if count is None or count < threshold:
+            return False
+        log.info("full read of %s: %d records (threshold %d), through the Bulk Read API",
+                 self._spec.name, count, threshold)
+        return True
+
     def count(self) -> int | None:
         """How many records the module holds; None when Zoho will not say (then the caller reads by COQL)."""
         try:
