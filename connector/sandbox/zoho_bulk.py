@@ -219,25 +219,29 @@ class BulkReads:
                                           "Content-Disposition": f"attachment; filename=\"{job.id}.zip\""})
 
     def _export(self, job: _Job) -> None:
-        """Read the job's page of matching records now, as Zoho does when it processes the job."""
+        """Read the job's page of matching records now, as Zoho does when it processes the job. Only that
+        page is copied, and the CSV is written straight into the zip."""
         layout = FIELDS[job.module]
+        start, end = (job.page - 1) * self.per_page, job.page * self.per_page
+        chunk: list[dict[str, Any]] = []
+        matched = 0
         with self.store.lock:
-            ids = sorted(self.store.records[job.module])
             live = self.store.records[job.module]
-            matched = [self.store.full(job.module, live[i]) for i in ids]
-        if job.criteria is not None:
-            matched = [r for r in matched if _matches(job.criteria, r, layout)]
-        start = (job.page - 1) * self.per_page
-        chunk = matched[start:start + self.per_page]
-        text = io.StringIO(newline="")
-        out = csv.writer(text, lineterminator="\r\n")
-        out.writerow(["Id", *job.fields])
-        for rec in chunk:
-            out.writerow([rec["id"], *(csv_cell(rec.get(f)) for f in job.fields)])
+            for rid in sorted(live):
+                if job.criteria is not None and not _matches(job.criteria, self.store.full(job.module, live[rid]),
+                                                             layout):
+                    continue
+                if start <= matched < end:
+                    chunk.append(self.store.full(job.module, live[rid]))
+                matched += 1
         buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{job.id}.csv", text.getvalue().encode("utf-8"))
-        job.zipped, job.count, job.more = buffer.getvalue(), len(chunk), start + len(chunk) < len(matched)
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, \
+                io.TextIOWrapper(archive.open(f"{job.id}.csv", "w"), encoding="utf-8", newline="") as text:
+            out = csv.writer(text, lineterminator="\r\n")
+            out.writerow(["Id", *job.fields])
+            for rec in chunk:
+                out.writerow([rec["id"], *(csv_cell(rec.get(f)) for f in job.fields)])
+        job.zipped, job.count, job.more = buffer.getvalue(), len(chunk), matched > end
 
 
 # ---------------------------------------------------------------- criteria

@@ -347,6 +347,14 @@ def test_a_download_cut_off_midway_is_fetched_again(org: Org) -> None:
     assert len(rows) == 230 and org.calls()["GET bulk/read/{job_id}/result"] == 2
 
 
+def test_server_errors_and_rate_limits_on_the_bulk_calls_are_retried(org: Org) -> None:
+    org.faults(error_500={"every": 2, "times": 2, "path": "/crm/bulk/"},
+               rate_limit={"every": 3, "times": 1, "path": "/crm/bulk/"})
+    rows = read_all(org.client(threshold=1), spec())
+    assert len(rows) == 230 and org.calls()["POST bulk/read"] == 1  # a retried poll or download makes no new job
+    assert len(org.waits) >= 3  # each retry waited through the injected wait
+
+
 def test_too_many_jobs_is_retried_with_backoff(org: Org) -> None:
     org.app.bulk.delay_s, org.app.bulk.max_active = 1, 1
     job_of(create(org, org.token(), {"module": {"api_name": "Accounts"}}))  # someone else's job, running
