@@ -114,6 +114,8 @@ class ZohoConnection(_Strict):
     timeout_s: float = Field(default=120.0, gt=0)
     trigger: list[Literal["workflow", "approval", "blueprint"]] = Field(default_factory=list)
     token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
+    bulk_read_threshold: int = Field(default=50_000, ge=0, description="a full read of at least this many records "
+                                     "goes through the Bulk Read API (scope ZohoCRM.bulk.read); 0 turns it off")
 
     @model_validator(mode="after")
     def _urls(self) -> ZohoConnection:

@@ -2,6 +2,7 @@
 
 Why not an SDK: see docs/crm-zoho.md §1. Calls used (paths under ``{api_url}/crm/v8``):
 
+    backfill  GET {module}/actions/count, then Bulk Read (zoho_bulk) when a full read reaches bulk_read_threshold
     keys      POST coql  "select id, Modified_Time … order by Modified_Time asc, id asc"        2,000 keys/call
     by id     GET {module}?ids=…&fields=…  (the rows of those keys, and retries)                   100 ids/call
     update    PUT {module} {"data": […], "trigger": []}                                           100 records/call
@@ -30,6 +31,7 @@ from connector.config import ZohoConnection
 from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
 from connector.crm.transport import session_for
 from connector.crm.zoho_auth import ZohoTokens
+from connector.crm.zoho_bulk import BulkRead
 from connector.crm.zoho_paging import COQL_LIMIT, KeysetWalk
 from connector.crm.zoho_wire import (
     TRANSPORT_ERRORS,
@@ -77,6 +79,7 @@ class ZohoClient:
         self._credits_remaining: int | None = None
         self._tokens = ZohoTokens(conn, self._send, clock)
         self._tags_defined: set[tuple[str, str]] = set()
+        self.bulk_run_rows = 10_000  # rows a Bulk Read backfill sorts in memory at a time (`zoho_bulk`)
 
     def __repr__(self) -> str:
         return f"ZohoClient(api_url={self.api_url!r}, calls={self._calls})"
@@ -119,12 +122,19 @@ class ZohoClient:
         return resp
 
     def _call(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-              body: Any = None, headers: dict[str, str] | None = None, batch: bool = False) -> Reply:
-        """One API call with retries; a 401 INVALID_TOKEN refreshes the token once and repeats it."""
+              body: Any = None, headers: dict[str, str] | None = None, batch: bool = False,
+              root: str = "crm/v8", download: Callable[[requests.Response], Any] | None = None) -> Reply:
+        """One API call with retries; a 401 INVALID_TOKEN refreshes the token once and repeats it.
+
+        With `download`, the body is streamed and a 200 answer's `Reply.body` is what `download` makes of it.
+        """
 
         def attempt(token: str) -> Reply:
-            resp = self._send(method, f"{self.api_url}/crm/v8/{path}", params=params, json=body,
-                              headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token}"})
+            resp = self._send(method, f"{self.api_url}/{root}/{path}", params=params, json=body,
+                              headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token}"},
+                              **({"stream": True} if download is not None else {}))
+            if download is not None and resp.status_code == 200:
+                return Reply(200, download(resp))
             return classify(resp, what, self._clock, batch=batch)
 
         def once() -> Reply:
@@ -146,9 +156,9 @@ class ZohoClient:
         return call_with_retry(once, self._policy, what, exhaust_as_quota=lambda exc: exc.status == 429)
 
     def request(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-                body: Any = None) -> Reply:
-        """One call under ``/crm/v8/`` with this client's retries and token handling (for the admin reader)."""
-        return self._call(method, path, what, params=params, body=body)
+                body: Any = None, root: str = "crm/v8") -> Reply:
+        """One call under ``/{root}/`` (``/crm/v8/`` unless told) with this client's retries and token handling."""
+        return self._call(method, path, what, params=params, body=body, root=root)
 
     def _module(self, kind: ObjectKind | str) -> str:
         return self._objects.get(kind, kind)
@@ -200,23 +210,44 @@ class ZohoClient:
     # -- reading --------------------------------------------------------------------------------------
 
     def extract(self, spec: ObjectSpec, cursor: Cursor | None) -> Iterator[Page]:
+        """A full read of a module holding `bulk_read_threshold` records or more is exported through the Bulk
+        Read API (`zoho_bulk`); any other read is the keyset walk. The export holds every record as it was
+        when the job ran, after the pass began; an edit since has a later stamp than the engine's cursor
+        (capped at the run's start), so the next incremental read meets it."""
+        self._objects[spec.kind] = spec.name
+        threshold = self._conn.bulk_read_threshold
+        first: Reply | None = None
+        if cursor is None and threshold:
+            # The walk's first call tells whether the module fills a page of keys; only then is it worth a count.
+            first = self._call("POST", "coql", f"read {spec.name}", body={"select_query": self._keyset(spec).query()})
+            bulk = BulkRead(self._call, self._policy.sleep, spec, self._select(spec, with_tag=True),
+                            run_rows=self.bulk_run_rows)
+            if bulk.wanted(first, threshold):
+                yield from bulk.pages()
+                return
+        yield from self._walk(spec, cursor, first)
+
+    def _keyset(self, spec: ObjectSpec, cursor: Cursor | None = None) -> KeysetWalk:
+        return KeysetWalk(spec.name, spec.cursor_field, cursor.ts if cursor is not None else None,
+                          limit=max(200, spec.page_size))  # a 200-row call costs 1 credit, 2,000 rows 3
+
+    def _walk(self, spec: ObjectSpec, cursor: Cursor | None, first: Reply | None = None) -> Iterator[Page]:
         """Keys in (Modified_Time, id) order by a COQL keyset (`zoho_paging`), rows by id, 100 per call.
 
         A row whose Modified_Time moved between its key and its fetch was edited meanwhile: the walk
         meets it again at its new key, so it is left for then. Keys of rows handed out already in this
         pass (our own write-backs, a second user edit) are dropped.
         """
-        self._objects[spec.kind] = spec.name
         module, size = spec.name, max(1, spec.page_size)
         fields = ",".join(self._select(spec, with_tag=True))
-        walk = KeysetWalk(module, spec.cursor_field, cursor.ts if cursor is not None else None,
-                          limit=max(200, size))  # a 200-row call costs 1 credit, 2,000 rows 3
+        walk = self._keyset(spec, cursor)
         handed: set[str] = set()
         deferred: set[str] = set()  # rows edited between their key and their fetch
         out: list[dict[str, Any]] = []
         read = again = 0
         while not walk.finished:
-            reply = self._call("POST", "coql", f"read {module}", body={"select_query": walk.query()})
+            reply = first or self._call("POST", "coql", f"read {module}", body={"select_query": walk.query()})
+            first = None
             body = reply.body if isinstance(reply.body, dict) else {}
             keys = walk.keys([r for r in body.get("data") or [] if isinstance(r, dict)])
             info = body.get("info") if isinstance(body.get("info"), dict) else None

@@ -211,7 +211,9 @@ def test_a_keyset_read_beyond_2000_rows_uses_no_offset() -> None:
         assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
         assert len(queries) == 2 and all("offset" not in q and " limit 2000" in q for q in queries)
         assert "Modified_Time is not null" in queries[0] and "id > '" in queries[1]
-        assert client.api_calls == 1 + 2 + 21  # one token, two COQL calls of keys, 21 reads of 100 rows by id
+        # one token, two COQL calls of keys, 21 reads of 100 rows by id, and the record count a full read asks
+        # for once its first page of keys is full (is the module big enough for the Bulk Read API?)
+        assert client.api_calls == 1 + 2 + 21 + 1
 
 
 def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
