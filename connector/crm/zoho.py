@@ -19,15 +19,18 @@ recorded so far as `exc.partial`. Reading in order, immune to edits: `zoho_pagin
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import requests
 
 from connector.config import ZohoConnection
 from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
+from connector.crm.concurrency import Lanes, SessionPerThread, in_lane
 from connector.crm.transport import session_for
 from connector.crm.zoho_auth import ZohoTokens
 from connector.crm.zoho_paging import COQL_LIMIT, KeysetWalk
@@ -63,7 +66,8 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 class ZohoClient:
-    """One Zoho CRM org. Not thread-safe (one sync run at a time); the token source is."""
+    """One Zoho CRM org. One sync run at a time; within `apply`, the update and task calls of a batch go
+    out on ``conn.write_concurrency`` lanes, each with its own session (the token source is thread-safe)."""
 
     def __init__(self, conn: ZohoConnection, *, objects: dict[str, str] | None = None,
                  policy: RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -73,6 +77,10 @@ class ZohoClient:
         self._objects: dict[str, str] = {"accounts": "Accounts", "deals": "Deals", **(objects or {})}
         _accounts_url, api_url = conn.urls
         self._session = session_for(api_url, timeout=(min(10.0, conn.timeout_s), conn.timeout_s))
+        self._lane_sessions = SessionPerThread(
+            lambda: session_for(api_url, timeout=(min(10.0, conn.timeout_s), conn.timeout_s)))
+        self.lanes = Lanes(conn.write_concurrency, "zoho")
+        self._counting = threading.Lock()
         self._calls = 0
         self._credits_remaining: int | None = None
         self._tokens = ZohoTokens(conn, self._send, clock)
@@ -99,15 +107,19 @@ class ZohoClient:
         return self._tokens.api_url
 
     def close(self) -> None:
+        self.lanes.close()
+        self._lane_sessions.close()
         self._session.close()
 
     # -- HTTP -----------------------------------------------------------------------------------------
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Every HTTP request of this client, token mints included: counted, transport errors classified."""
-        self._calls += 1
+        with self._counting:
+            self._calls += 1
+        session = self._lane_sessions.get() if in_lane() else self._session
         try:
-            resp = self._session.request(method, url, **kwargs)
+            resp = session.request(method, url, **kwargs)
         except TRANSPORT_ERRORS as exc:
             raise Retriable(f"{method} {url.split('?', 1)[0]}: {type(exc).__name__}") from None
         log.debug("%s %s -> %s", method, url.split("?", 1)[0], resp.status_code)
@@ -313,8 +325,8 @@ class ZohoClient:
     def apply(self, plan: WritePlan) -> ApplyResult:
         result = ApplyResult()
         try:
-            self._apply_updates(plan, result)
-            self._apply_tasks(plan.tasks, result)
+            calls = [*self._update_calls(plan), *self._task_calls(plan.tasks)]
+            self.lanes.run(calls, lambda done: result.outcomes.update(done.outcomes))
             self._apply_tags(plan.tag_adds, "add_tags", result)
             self._apply_tags(plan.tag_removes, "remove_tags", result)
         except RiskbridgeError as exc:
@@ -358,16 +370,27 @@ class ZohoClient:
             else:
                 result.add(Outcome(key, False, error=record_error(entry)))
 
-    def _apply_updates(self, plan: WritePlan, result: ApplyResult) -> None:
+    def _written(self, method: str, path: str, what: str, body: dict[str, Any], keys: list[str],
+                 ids: list[str] | None = None) -> ApplyResult:
+        """One batch write on whichever lane runs it; its outcomes."""
+        done = ApplyResult()
+        self._batch(method, path, what, body, keys, done, ids=ids)
+        return done
+
+    def _update_calls(self, plan: WritePlan) -> list[Callable[[], ApplyResult]]:
+        calls: list[Callable[[], ApplyResult]] = []
         for kind in dict.fromkeys(u.object for u in plan.updates):
             module = self._module(kind)
             ops = [u for u in plan.updates if u.object == kind]
             for chunk in _chunks(ops, BATCH):
                 data = [{"id": u.record_id, **{k: wire_value(v) for k, v in u.values.items()}} for u in chunk]
-                self._batch("PUT", module, f"update {module}", {"data": data, "trigger": list(self._conn.trigger)},
-                            [u.key for u in chunk], result, ids=[u.record_id for u in chunk])
+                calls.append(partial(self._written, "PUT", module, f"update {module}",
+                                     {"data": data, "trigger": list(self._conn.trigger)},
+                                     [u.key for u in chunk], ids=[u.record_id for u in chunk]))
+        return calls
 
-    def _apply_tasks(self, tasks: list[TaskCreate], result: ApplyResult) -> None:
+    def _task_calls(self, tasks: list[TaskCreate]) -> list[Callable[[], ApplyResult]]:
+        calls: list[Callable[[], ApplyResult]] = []
         for chunk in _chunks(tasks, BATCH):
             data = []
             for task in chunk:
@@ -380,7 +403,8 @@ class ZohoClient:
                     record["Owner"] = {"id": task.owner_id}
                 data.append(record)
             body = {"data": data, "duplicate_check_fields": [TASK_KEY], "trigger": list(self._conn.trigger)}
-            self._batch("POST", f"{TASKS}/upsert", "upsert tasks", body, [t.key for t in chunk], result)
+            calls.append(partial(self._written, "POST", f"{TASKS}/upsert", "upsert tasks", body, [t.key for t in chunk]))
+        return calls
 
     def _apply_tags(self, ops: list[TagAdd] | list[TagRemove], action: str, result: ApplyResult) -> None:
         groups: dict[tuple[str, str], list[TagAdd | TagRemove]] = {}
