@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 import requests
 
-__all__ = ["Lanes", "SessionPerThread", "in_lane"]
+__all__ = ["Lanes", "SessionPerThread", "enter_lane", "in_lane"]
 
 R = TypeVar("R")
 S = TypeVar("S", bound=requests.Session)
@@ -32,7 +32,8 @@ def in_lane() -> bool:
     return bool(getattr(_lane, "active", False))
 
 
-def _enter_lane() -> None:
+def enter_lane() -> None:
+    """Mark the calling worker thread as a lane: CRM clients give it its own session."""
     _lane.active = True
 
 
@@ -87,7 +88,7 @@ class Lanes:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.width, thread_name_prefix=f"{self._name}-write",
-                                                initializer=_enter_lane)
+                                                initializer=enter_lane)
             return self._pool
 
     def close(self) -> None:

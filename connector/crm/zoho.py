@@ -81,6 +81,7 @@ class ZohoClient:
             lambda: session_for(api_url, timeout=(min(10.0, conn.timeout_s), conn.timeout_s)))
         self.lanes = Lanes(conn.write_concurrency, "zoho")
         self._counting = threading.Lock()
+        self._accepted: set[str] = set()  # access tokens Zoho answered other than 401 (a handful per run)
         self._calls = 0
         self._credits_remaining: int | None = None
         self._tokens = ZohoTokens(conn, self._send, clock)
@@ -137,23 +138,29 @@ class ZohoClient:
         def attempt(token: str) -> Reply:
             resp = self._send(method, f"{self.api_url}/crm/v8/{path}", params=params, json=body,
                               headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token}"})
+            if resp.status_code != 401:
+                self._accepted.add(token)
             return classify(resp, what, self._clock, batch=batch)
 
         def once() -> Reply:
-            minted = self._tokens.mint_count
-            token = self._tokens.token()
+            token, fresh = self._tokens.token_minting()
+            # On a lane, a fresh token can die before this call's turn (other lanes use it up when tokens
+            # are short-lived); a wrong data centre was already caught by `check` on the caller's thread.
+            patience = 10 if in_lane() else 1
             while True:  # ends: each pass returns, raises, or rejects a token this call did not mint
-                fresh = self._tokens.mint_count > minted
                 try:
                     return attempt(token)
                 except TokenInvalid:
-                    if fresh:
+                    # A token minted for this call and never accepted: the data centre is wrong. One that
+                    # another lane used meanwhile has merely expired (or been revoked) since.
+                    if fresh and token not in self._accepted:
+                        patience -= 1
+                    if patience == 0:
                         raise AuthError(f"{what}: Zoho rejected a freshly minted access token; check that "
                                         "accounts_url and api_url belong to the org's data centre") from None
                     log.info("%s: access token rejected (INVALID_TOKEN); getting a new one", what)
                     self._tokens.invalidate(token)
-                    minted = self._tokens.mint_count
-                    token = self._tokens.token()
+                    token, fresh = self._tokens.token_minting()
 
         return call_with_retry(once, self._policy, what, exhaust_as_quota=lambda exc: exc.status == 429)
 
