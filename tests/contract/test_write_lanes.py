@@ -21,6 +21,7 @@ from connector.crm.zoho import ZohoClient
 from connector.errors import QuotaExhausted
 from connector.model import ApplyResult, FieldUpdate, WritePlan
 from connector.sandbox import FaultSpec, SandboxServer, running_sandbox
+from connector.sandbox.faults import Trigger
 
 OBJECT = {"salesforce": "Account", "zoho": "Accounts"}
 ID = {"salesforce": "Id", "zoho": "id"}
@@ -108,7 +109,7 @@ def test_a_quota_stop_during_concurrent_writes_reports_exactly_what_was_written(
     ids = sorted(records(crm, sb))[:8 * CHUNK[crm]]
     before = {i: r[SCORE[crm]] for i, r in records(crm, sb).items()}
     # the allowance is used up at the third write call, for good: calls in flight or after it are refused
-    sb.sandbox.faults.configure(FaultSpec(quota={"every": 3, "times": 1, "path": WRITE_PATH[crm]}))
+    sb.sandbox.faults.configure(FaultSpec(quota=Trigger(every=3, times=1, path=WRITE_PATH[crm])))
     with pytest.raises(QuotaExhausted) as info:
         client.apply(score_plan(crm, ids, 99.5))
     client.close()

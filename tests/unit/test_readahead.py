@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_lanes_merge_in_call_order_whatever_finishes_first() -> None:
             release.set()  # the first call finishes only after a later one
         return i
 
-    lanes.run([slow, *(lambda i=i: fast(i) for i in range(1, 5))], merged.append)
+    lanes.run([slow, *(partial(fast, i) for i in range(1, 5))], merged.append)
     lanes.close()
     assert merged == [0, 1, 2, 3, 4] and not _workers("test-order-write")
 
@@ -124,8 +125,9 @@ def test_a_failing_call_stops_the_rest_and_the_finished_ones_are_merged_first() 
             raise ValueError("quota")
         return i
 
+    calls: list[Callable[[], int]] = [partial(call, i) for i in range(50)]
     with pytest.raises(ValueError, match="quota"):
-        lanes.run([lambda i=i: call(i) for i in range(50)], merged.append)
+        lanes.run(calls, merged.append)
     lanes.close()
     assert 1 in started and len(started) < 50  # calls queued after the failure never started
     assert merged == sorted(set(started) - {1})
