@@ -97,6 +97,9 @@ class SalesforceConnection(_Strict):
     auth: SalesforceAuth
     timeout_s: float = Field(default=120.0, gt=0)
     api_reserve: int = Field(default=1000, ge=0, description="calls left for the org's other integrations")
+    # Collections calls of one batch in flight at once. Salesforce allows 25 concurrent long-running
+    # requests per org (5 in Developer orgs), shared with every other integration: stay well below.
+    write_concurrency: int = Field(default=4, ge=1, le=25, description="write calls in flight at once")
 
 
 class ZohoAuth(_Strict):
@@ -116,6 +119,9 @@ class ZohoConnection(_Strict):
     token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
     bulk_read_threshold: int = Field(default=50_000, ge=0, description="a full read of at least this many records "
                                      "goes through the Bulk Read API (scope ZohoCRM.bulk.read); 0 turns it off")
+    # Zoho's concurrency limit is per org and app: Free 5, Standard 10, Professional 15, Enterprise 20,
+    # Ultimate 25 (about 10 on heavy APIs such as bulk updates). 4 fits every edition.
+    write_concurrency: int = Field(default=4, ge=1, le=25, description="write calls in flight at once")
 
     @model_validator(mode="after")
     def _urls(self) -> ZohoConnection:
@@ -296,7 +302,7 @@ class Job(_Strict):
     schedule: str = Field(default="*/30 * * * *", description="cron expression for the scheduler")
     dry_run: bool = False
     batch_size: int = Field(default=2000, ge=1, le=50000)
-    bulk_threshold: int = Field(default=2000, ge=1, description="Salesforce: Bulk API 2.0 above this many updates")
+    bulk_threshold: int = Field(default=10_000, ge=1, description="Salesforce: Bulk API 2.0 from this many updates")
     lang: Literal["en", "zh"] = "en"
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)

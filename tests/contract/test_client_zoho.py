@@ -377,7 +377,7 @@ def test_persistent_429_becomes_quota_exhausted(box: Box) -> None:
 
 
 def test_quota_exhausted_mid_apply_keeps_partial_outcomes(box: Box) -> None:
-    client = client_of(box)
+    client = client_of(box, write_concurrency=1)  # one lane: the first PUT is the one that passes
     client.check([spec()])
     ids = [r["id"] for r in box.records("Accounts")][:250]
     plan = WritePlan(updates=[FieldUpdate("accounts", i, {"Risk_Model_Version": (None, "q")}, f"q:{i}") for i in ids])
