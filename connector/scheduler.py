@@ -8,8 +8,9 @@ store, so they never run at once either (the daemon also skips a monitor tick wh
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -19,11 +20,25 @@ from connector.config import Config, connection_hosts
 from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, Retriable, RiskbridgeError
 from connector.sync import Sync
 
-__all__ = ["MONITOR_SUFFIX", "build_scheduler", "next_runs"]
+__all__ = ["MONITOR_SUFFIX", "TEST_TICKS_ENV", "build_scheduler", "next_runs"]
 
 log = logging.getLogger(__name__)
 
 MONITOR_SUFFIX = ".monitor"  # the APScheduler id of a job's monitor entry: "<job>.monitor"
+# A test hook, inert in production: "<start epoch s>:<count>:<every s>" replaces every cron with `count`
+# ticks, `every` seconds apart from `start`, the same on every replica (the replica suite and benchmark
+# need 100 fast ticks; cron stops at minutes). Named RBTEST_* like `connector.crashpoint`, not a config key.
+TEST_TICKS_ENV = "RBTEST_TICKS"
+
+
+def _test_trigger() -> CronTrigger | None:
+    spec = os.environ.get(TEST_TICKS_ENV)
+    if not spec:
+        return None
+    start_s, count, every = (int(part) for part in spec.split(":"))
+    start = datetime.fromtimestamp(start_s, UTC)
+    return CronTrigger(second=f"*/{every}", start_date=start, end_date=start + timedelta(seconds=every * (count - 1)),
+                       timezone="UTC")
 
 
 def _run_job(config: Config, job: str) -> None:
@@ -65,7 +80,7 @@ def _triggers(config: Config, names: list[str]) -> tuple[dict[str, CronTrigger],
             entries.append((name + MONITOR_SUFFIX, monitor.schedule, f"jobs.{name}.monitor.schedule"))
         for entry_id, cron, key in entries:
             try:
-                triggers[entry_id] = CronTrigger.from_crontab(cron, timezone="UTC")
+                triggers[entry_id] = _test_trigger() or CronTrigger.from_crontab(cron, timezone="UTC")
             except ValueError as exc:
                 problems.append(ConfigProblem(config.source, key, f"not a cron expression: {exc}",
                                               'five fields, e.g. "*/30 * * * *"'))
@@ -75,9 +90,10 @@ def _triggers(config: Config, names: list[str]) -> tuple[dict[str, CronTrigger],
 def build_scheduler(config: Config, jobs: list[str] | None = None,
                     run: Callable[[Config, str], object] = _run_job, *,
                     monitor: Callable[[Config, str], object] = _run_monitor,
-                    scheduler: BaseScheduler | None = None) -> BaseScheduler:
+                    scheduler: BaseScheduler | None = None, executor: str = "default") -> BaseScheduler:
     """A scheduler with one cron-triggered entry per job (all jobs unless `jobs` names some), and one per
-    job monitor (id "<job>.monitor")."""
+    job monitor (id "<job>.monitor"), run by the scheduler's `executor` (the daemon's hands each run its
+    scheduled fire time, `connector.service.replica.TickExecutor`)."""
     triggers, problems = _triggers(config, jobs or sorted(config.jobs))
     if problems:
         raise ConfigError(problems)
@@ -86,7 +102,7 @@ def build_scheduler(config: Config, jobs: list[str] | None = None,
         name, is_monitor = entry_id.removesuffix(MONITOR_SUFFIX), entry_id.endswith(MONITOR_SUFFIX)
         scheduler.add_job(monitor if is_monitor else run, trigger, args=(config, name), id=entry_id,
                           name=f"riskbridge {'monitor' if is_monitor else 'job'} {name}",
-                          max_instances=1, coalesce=True, misfire_grace_time=300)
+                          max_instances=1, coalesce=True, misfire_grace_time=300, executor=executor)
     return scheduler
 
 
