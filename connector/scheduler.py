@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -25,20 +25,15 @@ __all__ = ["MONITOR_SUFFIX", "TEST_TICKS_ENV", "build_scheduler", "next_runs"]
 log = logging.getLogger(__name__)
 
 MONITOR_SUFFIX = ".monitor"  # the APScheduler id of a job's monitor entry: "<job>.monitor"
-# A test hook, inert in production: "<start epoch s>:<count>:<every s>" replaces every cron with `count`
-# ticks, `every` seconds apart from `start`, the same on every replica (the replica suite and benchmark
-# need 100 fast ticks; cron stops at minutes). Named RBTEST_* like `connector.crashpoint`, not a config key.
+# A test hook, inert in production: "<every s>" replaces every cron with a tick every that many seconds, at
+# whole seconds, so all replicas name the same ticks (the replica suite and benchmark need fast ticks; cron
+# stops at minutes). Named RBTEST_* like `connector.crashpoint`, not a config key.
 TEST_TICKS_ENV = "RBTEST_TICKS"
 
 
 def _test_trigger() -> CronTrigger | None:
-    spec = os.environ.get(TEST_TICKS_ENV)
-    if not spec:
-        return None
-    start_s, count, every = (int(part) for part in spec.split(":"))
-    start = datetime.fromtimestamp(start_s, UTC)
-    return CronTrigger(second=f"*/{every}", start_date=start, end_date=start + timedelta(seconds=every * (count - 1)),
-                       timezone="UTC")
+    every = os.environ.get(TEST_TICKS_ENV)
+    return CronTrigger(second=f"*/{int(every)}", timezone="UTC") if every else None
 
 
 def _run_job(config: Config, job: str) -> None:

@@ -73,9 +73,10 @@ class TickBook:
         insert = sqlite_insert if self.store.engine.dialect.name == "sqlite" else postgresql_insert
         statement = insert(table).values(job=tick.job, kind=tick.kind, due_at=tick.due, state="claimed",
                                          claimed_by=owner, owner=owner, after_run=newest, claimed_at=now)
-        statement = statement.on_conflict_do_nothing(index_elements=["job", "kind", "due_at"])
+        # RETURNING, not rowcount: drivers disagree on the rowcount of a conflicting INSERT (psycopg: -1).
+        statement = statement.on_conflict_do_nothing(index_elements=["job", "kind", "due_at"]).returning(table.c.job)
         with self.store.session() as s:
-            return bool(s.execute(statement).rowcount)  # type: ignore[attr-defined]
+            return s.execute(statement).first() is not None
 
     def pending(self, job: str) -> list[TickRow]:
         """The job's claims still owed, oldest first."""
