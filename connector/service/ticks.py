@@ -71,10 +71,10 @@ class TickBook:
         newest = select(func.coalesce(func.max(RunRow.id), 0)).scalar_subquery()
         table: Any = TickRow.__table__
         insert = sqlite_insert if self.store.engine.dialect.name == "sqlite" else postgresql_insert
-        statement = insert(table).values(job=tick.job, kind=tick.kind, due_at=tick.due, state="claimed",
-                                         claimed_by=owner, owner=owner, after_run=newest, claimed_at=now)
+        values = insert(table).values(job=tick.job, kind=tick.kind, due_at=tick.due, state="claimed",
+                                      claimed_by=owner, owner=owner, after_run=newest, claimed_at=now)
         # RETURNING, not rowcount: drivers disagree on the rowcount of a conflicting INSERT (psycopg: -1).
-        statement = statement.on_conflict_do_nothing(index_elements=["job", "kind", "due_at"]).returning(table.c.job)
+        statement = values.on_conflict_do_nothing(index_elements=["job", "kind", "due_at"]).returning(table.c.job)
         with self.store.session() as s:
             return s.execute(statement).first() is not None
 
