@@ -234,7 +234,7 @@ class Sync:
 
     def _renew(self) -> None:
         """Extend the lease; if another process took it (ours lapsed), stop before writing anything."""
-        if not self.store.acquire(self.job_name, self.owner, LEASE):
+        if not self.store.renew(self.job_name, self.owner, LEASE):
             raise JobBusy(f"job {self.job_name!r}: this run's lock lapsed and another run took it; stopping")
 
     def _check(self, caps: Capabilities) -> None:

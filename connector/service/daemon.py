@@ -161,7 +161,9 @@ class Daemon:
                      extra={"job": job, "run_id": report.run_id, "event": f"{kind}_finished",
                             "counts": _counts(report), "watched": len(watch) if watch is not None else None})
         except JobBusy as exc:  # another process (`riskbridge sync --job`, a replica) holds the job's lease
-            log.info("%s %s skipped: %s", kind, job, exc, extra={"job": job, "event": f"{kind}_skipped"})
+            report = getattr(exc, "report", None)  # set if the run began, then lost its lease: stopped before writing
+            log.log(logging.WARNING if report else logging.INFO, "%s %s %s: %s", kind, job,
+                    "stopped" if report else "skipped", exc, extra={"job": job, "event": f"{kind}_skipped"})
         except Exception as exc:  # noqa: BLE001 - the daemon goes on; the run row records the failure
             report = getattr(exc, "report", None)
             hosts = f" (tried {connection_hosts(self.config, job)})" if isinstance(exc, ConnectionFailed | Retriable) \

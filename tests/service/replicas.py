@@ -90,6 +90,7 @@ class Drill:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.killed_at: float | None = None
         self.killed_pid: int | None = None
+        self.targets: list[str] = []  # the accounts put under sanctions: one task each is owed
         self.folder = config_path.parent
 
     # --- the drill ----------------------------------------------------------------------------------
@@ -104,13 +105,13 @@ class Drill:
             wait_until(self._all_ready, self.startup_s, "every replica to start its scheduler")
             if self.kill:
                 self.org.server.sandbox.faults.watch(self._kill_lease_holder)
-            targets = self._sanction()
+            self.targets = self._sanction()
             start = math.ceil(time.time()) + 1  # the first whole second after the change: its run sees it
             dues = [datetime.fromtimestamp(start + i, UTC) for i in range(self.ticks)]
             wait_until(lambda: self._settled(dues), self.ticks + 90.0, "every tick of the window to be run or covered")
         finally:
             cpu = self._stop()
-        result = self._figures(dues, first_run, targets)
+        result = self._figures(dues, first_run, self.targets)
         result.wall_s = time.monotonic() - began
         result.replica_cpu_s = cpu
         return result
