@@ -3,7 +3,7 @@
 In-process replicas (one `Daemon` and one `StateStore` each, as separate processes would have) are handed
 the scheduled fire times directly, an injected clock: ticks race on real threads against one SQLite file
 (WAL) or one PostgreSQL database. Real `riskbridge schedule` processes, one SIGKILLed mid-run, are the
-drill in `tests/service/replicas.py` (the 100-tick version is slow).
+drill in `tests/service/replicas.py` (slow: process start-up alone takes seconds on a busy machine).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def dead_owner() -> str:
 
 def test_three_replicas_run_every_job_and_monitor_tick_exactly_once(replicas: list[Daemon], small_org: Org) -> None:
     rng = random.Random(16)
-    dues = [T0 + timedelta(minutes=i) for i in range(6)]
+    dues = [T0 + timedelta(minutes=i) for i in range(4)]
     for i, due in enumerate(dues):
         if i % 2 == 1:  # users change the CRM now and then, so runs have work to do
             small_org.touch("Account", 2)
@@ -258,22 +258,13 @@ def _assert_drill(org: Org, drill: Drill, ticks: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("ticks", [100])
 def test_three_real_replicas_one_killed_mid_run(state_url: str, tmp_path: Path, ticks: int) -> None:
+    """3 `riskbridge schedule` processes x 100 one-second ticks; the lease holder is SIGKILLed at its first
+    task write: 0 double runs and 0 missed ticks (runs table and claims), no duplicate task in the CRM."""
     with running_sandbox("salesforce", accounts=24, deals_per_account=1, seed=11) as server:
         org = Org(server, "salesforce")
-        drill = Drill(org, _drill_config(org, tmp_path, state_url), backend=state_url.split(":")[0], ticks=ticks)
+        drill = Drill(org, _drill_config(org, tmp_path, state_url), backend=state_url.split(":")[0].split("+")[0],
+                      ticks=ticks)
         try:
             _assert_drill(org, drill, ticks)
-        finally:
-            drill.close()
-
-
-def test_three_real_replicas_one_killed_mid_run_briefly(tmp_path: Path) -> None:
-    """The drill in short, on SQLite, in the default suite: three processes, four ticks, one SIGKILL."""
-    with running_sandbox("salesforce", accounts=12, deals_per_account=1, seed=11) as server:
-        org = Org(server, "salesforce")
-        drill = Drill(org, _drill_config(org, tmp_path, f"sqlite:///{tmp_path / 'state.db'}"), backend="sqlite",
-                      ticks=4, sanctioned=2)
-        try:
-            _assert_drill(org, drill, 4)
         finally:
             drill.close()
