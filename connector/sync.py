@@ -109,9 +109,10 @@ class Sync:
         With `watch` (a monitor run), only those accounts and their stored deals are read again, by id; the
         cursors are left alone, and the run holds the job's own lease and outbox, so it never overlaps a
         full run nor duplicates its tasks and tags. `owner`: the lease owner of a caller that already holds
-        the job's lease (a scheduler replica running a claimed tick, `connector.service.replica`)."""
+        the job's lease and releases it itself (a scheduler replica settles its tick first,
+        `connector.service.replica`)."""
         dry_run = dry_run or self.job.dry_run
-        owner = owner or lease_owner()
+        keep_lease, owner = owner is not None, owner or lease_owner()
         if not self.store.acquire(self.job_name, owner, LEASE, take_over=_dead_local_owner):
             raise JobBusy(f"job {self.job_name!r} is already running (another process holds its lock); "
                           "wait for it to finish")
@@ -125,7 +126,8 @@ class Sync:
         except ConfigError:
             # A problem in the config or mapping, found before anything was read or written: not a run of
             # the job (no failed run with a table of zeros); the caller reports it like any config error.
-            self.store.release(self.job_name, owner)
+            if not keep_lease:
+                self.store.release(self.job_name, owner)
             self.client.close()
             raise
         except Exception as exc:  # noqa: BLE001 - an outage or refusal is a failed run, recorded below
@@ -176,7 +178,8 @@ class Sync:
             if watch is not None:  # `schedule list` and the health check tell monitor runs from full ones
                 summary["monitor"] = {"watched": len(watch)}
             self.store.finish_run(run_id, report.status, summary, report.api_calls, report.error)
-            self.store.release(self.job_name, owner)
+            if not keep_lease:
+                self.store.release(self.job_name, owner)
             self.client.close()
         return report
 

@@ -88,11 +88,11 @@ class Replica:
         latest, earlier = ticks[-1], ticks[:-1]
         log.info("%s: running%s", latest, f" (and covering {len(earlier)} earlier)" if earlier else "",
                  extra={"job": job, "event": "tick_running"})
-        report = run(kind, owner)
-        # Sync.run released the lease; settle only while holding it again, or a replica that took the job
-        # over meanwhile may have adopted these ticks (it then finds this run and marks them covered).
-        if not self.store.acquire(job, owner, LEASE):
-            log.info("%s: the job's lease passed to another process before the tick was settled", latest)
+        report = run(kind, owner)  # the run keeps the lease: the tick is settled before anyone may adopt it
+        if not self.store.renew(job, owner, LEASE):
+            # The run lost the lease (and stopped before writing): the new holder has adopted these ticks and
+            # runs them, or marks them covered by a run that finished.
+            log.info("%s: the job's lease passed to another process; the tick is left to it", latest)
             return report
         if report is None:
             self.book.settle(ticks, owner, "failed", None)

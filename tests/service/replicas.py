@@ -95,7 +95,7 @@ class Drill:
 
     # --- the drill ----------------------------------------------------------------------------------
     def run(self) -> DrillResult:
-        baseline = Sync(self.config, policy=RetryPolicy(attempts=3, sleep=lambda _s: None)).run()
+        baseline = Sync(self.config, store=self.store, policy=RetryPolicy(attempts=3, sleep=lambda _s: None)).run()
         assert baseline.status == "success", baseline.to_json(plan=False)
         with self.store.session() as s:
             first_run = int(s.scalar(select(RunRow.id).order_by(RunRow.id.desc()).limit(1)) or 0) + 1
