@@ -19,12 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, update
 
 from connector.config import load_config
 from connector.crm.base import RetryPolicy
 from connector.sandbox import running_sandbox
+from connector.scheduler import build_scheduler
 from connector.service.daemon import Daemon
+from connector.service.replica import TickExecutor
 from connector.service.ticks import KEEP, Tick, TickBook
 from connector.state import StateStore
 from connector.sync import LEASE, Sync
@@ -35,6 +38,7 @@ from tests.service.conftest import extend
 from tests.service.replicas import Drill
 from tests.service.test_stop import _is_write
 from tests.sources.conftest import _database, need_server
+from tests.unit.test_scheduler import config as scheduler_config
 
 JOB = "default"
 MONITOR = '[jobs.default.monitor]\nschedule = "*/10 * * * *"\ntiers = ["high", "critical"]\nwatchlist = true\n'
@@ -114,6 +118,29 @@ def dead_owner() -> str:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return f"{socket.gethostname()}:{proc.pid}:deadbeef"
+
+
+def test_the_scheduler_hands_each_fire_its_scheduled_time_not_the_wall_clock(tmp_path: Path) -> None:
+    """The tick's identity: a replica that fires late still names the tick by the time it was due."""
+    fired: dict[str, datetime] = {}
+    done = threading.Event()
+
+    def run(_config: object, job: str, due: datetime | None = None) -> None:  # APScheduler checks the signature
+        assert due is not None
+        fired[job] = due
+        done.set()
+
+    scheduler = build_scheduler(load_config(scheduler_config(tmp_path, "5 * * * *")), run=run,
+                                scheduler=BackgroundScheduler(timezone="UTC", executors={"ticks": TickExecutor()}),
+                                executor="ticks")
+    late = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=90)  # due 90 s ago: this replica is late
+    scheduler.modify_job("hourly", next_run_time=late)
+    scheduler.start()
+    try:
+        assert done.wait(30)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert fired == {"hourly": late}
 
 
 def test_three_replicas_run_every_job_and_monitor_tick_exactly_once(replicas: list[Daemon], small_org: Org) -> None:
