@@ -72,11 +72,12 @@ def main() -> None:
     args = parser.parse_args()
     results = [drill(backend, args.ticks, args.replicas) for backend in args.backend]
     print(f"{'state':10s} {'replicas':>8s} {'ticks':>5s} {'runs':>4s} {'done':>4s} {'covered':>7s} {'double':>6s} "
-          f"{'missed':>6s} {'takeover s':>10s} {'tasks':>5s} {'dup tasks':>9s} {'wall s':>6s} {'replica CPU s':>13s}")
+          f"{'missed':>6s} {'takeover s':>10s} {'tasks':>5s} {'owed once':>9s} {'dup tasks':>9s} {'wall s':>6s} {'replica CPU s':>13s}")
     for r in results:
         takeover = f"{r.takeover_s:.2f}" if r.takeover_s is not None else "-"
+        once = f"{r.owed_tasks_once}/{r.expected_tasks}"
         print(f"{r.backend:10s} {r.replicas:8d} {r.ticks:5d} {r.runs:4d} {r.done:4d} {r.covered:7d} {r.double_runs:6d} "
-              f"{r.missed:6d} {takeover:>10s} {r.tasks:5d} {r.duplicate_tasks:9d} {r.wall_s:6.1f} {r.replica_cpu_s:13.1f}")
+              f"{r.missed:6d} {takeover:>10s} {r.tasks:5d} {once:>9s} {r.duplicate_tasks:9d} {r.wall_s:6.1f} {r.replica_cpu_s:13.1f}")
         for error in r.errors:
             print(f"  {r.backend}: {error}")
     print(json.dumps({"bench": "replicas", "results": [json.loads(r.json()) for r in results]}, sort_keys=True))

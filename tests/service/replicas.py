@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from connector.service.ticks import TickBook
 from connector.state import StateStore
 from connector.sync import Sync
 from connector.tables import LockRow, RunRow
-from tests.conftest import Org
+from tests.conftest import Org, task_target
 from tests.faults.world import duplicates, rb_tasks, set_sanctions
 
 JOB = "default"
@@ -57,7 +58,8 @@ class DrillResult:
     takeover_s: float | None = None  # SIGKILL -> the next run of the job starts on another replica
     tasks: int = 0
     duplicate_tasks: int = 0
-    expected_tasks: int = 0
+    expected_tasks: int = 0  # accounts put under sanctions: one task each is owed
+    owed_tasks_once: int = 0  # of those, the accounts with exactly one task in the CRM
     wall_s: float = 0.0
     replica_cpu_s: float = 0.0  # user + system CPU of all replica processes
     exit_codes: list[int] = field(default_factory=list)
@@ -202,6 +204,8 @@ class Drill:
         result.tasks = len(tasks)
         result.duplicate_tasks = len(duplicates(self.org))
         result.expected_tasks = len(targets)
+        per_account = Counter(task_target(self.org, t) for t in tasks)
+        result.owed_tasks_once = sum(1 for record_id in targets if per_account[record_id] == 1)
         result.exit_codes = [p.returncode for p in self.procs]
         for i, proc in enumerate(self.procs):
             if proc.pid != self.killed_pid and proc.returncode != 0:
