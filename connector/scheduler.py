@@ -2,7 +2,9 @@
 
 `max_instances=1` and `coalesce=True`: a slow run is never overlapped by the next tick, and ticks
 missed while it ran collapse into one run. A job and its monitor share the job's lease in the state
-store, so they never run at once either (the daemon also skips a monitor tick while the job runs).
+store, so they never run at once either: the daemon claims each fire as a tick in the state store and
+runs a monitor tick that came while the job ran right after it (`connector.service.replica`), once across
+all replicas.
 """
 
 from __future__ import annotations
