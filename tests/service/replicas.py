@@ -110,7 +110,11 @@ class Drill:
             self.targets = self._sanction()
             start = math.ceil(time.time()) + 1  # the first whole second after the change: its run sees it
             dues = [datetime.fromtimestamp(start + i, UTC) for i in range(self.ticks)]
-            wait_until(lambda: self._settled(dues), self.ticks + 90.0, "every tick of the window to be run or covered")
+            try:
+                wait_until(lambda: self._settled(dues), self.ticks + 90.0, "every tick of the window to be run or "
+                           "covered")
+            except TimeoutError as exc:
+                raise TimeoutError(f"{exc}\n{self._diagnosis(dues)}") from None
         finally:
             cpu = self._stop()
         result = self._figures(dues, first_run, self.targets)
@@ -147,6 +151,20 @@ class Drill:
         settled = {r.due_at.replace(tzinfo=UTC) if r.due_at.tzinfo is None else r.due_at
                    for r in rows if r.state != "claimed" and r.kind == "job"}
         return all(d in settled for d in dues)
+
+    def _diagnosis(self, dues: list[datetime]) -> str:
+        rows = TickBook(self.store).rows(JOB)
+        window = {d for d in dues}
+        unsettled = [f"{r.kind} {r.due_at} {r.state} owner={r.owner} claimed_by={r.claimed_by}" for r in rows
+                     if r.state == "claimed"]
+        missing = [d.isoformat() for d in dues if d not in {_aware(r.due_at) for r in rows if r.kind == "job"}]
+        with self.store.session() as s:
+            lease = [(h.owner, h.expires_at) for h in s.scalars(select(LockRow))]
+        errors = [line[:400] for i in range(self.replicas) for line in self._stderr(i).splitlines()
+                  if '"level": "error"' in line or '"level": "warning"' in line][-15:]
+        return (f"window {min(window)}..{max(window)}; unclaimed: {missing[:10]}; owed: {unsettled[:10]}; "
+                f"lease: {lease}; killed pid {self.killed_pid}; replica pids {[p.pid for p in self.procs]}; "
+                f"alive {[p.poll() is None for p in self.procs]}\nlog:\n" + "\n".join(errors))
 
     def _kill_lease_holder(self, method: str, path: str) -> bool:
         """Sandbox hook: on the first task write, SIGKILL the replica whose run is sending it."""
