@@ -31,6 +31,7 @@ MONITOR_SUFFIX = ".monitor"  # the APScheduler id of a job's monitor entry: "<jo
 # whole seconds, so all replicas name the same ticks (the replica suite and benchmark need fast ticks; cron
 # stops at minutes). Named RBTEST_* like `connector.crashpoint`, not a config key.
 TEST_TICKS_ENV = "RBTEST_TICKS"
+FIRES_AT_ONCE = 8  # with claims: fires of one entry in flight at once (each claims, then drains or leaves it)
 
 
 def _test_trigger() -> CronTrigger | None:
@@ -87,10 +88,15 @@ def _triggers(config: Config, names: list[str]) -> tuple[dict[str, CronTrigger],
 def build_scheduler(config: Config, jobs: list[str] | None = None,
                     run: Callable[[Config, str], object] = _run_job, *,
                     monitor: Callable[[Config, str], object] = _run_monitor,
-                    scheduler: BaseScheduler | None = None, executor: str = "default") -> BaseScheduler:
+                    scheduler: BaseScheduler | None = None, executor: str = "default",
+                    claims: bool = False) -> BaseScheduler:
     """A scheduler with one cron-triggered entry per job (all jobs unless `jobs` names some), and one per
     job monitor (id "<job>.monitor"), run by the scheduler's `executor` (the daemon's hands each run its
-    scheduled fire time, `connector.service.replica.TickExecutor`)."""
+    scheduled fire time, `connector.service.replica.TickExecutor`).
+
+    With `claims` (the daemon: every fire is claimed in the state store and runs under the job's lease) no
+    fire is dropped or merged here: a fire that comes while this replica is busy must still be claimed, or a
+    tick every replica was busy for would be lost; overlap and catch-up are the claims' business."""
     triggers, problems = _triggers(config, jobs or sorted(config.jobs))
     if problems:
         raise ConfigError(problems)
@@ -99,7 +105,8 @@ def build_scheduler(config: Config, jobs: list[str] | None = None,
         name, is_monitor = entry_id.removesuffix(MONITOR_SUFFIX), entry_id.endswith(MONITOR_SUFFIX)
         scheduler.add_job(monitor if is_monitor else run, trigger, args=(config, name), id=entry_id,
                           name=f"riskbridge {'monitor' if is_monitor else 'job'} {name}",
-                          max_instances=1, coalesce=True, misfire_grace_time=300, executor=executor)
+                          max_instances=FIRES_AT_ONCE if claims else 1, coalesce=not claims,
+                          misfire_grace_time=300, executor=executor)
     return scheduler
 
 

@@ -72,7 +72,7 @@ class Daemon:
         background = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(),
                                                                     "ticks": TickExecutor()})
         self.scheduler = build_scheduler(config, self.names, run=self._fire_job, monitor=self._fire_monitor,
-                                         scheduler=background, executor="ticks")
+                                         scheduler=background, executor="ticks", claims=True)
         self.scheduler.add_job(self.watch_health, IntervalTrigger(seconds=HEALTH_EVERY_S), id="riskbridge.health",
                                max_instances=1, coalesce=True)
         self.scheduler.add_job(self.sweep, IntervalTrigger(seconds=SWEEP_EVERY_S), id="riskbridge.ticks",
@@ -87,6 +87,7 @@ class Daemon:
                                              f"{exc.strerror or exc}", "pick a free port, or stop what holds it")]) \
                 from None
         self._locks = {name: threading.Lock() for name in self.names}
+        self._wanted = {name: threading.Event() for name in self.names}  # a drain of the job was asked for
         self._running = 0
         self._idle = threading.Condition()
         self._stale: set[str] = set()
@@ -105,8 +106,7 @@ class Daemon:
             return None
         if due is not None:
             self.replica.claim(Tick(job, kind, due))
-            reports = self.drain(job)
-            return reports[-1] if reports else None
+            return self._drain_here(job)
         lock = self._locks[job]
         if not lock.acquire(blocking=False):
             log.info("%s %s skipped: job %s is running", kind, job, job)
@@ -123,6 +123,23 @@ class Daemon:
     def _fire_monitor(self, _config: Config, job: str, due: datetime | None = None) -> RunReport | None:
         return self.execute(job, "monitor", due)
 
+    def _drain_here(self, job: str) -> RunReport | None:
+        """Drain the job in this thread, unless another thread of this replica is draining it: that one drains
+        again before it returns (`_wanted`), so a claim made meanwhile is never left for the next wake-up."""
+        wanted, lock = self._wanted[job], self._locks[job]
+        wanted.set()
+        last: RunReport | None = None
+        while wanted.is_set():
+            if not lock.acquire(blocking=False):
+                return last
+            try:
+                wanted.clear()
+                reports = self.drain(job)
+                last = reports[-1] if reports else last
+            finally:
+                lock.release()
+        return last
+
     def drain(self, job: str) -> list[RunReport]:
         """Run the ticks the job owes, if this replica can take its lease."""
         with self._busy():
@@ -133,7 +150,7 @@ class Daemon:
         for name in self.names:
             if self.stop.is_set():
                 return
-            self.drain(name)
+            self._drain_here(name)
         self.replica.book.prune(self.clock())
 
     @contextmanager
