@@ -57,7 +57,10 @@ class Replica:
         reports: list[RunReport] = []
         while not stopping() and self.book.pending(job):
             owner = lease_owner()
-            if not self.store.acquire(job, owner, LEASE, take_over=_dead_local_owner):
+            # `renew` confirms the lease is still ours: two replicas taking over a dead holder at once can
+            # both see `acquire` succeed, and only the row's owner may adopt claims.
+            if not (self.store.acquire(job, owner, LEASE, take_over=_dead_local_owner)
+                    and self.store.renew(job, owner, LEASE)):
                 # The holder looks for claims again after it releases: it (or the next one) runs them.
                 log.debug("job %s: ticks owed, but another process holds the lease", job)
                 break
@@ -75,13 +78,19 @@ class Replica:
             return None
         kind = owed[0].kind  # the oldest owed tick's kind goes first
         rest: list[TickRow] = []
+        covered: dict[int, list[TickRow]] = {}
         for row in (r for r in owed if r.kind == kind):
             covering = self.book.covering_run(row)
             if covering is None:
                 rest.append(row)
-            elif self.book.settle([Tick.of(row)], owner, "covered", covering):
-                log.info("%s covered by run %d", Tick.of(row), covering, extra={"job": job, "event": "tick_covered"})
-                self.on_tick(job, kind, "covered")
+            else:
+                covered.setdefault(covering, []).append(row)
+        for run_id, rows in covered.items():
+            # A finished run that no tick owns ran for one of these (its replica died or lost the lease before
+            # settling): the newest is its tick, done; the others are covered.
+            own = [] if self.book.owns(run_id) else rows[-1:]
+            self._settle(job, kind, owner, [r for r in rows if r not in own], "covered", run_id)
+            self._settle(job, kind, owner, own, "done", run_id)
         if not rest:
             return None
         ticks = [Tick.of(r) for r in rest]
@@ -104,6 +113,13 @@ class Replica:
         for _ in range(self.book.settle(earlier, owner, "covered", report.run_id)):
             self.on_tick(job, kind, "covered")
         return report
+
+
+    def _settle(self, job: str, kind: str, owner: str, rows: list[TickRow], state: str, run_id: int) -> None:
+        for row in rows:
+            if self.book.settle([Tick.of(row)], owner, state, run_id):
+                log.info("%s %s by run %d", Tick.of(row), state, run_id, extra={"job": job, "event": f"tick_{state}"})
+                self.on_tick(job, kind, "ran" if state == "done" else state)
 
 
 class _Scheduled:

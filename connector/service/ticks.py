@@ -111,6 +111,12 @@ class TickBook:
                 return int(run_id)
         return None
 
+    def owns(self, run_id: int) -> bool:
+        """True if a tick is settled as done by this run."""
+        with self.store.session() as s:
+            return s.scalar(select(TickRow.job).where(TickRow.run_id == run_id, TickRow.state == "done")
+                            .limit(1)) is not None
+
     def settle(self, ticks: Iterable[Tick], owner: str, state: str, run_id: int | None) -> int:
         """Mark claims `owner` still answers for as `state`; a claim adopted by another replica meanwhile
         (this one lost its lease) is left to it. Returns how many were marked."""

@@ -130,9 +130,9 @@ def test_the_scheduler_hands_each_fire_its_scheduled_time_not_the_wall_clock(tmp
         fired[job] = due
         done.set()
 
-    scheduler = build_scheduler(load_config(scheduler_config(tmp_path, "5 * * * *")), run=run,
+    scheduler = build_scheduler(load_config(scheduler_config(tmp_path, "0 0 1 1 *")), run=run,
                                 scheduler=BackgroundScheduler(timezone="UTC", executors={"ticks": TickExecutor()}),
-                                executor="ticks")
+                                executor="ticks", claims=True)
     late = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=90)  # due 90 s ago: this replica is late
     scheduler.modify_job("hourly", next_run_time=late)
     scheduler.start()
@@ -204,15 +204,16 @@ def test_a_dead_claimers_tick_is_covered_by_the_next_run_and_a_lone_orphan_is_ca
     assert [r.id for r in caught_up] == [lone.run_id] and lone.state == "done"
     assert "monitor" in caught_up[0].summary
 
-    # A claimer that finished its run but died before settling its tick: the sweep finds the run, runs nothing.
+    # A claimer that finished its run but died before settling its tick: the sweep finds the run, which no
+    # tick owns, and gives the tick to it; nothing runs again.
     dead = dead_owner()
     assert book.claim(Tick(JOB, "job", T0 + timedelta(minutes=3)), dead)
     finished = Sync(survivor.config, store=store, policy=NO_WAIT).run()
     replicas[2].sweep()
     last = book.rows(JOB)[-1]
-    assert (last.state, last.run_id) == ("covered", finished.run_id)
+    assert (last.state, last.run_id) == ("done", finished.run_id)
     assert runs_of(store, finished.run_id) == []
-    assert tick_outcomes(replicas)["covered"] == 2
+    assert tick_outcomes(replicas)["covered"] == 1
 
     # Settled claims older than a week are pruned on a wake-up; owed ones stay whatever their age.
     old = [Tick(JOB, "job", T0 - KEEP - timedelta(minutes=m)) for m in (1, 2)]
