@@ -586,7 +586,8 @@ def _print_safely(show: Callable[[], None]) -> None:
 schedule_app = typer.Typer(help="The scheduler daemon: `riskbridge schedule` runs every job on its cron `schedule` "
                            "and its monitor on `monitor.schedule`, never overlapping; `riskbridge schedule list` "
                            "shows them. SIGTERM/SIGINT: no new run, the running sync finishes its batch, exit 0 "
-                           "(1 if service.stop_timeout_s passes first); a second signal exits 1 at once.")
+                           "(1 if service.stop_timeout_s passes first); a second signal exits 1 at once. "
+                           "Several replicas on one state store run each job and monitor tick exactly once.")
 app.add_typer(schedule_app, name="schedule")
 LogFormat = Annotated[str, typer.Option("--log-format", help="human (default) or json: one JSON object per line.")]
 

@@ -2,12 +2,15 @@
 
 `max_instances=1` and `coalesce=True`: a slow run is never overlapped by the next tick, and ticks
 missed while it ran collapse into one run. A job and its monitor share the job's lease in the state
-store, so they never run at once either (the daemon also skips a monitor tick while the job runs).
+store, so they never run at once either: the daemon claims each fire as a tick in the state store and
+runs a monitor tick that came while the job ran right after it (`connector.service.replica`), once across
+all replicas.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime
 
@@ -19,11 +22,21 @@ from connector.config import Config, connection_hosts
 from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, Retriable, RiskbridgeError
 from connector.sync import Sync
 
-__all__ = ["MONITOR_SUFFIX", "build_scheduler", "next_runs"]
+__all__ = ["MONITOR_SUFFIX", "TEST_TICKS_ENV", "build_scheduler", "next_runs"]
 
 log = logging.getLogger(__name__)
 
 MONITOR_SUFFIX = ".monitor"  # the APScheduler id of a job's monitor entry: "<job>.monitor"
+# A test hook, inert in production: "<every s>" replaces every cron with a tick every that many seconds, at
+# whole seconds, so all replicas name the same ticks (the replica suite and benchmark need fast ticks; cron
+# stops at minutes). Named RBTEST_* like `connector.crashpoint`, not a config key.
+TEST_TICKS_ENV = "RBTEST_TICKS"
+FIRES_AT_ONCE = 8  # with claims: fires of one entry in flight at once (each claims, then drains or leaves it)
+
+
+def _test_trigger() -> CronTrigger | None:
+    every = os.environ.get(TEST_TICKS_ENV)
+    return CronTrigger(second=f"*/{int(every)}", timezone="UTC") if every else None
 
 
 def _run_job(config: Config, job: str) -> None:
@@ -65,7 +78,7 @@ def _triggers(config: Config, names: list[str]) -> tuple[dict[str, CronTrigger],
             entries.append((name + MONITOR_SUFFIX, monitor.schedule, f"jobs.{name}.monitor.schedule"))
         for entry_id, cron, key in entries:
             try:
-                triggers[entry_id] = CronTrigger.from_crontab(cron, timezone="UTC")
+                triggers[entry_id] = _test_trigger() or CronTrigger.from_crontab(cron, timezone="UTC")
             except ValueError as exc:
                 problems.append(ConfigProblem(config.source, key, f"not a cron expression: {exc}",
                                               'five fields, e.g. "*/30 * * * *"'))
@@ -75,9 +88,15 @@ def _triggers(config: Config, names: list[str]) -> tuple[dict[str, CronTrigger],
 def build_scheduler(config: Config, jobs: list[str] | None = None,
                     run: Callable[[Config, str], object] = _run_job, *,
                     monitor: Callable[[Config, str], object] = _run_monitor,
-                    scheduler: BaseScheduler | None = None) -> BaseScheduler:
+                    scheduler: BaseScheduler | None = None, executor: str = "default",
+                    claims: bool = False) -> BaseScheduler:
     """A scheduler with one cron-triggered entry per job (all jobs unless `jobs` names some), and one per
-    job monitor (id "<job>.monitor")."""
+    job monitor (id "<job>.monitor"), run by the scheduler's `executor` (the daemon's hands each run its
+    scheduled fire time, `connector.service.replica.TickExecutor`).
+
+    With `claims` (the daemon: every fire is claimed in the state store and runs under the job's lease) no
+    fire is dropped or merged here: a fire that comes while this replica is busy must still be claimed, or a
+    tick every replica was busy for would be lost; overlap and catch-up are the claims' business."""
     triggers, problems = _triggers(config, jobs or sorted(config.jobs))
     if problems:
         raise ConfigError(problems)
@@ -86,7 +105,8 @@ def build_scheduler(config: Config, jobs: list[str] | None = None,
         name, is_monitor = entry_id.removesuffix(MONITOR_SUFFIX), entry_id.endswith(MONITOR_SUFFIX)
         scheduler.add_job(monitor if is_monitor else run, trigger, args=(config, name), id=entry_id,
                           name=f"riskbridge {'monitor' if is_monitor else 'job'} {name}",
-                          max_instances=1, coalesce=True, misfire_grace_time=300)
+                          max_instances=FIRES_AT_ONCE if claims else 1, coalesce=not claims,
+                          misfire_grace_time=300, executor=executor)
     return scheduler
 
 

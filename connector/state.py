@@ -584,6 +584,14 @@ class StateStore:
                 return
             after = rows[-1].id
 
+    def renew(self, job: str, owner: str, ttl: timedelta) -> bool:
+        """Extend a lease `owner` still holds; False if it passed to another owner or was released meanwhile
+        (unlike `acquire`, never takes the lease afresh: a run whose lease another run held since must stop)."""
+        with self.session() as s:
+            result = s.execute(update(LockRow).where(LockRow.job == job, LockRow.owner == owner).values(
+                expires_at=_now() + ttl))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
 
 def _columns(row: Base) -> dict[str, Any]:
     """A row as a dict for a bulk statement, with the column defaults an ORM flush would have applied."""

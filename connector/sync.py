@@ -103,15 +103,18 @@ class Sync:
                           page_size=self.job.batch_size, parent_field=obj.parent_field)
 
     # --- the run ----------------------------------------------------------------------------------
-    def run(self, *, dry_run: bool = False, full: bool = False, watch: list[str] | None = None) -> RunReport:
+    def run(self, *, dry_run: bool = False, full: bool = False, watch: list[str] | None = None,
+            owner: str | None = None) -> RunReport:
         """One run. Never raises for record-level problems; a run-level failure (auth, outage, a bug) is
         recorded with status ``failed`` and re-raised with the report attached as ``exc.report``.
 
         With `watch` (a monitor run), only those accounts and their stored deals are read again, by id; the
         cursors are left alone, and the run holds the job's own lease and outbox, so it never overlaps a
-        full run nor duplicates its tasks and tags."""
+        full run nor duplicates its tasks and tags. `owner`: the lease owner of a caller that already holds
+        the job's lease and releases it itself (a scheduler replica settles its tick first,
+        `connector.service.replica`)."""
         dry_run = dry_run or self.job.dry_run
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        keep_lease, owner = owner is not None, owner or lease_owner()
         if not self.store.acquire(self.job_name, owner, LEASE, take_over=_dead_local_owner):
             raise JobBusy(f"job {self.job_name!r} is already running (another process holds its lock); "
                           "wait for it to finish")
@@ -125,7 +128,8 @@ class Sync:
         except ConfigError:
             # A problem in the config or mapping, found before anything was read or written: not a run of
             # the job (no failed run with a table of zeros); the caller reports it like any config error.
-            self.store.release(self.job_name, owner)
+            if not keep_lease:
+                self.store.release(self.job_name, owner)
             self.client.close()
             raise
         except Exception as exc:  # noqa: BLE001 - an outage or refusal is a failed run, recorded below
@@ -178,7 +182,8 @@ class Sync:
             if watch is not None:  # `schedule list` and the health check tell monitor runs from full ones
                 summary["monitor"] = {"watched": len(watch)}
             self.store.finish_run(run_id, report.status, summary, report.api_calls, report.error)
-            self.store.release(self.job_name, owner)
+            if not keep_lease:
+                self.store.release(self.job_name, owner)
             self.client.close()
         return report
 
@@ -236,7 +241,7 @@ class Sync:
 
     def _renew(self) -> None:
         """Extend the lease; if another process took it (ours lapsed), stop before writing anything."""
-        if not self.store.acquire(self.job_name, self.owner, LEASE):
+        if not self.store.renew(self.job_name, self.owner, LEASE):
             raise JobBusy(f"job {self.job_name!r}: this run's lock lapsed and another run took it; stopping")
 
     def _check(self, caps: Capabilities) -> None:
@@ -681,6 +686,11 @@ def _blame_mapping(issue: RecordIssue, suspects: dict[str, MappingSuspect]) -> s
     return ("the mapping is probably wrong (" + "; ".join(f"{s.field} with transform {s.transform!r} failed on "
                                                           f"{s.failed} of {s.rows} rows" for s in blamed)
             + f"), not this record: {issue.reason}")
+
+
+def lease_owner() -> str:
+    """A fresh lease owner name: "host:pid:nonce" (`_dead_local_owner` reads the host and pid back)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _dead_local_owner(owner: str) -> bool:

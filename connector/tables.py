@@ -232,3 +232,27 @@ class SourceKeyRow(Base):
     row_hash: Mapped[str | None] = mapped_column(String(64))
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     account_id: Mapped[str | None] = mapped_column(String(40), index=True)
+
+
+__all__ += ["TickRow"]  # kept apart from the list above, so concurrent additions merge cleanly
+
+
+class TickRow(Base):
+    """One scheduled fire of a job or its monitor, claimed by the replica that runs it (`connector.service.ticks`).
+
+    The key is the fire time APScheduler scheduled (not the wall clock), so every replica names a tick alike
+    and only one insert of it wins. `owner` is the job-lease owner that answers for the tick now (it changes
+    when a replica adopts a claim whose claimer lost its lease); `after_run` is the newest run id when it was
+    claimed, so a later finished run of the same kind proves the tick covered."""
+
+    __tablename__ = "ticks"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)  # job, monitor
+    due_at: Mapped[datetime] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(10), default="claimed", index=True)  # claimed, done, covered, failed
+    claimed_by: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(100))
+    after_run: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[int | None] = mapped_column(Integer)  # the run that ran (done) or covered (covered) the tick
+    claimed_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]

@@ -1,5 +1,9 @@
 """The daemon: the scheduler, plus graceful stop, health and metrics, and alerts around every run.
 
+Several replicas (`connector.service.replica`): every fire is a tick, claimed in the state store by the
+scheduled fire time, so N daemons on one store run each job and monitor once per tick; a wake-up every
+`SWEEP_EVERY_S` also runs ticks a crashed replica left owed, and prunes old claims.
+
 Stop: the first SIGTERM or SIGINT starts no new run and asks the running ones to stop between batches
 (`Sync(stop=...)`): each records the batch it is on, releases its lease and ends `partial` with the
 reason; `serve()` then returns 0, or 1 if a run is still going after `service.stop_timeout_s`. A second
@@ -14,10 +18,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
@@ -31,6 +37,8 @@ from connector.service.endpoint import Endpoint
 from connector.service.health import Health, Verdict
 from connector.service.metrics import Metrics
 from connector.service.monitor import watched_accounts
+from connector.service.replica import Replica, TickExecutor
+from connector.service.ticks import Tick
 from connector.state import StateStore
 from connector.sync import Sync
 from connector.tables import AssessmentRow, HistoryRow, WatchRow
@@ -41,6 +49,7 @@ log = logging.getLogger(__name__)
 
 EXIT_FORCED = 1  # the stop bound passed with a run still going, or a second signal
 HEALTH_EVERY_S = 60
+SWEEP_EVERY_S = 30  # the catch-up wake-up for ticks a crashed replica left owed (daily crons have no next tick soon)
 
 
 def _utcnow() -> datetime:
@@ -59,10 +68,14 @@ class Daemon:
         self.store = store or StateStore(config.state_url)
         self.metrics = Metrics()
         self.alerts = AlertSender(config.alerts, sleep=sleep)
-        self.scheduler = build_scheduler(config, self.names, run=lambda _c, job: self.execute(job, "job"),
-                                         monitor=lambda _c, job: self.execute(job, "monitor"),
-                                         scheduler=BackgroundScheduler(timezone="UTC"))
+        self.replica = Replica(self.store, on_tick=self.metrics.tick)
+        background = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(),
+                                                                    "ticks": TickExecutor()})
+        self.scheduler = build_scheduler(config, self.names, run=self._fire_job, monitor=self._fire_monitor,
+                                         scheduler=background, executor="ticks", claims=True)
         self.scheduler.add_job(self.watch_health, IntervalTrigger(seconds=HEALTH_EVERY_S), id="riskbridge.health",
+                               max_instances=1, coalesce=True)
+        self.scheduler.add_job(self.sweep, IntervalTrigger(seconds=SWEEP_EVERY_S), id="riskbridge.ticks",
                                max_instances=1, coalesce=True)
         self.health = Health(config, self.store, self.names, clock=clock,
                              scheduler_running=lambda: bool(self.scheduler.running) and not self.stop.is_set())
@@ -74,6 +87,7 @@ class Daemon:
                                              f"{exc.strerror or exc}", "pick a free port, or stop what holds it")]) \
                 from None
         self._locks = {name: threading.Lock() for name in self.names}
+        self._wanted = {name: threading.Event() for name in self.names}  # a drain of the job was asked for
         self._running = 0
         self._idle = threading.Condition()
         self._stale: set[str] = set()
@@ -82,16 +96,76 @@ class Daemon:
             self.metrics.portfolio(self.store, name)
 
     # --- one run ------------------------------------------------------------------------------------
-    def execute(self, job: str, kind: str) -> RunReport | None:
-        """One run of a job or its monitor, unless stopping or the job is already running here."""
+    def execute(self, job: str, kind: str, due: datetime | None = None) -> RunReport | None:
+        """One fire of a job or its monitor, unless stopping.
+
+        With `due` (the fire time the scheduler planned) the tick is claimed in the state store and the job's
+        owed ticks are run by whichever replica holds its lease (`Replica`): the last report this call made,
+        if any. Without, one run now unless the job is already running here."""
         if self.stop.is_set():
             return None
+        if due is not None:
+            self.replica.claim(Tick(job, kind, due))
+            return self._drain_here(job)
         lock = self._locks[job]
         if not lock.acquire(blocking=False):
             log.info("%s %s skipped: job %s is running", kind, job, job)
             return None
+        try:
+            with self._busy():
+                return self._run(job, kind)
+        finally:
+            lock.release()
+
+    def _fire_job(self, _config: Config, job: str, due: datetime | None = None) -> RunReport | None:
+        return self.execute(job, "job", due)
+
+    def _fire_monitor(self, _config: Config, job: str, due: datetime | None = None) -> RunReport | None:
+        return self.execute(job, "monitor", due)
+
+    def _drain_here(self, job: str) -> RunReport | None:
+        """Drain the job in this thread, unless another thread of this replica is draining it: that one drains
+        again before it returns (`_wanted`), so a claim made meanwhile is never left for the next wake-up."""
+        wanted, lock = self._wanted[job], self._locks[job]
+        wanted.set()
+        last: RunReport | None = None
+        while wanted.is_set():
+            if not lock.acquire(blocking=False):
+                return last
+            try:
+                wanted.clear()
+                reports = self.drain(job)
+                last = reports[-1] if reports else last
+            finally:
+                lock.release()
+        return last
+
+    def drain(self, job: str) -> list[RunReport]:
+        """Run the ticks the job owes, if this replica can take its lease."""
+        with self._busy():
+            return self.replica.drain(job, lambda kind, owner: self._run(job, kind, owner), stopping=self.stop.is_set)
+
+    def sweep(self) -> None:
+        """The catch-up wake-up: ticks a crashed (or busy) claimer left owed run now; old claims are pruned."""
+        for name in self.names:
+            if self.stop.is_set():
+                return
+            self._drain_here(name)
+        self.replica.book.prune(self.clock())
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
         with self._idle:
             self._running += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _run(self, job: str, kind: str, owner: str | None = None) -> RunReport | None:
+        """One run; `owner` names the job lease the caller already holds. None if no run began."""
         report: RunReport | None = None
         started = _utcnow()
         baseline = not self.store.has_synced(job)  # the first assessments: no watchlist alerts (as no tasks)
@@ -99,23 +173,20 @@ class Daemon:
             sync = Sync(self.config, job, store=self.store, stop=self.stop)
             monitor = self.config.jobs[job].monitor
             watch = watched_accounts(self.store, job, monitor) if kind == "monitor" and monitor else None
-            report = sync.run(watch=watch)
+            report = sync.run(watch=watch, owner=owner)
             log.info("%s %s run %d: %s", kind, job, report.run_id, report.status,
                      extra={"job": job, "run_id": report.run_id, "event": f"{kind}_finished",
                             "counts": _counts(report), "watched": len(watch) if watch is not None else None})
         except JobBusy as exc:  # another process (`riskbridge sync --job`, a replica) holds the job's lease
-            log.info("%s %s skipped: %s", kind, job, exc, extra={"job": job, "event": f"{kind}_skipped"})
+            report = getattr(exc, "report", None)  # set if the run began, then lost its lease: stopped before writing
+            log.log(logging.WARNING if report else logging.INFO, "%s %s %s: %s", kind, job,
+                    "stopped" if report else "skipped", exc, extra={"job": job, "event": f"{kind}_skipped"})
         except Exception as exc:  # noqa: BLE001 - the daemon goes on; the run row records the failure
             report = getattr(exc, "report", None)
             hosts = f" (tried {connection_hosts(self.config, job)})" if isinstance(exc, ConnectionFailed | Retriable) \
                 else ""
             log.error("%s %s failed: %s%s", kind, job, exc, hosts,
                       extra={"job": job, "run_id": report.run_id if report else None, "event": f"{kind}_failed"})
-        finally:
-            lock.release()
-            with self._idle:
-                self._running -= 1
-                self._idle.notify_all()
         if report is not None:
             self._after(kind, report, None if baseline else started)
         return report

@@ -35,6 +35,9 @@ class Metrics:
                                   buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600))
         self.tier = Gauge("riskbridge_accounts", "Accounts by current risk tier", ["job", "tier"], registry=r)
         self.watchlist = Gauge("riskbridge_watchlist_size", "Accounts on the watchlist", ["job"], registry=r)
+        self.ticks = Counter("riskbridge_ticks", "Scheduled ticks seen by this replica, by outcome: claimed, skipped "
+                             "(another replica claimed it), ran, covered (a later run did its work), failed",
+                             ["job", "kind", "outcome"], registry=r)
 
     def observe(self, kind: str, report: RunReport, finished: datetime) -> None:
         """Count one finished (or failed) run."""
@@ -54,6 +57,10 @@ class Metrics:
         self.duration.labels(job, kind).observe(report.duration_s)
         if report.status == "success":
             self.last_success.labels(job, kind).set(finished.timestamp())
+
+    def tick(self, job: str, kind: str, outcome: str) -> None:
+        """Count one tick outcome (`connector.service.replica`)."""
+        self.ticks.labels(job, kind, outcome).inc()
 
     def portfolio(self, store: StateStore, job: str) -> None:
         """Accounts by tier and the watchlist size, as the state store has them now."""
