@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import crashpoint, first_run
 from connector.audit import accepted, expected
@@ -34,12 +34,14 @@ from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagA
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
 from connector.plan_review import plan_line, tally
-from connector.sources.join import SourceJoin
 from connector.state import StateStore
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.deals import assess_deals
 from scoring.engine import assess
 from scoring.scorecard import Scorecard, load_scorecard
+
+if TYPE_CHECKING:  # imported when a job has sources: pyarrow and the readers cost a sync without them ~0.3 s
+    from connector.sources.join import SourceJoin
 
 __all__ = ["ObjectCounts", "RunReport", "StopRequested", "Sync"]
 
@@ -190,6 +192,8 @@ class Sync:
         if not self.job.sources:
             return
         from pathlib import Path
+
+        from connector.sources.join import SourceJoin
 
         self.sources = SourceJoin(self.config.sources, self.job.sources, base=Path(self.config.source).resolve().parent,
                                   store=self.store, job=self.job_name, id_field=self.mapping.accounts.id_field,
