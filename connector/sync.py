@@ -280,6 +280,9 @@ class Sync:
         for page in self.client.extract(spec, cursor):
             self._renew()
             fresh, ids = [], []
+            # `Cursor.advance` row by row, with the boundary ids in one mutable set: thousands of rows written
+            # in the same second would otherwise copy a growing frozenset per row (quadratic).
+            top, at_top = (new_cursor.ts, set(new_cursor.ids)) if new_cursor is not None else (None, set())
             for row in page.rows:
                 record_id, stamp = str(row.get(obj.id_field)), _stamp(row.get(obj.cursor_field))
                 if cursor is not None and stamp is not None and cursor.seen(stamp, record_id):
@@ -288,7 +291,12 @@ class Sync:
                 fresh.append(row)
                 if stamp is not None:
                     capped = min(stamp, horizon)
-                    new_cursor = (new_cursor or Cursor(capped)).advance(capped, record_id)
+                    if top is None or capped > top:
+                        top, at_top = capped, {record_id}
+                    elif capped == top:
+                        at_top.add(record_id)
+            if top is not None and (new_cursor is None or top != new_cursor.ts or len(at_top) != len(new_cursor.ids)):
+                new_cursor = Cursor(top, frozenset(at_top))
             seen.update(ids)
             yield fresh, new_cursor, False
         retry = seen.missing(i.record_id for i in self.store.issues(self.job_name, kind))
