@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,8 @@ OBJECTS = {"salesforce": ("Account", "Opportunity", "Task"), "zoho": ("Accounts"
 PAGE = {"salesforce": 2000, "zoho": 200, "fxiaoke": 100}
 WRITE_BATCH = {"salesforce": 200, "zoho": 100, "fxiaoke": 1}
 _TICKS = os.sysconf("SC_CLK_TCK")
+# A benchmark stopped with SIGTERM unwinds like Ctrl-C, so its sandbox and sync children are stopped too.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def env_for(code: Path) -> dict[str, str]:
