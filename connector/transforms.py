@@ -28,6 +28,9 @@ def _blank(value: Any) -> bool:
 
 
 def text(value: Any) -> str | None:
+    if type(value) is str:  # the common case first: one strip, no further type checks
+        stripped = value.strip()
+        return None if stripped.casefold() in _EMPTY else stripped
     if _blank(value):
         return None
     if isinstance(value, dict):  # a lookup such as Zoho's Owner {name, id}
@@ -38,6 +41,11 @@ def text(value: Any) -> str | None:
 
 
 def number(value: Any) -> float | None:
+    if type(value) is float or type(value) is int:  # JSON numbers, the common case (bool is neither type)
+        result = float(value)
+        if math.isnan(result) or math.isinf(result):
+            raise Unconvertible(f"expected a finite number, got {value!r}")
+        return result
     if _blank(value):
         return None
     if isinstance(value, bool):
