@@ -135,7 +135,7 @@ class BatchPlanner:
     scores: dict[str, float] = field(default_factory=dict)  # record id -> Risk Score, to release held tasks by
     # record id -> (values, their hash) of the batch `changed_accounts` last looked at: `accounts()` hashes no
     # input twice
-    _hashes: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    _hashes: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.now = self.now.replace(microsecond=0)
