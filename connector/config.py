@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -235,6 +234,8 @@ class Monitor(_Strict):
 
 
 def _check_cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger  # only configs with a schedule pay for the import
+
     try:
         CronTrigger.from_crontab(value, timezone="UTC")
     except ValueError as exc:
@@ -321,6 +322,8 @@ class Job(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger  # only configs with a schedule pay for the import
+
         try:
             CronTrigger.from_crontab(value, timezone="UTC")
         except ValueError as exc:

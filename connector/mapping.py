@@ -8,6 +8,7 @@ record a `RecordIssue` (skipped this run, retried next run) and the run goes on.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -228,7 +229,12 @@ def _dig(row: dict[str, Any], path: str) -> Any:
 def map_rows(mapping: Mapping, kind: ObjectKind, rows: list[dict[str, Any]]) -> tuple[list[Account | Deal], list[RecordIssue]]:
     """Turn raw CRM rows into canonical records; unconvertible rows become issues."""
     obj = mapping.object(kind)
-    specs = {name: obj.input(name) for name in obj.inputs}
+    # Resolved once per batch, not per row and input: (canonical name, CRM field, nested?, the transform).
+    readers: list[tuple[str, str, bool, Callable[[Any], Any]]] = []
+    for name in obj.inputs:
+        spec = obj.input(name)
+        assert spec is not None
+        readers.append((name, spec.field, "." in spec.field, TRANSFORMS[spec.transform]))
     records: list[Account | Deal] = []
     issues: list[RecordIssue] = []
     for row in rows:
@@ -238,13 +244,12 @@ def map_rows(mapping: Mapping, kind: ObjectKind, rows: list[dict[str, Any]]) -> 
         values: dict[str, Any] = {"id": record_id}
         problems: list[str] = []
         failed: list[tuple[str, str]] = []
-        for name, spec in specs.items():
-            assert spec is not None
-            raw = _dig(row, spec.field)
+        for name, crm_field, nested, transform in readers:
+            raw = _dig(row, crm_field) if nested else row.get(crm_field)
             try:
-                values[name] = TRANSFORMS[spec.transform](raw)
+                values[name] = transform(raw)
             except Unconvertible as exc:
-                problems.append(f"{spec.field} -> {name}: {exc}")
+                problems.append(f"{crm_field} -> {name}: {exc}")
                 failed.append((name, repr(raw)[:60]))
         try:
             modstamp: datetime | None = parse_datetime(row[obj.cursor_field]) if row.get(obj.cursor_field) else None

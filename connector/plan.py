@@ -133,6 +133,9 @@ class BatchPlanner:
     baseline: bool = False  # the job's first run: today's tiers are a starting point, not escalations
     episodes: dict[str, tuple[str, int]] = field(default_factory=dict)  # task key -> (rule, episode)
     scores: dict[str, float] = field(default_factory=dict)  # record id -> Risk Score, to release held tasks by
+    # record id -> (values, their hash) of the batch `changed_accounts` last looked at: `accounts()` hashes no
+    # input twice
+    _hashes: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.now = self.now.replace(microsecond=0)
@@ -144,11 +147,12 @@ class BatchPlanner:
         with the same model: re-scoring them would change nothing."""
         previous = self.store.assessments(self.job_name, "accounts", [a.id for a in accounts])
         outputs = self.mapping.object("accounts").outputs
+        self._hashes = {a.id: (a.values, values_hash(a.values)) for a in accounts}  # read again by `accounts()`
         keep = []
         for account in accounts:
             before = previous.get(account.id)
             if account.id in force or before is None or before.detail.get("as_of") != self.now.date().isoformat() \
-                    or before.detail.get("values_hash") != values_hash(account.values) \
+                    or before.detail.get("values_hash") != self._hashes[account.id][1] \
                     or before.model_version != self.model_version \
                     or diff_outputs(Desired("accounts", account.id, before.detail.get("outputs", {})),
                                     account.current, outputs, key="") is not None:
@@ -163,8 +167,10 @@ class BatchPlanner:
         policy = self.job.watchlist
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
         first_run: list[tuple[Account | Deal, str, str, str | None]] = []  # held back until a run releases them
+        hashes, self._hashes = self._hashes, {}
         for i, account in enumerate(accounts):
-            a = scored.assessment(i, self.job.lang)
+            # What is written and recorded; the recommendation's words only for a record that gets a task.
+            a = scored.outcome(i, self.job.lang)
             values: dict[str, Any] = {
                 "risk_score": float(a.risk_score), "risk_tier": a.tier, "reasons": a.reasons_text,
                 "recommended_terms_days": a.recommended_terms_days,
@@ -201,12 +207,13 @@ class BatchPlanner:
             first = prior is None and self.baseline and not self.job.tasks.on_first_assessment
             if self.job.tasks.enabled and (escalates(prior, a.tier, list(self.job.tasks.tiers)) if not first
                                            else a.tier in self.job.tasks.first_run_tiers):
-                text = a.task or _fallback_task(account.name, a.tier, [r.text for r in a.reasons])
+                text = scored.task(i, self.job.lang) or _fallback_task(account.name, a.tier,
+                                                                       [r.text for r in a.reasons])
                 (first_run if first else escalations).append((account, f"tier-{a.tier}", text.subject,
                                                               text.description))
                 self.scores[account.id] = float(a.risk_score)
             detail = {"name": account.name, "reasons": [r.text for r in a.reasons],
-                      "values_hash": values_hash(account.values), "as_of": self.now.date().isoformat(),
+                      "values_hash": _hash_of(account, hashes), "as_of": self.now.date().isoformat(),
                       "outputs": _jsonable({k: v for k, v in values.items() if k != "scored_at"}),
                       "codes": [r.code for r in a.reasons], "knockouts": [r.code for r in a.knockouts],
                       "recommended_credit_limit": a.recommended_credit_limit,
@@ -324,10 +331,19 @@ class BatchPlanner:
         return rows
 
 
+_VALUES_JSON = json.JSONEncoder(sort_keys=True, default=str, ensure_ascii=False)  # json.dumps's, built once
+
+
 def values_hash(values: dict[str, Any]) -> str:
     """A stable hash of a record's canonical input values."""
-    canonical = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
+    canonical = _VALUES_JSON.encode(values)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20]
+
+
+def _hash_of(account: Account, hashed: dict[str, tuple[dict[str, Any], str]]) -> str:
+    """The account's values hash, taken from `hashed` when it was computed over these very values."""
+    seen = hashed.get(account.id)
+    return seen[1] if seen is not None and seen[0] is account.values else values_hash(account.values)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -592,6 +592,20 @@ class StateStore:
                 expires_at=_now() + ttl))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    # --- issue 17, sync memory (branch hcpu): a full read's deal ids are kept compactly, not in a set ----------
+    def prune_unseen_deals(self, job: str, missing: Callable[[Iterable[str]], list[str]]) -> set[str]:
+        """`prune_deals`, where `missing(ids)` returns the ids the full read did not return (`IdSet.missing`):
+        the snapshot is compared with them a chunk at a time, never all held at once."""
+        gone: list[tuple[str, str | None]] = []
+        with self.session() as s:
+            rows = s.execute(select(DealRow.record_id, DealRow.account_id).where(DealRow.job == job))
+            for chunk in rows.partitions(5000):
+                accounts: dict[str, str | None] = dict(chunk)  # record id -> account id
+                gone += [(r, accounts[r]) for r in missing(accounts)]
+            for ids in _chunks(r for r, _ in gone):
+                s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids)))
+        return {a for _, a in gone if a}
+
 
 def _columns(row: Base) -> dict[str, Any]:
     """A row as a dict for a bulk statement, with the column defaults an ORM flush would have applied."""

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector import crashpoint, first_run
 from connector.audit import accepted, expected
@@ -28,18 +28,21 @@ from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
 from connector.errors import ConfigError, ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
+from connector.idset import IdSet
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
 from connector.plan_review import plan_line, tally
 from connector.readahead import read_ahead
-from connector.sources.join import SourceJoin
 from connector.state import StateStore
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.deals import assess_deals
 from scoring.engine import assess
 from scoring.scorecard import Scorecard, load_scorecard
+
+if TYPE_CHECKING:  # imported when a job has sources: pyarrow and the readers cost a sync without them ~0.3 s
+    from connector.sources.join import SourceJoin
 
 __all__ = ["ObjectCounts", "RunReport", "StopRequested", "Sync"]
 
@@ -199,6 +202,8 @@ class Sync:
             return
         from pathlib import Path
 
+        from connector.sources.join import SourceJoin
+
         self.sources = SourceJoin(self.config.sources, self.job.sources, base=Path(self.config.source).resolve().parent,
                                   store=self.store, job=self.job_name, id_field=self.mapping.accounts.id_field,
                                   today=start.date(), dry_run=dry_run)
@@ -279,22 +284,31 @@ class Sync:
         # The cursor stays a second behind the run's start: in-flight transactions may still commit with
         # earlier stamps, and CRMs stamp to the second (Zoho) or millisecond (Salesforce).
         horizon = start.replace(microsecond=0) - timedelta(seconds=1)
-        seen: set[str] = set()
+        seen = IdSet()  # compact: memory stays flat in the org's size
         new_cursor = cursor
         for page in self._ahead(read_ahead(self.client.extract(spec, cursor), name=f"read-ahead-{kind}")):
             self._renew()
-            fresh = []
+            fresh, ids = [], []
+            # `Cursor.advance` row by row, with the boundary ids in one mutable set: thousands of rows written
+            # in the same second would otherwise copy a growing frozenset per row (quadratic).
+            top, at_top = (new_cursor.ts, set(new_cursor.ids)) if new_cursor is not None else (None, set())
             for row in page.rows:
                 record_id, stamp = str(row.get(obj.id_field)), _stamp(row.get(obj.cursor_field))
                 if cursor is not None and stamp is not None and cursor.seen(stamp, record_id):
                     continue  # the overlap with the last run: read and processed then
-                seen.add(record_id)
+                ids.append(record_id)
                 fresh.append(row)
                 if stamp is not None:
                     capped = min(stamp, horizon)
-                    new_cursor = (new_cursor or Cursor(capped)).advance(capped, record_id)
+                    if top is None or capped > top:
+                        top, at_top = capped, {record_id}
+                    elif capped == top:
+                        at_top.add(record_id)
+            if top is not None and (new_cursor is None or top != new_cursor.ts or len(at_top) != len(new_cursor.ids)):
+                new_cursor = Cursor(top, frozenset(at_top))
+            seen.update(ids)
             yield fresh, new_cursor, False
-        retry = [i.record_id for i in self.store.issues(self.job_name, kind) if i.record_id not in seen]
+        retry = seen.missing(i.record_id for i in self.store.issues(self.job_name, kind))
         if retry:
             log.info("retrying %d %s that failed before", len(retry), kind)
             for page in self.client.fetch(spec, retry):
@@ -311,7 +325,7 @@ class Sync:
         cursor = None if full else self.store.cursor(self.job_name, "deals")
         counts = report.objects["deals"]
         new_cursor = cursor
-        seen: set[str] = set()
+        seen = IdSet()  # every deal a full read returned, compactly (a Python set costs ~0.2 KiB an account)
         if cursor is not None:  # deleted deals never come back from an incremental read: ask for them
             gone = self.client.deleted(self.specs["deals"], cursor.ts)
             if gone and not dry_run:
@@ -350,28 +364,29 @@ class Sync:
             self._stop_point()
         if full and not dry_run:
             # A full read also catches deletions older than the CRM's deleted-records window.
-            self.store.mark_rescore(self.job_name, self.store.prune_deals(self.job_name, seen))
+            self.store.mark_rescore(self.job_name, self.store.prune_unseen_deals(self.job_name, seen.missing))
         return new_cursor
 
-    def _accounts_pass(self, report: RunReport, start: datetime, dry_run: bool, full: bool) -> set[str]:
+    def _accounts_pass(self, report: RunReport, start: datetime, dry_run: bool, full: bool) -> IdSet:
         cursor = None if full else self.store.cursor(self.job_name, "accounts")
-        force = set(self.store.rescore_ids(self.job_name)) | self._rescore
-        done: set[str] = set()
+        # A full run scores every account it reads, so it needs no re-score set (on a first run: every account).
+        force = set() if full else set(self.store.rescore_ids(self.job_name)) | self._rescore
+        done = IdSet()
         for rows, advanced, retried in self._pages("accounts", cursor, start):
             crashpoint.reached("extracted")
             if rows:
-                done |= self._process(rows, report, dry_run, rescore_all=full or retried, force=force)
+                done.update(self._process(rows, report, dry_run, rescore_all=full or retried, force=force))
             if advanced is not None and not dry_run:
                 self.store.save_cursor(self.job_name, "accounts", advanced)
             self._stop_point()
         return done
 
-    def _rest(self, report: RunReport, dry_run: bool, done: set[str]) -> None:
+    def _rest(self, report: RunReport, dry_run: bool, done: IdSet) -> None:
         """Accounts to score although their own rows did not change: their deals changed, an override
         expired, or their assessment is a week old."""
         today = self.planner.now.date()
         due = self.store.due_accounts(self.job_name, today, today - RESCORE_AFTER, self.job.batch_size)
-        rest = sorted((set(self.store.rescore_ids(self.job_name)) | self._rescore | set(due)) - done)
+        rest = sorted(done.missing(set(self.store.rescore_ids(self.job_name)) | self._rescore | set(due)))
         if not rest:
             return
         log.info("scoring %d accounts again (deals changed, override expired, watchlist or age)", len(rest))

@@ -19,7 +19,7 @@ import numpy as np
 from scoring.batch import Batch
 from scoring.catalogue import text as catalogue_text
 from scoring.fields import UNREADABLE
-from scoring.policy import PolicyBatch, Task, describe_action
+from scoring.policy import Action, PolicyBatch, Task, describe_action
 from scoring.scorecard import Scorecard
 from scoring.scorecard_spec import TIERS
 from scoring.tierline import tier_line
@@ -30,6 +30,7 @@ __all__ = [
     "OVERRIDE_STATES",
     "Assessment",
     "AssessmentBatch",
+    "Outcome",
     "Override",
     "Reason",
     "compact_reasons",
@@ -114,6 +115,27 @@ class Assessment:
         }
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """The part of one record's `Assessment` the sync writes and records (`AssessmentBatch.outcome`)."""
+
+    record_id: str
+    pd: float
+    risk_score: int
+    tier: str
+    computed_tier: str
+    tier_text: str
+    reasons: tuple[Reason, ...]
+    knockouts: tuple[Reason, ...]
+    override: Override | None
+    recommended_terms_days: int
+    recommended_credit_limit: float | None
+    exposure: float | None
+    model_version: str
+    inputs_hash: str
+    reasons_text: str
+
+
 def compact_reasons(candidates: np.ndarray) -> np.ndarray:
     """Move each row's reason ids (>= 0) to the front, keeping their order; keep the first four."""
     present = candidates >= 0
@@ -133,9 +155,13 @@ def _jsonable(value: object) -> object:
     raise TypeError(f"not a canonical value: {type(value).__name__}")
 
 
+# json.dumps with these options, built once: one hash per scored record.
+_INPUTS_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=_jsonable)
+
+
 def inputs_hash(record: dict[str, object]) -> str:
     """A stable hash of a record's canonical inputs (sha256 of canonical JSON, 16 hex digits)."""
-    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, default=_jsonable)
+    canonical = _INPUTS_JSON.encode(record)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
@@ -241,6 +267,49 @@ class AssessmentBatch:
     def __getitem__(self, i: int) -> Assessment:
         return self.assessment(i)
 
+    def _action(self, i: int, lang: str, reasons: tuple[Reason, ...], tier_text: str) -> Action:
+        """Record `i`'s recommendation in words: the costly part of an `Assessment` (advice, rationale)."""
+        sc = self.scorecard
+        fired = np.flatnonzero(self.knockouts[i])
+        codes = {r.code for r in reasons} | {sc.reason_codes[sc.knockout_reason_ids[k]] for k in fired}
+        return describe_action(self.policy, i, self.accounts, tier=TIERS[int(self.tier[i])],
+                               band_names=sc.spec.policy.band_names, risk_score=int(self.risk_score[i]),
+                               reasons=[r.text for r in reasons], lang=lang, strategies=sc.strategies,
+                               advice=sc.advice, codes=codes, tier_text=tier_text)
+
+    def outcome(self, i: int, lang: str = "en") -> Outcome:
+        """What the sync writes and records of record `i`: an `Assessment` without the points, bins and
+        the recommendation's words, which the sync builds only for a record that gets a task (`task`)."""
+        sc = self.scorecard
+        reasons = self.reasons(i, lang)
+        limit = float(self.policy.recommended_credit_limit[i])
+        exposure = float(self.exposure[i])
+        return Outcome(
+            record_id=str(self.ids[i]),
+            pd=float(self.pd[i]),
+            risk_score=int(self.risk_score[i]),
+            tier=TIERS[int(self.tier[i])],
+            computed_tier=TIERS[int(self.computed_tier[i])],
+            tier_text=self.tier_text(i, lang),
+            reasons=reasons,
+            knockouts=tuple(Reason(sc.reason_codes[sc.knockout_reason_ids[k]],
+                                   sc.reason_text(sc.knockout_reason_ids[k], lang))
+                            for k in np.flatnonzero(self.knockouts[i])),
+            override=self.override(i),
+            recommended_terms_days=int(self.policy.recommended_terms_days[i]),  # as `describe_action` reads them
+            recommended_credit_limit=None if np.isnan(limit) else limit,
+            exposure=None if np.isnan(exposure) else exposure,
+            model_version=self.model_version,
+            inputs_hash=inputs_hash(self.accounts.row(i)),
+            reasons_text=self.reasons_text(i, lang, reasons),
+        )
+
+    def task(self, i: int, lang: str = "en") -> Task | None:
+        """The task record `i`'s policy calls for (None when it calls for none), as `Assessment.task`."""
+        if not self.policy.task_warranted[i]:
+            return None
+        return self._action(i, lang, self.reasons(i, lang), self.tier_text(i, lang)).task
+
     def assessment(self, i: int, lang: str = "en") -> Assessment:
         """Record `i` as an `Assessment`, with texts in `lang`."""
         sc = self.scorecard
@@ -248,10 +317,7 @@ class AssessmentBatch:
         tier = TIERS[int(self.tier[i])]
         tier_text = self.tier_text(i, lang)
         fired = np.flatnonzero(self.knockouts[i])
-        codes = {r.code for r in reasons} | {sc.reason_codes[sc.knockout_reason_ids[k]] for k in fired}
-        action = describe_action(self.policy, i, self.accounts, tier=tier, band_names=sc.spec.policy.band_names,
-                                 risk_score=int(self.risk_score[i]), reasons=[r.text for r in reasons], lang=lang,
-                                 strategies=sc.strategies, advice=sc.advice, codes=codes, tier_text=tier_text)
+        action = self._action(i, lang, reasons, tier_text)
         exposure = float(self.exposure[i])
         return Assessment(
             record_id=str(self.ids[i]),

@@ -11,8 +11,10 @@ an `invalid` bin instead of treating it as merely absent.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -38,9 +40,29 @@ def _empty(kind: FieldKind, n: int) -> np.ndarray:
 _Column = tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]  # values, unreadable mask, vocabulary
 
 
+def _coerce_typed(kind: FieldKind, value: object) -> object:
+    """`coerce_value`, with the values the sync's mapping already typed taken as they are: the same result
+    (a finite float stays, NaN is missing, an infinity unreadable; a date or bool stays; text is stripped) at a fraction of
+    the cost. Anything else goes through `coerce_value`."""
+    if value is None:
+        return None
+    cls = type(value)
+    if cls is float and kind is FieldKind.NUMBER:
+        assert isinstance(value, float)
+        if math.isfinite(value):
+            return value
+        return None if value != value else UNREADABLE  # value != value: NaN
+    if (cls is date and kind is FieldKind.DATE) or (cls is bool and kind is FieldKind.BOOL):
+        return value
+    if cls is str and kind in (FieldKind.TEXT, FieldKind.CATEGORY):
+        assert isinstance(value, str)
+        return value.strip() or None
+    return coerce_value(kind, value)
+
+
 def _from_values(kind: FieldKind, values: Iterable[object]) -> _Column:
     """Tolerantly convert Python values."""
-    coerced = [coerce_value(kind, v) for v in values]
+    coerced = [_coerce_typed(kind, v) for v in values]
     bad = np.fromiter((v is UNREADABLE for v in coerced), dtype=bool, count=len(coerced))
     clean: list[Any] = [None if v is UNREADABLE else v for v in coerced]
     if kind is FieldKind.CATEGORY:
