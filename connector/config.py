@@ -97,6 +97,8 @@ class SalesforceConnection(_Strict):
     auth: SalesforceAuth
     timeout_s: float = Field(default=120.0, gt=0)
     api_reserve: int = Field(default=1000, ge=0, description="calls left for the org's other integrations")
+    bulk_query_threshold: int = Field(default=50_000, ge=0, description="a full read of at least this many "
+                                      "records goes through a Bulk API 2.0 query job; 0 never")
 
 
 class ZohoAuth(_Strict):
