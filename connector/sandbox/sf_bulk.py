@@ -15,6 +15,7 @@ import csv
 import io
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ def _job_error(status: int, message: str, code: str = "INVALIDJOB") -> Response:
 class _Job:
     info: dict[str, Any]
     query: Compiled | None = None
-    rows: list[Record] = field(default_factory=list)
+    rows: Sequence[Record] = field(default_factory=list)
     data: bytes | None = None
     header: list[str] = field(default_factory=list)
     results: dict[str, list[list[str]]] = field(default_factory=dict)
@@ -145,7 +146,7 @@ class BulkApi:
             if q.count:
                 return _job_error(400, "Aggregate Relationships not supported in Bulk Query with CSV content type")
             job.query = q
-            job.rows = q.apply(self.store.rows(q.sobject, deleted=operation == "queryAll"))
+            job.rows = self.store.select(q, deleted=operation == "queryAll")
             info.update({"object": q.sobject, "state": "UploadComplete", "jobType": "V2Query"})
             response = dict(info)
         else:
