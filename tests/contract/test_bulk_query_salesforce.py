@@ -9,17 +9,21 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from connector.config import SalesforceConnection
+from connector.config import SalesforceConnection, load_config
 from connector.crm.base import ObjectSpec, RetryPolicy
 from connector.crm.salesforce import SalesforceClient
 from connector.crm.sf_bulk_query import Backoff, BulkQuery, typed_row
 from connector.errors import Fatal
 from connector.sandbox import SandboxServer, running_sandbox
+from connector.sandbox.client_config import write_config
+from connector.state import StateStore
+from connector.sync import Sync
 
 ACCOUNTS = 320
 API = "/services/data/v59.0"
@@ -253,3 +257,47 @@ def test_failed_job_is_fatal(sb: SandboxServer, creds: dict[str, Any], wire: req
         list(query.rows("SELECT Id FROM Account", {}))
     assert exc.value.code == "BULK_QUERY_TIMEOUT"
     assert query.job_id is not None and poll(wire, sb, query.job_id)["state"] == "Aborted"
+
+
+# -- the engine over it ----------------------------------------------------------------------------
+
+
+def _full_sync(tmp: Path, threshold: int) -> tuple[dict[str, Any], dict[str, int], list[float]]:
+    """A first (full) sync of a fresh org; what it stored, the sandbox's call log, and the client's waits."""
+    with running_sandbox("salesforce", accounts=140, deals_per_account=2, seed=31) as sb:
+        creds = requests.get(f"{sb.url}/__sandbox/credentials", timeout=10).json()
+        path = write_config(tmp / "config.toml", "salesforce", creds)
+        text = path.read_text(encoding="utf-8")
+        assert 'crm = "salesforce"\n' in text
+        path.write_text(text.replace('crm = "salesforce"\n', f'crm = "salesforce"\nbulk_query_threshold = {threshold}\n',
+                                     1), encoding="utf-8")
+        config = load_config(path)
+        sleeps: list[float] = []
+        report = Sync(config, policy=RetryPolicy(attempts=4, sleep=sleeps.append)).run()
+        assert report.status == "success", report.failures
+        records = {obj: requests.get(f"{sb.url}/__sandbox/records/{obj}", timeout=30).json()["records"]
+                   for obj in ("Account", "Opportunity", "Task")}
+        calls = by_endpoint(sb)
+    store = StateStore(config.state_url)
+    ids = {obj: [r["Id"] for r in rows] for obj, rows in records.items()}
+    assessed = {obj: {i: (a.score, a.tier, a.pd, a.inputs_hash, a.override_until, a.detail)
+                      for i, a in store.assessments("default", kind, ids[obj]).items()}
+                for kind, obj in (("accounts", "Account"), ("deals", "Opportunity"))}
+    deals = sorted((d.id, d.modstamp, repr(d.values), repr({k: v for k, v in d.current.items() if k != "scored_at"}))
+                   for d in store.deals_for_accounts("default", ids["Account"]))  # scored_at: the run's clock
+    written = {obj: [{k: v for k, v in r.items() if k.startswith("Risk_") and k != "Risk_Scored_At__c"} for r in rows]
+               for obj, rows in records.items() if obj != "Task"}
+    tasks = sorted((t["WhatId"], t["Subject"], t["Riskbridge_Key__c"]) for t in records["Task"] if t["Riskbridge_Key__c"])
+    return {"assessed": assessed, "deals": deals, "written": written, "tasks": tasks,
+            "cursors": {k: store.cursor("default", k) for k in ("accounts", "deals")}}, calls, sleeps
+
+
+def test_backfill_above_threshold_reads_through_bulk_and_stores_what_rest_stores(tmp_path: Path) -> None:
+    rest, rest_calls, _ = _full_sync(tmp_path / "rest", 0)
+    bulk, bulk_calls, sleeps = _full_sync(tmp_path / "bulk", 100)
+    assert not any("jobs/query" in e for e in rest_calls)
+    assert bulk_calls["POST jobs/query"] == 2  # one job each for Account (140) and Opportunity (280)
+    assert bulk_calls["GET jobs/query/{id}/results"] == 2 and bulk_calls["GET jobs/query/{id}"] == 4
+    assert sleeps and max(sleeps) <= 0.5
+    assert rest["assessed"]["Account"] and rest["deals"] and rest["tasks"]
+    assert bulk == rest
