@@ -12,7 +12,7 @@ fields from `adapt_rng`, each in the same order as the dict path.
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -44,7 +44,6 @@ class BuiltOrg:
     tables: dict[str, MutableMapping[str, Record]]
     users: list[Record]
     latest_stamp: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
 
 
 def build_org(seed: int, accounts: int, deals_per_account: int, today: date, layout: OrgLayout,
@@ -104,7 +103,7 @@ def build_org(seed: int, accounts: int, deals_per_account: int, today: date, lay
         tables[obj] = CompactTable(columns[obj], schemas[obj].prefix, first[obj])
     for u in users:
         index("User", u)
-    return BuiltOrg(tables, users, latest, {obj: columns[obj].size for obj in COMPACT})
+    return BuiltOrg(tables, users, latest)
 
 
 def _account_id(prefix: str, n: int) -> str:

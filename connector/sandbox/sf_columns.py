@@ -19,7 +19,7 @@ from typing import Any
 
 from connector.sandbox.sf_describe import ObjectSchema
 
-__all__ = ["Columns", "id_counter"]
+__all__ = ["Columns", "id_counter", "id_text"]
 
 _NULL_INT = -(2 ** 63)
 _EPOCH = date(1970, 1, 1)
@@ -55,7 +55,7 @@ def _head_check(prefix: str) -> str:
 _HEADS: dict[str, str] = {}
 
 
-def _id_text(prefix: str, n: int) -> str:
+def id_text(prefix: str, n: int) -> str:
     """`IdFactory(prefix, n)()` without building a factory: reading a million records makes millions of ids.
 
     The 15 characters are ``prefix 5g 0000 d0 d1..d5``; the case-check suffix has one character per five.
@@ -160,7 +160,7 @@ class _Ids(_Column):
             self.values.append(-1)
             return
         n = id_counter(value) if isinstance(value, str) else None
-        if n is not None and (self.prefix is None or value[:3] == self.prefix) and _id_text(value[:3], n) == value:
+        if n is not None and (self.prefix is None or value[:3] == self.prefix) and id_text(value[:3], n) == value:
             self.prefix = value[:3]
             self.values.append(n)
         else:
@@ -169,7 +169,7 @@ class _Ids(_Column):
 
     def _get(self, i: int) -> Any:
         n = self.values[i]
-        return None if n < 0 or self.prefix is None else _id_text(self.prefix, n)
+        return None if n < 0 or self.prefix is None else id_text(self.prefix, n)
 
 
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}\+0000")
@@ -221,10 +221,6 @@ class _Stamps(_Column):
         hours, secs = divmod(secs, 3600)
         minutes, secs = divmod(secs, 60)
         return f"{text}T{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}+0000"
-
-    def key(self, i: int) -> int:
-        """The stored milliseconds (for ordering without decoding); odd values sort as null."""
-        return self.values[i]
 
 
 class _Text(_Column):
@@ -341,10 +337,3 @@ class Columns:
             return self.odd_rows[i].get(name, self.MISSING)
         col = self.where.get(name)
         return self.MISSING if col is None else col.get(i)
-
-    def stamp_keys(self, name: str) -> Callable[[int], int] | None:
-        """Milliseconds of datetime field `name` by position (no decoding), if it is a plain stamp column."""
-        if name not in self.names:
-            return None
-        col = self.columns[self.names.index(name)]
-        return col.key if isinstance(col, _Stamps) and not col.odd and not self.odd_rows else None

@@ -138,7 +138,8 @@ class Store:
 
     def count(self, obj: str) -> int:
         """How many live (not deleted) records the object has."""
-        return sum(1 for _ in self.scan(obj))
+        table = self.tables[obj]
+        return table.live_count() if isinstance(table, CompactTable) else sum(1 for _ in self.scan(obj))
 
     def select(self, q: Compiled, *, deleted: bool = False) -> Sequence[Record]:
         """The rows of compiled query `q` over its whole object; large objects answer with references."""

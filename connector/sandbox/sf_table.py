@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any, overload
 
-from connector.sandbox.sf_columns import Columns, _id_text, id_counter
+from connector.sandbox.sf_columns import Columns, id_counter, id_text
 from connector.sandbox.sf_query import Compiled, Record
 
 __all__ = ["CompactTable", "RefRows", "select"]
@@ -43,7 +43,7 @@ class CompactTable(MutableMapping[str, Record]):
         if ident[:3] != self.prefix:
             return None
         n = id_counter(ident)
-        if n is None or not 0 <= n - self.first < self.base.size or _id_text(self.prefix, n) != ident:
+        if n is None or not 0 <= n - self.first < self.base.size or id_text(self.prefix, n) != ident:
             return None
         return n - self.first
 
@@ -125,7 +125,7 @@ class CompactTable(MutableMapping[str, Record]):
     def __iter__(self) -> Iterator[str]:
         for i in range(self.base.size):
             if i not in self.removed:
-                yield _id_text(self.prefix, self.first + i)
+                yield id_text(self.prefix, self.first + i)
         yield from list(self.extra)
 
     def __len__(self) -> int:
@@ -137,6 +137,12 @@ class CompactTable(MutableMapping[str, Record]):
         i = self.position(ident)
         return ident in self.extra if i is None else i not in self.removed
 
+    def live_count(self) -> int:
+        """Records not deleted, without decoding any (generated records are live until edited)."""
+        dead = sum(1 for diff in self.diffs.values() if _deleted(diff))
+        dead += sum(1 for rec in self.extra.values() if rec.get("IsDeleted"))
+        return self.base.size - len(self.removed) + len(self.extra) - dead
+
     def records(self) -> Iterator[Record]:
         """Every record in id order, decoded one at a time."""
         for ref in self.refs():
@@ -147,6 +153,10 @@ class CompactTable(MutableMapping[str, Record]):
         self.defaults[name] = value
         for ident, rec in list(self.extra.items()):
             self.extra[ident] = {**rec, name: value}
+
+
+def _deleted(diff: Diff) -> bool:
+    return any(diff[k] == "IsDeleted" and diff[k + 1] for k in range(0, len(diff), 2))
 
 
 class _Row:

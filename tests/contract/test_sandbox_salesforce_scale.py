@@ -63,6 +63,9 @@ def test_edits_are_diffs_and_a_query_keeps_its_snapshot() -> None:
     assert store.rows("Account")[-1] == made and len(table) == 51
     store.remove("Account", ident)
     assert store.get("Account", ident) is None and store.count("Account") == 50
+    other = store.rows("Account")[0]
+    store.put("Account", {**other, "IsDeleted": True})  # a soft delete: in the recycle bin, not counted
+    assert store.count("Account") == 49 == len(store.rows("Account")) and len(store.rows("Account", deleted=True)) == 50
 
 
 def test_added_field_reads_its_default_until_written() -> None:
