@@ -5,7 +5,7 @@ million). Here each generated record goes straight into its object's `Columns`. 
 same draw for draw: accounts take `Generator`'s stream first, then the deals take it on, account by
 account; deals need their account's generated values again, so the account pass saves the stream's
 state every `_CHECKPOINT` accounts and the deal pass draws those accounts again from a second
-generator. Editors, overrides and human tasks draw from `record_rng`, the renamed org's unrelated
+generator (a small org keeps them instead). Editors, overrides and human tasks draw from `record_rng`, the renamed org's unrelated
 fields from `adapt_rng`, each in the same order as the dict path.
 """
 
@@ -36,6 +36,7 @@ from connector.sandbox.sf_values import IdFactory
 __all__ = ["BuiltOrg", "build_org"]
 
 _CHECKPOINT = 1024  # accounts per saved generator state (2.5 KiB each)
+_KEEP = 20_000  # up to this many accounts the deal pass reuses them (about 2 KiB each) instead of drawing again
 COMPACT = ("Account", "Opportunity", "Task")
 
 
@@ -75,19 +76,25 @@ def build_org(seed: int, accounts: int, deals_per_account: int, today: date, lay
             latest = stamp
 
     checkpoints: list[tuple[Any, ...]] = []
+    kept: list[dict[str, Any]] = []
     for i in range(accounts):
         if i % _CHECKPOINT == 0:
             checkpoints.append(gen.rng.getstate())
         acc = gen.account(i)
+        if accounts <= _KEEP:
+            kept.append(acc)
         rec = account_record(rng, acc, seed, today, human, new_id("Account"))
         add("Account", adapt_record("Account", rec, layout, schemas, adapt_draws))
 
     again = Generator(seed, today)
     account_prefix = schemas["Account"].prefix
     for i in range(accounts):
-        if i % _CHECKPOINT == 0:
-            again.rng.setstate(checkpoints[i // _CHECKPOINT])
-        acc = again.account(i)
+        if kept:
+            acc = kept[i]
+        else:
+            if i % _CHECKPOINT == 0:
+                again.rng.setstate(checkpoints[i // _CHECKPOINT])
+            acc = again.account(i)
         account_id = _account_id(account_prefix, first["Account"] + i)
         for j in range(deals_per_account):
             deal = deal_record(gen.deal(acc, j), account_id, acc.get("currency"), human, new_id("Opportunity"))
