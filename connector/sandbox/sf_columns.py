@@ -80,6 +80,10 @@ class _Column:
     def append(self, value: Any) -> None:
         raise NotImplementedError
 
+    def extend(self, values: tuple[Any, ...]) -> None:
+        for value in values:
+            self.append(value)
+
     def get(self, i: int) -> Any:
         if self.odd and i in self.odd:
             return self.odd[i]
@@ -102,6 +106,12 @@ class _Floats(_Column):
         else:
             self.odd[len(self.values)] = value
             self.values.append(math.nan)
+
+    def extend(self, values: tuple[Any, ...]) -> None:
+        if all(v is None or (type(v) is float and v == v) for v in values):
+            self.values.extend([math.nan if v is None else v for v in values])
+        else:
+            super().extend(values)
 
     def _get(self, i: int) -> Any:
         v = self.values[i]
@@ -142,6 +152,12 @@ class _Flags(_Column):
         else:
             self.odd[len(self.values)] = value
             self.values.append(2)
+
+    def extend(self, values: tuple[Any, ...]) -> None:
+        if all(v is None or v is True or v is False for v in values):
+            self.values.extend([2 if v is None else int(v) for v in values])
+        else:
+            super().extend(values)
 
     def _get(self, i: int) -> Any:
         return self._DECODE[self.values[i]]
@@ -256,6 +272,15 @@ class _Text(_Column):
         self.ends.append(len(self.blob))
         self.nulls.append(value is None)
 
+    def extend(self, values: tuple[Any, ...]) -> None:
+        if self.codes is not None:
+            index = self.index
+            codes = [index.get(v) if v is None or type(v) is str else None for v in values]
+            if None not in codes:
+                self.codes.extend(codes)  # type: ignore[arg-type]
+                return
+        super().extend(values)
+
     def _to_blob(self) -> None:
         assert self.codes is not None
         codes, table = self.codes, self.table
@@ -320,6 +345,19 @@ class Columns:
             for append in self._appenders:
                 append(None)
         self.size += 1
+
+    def extend(self, recs: list[dict[str, Any]]) -> None:
+        """Append `recs` in order; a column at a time when they all have the first record's fields."""
+        if not recs:
+            return
+        if not self.names or any(tuple(r) != self._order for r in recs):
+            for rec in recs:
+                self.append(rec)
+            return
+        self._getters = None
+        for col, values in zip(self.columns, zip(*(r.values() for r in recs), strict=True), strict=True):
+            col.extend(values)
+        self.size += len(recs)
 
     def row(self, i: int) -> dict[str, Any]:
         """A new dict of record `i`, equal to the one appended."""
