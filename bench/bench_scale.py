@@ -7,7 +7,9 @@ RSS ratio between the largest and the smallest size (issue 16's goal: at most 1.
     python bench/bench_scale.py [--accounts 100000 1000000] [--sandbox-only]
 
 `--sandbox-only` measures the sandbox alone: startup time (generation and indexes), its RSS when ready,
-and after one full read of both objects through Bulk API 2.0.
+and after one full read of both objects through Bulk API 2.0. `--store-only` builds the Salesforce
+sandbox's record store in a fresh process per size (no server): build CPU and the RSS it adds, per
+account (with its deals and tasks); run it on another checkout to compare stores.
 
 Minimum calls, as counted here: login, 3 describes (Account, Opportunity, Task) and limits; per object
 one REST probe, a Bulk query job (create, 2 polls) and one results call per 10,000 rows; per object with
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -156,16 +159,53 @@ def sandbox_only(accounts: int) -> dict[str, Any]:
             sandbox.stop()
 
 
+def child_store(accounts: int) -> None:
+    """Build the Salesforce sandbox store in this (fresh) process; print its CPU and RSS as JSON."""
+    import gc
+
+    from connector.sandbox.sf_store import Store
+
+    gc.collect()
+    before, began = _vm(os.getpid(), "VmRSS"), time.process_time()
+    Store(seed=3, accounts=accounts, deals_per_account=2, today=date.today())
+    cpu = time.process_time() - began
+    gc.collect()
+    added = _vm(os.getpid(), "VmRSS") - before
+    print(json.dumps({"accounts": accounts, "build_cpu_s": round(cpu, 1), "rss_added_mib": round(added / 1024, 1),
+                      "bytes_per_account": round(added * 1024 / accounts), "peak_rss_mib":
+                      round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
+def store_only(accounts: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child-store", str(accounts)], cwd=ROOT, check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--sandbox-only", action="store_true")
+    parser.add_argument("--store-only", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-store", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_sync(args.child)
         return
+    if args.child_store:
+        child_store(args.child_store)
+        return
     results: list[dict[str, Any]] = []
+    if args.store_only:
+        print(f"{'accounts':>9s} {'build CPU s':>11s} {'RSS added MiB':>13s} {'B/account':>9s}", flush=True)
+        for n in args.accounts:
+            r = store_only(n)
+            results.append(r)
+            print(f"{n:9d} {r['build_cpu_s']:11.1f} {r['rss_added_mib']:13.1f} {r['bytes_per_account']:9d}", flush=True)
+        print(json.dumps({"bench": "scale_store", "sizes": results}))
+        return
     if args.sandbox_only:
         print(f"{'accounts':>9s} {'startup s':>9s} {'ready MiB':>9s} {'read s':>7s} {'peak MiB':>9s}", flush=True)
         for n in args.accounts:
