@@ -325,6 +325,9 @@ def score(
     excel: Annotated[bool, typer.Option("--excel", help="Start the CSV with a UTF-8 byte order mark, so Excel "
                                         "reads Chinese text right.")] = False,
     output_format: FormatOption = "csv",
+    exact: Annotated[bool, typer.Option("--exact", help="Write pd and points with every digit (17 significant), "
+                                        "to compare with another implementation such as a training pipeline.")
+                     ] = False,
 ) -> None:
     """Score a CSV of accounts offline: the input columns plus the scored columns.
 
@@ -332,6 +335,7 @@ def score(
     computed_tier (before any override); pd (probability of default within 12 months); points (scorecard
     points, higher is safer); reasons (what pushes the risk up, worst first); advice (what to do);
     recommended_terms_days; recommended_credit_limit; model_version. With --lang zh the texts are Chinese.
+    Columns that are no canonical field pass through, and a scorecard's raw-column characteristics read them.
 
     Every row that can be read is scored. Cells that cannot be read are listed (row, column, value, reason)
     and only their rows are skipped. Exit 0 all rows scored, 1 some rows skipped, 2 the file, scorecard or
@@ -350,9 +354,9 @@ def score(
         if output_format == "xlsx":
             from scoring.xlsxfile import write_scored_xlsx
 
-            count = write_scored_xlsx(output_csv, table, result, lang=lang)
+            count = write_scored_xlsx(output_csv, table, result, lang=lang, exact=exact)
         else:
-            count = write_scored_csv(output_csv, table, result, lang=lang, excel=excel)
+            count = write_scored_csv(output_csv, table, result, lang=lang, excel=excel, exact=exact)
     except ConfigError as exc:
         fail(exc)
     tiers = ", ".join(f"{tier_name(name, lang)} {int((result.tier == i).sum())}" for i, name in enumerate(TIERS))
@@ -1049,14 +1053,17 @@ def _f(value: float, digits: int = 4) -> str:
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Labelled CSV: canonical columns (README) plus the outcome.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled CSV: canonical columns (README), any columns of "
+                                      "your own, and the outcome.")],
     target: Annotated[str, typer.Option("--target", help="The outcome column.")],
     bad: Annotated[str, typer.Option("--bad", help="The outcome value that marks a bad customer (e.g. default).")],
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the trained scorecard TOML.")],
     characteristics: Annotated[str | None, typer.Option("--characteristics",
-                                                        help="Comma-separated characteristics to try (default: every "
-                                                        "numeric one the data has inputs for).")] = None,
-    exclude: Annotated[str | None, typer.Option("--exclude", help="Comma-separated characteristics to leave out.")] = None,
+                                                        help="Comma-separated characteristics to try: canonical "
+                                                        "names or raw column names (default: every numeric canonical "
+                                                        "one the data has inputs for, and every other column).")] = None,
+    exclude: Annotated[str | None, typer.Option("--exclude", help="Comma-separated characteristics or raw columns to "
+                                                "leave out.")] = None,
     monotone: Annotated[str, typer.Option("--monotone", help="auto: each characteristic's bad rate moves one way, "
                                           "the way its definition says (the only mode the scorecard accepts).")] = "auto",
     test_size: Annotated[float, typer.Option("--test-size", help="Share of rows held out for validation.")] = 0.3,
@@ -1068,7 +1075,8 @@ def train(
     """Train a scorecard on your own outcomes: optimal monotone bins, logistic regression, points.
 
     Writes a scorecard that `score` and `sync` use unchanged (the default card's knockouts, tiers,
-    advice and policy, with fitted characteristics) and prints the holdout validation: AUC, Gini, KS,
+    advice and policy, with fitted characteristics; raw columns of your own become raw-column
+    characteristics, numeric or categorical, which `score` reads from its input) and prints the holdout validation: AUC, Gini, KS,
     tiers, calibration, PSI and information values, with warnings for leakage, weak characteristics and
     too few bads. Needs the optional extra riskbridge[train]. Exit 2 when the data or options are unusable.
     """

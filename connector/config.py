@@ -99,6 +99,9 @@ class SalesforceConnection(_Strict):
     api_reserve: int = Field(default=1000, ge=0, description="calls left for the org's other integrations")
     bulk_query_threshold: int = Field(default=50_000, ge=0, description="a full read of at least this many "
                                       "records goes through a Bulk API 2.0 query job; 0 never")
+    # Collections calls of one batch in flight at once. Salesforce allows 25 concurrent long-running
+    # requests per org (5 in Developer orgs), shared with every other integration: stay well below.
+    write_concurrency: int = Field(default=4, ge=1, le=25, description="write calls in flight at once")
 
 
 class ZohoAuth(_Strict):
@@ -116,6 +119,11 @@ class ZohoConnection(_Strict):
     timeout_s: float = Field(default=120.0, gt=0)
     trigger: list[Literal["workflow", "approval", "blueprint"]] = Field(default_factory=list)
     token_cache: str | None = Field(default=None, description="file that keeps the access token between runs")
+    bulk_read_threshold: int = Field(default=50_000, ge=0, description="a full read of at least this many records "
+                                     "goes through the Bulk Read API (scope ZohoCRM.bulk.read); 0 turns it off")
+    # Zoho's concurrency limit is per org and app: Free 5, Standard 10, Professional 15, Enterprise 20,
+    # Ultimate 25 (about 10 on heavy APIs such as bulk updates). 4 fits every edition.
+    write_concurrency: int = Field(default=4, ge=1, le=25, description="write calls in flight at once")
 
     @model_validator(mode="after")
     def _urls(self) -> ZohoConnection:
@@ -296,7 +304,7 @@ class Job(_Strict):
     schedule: str = Field(default="*/30 * * * *", description="cron expression for the scheduler")
     dry_run: bool = False
     batch_size: int = Field(default=2000, ge=1, le=50000)
-    bulk_threshold: int = Field(default=2000, ge=1, description="Salesforce: Bulk API 2.0 above this many updates")
+    bulk_threshold: int = Field(default=10_000, ge=1, description="Salesforce: Bulk API 2.0 from this many updates")
     lang: Literal["en", "zh"] = "en"
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)
@@ -382,6 +390,22 @@ def _env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, st
             node[path[-1]] = value
             applied[".".join(path)] = name
     return applied
+
+
+def _raw_column_problems(source: str, job_name: str, scorecard: Path) -> list[ConfigProblem]:
+    """A sync job's scorecard must not bin raw columns that no CRM field maps to: every account would
+    score them as missing, silently."""
+    from scoring.rawcolumns import crm_unsuppliable
+
+    outside = crm_unsuppliable(scorecard)
+    if not outside:
+        return []
+    names = ", ".join(outside)
+    return [ConfigProblem(source, f"jobs.{job_name}.scorecard",
+                          f"the scorecard bins raw column(s) {names}, which are not canonical account fields; "
+                          "a CRM sync cannot supply them",
+                          f"retrain without them (riskbridge train --exclude {','.join(outside)}) for this job, "
+                          "and score files that have them with riskbridge score")]
 
 
 def _token_cache_problems(connections: dict[str, Any], source: str) -> list[ConfigProblem]:
@@ -593,6 +617,8 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Conf
         if isinstance(scorecard, str) and scorecard != "default" and not _resolve_path(base, scorecard).is_file():
             problems.append(ConfigProblem(source, f"jobs.{job_name}.scorecard", "scorecard file not found",
                                           "use \"default\" or a path relative to the config file"))
+        elif isinstance(scorecard, str) and scorecard != "default":
+            problems += _raw_column_problems(source, job_name, _resolve_path(base, scorecard))
     problems += secret_problems(connections, env, overrides, source)
     problems += _token_cache_problems(connections, source)
     problems += _alert_problems(raw, env, source)

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagA
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
 from connector.plan import TIER_RANK, BatchPlanner
 from connector.plan_review import plan_line, tally
+from connector.readahead import read_ahead
 from connector.sources.join import SourceJoin
 from connector.state import StateStore
 from connector.transforms import Unconvertible, parse_datetime
@@ -84,6 +85,7 @@ class Sync:
         objects: dict[str, str] = {kind: spec.name for kind, spec in self.specs.items()}
         self.client = client or open_client(self.conn, objects=objects, policy=policy,
                                             bulk_threshold=self.job.bulk_threshold, topic_tag=self.job.watchlist.topic)
+        self._reading: list[Generator[Any, None, None]] = []  # read-aheads of this run, closed at its end
         self._overlay: dict[str, Deal] = {}  # dry run: deals read this run, kept out of the store
         self._rescore: set[str] = set()  # dry run: accounts whose deals changed, kept out of the store
         self._owed_keys: set[str] = set()  # dry run: outbox mutations already listed as owed
@@ -162,6 +164,8 @@ class Sync:
             exc.report = report  # type: ignore[attr-defined]  # the CLI still prints the summary
             raise
         finally:
+            for pages in self._reading:  # a run that stopped mid-read leaves no read-ahead thread behind
+                pages.close()
             self._finish_sources(report, dry_run)
             self._forgive(report)
             report.api_calls = self.client.api_calls
@@ -272,7 +276,7 @@ class Sync:
         horizon = start.replace(microsecond=0) - timedelta(seconds=1)
         seen: set[str] = set()
         new_cursor = cursor
-        for page in self.client.extract(spec, cursor):
+        for page in self._ahead(read_ahead(self.client.extract(spec, cursor), name=f"read-ahead-{kind}")):
             self._renew()
             fresh = []
             for row in page.rows:
@@ -290,6 +294,11 @@ class Sync:
             log.info("retrying %d %s that failed before", len(retry), kind)
             for page in self.client.fetch(spec, retry):
                 yield page.rows, None, True
+
+    def _ahead(self, pages: Generator[Any, None, None]) -> Generator[Any, None, None]:
+        """Remember a read-ahead so the run closes it (joining its thread) however the run ends."""
+        self._reading.append(pages)
+        return pages
 
     def _read_deals(self, report: RunReport, start: datetime, dry_run: bool, full: bool) -> Cursor | None:
         """Refresh the deal snapshot and mark the accounts whose deals changed; returns the deal cursor,

@@ -91,6 +91,9 @@ class Batch:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     unreadable: dict[str, np.ndarray] = field(default_factory=dict)
     vocabularies: dict[str, tuple[str, ...]] = field(default_factory=dict)  # for category fields
+    # Input columns that are not canonical fields, as stripped text ("" = empty), for raw-column
+    # characteristics (`scoring.rawcolumns`); a CRM record never has any.
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.size
@@ -163,7 +166,10 @@ class Batch:
         present = {key for record in records for key in record}
         built = {name: _from_values(kind, [r.get(name) for r in records])
                  for name, kind in fields.items() if name in present}
-        return cls._assemble(fields, len(records), built)
+        batch = cls._assemble(fields, len(records), built)
+        for name in sorted(present - set(fields)):
+            batch.raw[name] = np.array([_raw_text(r.get(name)) for r in records], dtype=np.str_).reshape(-1)
+        return batch
 
     @classmethod
     def _assemble(cls, fields: Mapping[str, FieldKind], size: int, built: Mapping[str, _Column]) -> Batch:
@@ -183,7 +189,12 @@ class Batch:
             raise ValueError(f"columns have different lengths: {sorted(sizes)}")
         size = sizes.pop() if sizes else 0
         built = {name: _from_array(kind, data[name]) for name, kind in fields.items() if name in data}
-        return cls._assemble(fields, size, built)
+        batch = cls._assemble(fields, size, built)
+        for name in sorted(set(data) - set(fields)):
+            column = data[name]
+            if isinstance(column, np.ndarray | list | tuple) and len(column) == size:  # else not a column of these
+                batch.raw[name] = np.array([_raw_text(v) for v in list(column)], dtype=np.str_).reshape(-1)
+        return batch
 
     def slice(self, start: int, stop: int) -> Batch:
         """Rows start..stop-1 as a new batch sharing this one's arrays (no copy)."""
@@ -193,6 +204,7 @@ class Batch:
             columns={k: v[start:stop] for k, v in self.columns.items()},
             unreadable={k: v[start:stop] for k, v in self.unreadable.items()},
             vocabularies=self.vocabularies,
+            raw={k: v[start:stop] for k, v in self.raw.items()},
         )
 
     def take(self, index: npt.ArrayLike) -> Batch:
@@ -204,7 +216,14 @@ class Batch:
             columns={k: v[idx] for k, v in self.columns.items()},
             unreadable={k: v[idx] for k, v in self.unreadable.items()},
             vocabularies=self.vocabularies,
+            raw={k: v[idx] for k, v in self.raw.items()},
         )
+
+
+def _raw_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN: empty
+        return ""
+    return str(value).strip()
 
 
 def accounts_batch(data: Batch | Sequence[Mapping[str, object]] | Mapping[str, Any]) -> Batch:

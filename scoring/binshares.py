@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 
 from scoring.batch import Batch
-from scoring.features import compute_features
+from scoring.rawcolumns import card_features
 from scoring.scorecard import Scorecard
 from scoring.validation import psi
 
@@ -17,7 +17,7 @@ __all__ = ["bin_counts", "characteristic_psi"]
 
 def bin_counts(card: Scorecard, batch: Batch, as_of: date) -> dict[str, np.ndarray]:
     """Records per bin of every characteristic, in the card's bin order."""
-    features = compute_features(batch, card.lookups, card.names, as_of=as_of)
+    features = card_features(card, batch, as_of=as_of)
     return {c.name: np.bincount(c.bin_of(features[c.name]), minlength=len(c.bins)) for c in card.characteristics}
 
 

@@ -1,6 +1,7 @@
 """CSV in, CSV out, for offline scoring (`riskbridge score`, `riskbridge explain`).
 
-Columns are the canonical account fields (DESIGN.md §4); other columns pass through untouched.
+Columns are the canonical account fields (DESIGN.md §4); other columns pass through untouched, and a
+scorecard's raw-column characteristics read them as they stand (`scoring.rawcolumns`).
 Every row that can be read is scored. A row with a cell that cannot be read (`about 5M`, a country no
 one knows) is skipped and listed with its row, column, value and reason, so a person can fix the file;
 only a problem with the file itself (missing, not UTF-8, no `id` column) stops the read. Placeholders
@@ -150,6 +151,7 @@ def _read_row(number: int, line: int, raw: dict[str, str]) -> tuple[dict[str, ob
     for column, text in raw.items():
         kind = ACCOUNT_FIELDS.get(column)
         if kind is None:
+            record[column] = text  # kept as raw text for raw-column characteristics (`scoring.rawcolumns`)
             continue
         if text.strip().casefold() in EMPTY_PLACEHOLDERS:
             record[column] = None  # `n/a`, `pending`: empty, as the sync reads them
@@ -175,8 +177,10 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
-def scored_rows(table: CsvTable, result: AssessmentBatch, lang: str = "en") -> list[dict[str, str]]:
-    """The input rows with the assessment outputs added (or replaced, if the input had them)."""
+def scored_rows(table: CsvTable, result: AssessmentBatch, lang: str = "en", *, exact: bool = False
+                ) -> list[dict[str, str]]:
+    """The input rows with the assessment outputs added (or replaced, if the input had them); `exact`
+    writes pd and points with every digit (`repr`, which reads back bit for bit) instead of rounded."""
     tiers = np.array(TIERS)[result.tier]
     computed = np.array(TIERS)[result.computed_tier]
     out = []
@@ -187,8 +191,8 @@ def scored_rows(table: CsvTable, result: AssessmentBatch, lang: str = "en") -> l
             "risk_score": str(int(result.risk_score[i])),
             "risk_tier": str(tiers[i]),
             "computed_tier": str(computed[i]),
-            "pd": f"{result.pd[i]:.6f}",
-            "points": _number(float(result.score[i])),
+            "pd": repr(float(result.pd[i])) if exact else f"{result.pd[i]:.6f}",
+            "points": repr(float(result.score[i])) if exact else _number(float(result.score[i])),
             "reasons": a.reasons_text,
             "advice": ADVICE_SEPARATOR.join(a.advice),
             "recommended_terms_days": str(int(result.policy.recommended_terms_days[i])),
@@ -207,13 +211,13 @@ def neutralise_cell(value: str) -> str:
 
 
 def write_scored_csv(path: str | Path, table: CsvTable, result: AssessmentBatch, lang: str = "en", *,
-                     excel: bool = False) -> int:
+                     excel: bool = False, exact: bool = False) -> int:
     """Write the input columns plus SCORED_COLUMNS; returns the number of rows written.
 
     `excel` starts the file with a UTF-8 byte order mark: without it Excel reads UTF-8 as the local code
     page and Chinese text turns to mojibake."""
     columns = scored_columns(table)
-    rows = scored_rows(table, result, lang)
+    rows = scored_rows(table, result, lang, exact=exact)
     file = Path(path)
     try:
         with file.open("w", encoding="utf-8-sig" if excel else "utf-8", newline="") as handle:

@@ -17,8 +17,9 @@ import numpy as np
 from scoring.assessment import MAX_REASONS, OVERRIDE_STATES, AssessmentBatch, compact_reasons
 from scoring.batch import Batch, accounts_batch, deals_batch
 from scoring.deals import weighted_pipeline
-from scoring.features import compute_features, exposure
+from scoring.features import exposure
 from scoring.policy import PolicyBatch, recommend
+from scoring.rawcolumns import card_features
 from scoring.scorecard import Scorecard, load_scorecard
 from scoring.scorecard_spec import TIERS
 
@@ -42,7 +43,7 @@ def _points(sc: Scorecard, batch: Batch, as_of: date, pipeline: np.ndarray | Non
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bins, reason keys, total points); bins and keys as (characteristics, records)."""
     n, k = len(batch), len(sc.characteristics)
-    features = compute_features(batch, sc.lookups, sc.names, as_of=as_of, pipeline=pipeline)
+    features = card_features(sc, batch, as_of=as_of, pipeline=pipeline)
     # Filled a characteristic at a time, so each row of these arrays is contiguous.
     bins = np.empty((k, n), dtype=np.int16)
     keys = np.empty((k, n), dtype=np.int32)

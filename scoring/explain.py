@@ -14,9 +14,10 @@ from scoring.assessment import Override, Reason
 from scoring.batch import Batch, accounts_batch, deals_batch
 from scoring.deals import weighted_pipeline
 from scoring.engine import assess, default_scorecard
-from scoring.features import STATES, Feature, compute_features
+from scoring.features import STATES, Feature
 from scoring.labels import band_label, unit_value
 from scoring.policy import Action, monitoring_text
+from scoring.rawcolumns import card_features
 from scoring.scorecard import Scorecard
 
 __all__ = ["Explanation", "ExplanationRow", "explain"]
@@ -95,7 +96,7 @@ def explain(account: Mapping[str, object] | Batch, scorecard: Scorecard | None =
     batch = accounts_batch([account]) if isinstance(account, Mapping) else account.take([0])
     result = assess(batch, sc, as_of=as_of, deals=list(deals) if deals else None)
     pipeline = weighted_pipeline(batch, deals_batch(list(deals))) if deals else None
-    features = compute_features(batch, sc.lookups, sc.names, as_of=as_of, pipeline=pipeline)
+    features = card_features(sc, batch, as_of=as_of, pipeline=pipeline)
     rows = []
     for j, ch in enumerate(sc.characteristics):
         points = float(ch.points[result.bins[0, j]])

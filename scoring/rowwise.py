@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,9 +22,9 @@ from scoring.features import (
     fold_opinion,
     fold_rating,
 )
-from scoring.fields import UNREADABLE
+from scoring.fields import ACCOUNT_FIELDS, EMPTY_PLACEHOLDERS, UNREADABLE, FieldKind, read_value
 from scoring.scorecard import Scorecard
-from scoring.scorecard_spec import TIERS
+from scoring.scorecard_spec import TIERS, Characteristic
 
 __all__ = ["RowResult", "assess_row"]
 
@@ -214,11 +215,60 @@ def _bin(sc: Scorecard, j: int, state: str, value: object) -> int:
     raise LookupError(f"{ch.name}: no bin for {state} {value!r}")
 
 
-def assess_row(record: dict[str, object], sc: Scorecard, *, as_of: date, pipeline: float = 0.0) -> RowResult:
-    """Score one record (values as `Batch.row` gives them) with the scorecard, row by row."""
+def _raw_value(kind: str, column: str, record: dict[str, object], raw: Mapping[str, str]) -> tuple[str, object]:
+    """(status, value) of a raw column: a canonical field as read, any other column from its text."""
+    if column in ACCOUNT_FIELDS:
+        value = record.get(column)
+        if value is UNREADABLE:
+            return "invalid", None
+        if value is None:
+            return "missing", None
+        if kind == "numeric":
+            return "ok", float(value)  # type: ignore[arg-type]
+        return ("ok", str(value).strip()) if str(value).strip() else ("missing", None)
+    text = raw.get(column, "").strip()
+    if kind == "categorical":
+        return ("ok", text) if text else ("missing", None)
+    if text.casefold() in EMPTY_PLACEHOLDERS:
+        return "missing", None
+    try:
+        number = read_value(FieldKind.NUMBER, text)
+    except ValueError:
+        return "invalid", None
+    if number is None:
+        return "missing", None
+    return ("ok", float(number)) if math.isfinite(float(number)) else ("invalid", None)  # type: ignore[arg-type]
+
+
+def _raw_bin(ch: Characteristic, record: dict[str, object], raw: Mapping[str, str]) -> int:
+    """The bin of a raw-column characteristic, straight from its rules (`scoring.rawcolumns`)."""
+    status, value = _raw_value(str(ch.kind), str(ch.column), record, raw)
+    states = {b.state: i for i, b in enumerate(ch.bins) if b.state is not None}
+    if status == "invalid":
+        return states.get("invalid", states["missing"])
+    if status == "missing":
+        return states["missing"]
+    for i, b in enumerate(ch.bins):
+        if ch.kind == "categorical" and value in (b.categories or []):
+            return i
+        if (ch.kind == "numeric" and b.state is None and isinstance(value, float)
+                and (b.lower is None or value >= b.lower) and (b.upper is None or value < b.upper)):
+            return i
+    return next(i for i, b in enumerate(ch.bins) if b.label == ch.unseen)
+
+
+def assess_row(record: dict[str, object], sc: Scorecard, *, as_of: date, pipeline: float = 0.0,
+               raw: Mapping[str, str] | None = None) -> RowResult:
+    """Score one record (values as `Batch.row` gives them, and the text of its other columns in `raw`)
+    with the scorecard, row by row."""
     row = _Row(record, as_of)
     bins, points = [], []
     for j, ch in enumerate(sc.characteristics):
+        if ch.column is not None:
+            b = _raw_bin(sc.spec.characteristics[ch.name], record, raw or {})
+            bins.append(b)
+            points.append(float(ch.bins[b].points))
+            continue
         state, value = _feature(ch.name, row, sc, pipeline)
         b = _bin(sc, j, state, value)
         bins.append(b)

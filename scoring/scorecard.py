@@ -24,6 +24,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from connector.errors import ConfigError, ConfigProblem
 from scoring.features import (
     FEATURES,
+    INVALID,
     MISSING,
     STATES,
     UNKNOWN,
@@ -34,7 +35,9 @@ from scoring.features import (
     fold_industry,
     fold_rating,
 )
+from scoring.rawcolumns import raw_feature_spec
 from scoring.scorecard_checks import check_sections, key_path
+from scoring.scorecard_rawchecks import check_raw_characteristics
 from scoring.scorecard_spec import AdviceRule, Bin, Characteristic, ScorecardSpec, Strategies, Text
 
 __all__ = ["DEFAULT_SCORECARD", "CompiledCharacteristic", "Scorecard", "load_scorecard", "parse_scorecard"]
@@ -56,6 +59,7 @@ class CompiledCharacteristic:
     state_bins: np.ndarray  # bin index per state code (-1 for `value`)
     category_bins: np.ndarray  # bin index per vocabulary code
     vocabulary: tuple[str, ...]
+    column: str | None = None  # the input column of a raw-column characteristic (`scoring.rawcolumns`)
 
     @property
     def max_points(self) -> float:
@@ -153,6 +157,7 @@ def parse_scorecard(data: bytes, *, source: str = "<scorecard>", name: str = "sc
     sections, problems = _validate_sections(raw, source)
     chars = raw.get("characteristics")
     problems += check_sections(source, sections, list(chars) if isinstance(chars, dict) else None)
+    problems += check_raw_characteristics(source, sections)
     if problems:
         raise ConfigError(problems)
     spec = ScorecardSpec.model_validate(raw)
@@ -234,6 +239,8 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _compile_characteristic(name: str, ch: Characteristic, classes: tuple[str, ...]) -> CompiledCharacteristic:
+    if ch.column is not None and ch.kind is not None:
+        return _compile_raw(name, ch, ch.column, raw_feature_spec(name, ch.column, ch.kind, ch.higher))
     spec = FEATURES[name]
     bins = tuple(ch.bins)
     intervals = [i for i, b in enumerate(bins) if b.kind == "interval"]
@@ -255,6 +262,32 @@ def _compile_characteristic(name: str, ch: Characteristic, classes: tuple[str, .
         state_bins=state_bins,
         category_bins=np.array([by_category.get(c, fallback) for c in vocabulary] or [fallback], dtype=np.intp),
         vocabulary=vocabulary,
+    )
+
+
+def _compile_raw(name: str, ch: Characteristic, column: str, spec: FeatureSpec) -> CompiledCharacteristic:
+    """A raw-column characteristic: unreadable numbers score as missing unless the card has an `invalid`
+    bin, and levels the card does not list score in its `unseen` bin."""
+    bins = tuple(ch.bins)
+    intervals = [i for i, b in enumerate(bins) if b.kind == "interval"]
+    state_bins = np.full(len(STATES), -1, dtype=np.intp)
+    for i, b in enumerate(bins):
+        if b.state is not None:
+            state_bins[STATES.index(b.state)] = i
+    if state_bins[INVALID] < 0:
+        state_bins[INVALID] = state_bins[MISSING]
+    unseen = next((i for i, b in enumerate(bins) if b.label == ch.unseen), int(state_bins[MISSING]))
+    state_bins[UNKNOWN] = unseen
+    vocabulary = tuple(c for b in bins for c in (b.categories or []))
+    by_category = {c: i for i, b in enumerate(bins) for c in (b.categories or [])}
+    return CompiledCharacteristic(
+        name=name, group=ch.group, feature=spec, bins=bins,
+        points=np.array([b.points for b in bins], dtype=np.float64),
+        edges=np.array([bins[i].lower for i in intervals[1:]], dtype=np.float64),
+        interval_bins=np.array(intervals or [state_bins[MISSING]], dtype=np.intp),
+        state_bins=state_bins,
+        category_bins=np.array([by_category[c] for c in vocabulary] or [unseen], dtype=np.intp),
+        vocabulary=vocabulary, column=column,
     )
 
 
@@ -316,7 +349,7 @@ def _compile(spec: ScorecardSpec, version: str, source: str) -> Scorecard:
     lookups = _lookups(spec)
     classes = {"countries": lookups.country_classes, "industries": lookups.industry_classes}
     compiled = tuple(
-        _compile_characteristic(name, ch, classes.get(FEATURES[name].table or "", ()))
+        _compile_characteristic(name, ch, () if ch.raw else classes.get(FEATURES[name].table or "", ()))
         for name, ch in spec.characteristics.items()
     )
     codes: list[str] = []

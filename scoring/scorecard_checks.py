@@ -158,10 +158,17 @@ def _check_categories(p: Problems, base: str, spec: FeatureSpec, bins: list[tupl
 
 def _check_characteristic(p: Problems, name: str, ch: Characteristic) -> None:
     base = key_path(("characteristics", name))
+    if ch.column is not None:
+        return  # a raw-column characteristic: `scorecard_rawchecks`
     spec = FEATURES.get(name)
     if spec is None:
-        p.add(base, "unknown characteristic", f"valid names: {', '.join(FEATURES)}")
+        p.add(base, "unknown characteristic", f"valid names: {', '.join(FEATURES)}; or set `column` (and "
+              "`kind`) to bin an input column as it stands")
         return
+    for key in ("kind", "higher", "unseen"):
+        if getattr(ch, key) is not None:
+            p.add(f"{base}.{key}", f"only a raw-column characteristic takes `{key}`",
+                  f"{name} is a canonical feature; remove `{key}`, or bin a raw column with `column`")
     before = len(p.items)
     labels: dict[str, int] = {}
     states: dict[str, int] = {}

@@ -86,6 +86,18 @@ class Characteristic(_Strict):
     bins: Annotated[list[Bin], Field(min_length=1)]
     # Overrides `[reasons] min_points_lost` for this characteristic.
     reason_min_points_lost: Annotated[float, Field(ge=0)] | None = None
+    # A raw-column characteristic bins an input column as it stands instead of a canonical feature:
+    # `column` names it, `kind` says how it is binned. A numeric one may say which way is safer (then
+    # its points must move that way); a categorical one names, in `unseen`, the bin of any level the
+    # card does not list (a level that did not occur in training).
+    column: Words | None = None
+    kind: Literal["numeric", "categorical"] | None = None
+    higher: Literal["safer", "riskier"] | None = None
+    unseen: Words | None = None
+
+    @property
+    def raw(self) -> bool:
+        return self.column is not None
 
 
 class Scaling(_Strict):

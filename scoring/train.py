@@ -21,7 +21,7 @@ import tomllib
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -35,7 +35,8 @@ from scoring.features import FEATURES
 from scoring.scorecard import DEFAULT_SCORECARD, Scorecard, parse_scorecard
 from scoring.scorecard_spec import TIERS
 from scoring.tomlwriter import dumps
-from scoring.trainmatrix import HUGE, TRAINABLE, feature_matrix, state_stand_in
+from scoring.trainmatrix import HUGE, TRAINABLE, state_stand_in, training_frame
+from scoring.trainraw import RawColumn, raw_candidates, raw_characteristic, reason_code, taken_codes, to_object
 from scoring.validation import WEAK_IV, Validation, auc, calibration, ks, psi, tier_table, warnings_for
 
 __all__ = ["EXTRA", "TrainResult", "missing_extra", "train_scorecard"]
@@ -74,17 +75,22 @@ class TrainResult:
     fit_seconds: float
     agreement: float  # largest |pd(card) - pd(pipeline)| on the holdout
     holdout: np.ndarray  # row indices of the holdout
+    raw: dict[str, RawColumn] = field(default_factory=dict)  # the raw columns among the candidates
+
+    def frame(self, table: CsvTable, as_of: date) -> Any:
+        """The pipeline's input for every row of `table` (a pandas DataFrame)."""
+        return training_frame(table.accounts, self.scorecard.lookups, self.candidates, self.raw, as_of=as_of)
 
     def pipeline_pd(self, table: CsvTable, as_of: date) -> np.ndarray:
         """The training pipeline's own predicted pd for every row of `table`."""
-        x = feature_matrix(table.accounts, self.scorecard.lookups, self.candidates, as_of=as_of)
         with _quiet_libraries():
-            return np.asarray(self.pipeline.predict_proba(x)[:, 1], dtype=np.float64)
+            return np.asarray(self.pipeline.predict_proba(self.frame(table, as_of))[:, 1], dtype=np.float64)
 
 
 def _problems(table: CsvTable, target: str, bad: str, characteristics: Sequence[str] | None,
-              exclude: Sequence[str], test_size: float) -> tuple[tuple[str, ...], np.ndarray]:
-    """The candidate characteristics and the bad flag, or ConfigError with every problem at once."""
+              exclude: Sequence[str], test_size: float) -> tuple[tuple[str, ...], np.ndarray, dict[str, RawColumn]]:
+    """The candidate characteristics, the bad flag and the raw columns among the candidates, or
+    ConfigError with every problem at once."""
     file = str(table.path)
     problems: list[ConfigProblem] = []
     if target not in table.header:
@@ -92,16 +98,24 @@ def _problems(table: CsvTable, target: str, bad: str, characteristics: Sequence[
                                       f"columns: {', '.join(table.header)}"))
     asked = list(characteristics) if characteristics else []
     for name in [*asked, *exclude]:
-        if name not in FEATURES:
+        if name == target:
+            problems.append(ConfigProblem(file, "--characteristics", f"{name} is the outcome column",
+                                          "a card cannot score with the outcome it predicts"))
+        elif name in table.header and name not in FEATURES:
+            continue  # a raw column of the data
+        elif name not in FEATURES:
             problems.append(ConfigProblem(file, "--characteristics", f"unknown characteristic {name!r}",
-                                          f"trainable: {', '.join(TRAINABLE)}"))
+                                          f"trainable: {', '.join(TRAINABLE)}, or a column of the data"))
         elif name not in TRAINABLE:
             problems.append(ConfigProblem(file, "--characteristics", f"{name} is categorical; only numeric "
-                                          "characteristics are trained", f"trainable: {', '.join(TRAINABLE)}"))
+                                          "canonical characteristics are trained", "train its input column as "
+                                          f"a raw column instead, e.g. {', '.join(FEATURES[name].inputs)}"))
     if not 0.05 <= test_size <= 0.5:
         problems.append(ConfigProblem(file, "--test-size", f"must be between 0.05 and 0.5, not {test_size:g}"))
+    raw = raw_candidates(table, target, asked, exclude, problems)
     present = [n for n in TRAINABLE if any(i in table.header for i in FEATURES[n].inputs)]
-    candidates = tuple(n for n in (asked or present) if n in TRAINABLE and n not in exclude)
+    candidates = tuple(n for n in (asked or [*present, *raw])
+                       if (n in TRAINABLE or n in raw) and n not in exclude)
     if not candidates and not problems:
         problems.append(ConfigProblem(file, "--characteristics", "no characteristic to train on",
                                       f"the data needs input columns of: {', '.join(TRAINABLE)}"))
@@ -113,17 +127,26 @@ def _problems(table: CsvTable, target: str, bad: str, characteristics: Sequence[
         problems.append(ConfigProblem(file, "--bad", f"every row has {target} = {bad!r}; nothing to compare"))
     if problems:
         raise ConfigError(problems)
-    return candidates, flag
+    return candidates, flag, raw
 
 
-def _fit(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> Any:
+def _trend(name: str, raw: dict[str, RawColumn]) -> dict[str, str]:
+    if name in raw:
+        # A raw number has no known safer end: its bad rate may move either way, but one way only.
+        return {"monotonic_trend": "auto_asc_desc"} if raw[name].kind == "numeric" else {}
+    # Event = bad: a feature that is safer when higher must have a falling bad rate.
+    return {"monotonic_trend": "descending" if FEATURES[name].direction > 0 else "ascending"}
+
+
+def _fit(x: Any, y: np.ndarray, names: tuple[str, ...], raw: dict[str, RawColumn]) -> Any:
     from optbinning import BinningProcess
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    # Event = bad: a feature that is safer when higher must have a falling bad rate.
-    params = {n: {"monotonic_trend": "descending" if FEATURES[n].direction > 0 else "ascending"} for n in names}
-    binning = BinningProcess(list(names), binning_fit_params=params, selection_criteria={"iv": {"min": WEAK_IV}})
+    params = {n: _trend(n, raw) for n in names}
+    categorical = [n for n in names if n in raw and raw[n].kind == "categorical"]
+    binning = BinningProcess(list(names), binning_fit_params=params, categorical_variables=categorical or None,
+                             selection_criteria={"iv": {"min": WEAK_IV}})
     pipeline = Pipeline([("binning", binning), ("regression", LogisticRegression(max_iter=1000))])
     with _quiet_libraries():
         pipeline.fit(x, y)
@@ -184,9 +207,23 @@ def _default_raw() -> dict[str, Any]:
     return tomllib.loads(DEFAULT_SCORECARD.read_text(encoding="utf-8"))
 
 
-def _card(pipeline: Any, names: list[str]) -> tuple[dict[str, Any], list[str]]:
+def _raw_entry(pipeline: Any, column: RawColumn, coefficient: float, share: float, factor: float,
+               code: str) -> dict[str, Any]:
+    optb = pipeline.named_steps["binning"].get_binned_variable(column.column)
+
+    def points(value: Any) -> float:
+        x = to_object(value) if column.kind == "categorical" else np.array([value], dtype=np.float64)
+        with _quiet_libraries():
+            woe = float(optb.transform(x, metric="woe")[0])
+        return share - factor * coefficient * woe
+
+    return raw_characteristic(optb, column, points, code)
+
+
+def _card(pipeline: Any, names: list[str], raw_columns: dict[str, RawColumn]) -> tuple[dict[str, Any], list[str]]:
     """The scorecard as data, and the characteristics whose weight came out against their direction."""
     raw = _default_raw()
+    taken = taken_codes(raw)
     scaling = raw["scaling"]
     regression = pipeline.named_steps["regression"]
     factor = scaling["pdo"] / math.log(2.0)
@@ -196,6 +233,11 @@ def _card(pipeline: Any, names: list[str]) -> tuple[dict[str, Any], list[str]]:
     chars: dict[str, Any] = {}
     wrong = []
     for name, coefficient in zip(names, regression.coef_[0].tolist(), strict=True):
+        if name in raw_columns:
+            chars[name] = _raw_entry(pipeline, raw_columns[name], float(coefficient), share, factor,
+                                     code := reason_code(name, taken))
+            taken.append(code)
+            continue
         bins = _bins(pipeline, name, float(coefficient), share, factor)
         if _against_direction(bins, name):
             wrong.append(name)
@@ -221,16 +263,17 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
     """Fit, scale, validate; raises ConfigError (every problem at once) before any fitting."""
     from sklearn.model_selection import train_test_split
 
-    candidates, flag = _problems(table, target, bad, characteristics, exclude, test_size)
+    candidates, flag, raw_columns = _problems(table, target, bad, characteristics, exclude, test_size)
     lookups = parse_scorecard(DEFAULT_SCORECARD.read_bytes()).lookups
-    x = feature_matrix(table.accounts, lookups, candidates, as_of=as_of)
-    known = ~np.isnan(x).all(axis=0)
+    x = training_frame(table.accounts, lookups, candidates, raw_columns, as_of=as_of)
+    known = ~x.isna().all(axis=0).to_numpy()
     if characteristics and not known.all():
         raise ConfigError([ConfigProblem(str(table.path), "--characteristics", f"{name} has no value in any row",
                                          f"it is computed from: {', '.join(FEATURES[name].inputs)}")
                            for name, ok in zip(candidates, known, strict=True) if not ok])
     # Without values a characteristic cannot be binned: a feature some of whose inputs are absent.
-    x, candidates = x[:, known], tuple(n for n, ok in zip(candidates, known, strict=True) if ok)
+    candidates = tuple(n for n, ok in zip(candidates, known, strict=True) if ok)
+    x = x[list(candidates)]
     rows = np.arange(len(flag))
     train_rows, holdout_rows = train_test_split(rows, test_size=test_size, random_state=seed, stratify=flag)
     train_rows, holdout_rows = np.sort(train_rows), np.sort(holdout_rows)
@@ -238,9 +281,9 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
     names = candidates
     while True:
         # Only the selected characteristics get weights; refit without any whose weight reverses its bins.
-        pipeline = _fit(x[train_rows][:, [candidates.index(n) for n in names]], flag[train_rows].astype(int), names)
+        pipeline = _fit(x.iloc[train_rows][list(names)], flag[train_rows].astype(int), names, raw_columns)
         selected = [names[i] for i in pipeline.named_steps["binning"].get_support(indices=True)]
-        raw, wrong = _card(pipeline, selected) if selected else ({}, [])
+        raw, wrong = _card(pipeline, selected, raw_columns) if selected else ({}, [])
         if not selected:
             raise ConfigError([ConfigProblem(str(table.path), "--characteristics",
                                              f"no characteristic reaches an information value of {WEAK_IV}",
@@ -251,7 +294,7 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
         names = tuple(n for n in names if n not in wrong)
     fit_seconds = time.perf_counter() - started
     ivs = _ivs(pipeline, names)
-    final = _trained(pipeline, names, candidates)
+    final = _trained(pipeline, names)
     holdout_batch = table.accounts.take(holdout_rows)
     raw["description"] = f"riskbridge scorecard trained on {table.path.name}"
     digest = hashlib.sha256(table.path.read_bytes()).hexdigest()
@@ -272,7 +315,7 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
         accounts=len(flag), tiers=tier_table(np.array(TIERS)[result.computed_tier].tolist(), y_hold, pd_hold, TIERS),
         calibration=calibration(y_hold, pd_hold), psi_train_holdout=_psi_scores(np.asarray(train_result.pd), pd_hold),
         iv=ivs, warnings=warnings_for(holdout_auc, ivs, int(flag.sum())))
-    pipe_pd = final(x[holdout_rows])
+    pipe_pd = final(x.iloc[holdout_rows])
     agreement = float(np.max(np.abs(pipe_pd - pd_hold))) if len(pd_hold) else 0.0
     header = _header(table, digest, len(flag), trained_on or as_of, as_of, target, bad, validation, fit_seconds,
                      list(names), selected)
@@ -280,16 +323,16 @@ def train_scorecard(table: CsvTable, *, target: str, bad: str, as_of: date,
     card = parse_scorecard(text.encode("utf-8"), source=str(table.path), name="trained")
     return TrainResult(card_text=text, scorecard=card, validation=validation, pipeline=pipeline,
                        candidates=tuple(names), selected=tuple(selected), fit_seconds=fit_seconds,
-                       agreement=agreement, holdout=holdout_rows)
+                       agreement=agreement, holdout=holdout_rows,
+                       raw={n: c for n, c in raw_columns.items() if n in names})
 
 
-def _trained(pipeline: Any, names: tuple[str, ...], candidates: tuple[str, ...]) -> Any:
-    """The pipeline's pd on rows of the full candidate matrix (it was fitted on the columns of `names`)."""
-    columns = [candidates.index(n) for n in names]
+def _trained(pipeline: Any, names: tuple[str, ...]) -> Any:
+    """The pipeline's pd on rows of the full candidate frame (it was fitted on the columns of `names`)."""
 
-    def predict(rows: np.ndarray) -> np.ndarray:
+    def predict(rows: Any) -> np.ndarray:
         with _quiet_libraries():
-            return np.asarray(pipeline.predict_proba(rows[:, columns])[:, 1], dtype=np.float64)
+            return np.asarray(pipeline.predict_proba(rows[list(names)])[:, 1], dtype=np.float64)
 
     return predict
 

@@ -13,7 +13,9 @@ place every record in bins worth the same points:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +30,9 @@ from scoring.features import (
     Lookups,
     compute_features,
 )
+from scoring.trainraw import RawColumn, raw_frame_column
 
-__all__ = ["HUGE", "TRAINABLE", "feature_matrix", "state_stand_in"]
+__all__ = ["HUGE", "TRAINABLE", "feature_matrix", "state_stand_in", "training_frame"]
 
 HUGE = 1e300  # stands in for +inf; optbinning needs finite numbers
 TRAINABLE: tuple[str, ...] = tuple(name for name, spec in FEATURES.items() if spec.kind == "numeric")
@@ -59,3 +62,15 @@ def feature_matrix(batch: Batch, lookups: Lookups, names: tuple[str, ...], *, as
     if not names:
         return np.zeros((len(batch), 0))
     return np.column_stack([_column(FEATURES[name], features[name]) for name in names])
+
+
+def training_frame(batch: Batch, lookups: Lookups, names: tuple[str, ...], raw: Mapping[str, RawColumn], *,
+                   as_of: date) -> Any:
+    """A pandas DataFrame, one column per characteristic in `names`: canonical features as in
+    `feature_matrix`, raw columns (those in `raw`) as `trainraw.raw_frame_column` reads them."""
+    import pandas as pd
+
+    canonical = tuple(n for n in names if n not in raw)
+    matrix = feature_matrix(batch, lookups, canonical, as_of=as_of)
+    columns = {n: matrix[:, canonical.index(n)] if n not in raw else raw_frame_column(batch, raw[n]) for n in names}
+    return pd.DataFrame(columns, columns=list(names))

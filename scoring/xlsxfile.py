@@ -26,7 +26,8 @@ def _cell(column: str, value: str) -> str | int | float:
     return neutralise_cell(value)
 
 
-def write_scored_xlsx(path: str | Path, table: CsvTable, result: AssessmentBatch, lang: str = "en") -> int:
+def write_scored_xlsx(path: str | Path, table: CsvTable, result: AssessmentBatch, lang: str = "en", *,
+                      exact: bool = False) -> int:
     """Write one sheet, header row first; returns the number of rows written."""
     try:
         from openpyxl import Workbook
@@ -34,7 +35,7 @@ def write_scored_xlsx(path: str | Path, table: CsvTable, result: AssessmentBatch
         raise ConfigError([ConfigProblem(str(path), "--format", text("score.xlsx_missing", lang))]) from None
     file = Path(path)
     columns = list(scored_columns(table))
-    rows = scored_rows(table, result, lang)
+    rows = scored_rows(table, result, lang, exact=exact)
     book = Workbook(write_only=True)
     sheet = book.create_sheet("scored")
     sheet.append([neutralise_cell(c) for c in columns])

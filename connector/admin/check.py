@@ -182,6 +182,7 @@ def check_online(report: CheckReport, config: Config, job_name: str,
     rows += _watchlist(job, org, tags, mapping, rows)
     rows.append(_allowance(org, getattr(conn, "api_reserve", 0), conn.crm))
     rows.append(_user(org))
+    rows += [CheckRow(ORG, "oauth scope", scope, "warning", hint) for scope, hint in org.scope_warnings.items()]
     return report
 
 

@@ -67,6 +67,7 @@ class OrgMeta:
     credits_remaining: int | None = None  # Zoho: only sent once half the day's credits are spent
     tags: dict[str, set[str]] = field(default_factory=dict)  # object -> tag/topic names defined
     permission_sets: dict[str, str] = field(default_factory=dict)  # name -> id (Salesforce)
+    scope_warnings: dict[str, str] = field(default_factory=dict)  # OAuth scope not granted -> what fails without it
 
     def object(self, name: str) -> ObjectMeta:
         found = self.objects.get(name) or next(

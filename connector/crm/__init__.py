@@ -13,7 +13,7 @@ __all__ = ["open_admin", "open_client"]
 
 
 def open_client(conn: SalesforceConnection | ZohoConnection | FxiaokeConnection, *, objects: dict[str, str],
-                policy: RetryPolicy | None = None, bulk_threshold: int = 2000, topic_tag: bool = False) -> CRMClient:
+                policy: RetryPolicy | None = None, bulk_threshold: int = 10_000, topic_tag: bool = False) -> CRMClient:
     """The client for a connection's CRM. Imports lazily: a Zoho job never loads simple-salesforce."""
     if conn.crm == "salesforce":
         from connector.crm.salesforce import SalesforceClient

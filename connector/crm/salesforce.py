@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -31,6 +33,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 
 from connector.config import SalesforceConnection
 from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
+from connector.crm.concurrency import Lanes, SessionPerThread, in_lane
 from connector.crm.sf_auth import Credentials, login
 from connector.crm.sf_bulk_query import BulkQuery
 from connector.crm.sf_errors import classify, parse_limit_info
@@ -64,31 +67,39 @@ class SalesforceClient:
     `objects` maps an `ObjectKind` to the sObject name when the engine applies a plan before any
     `extract`/`check` told the client (defaults: Account, Opportunity). Field updates for one object
     go through Bulk API 2.0 when there are at least `bulk_threshold` of them. `topic_tag` enables
-    watchlist Topics (TagAdd/TagRemove). `bulk_wait` is the Bulk API poll interval in seconds.
+    watchlist Topics (TagAdd/TagRemove). `bulk_wait` is the first Bulk API poll delay in seconds (it
+    doubles up to a cap), `bulk_sleep` the wait itself (injected by tests). Collections calls of one
+    batch go out on ``conn.write_concurrency`` lanes, each with its own session (`concurrency`).
     A full read (no cursor) of at least ``conn.bulk_query_threshold`` records goes through a Bulk API 2.0
-    query job (`sf_bulk_query`) instead of REST ``queryMore``; `bulk_query_page` is its ``maxRecords``.
+    query job (`sf_bulk_query`, polled with the retry policy's sleep) instead of REST ``queryMore``;
+    `bulk_query_page` is its ``maxRecords``.
     """
 
     def __init__(self, conn: SalesforceConnection, *, objects: dict[str, str] | None = None,
                  policy: RetryPolicy | None = None, bulk_threshold: int = 2000, topic_tag: bool = False,
-                 bulk_wait: float = 2.0, bulk_query_page: int = 10_000) -> None:
+                 bulk_wait: float = 0.25, bulk_sleep: Callable[[float], None] = time.sleep,
+                 bulk_query_page: int = 10_000) -> None:
         self.conn = conn
         self.policy = policy or RetryPolicy()
         self.bulk_threshold = bulk_threshold
         self.topic_tag = topic_tag
         self.bulk_wait = bulk_wait
+        self.bulk_sleep = bulk_sleep
+        self.lanes = Lanes(conn.write_concurrency, "salesforce")
         self.bulk_query_page = bulk_query_page
         self._types: dict[str, dict[str, str]] = {}  # object -> lower-case field name -> describe type
         self.topic_ids: dict[str, str] = {}  # tag name -> Topic id, learned once per run
         self._objects = {**DEFAULT_OBJECTS, **(objects or {})}
         self._creds = Credentials.resolve(conn)
         route = next((u for u in (conn.instance_url, conn.login_url) if is_loopback_http(u)), conn.instance_url)
-        self._session = session_for(route, timeout=(min(10.0, conn.timeout_s), conn.timeout_s))
-        self._session.hooks["response"].append(self._on_response)
+        self._session = self._new_session(route)
+        self._lane_sessions = SessionPerThread(lambda: self._new_session(route))
+        self._lane_sf = threading.local()  # a lane's own `Salesforce` on its own session, per token
+        self._counting = threading.Lock()  # lanes' responses arrive on several threads at once
+        self._latest = threading.local()  # Retry-After of this thread's latest response
         self._sf: Salesforce | None = None
         self._calls = 0
         self._usage: tuple[int, int] | None = None
-        self._retry_after: float | None = None
         self._user_id: str | None = None
 
     def __repr__(self) -> str:
@@ -111,15 +122,25 @@ class SalesforceClient:
         """The integration user's id, learned from the login response (None before the first call)."""
         return self._user_id
 
+    def _new_session(self, route: str) -> requests.Session:
+        session = session_for(route, timeout=(min(10.0, self.conn.timeout_s), self.conn.timeout_s))
+        session.hooks["response"].append(self._on_response)
+        return session
+
+    @property
+    def _retry_after(self) -> float | None:
+        return getattr(self._latest, "retry_after", None)
+
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._calls += 1
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
-        if usage is not None:
-            self._usage = usage
-        self._retry_after = None
+        with self._counting:
+            self._calls += 1
+            if usage is not None:
+                self._usage = usage
+        self._latest.retry_after = None
         if response.status_code >= 400:
             with contextlib.suppress(ValueError):
-                self._retry_after = float(response.headers.get("Retry-After", ""))
+                self._latest.retry_after = float(response.headers.get("Retry-After", ""))
         elif response.status_code == 200 and self._user_id is None:
             self._learn_user(response)
 
@@ -136,11 +157,13 @@ class SalesforceClient:
             match = _SOAP_USER.search(response.text)
             self._user_id = match.group(1) if match else None
 
-    def ensure_budget(self, what: str) -> None:
-        """Raise `QuotaExhausted` before a write batch when only the reserve is left."""
+    def ensure_budget(self, what: str, in_flight: int = 0) -> None:
+        """Raise `QuotaExhausted` before a write batch when only the reserve is left, counting the
+        `in_flight` calls other lanes have sent and not yet heard back from as spent."""
         if self._usage is None:
             return
         used, limit = self._usage
+        used += in_flight
         if limit - used <= self.conn.api_reserve:
             raise QuotaExhausted(f"{what}: {limit - used} API requests left of {limit}; "
                                  f"{self.conn.api_reserve} are reserved for other integrations")
@@ -163,6 +186,8 @@ class SalesforceClient:
             relogged = False
             while True:
                 sf = self._sf or self._login()
+                if in_lane():
+                    sf = self._lane(sf)
                 try:
                     return fn(sf)
                 except SalesforceExpiredSession:
@@ -178,6 +203,15 @@ class SalesforceClient:
                     raise mapped from exc
 
         return call_with_retry(attempt, self.policy, what)
+
+    def _lane(self, sf: Salesforce) -> Salesforce:
+        """This lane's `Salesforce` for the current token, on the lane's own keep-alive session."""
+        mine: Salesforce | None = getattr(self._lane_sf, "sf", None)
+        if mine is None or mine.session_id != sf.session_id:
+            mine = Salesforce(session_id=sf.session_id, instance=sf.sf_instance, session=self._lane_sessions.get(),
+                              version=self.conn.api_version)
+            self._lane_sf.sf = mine
+        return mine
 
     def query_pages(self, what: str, soql: str, page_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
         """Each server page of a SOQL query, ``attributes`` stripped; every page fetch retried on its own."""
@@ -317,4 +351,6 @@ class SalesforceClient:
         return apply_plan(self, plan)
 
     def close(self) -> None:
+        self.lanes.close()
+        self._lane_sessions.close()
         self._session.close()

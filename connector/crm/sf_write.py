@@ -1,25 +1,33 @@
 """Applying a `WritePlan` to Salesforce: sObject Collections, Bulk API 2.0, Task upserts, Topics.
 
+Field updates and task upserts go out as sObject Collections calls of 200 records, `api.lanes.width`
+at a time (`concurrency`); outcomes are merged in request order. An object with `bulk_threshold`
+updates or more in one batch (a backfill) goes through one Bulk API 2.0 job instead (`sf_bulk_write`),
+started first and settled after the batch's other writes, so the job runs while they are sent.
+
 Per-record failures become `Outcome(ok=False)`; a request the server rejects as a whole (a 400 on a
 collections call) fails the ops it carried and the plan goes on. Stopping errors (`QuotaExhausted`,
-`AuthError`, a `Retriable` that outlived its retries) carry what was done as ``exc.partial``.
+`AuthError`, a `Retriable` that outlived its retries) start no further call, let the calls in flight
+finish, and carry every outcome known as ``exc.partial``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
+import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from simple_salesforce import Salesforce
-from simple_salesforce.bulk2 import SFBulk2Type
-from simple_salesforce.exceptions import SalesforceOperationError
 from simple_salesforce.format import quote_soql_value
 
+from connector.crm.concurrency import Lanes
+from connector.crm.sf_bulk_write import BulkUpdate, start_update
 from connector.crm.sf_errors import record_error
-from connector.crm.sf_soql import csv_value, in_chunks, json_value, select
+from connector.crm.sf_soql import in_chunks, json_value, select
 from connector.errors import Fatal, QuotaExhausted, RiskbridgeError
 from connector.model import ApplyResult, FieldUpdate, ObjectKind, Outcome, TagAdd, TagRemove, TaskCreate, WritePlan
 
@@ -30,7 +38,6 @@ T = TypeVar("T")
 Op = TypeVar("Op")
 
 COLLECTION_SIZE = 200  # records per sObject Collections request (the API's maximum)
-BULK_JOB_SIZE = 10_000  # records per Bulk API 2.0 job (one job per `update` call)
 TASK_KEY_FIELD = "Riskbridge_Key__c"
 _ALREADY = frozenset({"DUPLICATE_VALUE"})  # a TopicAssignment that exists already
 
@@ -40,14 +47,16 @@ class SalesforceApi(Protocol):
 
     bulk_threshold: int
     bulk_wait: float
+    bulk_sleep: Callable[[float], None]
     topic_tag: bool
     topic_ids: dict[str, str]
+    lanes: Lanes
 
     def call(self, what: str, fn: Callable[[Salesforce], T]) -> T: ...
 
     def restful(self, what: str, path: str, **kwargs: Any) -> Any: ...
 
-    def ensure_budget(self, what: str) -> None: ...
+    def ensure_budget(self, what: str, in_flight: int = 0) -> None: ...
 
     def object_name(self, kind: ObjectKind | str) -> str: ...
 
@@ -63,19 +72,49 @@ def _id15(record_id: str | None) -> str:
     return (record_id or "")[:15]  # the case-sensitive 15-char id is a prefix of the 18-char one
 
 
+class _Budget:
+    """`ensure_budget` before each call, counting the calls other lanes have in flight as spent: the
+    allowance a response reports does not yet include them."""
+
+    def __init__(self, api: SalesforceApi) -> None:
+        self.api = api
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def call(self, what: str) -> Iterator[None]:
+        with self._lock:
+            self.api.ensure_budget(what, self._in_flight)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+
 def apply_plan(api: SalesforceApi, plan: WritePlan) -> ApplyResult:
     result = ApplyResult()
     try:
         by_object: dict[str, list[FieldUpdate]] = {}
         for op in plan.updates:
             by_object.setdefault(api.object_name(op.object), []).append(op)
+        jobs: list[BulkUpdate] = []
+        budget = _Budget(api)
+        calls: list[Callable[[], ApplyResult]] = []
         for obj, ops in by_object.items():
             if len(ops) >= api.bulk_threshold:
-                _bulk_update(api, obj, ops, result)
+                with tempfile.TemporaryFile() as spool:
+                    job = start_update(api, obj, ops, spool, result)
+                if job is not None:
+                    jobs.append(job)
             else:
-                _collection_update(api, obj, ops, result)
-        _upsert_tasks(api, plan.tasks, result)
+                calls += [partial(_collection_update, api, budget, obj, chunk) for chunk in _chunks(ops, COLLECTION_SIZE)]
+        calls += [partial(_upsert_tasks, api, budget, chunk) for chunk in _chunks(plan.tasks, COLLECTION_SIZE)]
+        api.lanes.run(calls, lambda done: result.outcomes.update(done.outcomes))
         _tags(api, plan.tag_adds, plan.tag_removes, result)
+        for job in jobs:
+            job.settle(api, result)
     except RiskbridgeError as exc:
         if isinstance(exc, QuotaExhausted):
             result.stopped = str(exc)
@@ -110,95 +149,21 @@ def _by_position(ops: Sequence[Any], results: Any, result: ApplyResult,
                            crm_id=res.get("id") or default_id(op)))
 
 
-def _collection_update(api: SalesforceApi, obj: str, ops: list[FieldUpdate], result: ApplyResult) -> None:
-    for chunk in _chunks(ops, COLLECTION_SIZE):
-        what = f"PATCH composite/sobjects ({len(chunk)} {obj})"
-        api.ensure_budget(what)
-        body = {"allOrNone": False, "records": [
-            {"attributes": {"type": obj}, "id": op.record_id, **{k: json_value(v) for k, v in op.values.items()}}
-            for op in chunk]}
+def _collection_update(api: SalesforceApi, budget: _Budget, obj: str, chunk: Sequence[FieldUpdate]) -> ApplyResult:
+    """One PATCH of up to 200 records (on whichever lane runs it); its outcomes."""
+    done = ApplyResult()
+    what = f"PATCH composite/sobjects ({len(chunk)} {obj})"
+    body = {"allOrNone": False, "records": [
+        {"attributes": {"type": obj}, "id": op.record_id, **{k: json_value(v) for k, v in op.values.items()}}
+        for op in chunk]}
+    with budget.call(what):
         try:
             res = api.restful(what, "composite/sobjects", method="PATCH", json=body)
         except Fatal as exc:
-            _rejected(chunk, exc, result)
-            continue
-        _by_position(chunk, res, result, default_id=lambda op: op.record_id)
-
-
-def _bulk2(sf: Salesforce, obj: str) -> SFBulk2Type:
-    # Each access builds a handler with the session's current token (handlers never refresh).
-    handler: SFBulk2Type = getattr(sf.bulk2, obj)
-    return handler
-
-
-def _parse_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text))) if text.strip() else []
-
-
-def _run_bulk_update(api: SalesforceApi, what: str, obj: str,
-                     rows: list[dict[str, str]]) -> list[dict[str, Any]] | SalesforceOperationError:
-    def run(sf: Salesforce) -> list[dict[str, Any]] | SalesforceOperationError:
-        try:
-            return list(_bulk2(sf, obj).update(records=rows, wait=api.bulk_wait))  # type: ignore[arg-type]
-        except SalesforceOperationError as exc:  # job Failed/Aborted or upload refused: retrying won't help
-            return exc
-
-    return api.call(what, run)
-
-
-def _bulk_results(api: SalesforceApi, obj: str, job_id: str, kind: str) -> list[dict[str, str]]:
-    """A job's ``failed`` or ``successful`` results CSV as rows."""
-    def run(sf: Salesforce) -> str:
-        handler = _bulk2(sf, obj)
-        return handler.get_failed_records(job_id) if kind == "failed" else handler.get_successful_records(job_id)
-
-    return _parse_csv(api.call(f"bulk2 {kind} results {job_id}", run))
-
-
-def _bulk_update(api: SalesforceApi, obj: str, ops: list[FieldUpdate], result: ApplyResult) -> None:
-    for chunk in _chunks(ops, BULK_JOB_SIZE):
-        what = f"bulk2 update ({len(chunk)} {obj})"
-        api.ensure_budget(what)
-        rows = [{"Id": op.record_id, **{k: csv_value(v) for k, v in op.values.items()}} for op in chunk]
-        try:
-            jobs = _run_bulk_update(api, what, obj, rows)
-        except Fatal as exc:
-            _rejected(chunk, exc, result)
-            continue
-        if isinstance(jobs, SalesforceOperationError):
-            error = f"BULK_JOB_FAILED: {' '.join(str(jobs).split())[:300]}"
-            for op in chunk:
-                result.add(Outcome(op.key, ok=False, error=error))
-            continue
-        _bulk_outcomes(api, obj, chunk, jobs, result)
-
-
-def _bulk_outcomes(api: SalesforceApi, obj: str, chunk: Sequence[FieldUpdate], jobs: list[dict[str, Any]],
-                   result: ApplyResult) -> None:
-    """Failed rows from each job's failedResults (matched by ``sf__Id``); the others are ok only if the
-    job processed them all, else only those in successfulResults."""
-    failed: dict[str, str] = {}
-    succeeded: set[str] | None = None
-    for job in jobs:
-        job_id = str(job["job_id"])
-        if int(job.get("numberRecordsFailed", 0)):
-            for row in _bulk_results(api, obj, job_id, "failed"):
-                code, _, rest = (row.get("sf__Error") or "UNKNOWN_ERROR").partition(":")
-                message = rest.rsplit(":", 1)[0] if rest.count(":") else rest
-                failed[_id15(row.get("sf__Id") or row.get("Id"))] = f"{code}: {message}"
-        if int(job.get("numberRecordsProcessed", 0)) < int(job.get("numberRecordsTotal", 0)):
-            rows = _bulk_results(api, obj, job_id, "successful")
-            succeeded = (succeeded or set()) | {_id15(r.get("sf__Id") or r.get("Id")) for r in rows}
-    for op in chunk:
-        key = _id15(op.record_id)
-        if key in failed:
-            result.add(Outcome(op.key, ok=False, error=failed[key], crm_id=op.record_id))
-        elif succeeded is None or key in succeeded:
-            result.add(Outcome(op.key, ok=True, crm_id=op.record_id))
-        else:
-            result.add(Outcome(op.key, ok=False, error="BULK_UNPROCESSED: the bulk job did not process this record",
-                               crm_id=op.record_id))
-    log.info("bulk2 update of %d %s: %d failed", len(chunk), obj, sum(1 for op in chunk if _id15(op.record_id) in failed))
+            _rejected(chunk, exc, done)
+            return done
+    _by_position(chunk, res, done, default_id=lambda op: op.record_id)
+    return done
 
 
 def _task_record(op: TaskCreate) -> dict[str, Any]:
@@ -212,18 +177,20 @@ def _task_record(op: TaskCreate) -> dict[str, Any]:
     return record
 
 
-def _upsert_tasks(api: SalesforceApi, tasks: list[TaskCreate], result: ApplyResult) -> None:
+def _upsert_tasks(api: SalesforceApi, budget: _Budget, chunk: Sequence[TaskCreate]) -> ApplyResult:
+    """One upsert of up to 200 tasks on their external id; its outcomes."""
+    done = ApplyResult()
     path = f"composite/sobjects/Task/{TASK_KEY_FIELD}"
-    for chunk in _chunks(tasks, COLLECTION_SIZE):
-        what = f"PATCH {path} ({len(chunk)} tasks)"
-        api.ensure_budget(what)
-        body = {"allOrNone": False, "records": [_task_record(op) for op in chunk]}
+    what = f"PATCH {path} ({len(chunk)} tasks)"
+    body = {"allOrNone": False, "records": [_task_record(op) for op in chunk]}
+    with budget.call(what):
         try:
             res = api.restful(what, path, method="PATCH", json=body)
         except Fatal as exc:
-            _rejected(chunk, exc, result)
-            continue
-        _by_position(chunk, res, result)
+            _rejected(chunk, exc, done)
+            return done
+    _by_position(chunk, res, done)
+    return done
 
 
 def _topic_id(api: SalesforceApi, tag: str, create: bool) -> str | None:

@@ -2,6 +2,7 @@
 
 Why not an SDK: see docs/crm-zoho.md §1. Calls used (paths under ``{api_url}/crm/v8``):
 
+    backfill  GET {module}/actions/count, then Bulk Read (zoho_bulk) when a full read reaches bulk_read_threshold
     keys      POST coql  "select id, Modified_Time … order by Modified_Time asc, id asc"        2,000 keys/call
     by id     GET {module}?ids=…&fields=…  (the rows of those keys, and retries)                   100 ids/call
     update    PUT {module} {"data": […], "trigger": []}                                           100 records/call
@@ -13,12 +14,14 @@ Every call is retried per `RetryPolicy`; a 429 whose body names the day's credit
 outlives every attempt, is `QuotaExhausted`. A 401 INVALID_TOKEN gets a new token and repeats the call
 once. Per-record failures, and a batch request refused as a whole (4xx), become
 `Outcome(ok=False, error="CODE: message (field)")`; an exception out of `apply` carries the outcomes
-recorded so far as `exc.partial`. Reading in order, immune to edits: `zoho_paging`; OAuth: `zoho_auth`.
+recorded so far as `exc.partial`. Reading in order, immune to edits: `zoho_paging`; OAuth: `zoho_auth`;
+writing (on `write_concurrency` lanes): `zoho_write`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -28,8 +31,10 @@ import requests
 
 from connector.config import ZohoConnection
 from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
+from connector.crm.concurrency import Lanes, SessionPerThread, in_lane
 from connector.crm.transport import session_for
 from connector.crm.zoho_auth import ZohoTokens
+from connector.crm.zoho_bulk import BulkRead
 from connector.crm.zoho_paging import COQL_LIMIT, KeysetWalk
 from connector.crm.zoho_wire import (
     TRANSPORT_ERRORS,
@@ -39,13 +44,11 @@ from connector.crm.zoho_wire import (
     classify,
     coql_list,
     if_modified_since,
-    is_success,
     parse_time,
-    record_error,
-    wire_value,
 )
-from connector.errors import AuthError, QuotaExhausted, Retriable, RiskbridgeError
-from connector.model import ApplyResult, Cursor, ObjectKind, Outcome, Page, TagAdd, TagRemove, TaskCreate, WritePlan
+from connector.crm.zoho_write import TASK_KEY, TASKS, ZohoWriter
+from connector.errors import AuthError, Retriable
+from connector.model import ApplyResult, Cursor, ObjectKind, Page, WritePlan
 
 __all__ = ["ZohoClient"]
 
@@ -53,8 +56,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 100  # records per write call, ids per read-by-id call
 COQL_IN = 50  # values per COQL `in`
-TASKS = "Tasks"
-TASK_KEY = "Riskbridge_Key"
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -63,7 +64,8 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 class ZohoClient:
-    """One Zoho CRM org. Not thread-safe (one sync run at a time); the token source is."""
+    """One Zoho CRM org. One sync run at a time; within `apply`, the update and task calls of a batch go
+    out on ``conn.write_concurrency`` lanes, each with its own session (the token source is thread-safe)."""
 
     def __init__(self, conn: ZohoConnection, *, objects: dict[str, str] | None = None,
                  policy: RetryPolicy | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -73,10 +75,16 @@ class ZohoClient:
         self._objects: dict[str, str] = {"accounts": "Accounts", "deals": "Deals", **(objects or {})}
         _accounts_url, api_url = conn.urls
         self._session = session_for(api_url, timeout=(min(10.0, conn.timeout_s), conn.timeout_s))
+        self._lane_sessions = SessionPerThread(
+            lambda: session_for(api_url, timeout=(min(10.0, conn.timeout_s), conn.timeout_s)))
+        self.lanes = Lanes(conn.write_concurrency, "zoho")
+        self._counting = threading.Lock()
+        self._accepted: set[str] = set()  # access tokens Zoho answered other than 401 (a handful per run)
         self._calls = 0
         self._credits_remaining: int | None = None
         self._tokens = ZohoTokens(conn, self._send, clock)
-        self._tags_defined: set[tuple[str, str]] = set()
+        self.bulk_run_rows = 10_000  # rows a Bulk Read backfill sorts in memory at a time (`zoho_bulk`)
+        self._writer = ZohoWriter(call=self._call, module=self._module, trigger=list(conn.trigger), lanes=self.lanes)
 
     def __repr__(self) -> str:
         return f"ZohoClient(api_url={self.api_url!r}, calls={self._calls})"
@@ -99,15 +107,19 @@ class ZohoClient:
         return self._tokens.api_url
 
     def close(self) -> None:
+        self.lanes.close()
+        self._lane_sessions.close()
         self._session.close()
 
     # -- HTTP -----------------------------------------------------------------------------------------
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Every HTTP request of this client, token mints included: counted, transport errors classified."""
-        self._calls += 1
+        with self._counting:
+            self._calls += 1
+        session = self._lane_sessions.get() if in_lane() else self._session
         try:
-            resp = self._session.request(method, url, **kwargs)
+            resp = session.request(method, url, **kwargs)
         except TRANSPORT_ERRORS as exc:
             raise Retriable(f"{method} {url.split('?', 1)[0]}: {type(exc).__name__}") from None
         log.debug("%s %s -> %s", method, url.split("?", 1)[0], resp.status_code)
@@ -119,36 +131,49 @@ class ZohoClient:
         return resp
 
     def _call(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-              body: Any = None, headers: dict[str, str] | None = None, batch: bool = False) -> Reply:
-        """One API call with retries; a 401 INVALID_TOKEN refreshes the token once and repeats it."""
+              body: Any = None, headers: dict[str, str] | None = None, batch: bool = False,
+              root: str = "crm/v8", download: Callable[[requests.Response], Any] | None = None) -> Reply:
+        """One API call with retries; a 401 INVALID_TOKEN refreshes the token once and repeats it.
+
+        With `download`, the body is streamed and a 200 answer's `Reply.body` is what `download` makes of it.
+        """
 
         def attempt(token: str) -> Reply:
-            resp = self._send(method, f"{self.api_url}/crm/v8/{path}", params=params, json=body,
-                              headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token}"})
+            resp = self._send(method, f"{self.api_url}/{root}/{path}", params=params, json=body,
+                              headers={**(headers or {}), "Authorization": f"Zoho-oauthtoken {token}"},
+                              **({"stream": True} if download is not None else {}))
+            if resp.status_code != 401:
+                self._accepted.add(token)
+            if download is not None and resp.status_code == 200:
+                return Reply(200, download(resp))
             return classify(resp, what, self._clock, batch=batch)
 
         def once() -> Reply:
-            minted = self._tokens.mint_count
-            token = self._tokens.token()
+            token, fresh = self._tokens.token_minting()
+            # On a lane, a fresh token can die before this call's turn (other lanes use it up when tokens
+            # are short-lived); a wrong data centre was already caught by `check` on the caller's thread.
+            patience = 10 if in_lane() else 1
             while True:  # ends: each pass returns, raises, or rejects a token this call did not mint
-                fresh = self._tokens.mint_count > minted
                 try:
                     return attempt(token)
                 except TokenInvalid:
-                    if fresh:
+                    # A token minted for this call and never accepted: the data centre is wrong. One that
+                    # another lane used meanwhile has merely expired (or been revoked) since.
+                    if fresh and token not in self._accepted:
+                        patience -= 1
+                    if patience == 0:
                         raise AuthError(f"{what}: Zoho rejected a freshly minted access token; check that "
                                         "accounts_url and api_url belong to the org's data centre") from None
                     log.info("%s: access token rejected (INVALID_TOKEN); getting a new one", what)
                     self._tokens.invalidate(token)
-                    minted = self._tokens.mint_count
-                    token = self._tokens.token()
+                    token, fresh = self._tokens.token_minting()
 
         return call_with_retry(once, self._policy, what, exhaust_as_quota=lambda exc: exc.status == 429)
 
     def request(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-                body: Any = None) -> Reply:
-        """One call under ``/crm/v8/`` with this client's retries and token handling (for the admin reader)."""
-        return self._call(method, path, what, params=params, body=body)
+                body: Any = None, root: str = "crm/v8") -> Reply:
+        """One call under ``/{root}/`` (``/crm/v8/`` unless told) with this client's retries and token handling."""
+        return self._call(method, path, what, params=params, body=body, root=root)
 
     def _module(self, kind: ObjectKind | str) -> str:
         return self._objects.get(kind, kind)
@@ -200,23 +225,44 @@ class ZohoClient:
     # -- reading --------------------------------------------------------------------------------------
 
     def extract(self, spec: ObjectSpec, cursor: Cursor | None) -> Iterator[Page]:
+        """A full read of a module holding `bulk_read_threshold` records or more is exported through the Bulk
+        Read API (`zoho_bulk`); any other read is the keyset walk. The export holds every record as it was
+        when the job ran, after the pass began; an edit since has a later stamp than the engine's cursor
+        (capped at the run's start), so the next incremental read meets it."""
+        self._objects[spec.kind] = spec.name
+        threshold = self._conn.bulk_read_threshold
+        first: Reply | None = None
+        if cursor is None and threshold:
+            # The walk's first call tells whether the module fills a page of keys; only then is it worth a count.
+            first = self._call("POST", "coql", f"read {spec.name}", body={"select_query": self._keyset(spec).query()})
+            bulk = BulkRead(self._call, self._policy.sleep, spec, self._select(spec, with_tag=True),
+                            run_rows=self.bulk_run_rows)
+            if bulk.wanted(first, threshold):
+                yield from bulk.pages()
+                return
+        yield from self._walk(spec, cursor, first)
+
+    def _keyset(self, spec: ObjectSpec, cursor: Cursor | None = None) -> KeysetWalk:
+        return KeysetWalk(spec.name, spec.cursor_field, cursor.ts if cursor is not None else None,
+                          limit=max(200, spec.page_size))  # a 200-row call costs 1 credit, 2,000 rows 3
+
+    def _walk(self, spec: ObjectSpec, cursor: Cursor | None, first: Reply | None = None) -> Iterator[Page]:
         """Keys in (Modified_Time, id) order by a COQL keyset (`zoho_paging`), rows by id, 100 per call.
 
         A row whose Modified_Time moved between its key and its fetch was edited meanwhile: the walk
         meets it again at its new key, so it is left for then. Keys of rows handed out already in this
         pass (our own write-backs, a second user edit) are dropped.
         """
-        self._objects[spec.kind] = spec.name
         module, size = spec.name, max(1, spec.page_size)
         fields = ",".join(self._select(spec, with_tag=True))
-        walk = KeysetWalk(module, spec.cursor_field, cursor.ts if cursor is not None else None,
-                          limit=max(200, size))  # a 200-row call costs 1 credit, 2,000 rows 3
+        walk = self._keyset(spec, cursor)
         handed: set[str] = set()
         deferred: set[str] = set()  # rows edited between their key and their fetch
         out: list[dict[str, Any]] = []
         read = again = 0
         while not walk.finished:
-            reply = self._call("POST", "coql", f"read {module}", body={"select_query": walk.query()})
+            reply = first or self._call("POST", "coql", f"read {module}", body={"select_query": walk.query()})
+            first = None
             body = reply.body if isinstance(reply.body, dict) else {}
             keys = walk.keys([r for r in body.get("data") or [] if isinstance(r, dict)])
             info = body.get("info") if isinstance(body.get("info"), dict) else None
@@ -311,105 +357,4 @@ class ZohoClient:
     # -- writing --------------------------------------------------------------------------------------
 
     def apply(self, plan: WritePlan) -> ApplyResult:
-        result = ApplyResult()
-        try:
-            self._apply_updates(plan, result)
-            self._apply_tasks(plan.tasks, result)
-            self._apply_tags(plan.tag_adds, "add_tags", result)
-            self._apply_tags(plan.tag_removes, "remove_tags", result)
-        except RiskbridgeError as exc:
-            if isinstance(exc, QuotaExhausted):
-                result.stopped = str(exc)
-            exc.partial = result  # type: ignore[attr-defined]
-            log.warning("apply stopped after %d of %d ops: %s", len(result.outcomes), len(plan), exc)
-            raise
-        log.info("apply: %d ops, %d failed", len(result.outcomes), len(result.failed))
-        return result
-
-    def _batch(self, method: str, path: str, what: str, body: dict[str, Any], keys: list[str],
-               result: ApplyResult, ids: list[str] | None = None, positions: list[int] | None = None) -> None:
-        """One batch write; records each op key's outcome, matched by record id, else by position.
-
-        `ids[i]` is the record op `keys[i]` is about, `positions[i]` the index of its entry in the request.
-        """
-        try:
-            reply = self._call(method, path, what, body=body, batch=True)
-        except ZohoFatal as exc:  # the request as a whole was refused: every op in it failed
-            for key in keys:
-                result.add(Outcome(key, False, error=exc.detail))
-            return
-        entries = [e for e in ((reply.body or {}).get("data") or []) if isinstance(e, dict)]
-        by_id: dict[str, dict[str, Any]] = {}
-        for item in entries:
-            details = item.get("details")
-            if isinstance(details, dict) and details.get("id") and ids is not None:
-                by_id.setdefault(str(details["id"]), item)
-        for index, key in enumerate(keys):
-            at = positions[index] if positions is not None else index
-            entry: dict[str, Any] | None = by_id.get(ids[index]) if ids is not None else None
-            if entry is None and at < len(entries):
-                entry = entries[at]
-            if entry is None:
-                result.add(Outcome(key, False, error="NO_RESULT: Zoho returned no result for this record"))
-            elif is_success(entry):
-                found = entry.get("details")
-                crm_id = str(found["id"]) if isinstance(found, dict) and found.get("id") else None
-                result.add(Outcome(key, True, crm_id=crm_id))
-            else:
-                result.add(Outcome(key, False, error=record_error(entry)))
-
-    def _apply_updates(self, plan: WritePlan, result: ApplyResult) -> None:
-        for kind in dict.fromkeys(u.object for u in plan.updates):
-            module = self._module(kind)
-            ops = [u for u in plan.updates if u.object == kind]
-            for chunk in _chunks(ops, BATCH):
-                data = [{"id": u.record_id, **{k: wire_value(v) for k, v in u.values.items()}} for u in chunk]
-                self._batch("PUT", module, f"update {module}", {"data": data, "trigger": list(self._conn.trigger)},
-                            [u.key for u in chunk], result, ids=[u.record_id for u in chunk])
-
-    def _apply_tasks(self, tasks: list[TaskCreate], result: ApplyResult) -> None:
-        for chunk in _chunks(tasks, BATCH):
-            data = []
-            for task in chunk:
-                record: dict[str, Any] = {
-                    "Subject": task.subject, "What_Id": {"id": task.record_id}, "$se_module": self._module(task.object),
-                    "Due_Date": wire_value(task.due), "Status": "Not Started", "Priority": task.priority,
-                    "Description": task.description, TASK_KEY: task.key,
-                }
-                if task.owner_id:
-                    record["Owner"] = {"id": task.owner_id}
-                data.append(record)
-            body = {"data": data, "duplicate_check_fields": [TASK_KEY], "trigger": list(self._conn.trigger)}
-            self._batch("POST", f"{TASKS}/upsert", "upsert tasks", body, [t.key for t in chunk], result)
-
-    def _apply_tags(self, ops: list[TagAdd] | list[TagRemove], action: str, result: ApplyResult) -> None:
-        groups: dict[tuple[str, str], list[TagAdd | TagRemove]] = {}
-        for op in ops:
-            groups.setdefault((self._module(op.object), op.tag), []).append(op)
-        for (module, tag), group in groups.items():
-            if action == "add_tags":
-                self._define_tag(module, tag)
-            for chunk in _chunks(group, BATCH):
-                ids = [op.record_id for op in chunk]
-                unique = list(dict.fromkeys(ids))
-                body: dict[str, Any] = {"tags": [{"name": tag}], "ids": unique}
-                if action == "add_tags":
-                    body["over_write"] = False  # never replace the tags users set
-                self._batch("POST", f"{module}/actions/{action}", f"{action} {module}", body,
-                            [op.key for op in chunk], result, ids=ids, positions=[unique.index(i) for i in ids])
-
-    def _define_tag(self, module: str, tag: str) -> None:
-        """Create the tag definition once; DUPLICATE_DATA means it exists already."""
-        if (module, tag) in self._tags_defined:
-            return
-        try:
-            self._call("POST", "settings/tags", f"define tag in {module}", params={"module": module},
-                       body={"tags": [{"name": tag}]})
-        except ZohoFatal as exc:
-            if exc.code != "DUPLICATE_DATA":
-                log.warning("could not define tag %r in %s (%s); adding it to records anyway", tag, module, exc.detail)
-        except AuthError as exc:
-            if "OAUTH_SCOPE_MISMATCH" not in str(exc):
-                raise
-            log.warning("no scope to define tags (ZohoCRM.settings.tags.ALL); adding %r to records anyway", tag)
-        self._tags_defined.add((module, tag))
+        return self._writer.apply(plan)

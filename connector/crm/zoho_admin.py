@@ -5,6 +5,7 @@ Calls (under ``{api_url}/crm/v8``), each through `ZohoClient.request` (retries, 
     fields       GET  settings/fields?module=X          400 INVALID_MODULE = no such module
     who am I     GET  users?type=CurrentUser            profile and role, when the users scope is granted
     tags         GET  settings/tags?module=Accounts
+    bulk scope   GET  /crm/bulk/v8/read/1                 401 OAUTH_SCOPE_MISMATCH = no ZohoCRM.bulk.read
     create field POST settings/fields?module=X  {"fields": [{"field_label", "data_type", "length", ...}]}
     create tag   POST settings/tags?module=X    {"tags": [{"name"}]}   DUPLICATE_DATA = it exists
 
@@ -21,6 +22,7 @@ from connector.admin.metadata import FieldKind, FieldMeta, FieldSpecLike, Object
 from connector.config import ZohoConnection
 from connector.crm.base import RetryPolicy
 from connector.crm.zoho import ZohoClient
+from connector.crm.zoho_bulk import BULK_SCOPE_HINT, bulk_scope_granted
 from connector.crm.zoho_wire import ZohoFatal
 from connector.errors import AuthError, Fatal
 
@@ -82,6 +84,7 @@ class ZohoAdmin:
 
     def __init__(self, conn: ZohoConnection, *, policy: RetryPolicy | None = None) -> None:
         self.client = ZohoClient(conn, policy=policy)
+        self._bulk = conn.bulk_read_threshold > 0
 
     @property
     def api_calls(self) -> int:
@@ -104,6 +107,8 @@ class ZohoAdmin:
             fields = [_field(e) for e in entries if isinstance(e, dict) and e.get("api_name")]
             org.objects[module] = ObjectMeta(module, label=module, fields={f.name: f for f in fields})
         self._who(org)
+        if self._bulk and not bulk_scope_granted(self.client.request):
+            org.scope_warnings["ZohoCRM.bulk.read"] = BULK_SCOPE_HINT
         org.credits_remaining = self.client.credits_remaining
         if tags and org.object("Accounts").exists:
             org.tags["Accounts"] = self._tags("Accounts")

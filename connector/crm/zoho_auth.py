@@ -102,6 +102,16 @@ class ZohoTokens:
             assert self._token is not None
             return self._token.access_token
 
+    def token_minting(self) -> tuple[str, bool]:
+        """`token()`, and whether this very call minted it (lanes share this object, so comparing
+        `mint_count` before and after would count another lane's mint as this call's)."""
+        with self._lock:
+            before = self.mint_count
+            if not self._usable(self._token):
+                self._renew()
+            assert self._token is not None
+            return self._token.access_token, self.mint_count > before
+
     def invalidate(self, access_token: str) -> None:
         """Zoho answered INVALID_TOKEN for this token: never hand it out again."""
         with self._lock:

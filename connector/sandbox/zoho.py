@@ -14,6 +14,7 @@ sandbox's base URL. Routes (all but the token grant need `Authorization: Zoho-oa
     GET|POST /crm/v8/settings/tags?module=
     GET  /crm/v8/settings/modules[/{api_name}], GET /crm/v8/org, GET /crm/v8/users[/{id}]
     POST /crm/v8/coql
+    GET  /crm/v8/{module}/actions/count; POST /crm/bulk/v8/read, GET …/read/{id}[/result]   (zoho_bulk)
 
 Modules are Accounts, Deals, Tasks, Contacts and Campaigns (case-insensitive). `org` picks the org
 variant (`zoho_org`: provisioned, bare or renamed). Tests may replace `clock` to move time.
@@ -35,6 +36,7 @@ from connector.sandbox.faults import FaultInjector
 from connector.sandbox.http import Request, Response, json_response
 from connector.sandbox.view import AccountPage, AccountRow
 from connector.sandbox.zoho_auth import TOO_MANY_TOKENS, ZohoAuth
+from connector.sandbox.zoho_bulk import BULK_SCOPES, BulkReads, count_records
 from connector.sandbox.zoho_data import INPUT_FIELDS, WATCHLIST_TAG, populate
 from connector.sandbox.zoho_fields import MODULES, STAGES, FieldDef, fmt_dt, serving
 from connector.sandbox.zoho_org import field_value, org_schema
@@ -93,6 +95,7 @@ class ZohoApp:
         store = ZohoStore(now=lambda: self.clock(), schema=org_schema(self.org, self.seed))
         populate(store, seed=self.seed, accounts=self._sizes[0], deals_per_account=self._sizes[1], today=self.today)
         self.store = store
+        self.bulk = BulkReads(store, clock=lambda: self.clock())
         self.tokens.clear()
         self.auth.reset_limits()
         self.triggers = []
@@ -130,6 +133,8 @@ class ZohoApp:
         method = request.method
         if parts[:3] == ["oauth", "v2", "token"]:
             return "POST oauth/v2/token", False
+        if parts[:3] == ["crm", "bulk", "v8"]:
+            return f"{method} bulk/" + "/".join(p if i != 1 else "{job_id}" for i, p in enumerate(parts[3:6])), False
         if parts[:2] != ["crm", "v8"] or len(parts) < 3:
             return f"{method} other", False
         rest = parts[2:]
@@ -179,19 +184,21 @@ class ZohoApp:
             if request.method != "POST":
                 return json_response(400, _BAD_METHOD)
             return self.auth.grant(request, self.base_url)
-        if not path.startswith("/crm/v8/"):
+        bulk = path.startswith("/crm/bulk/v8/")
+        if not path.startswith("/crm/v8/") and not bulk:
             return json_response(404, _NOT_FOUND)
-        denied, headers = self.auth.check(request)
+        denied, headers = self.auth.check(request, BULK_SCOPES if bulk else ())
         if denied:
             return denied
         try:
             with serving(self.store.schema.fields):  # the shared reader sees this org's layouts
-                response = self._route(request, [p for p in path.split("/") if p][2:])
+                parts = [p for p in path.split("/") if p]
+                response = self.bulk.route(request, parts[3:]) if bulk else self._route(request, parts[2:])
         except Exception:  # a sandbox bug must still answer in Zoho's error shape
             log.exception("zoho sandbox error on %s %s", request.method, request.path)
             response = self.server_error()
         response.headers.update(headers)
-        if response.body:
+        if response.body and "Content-Disposition" not in response.headers:  # a bulk zip names its own file
             response.headers.update(_EXTRA_HEADERS)
         quota = self.faults.spec.quota_after
         if quota and self.faults.calls * 2 >= quota:  # Zoho shows the header once half is spent
@@ -262,6 +269,9 @@ class ZohoApp:
         elif rest == ["search"]:
             if method == "GET":
                 return search_records(self.store, module, request)
+        elif rest == ["actions", "count"]:
+            if method == "GET":
+                return count_records(self.store, module)
         elif len(rest) == 2 and rest[0] == "actions" and rest[1] in ("add_tags", "remove_tags"):
             if method == "POST":
                 return tag_action(self.store, module, request, None, rest[1] == "add_tags", errors)

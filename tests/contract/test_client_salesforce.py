@@ -68,6 +68,8 @@ def client_for(creds: dict[str, Any], sleeps: list[float], method: str = "jwt", 
     conn = connection(creds, method, **(auth or {}))
     if "api_reserve" in kw:
         conn = conn.model_copy(update={"api_reserve": kw.pop("api_reserve")})
+    if "write_concurrency" in kw:
+        conn = conn.model_copy(update={"write_concurrency": kw.pop("write_concurrency")})
     return SalesforceClient(conn, policy=RetryPolicy(attempts=4, sleep=sleeps.append), bulk_wait=0, **kw)
 
 
@@ -333,7 +335,7 @@ def test_topic_tags(sb: SandboxServer, creds: dict[str, Any]) -> None:
 
 def test_quota_used_up_by_writes_stops_before_the_next_batch(sb: SandboxServer, creds: dict[str, Any]) -> None:
     sleeps: list[float] = []
-    client = client_for(creds, sleeps)
+    client = client_for(creds, sleeps, write_concurrency=1)  # one lane: the stop is before the next call
     ids = list(records(sb, "Account"))[:400]
     client.check([ACCOUNT])
     faults(sb, quota_after=1)  # the first write is the last call of the day: Sforce-Limit-Info says 1/1
@@ -353,7 +355,9 @@ def test_total_requests_403_mid_apply_keeps_partial_outcomes(sb: SandboxServer, 
     plan = WritePlan(updates=[FieldUpdate("deals", i, {"Risk_Flags__c": (None, "over-credit")}, key=f"d:{i}") for i in deals])
     plan.extend(updates(accounts, 12.0))
     client.check([ACCOUNT, DEAL])
-    faults(sb, quota_after=3)  # deals' collections call, bulk job create, upload; closing it gets 403 TotalRequests
+    # the accounts' bulk job is created, uploaded and closed first, then the deals' collections call goes out
+    # while it runs; polling the job gets 403 TotalRequests
+    faults(sb, quota_after=4)
     with pytest.raises(QuotaExhausted) as info:
         client.apply(plan)
     partial: ApplyResult = info.value.partial  # type: ignore[attr-defined]

@@ -211,7 +211,9 @@ def test_a_keyset_read_beyond_2000_rows_uses_no_offset() -> None:
         assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
         assert len(queries) == 2 and all("offset" not in q and " limit 2000" in q for q in queries)
         assert "Modified_Time is not null" in queries[0] and "id > '" in queries[1]
-        assert client.api_calls == 1 + 2 + 21  # one token, two COQL calls of keys, 21 reads of 100 rows by id
+        # one token, two COQL calls of keys, 21 reads of 100 rows by id, and the record count a full read asks
+        # for once its first page of keys is full (is the module big enough for the Bulk Read API?)
+        assert client.api_calls == 1 + 2 + 21 + 1
 
 
 def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
@@ -375,7 +377,7 @@ def test_persistent_429_becomes_quota_exhausted(box: Box) -> None:
 
 
 def test_quota_exhausted_mid_apply_keeps_partial_outcomes(box: Box) -> None:
-    client = client_of(box)
+    client = client_of(box, write_concurrency=1)  # one lane: the first PUT is the one that passes
     client.check([spec()])
     ids = [r["id"] for r in box.records("Accounts")][:250]
     plan = WritePlan(updates=[FieldUpdate("accounts", i, {"Risk_Model_Version": (None, "q")}, f"q:{i}") for i in ids])

@@ -35,7 +35,8 @@ SEED = 11
 METADATA = {
     "salesforce": {"POST oauth2/token", "GET limits", "GET sobjects/Account/describe",
                    "GET sobjects/Opportunity/describe", "GET sobjects/Task/describe"},
-    "zoho": {"POST oauth/v2/token", "GET settings/fields", "GET users", "GET settings/tags"},
+    "zoho": {"POST oauth/v2/token", "GET settings/fields", "GET users", "GET settings/tags",
+             "GET bulk/read/{job_id}"},  # the ZohoCRM.bulk.read probe: asks for a job that does not exist
     "fxiaoke": {"POST /oauth2.0/token", "POST crm/v2/object/describe"},
 }
 # Fxiaoke has no field-creation API: `provision` lists the fields and the admin creates them in the console.

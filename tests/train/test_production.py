@@ -22,7 +22,7 @@ from connector.tables import AssessmentRow  # noqa: E402
 from scoring import read_accounts_csv  # noqa: E402
 from scoring.batch import accounts_batch  # noqa: E402
 from scoring.train import train_scorecard  # noqa: E402
-from scoring.trainmatrix import feature_matrix  # noqa: E402
+from scoring.trainmatrix import training_frame  # noqa: E402
 from tests.conftest import Org, lift_rate_limit, sandbox_config  # noqa: E402
 from tests.train.labelled import AS_OF, labelled_rows, write_csv  # noqa: E402
 
@@ -56,7 +56,7 @@ def test_sync_drift_and_backtest_with_a_trained_card(tmp_path: Path) -> None:
     for day in {r.as_of for r in rows}:
         group = [r for r in rows if r.as_of == day]
         batch = accounts_batch([dict(r.detail["inputs"]) for r in group])
-        matrix = feature_matrix(batch, result.scorecard.lookups, result.candidates, as_of=day)
+        matrix = training_frame(batch, result.scorecard.lookups, result.candidates, result.raw, as_of=day)
         pipe = result.pipeline.predict_proba(matrix)[:, 1]
         assert np.max(np.abs(np.array([r.pd for r in group]) - pipe)) < 1e-9
     # What the CRM now shows is what the run recorded.
