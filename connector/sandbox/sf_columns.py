@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from array import array
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -368,6 +369,17 @@ class Columns:
             getters = self._getters = [(n, c.get if c.odd else c._get)
                                        for n, c in zip(self.names, self.columns, strict=True)]
         return {name: get(i) for name, get in getters}
+
+    def nbytes(self) -> int:
+        """Bytes held by the columns' buffers, tables and odd values (shallow sizes; for benchmarks)."""
+        total = 0
+        for col in self.columns:
+            for part in vars(col).values():
+                if isinstance(part, array | bytearray | list | dict):
+                    total += sys.getsizeof(part)
+                    if isinstance(part, list):
+                        total += sum(sys.getsizeof(v) for v in part if v is not None)
+        return total + sys.getsizeof(self.odd_rows)
 
     def field(self, i: int, name: str) -> Any:
         """One field of record `i` (`MISSING` if it has no such field), decoding nothing else."""
