@@ -12,6 +12,7 @@ rows as they were when it ran, and a million-row result costs a few bytes a row.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any, overload
@@ -24,6 +25,7 @@ __all__ = ["CompactTable", "RefRows", "select"]
 Diff = tuple[Any, ...]  # (field, value, field, value, ...)
 Ref = int | tuple[int, Diff] | dict[str, Any]  # a position, a position with its diff, or a sandbox-made record
 _INTERN_MAX = 200_000
+_RECENT = 4096
 
 
 class CompactTable(MutableMapping[str, Record]):
@@ -36,6 +38,7 @@ class CompactTable(MutableMapping[str, Record]):
         self.extra: dict[str, Record] = {}  # made in the sandbox: later ids, kept in creation (= id) order
         self.defaults: dict[str, Any] = {}  # fields added after generation, with their default
         self._strings: dict[str, str] = {}
+        self._recent: dict[int, Record] = {}  # generated rows decoded lately (never handed out: copies are)
 
     # -- positions -------------------------------------------------------------------------------
     def position(self, ident: str) -> int | None:
@@ -48,7 +51,14 @@ class CompactTable(MutableMapping[str, Record]):
         return n - self.first
 
     def record_at(self, i: int, diff: Diff | None = None) -> Record:
-        rec = self.base.row(i)
+        cached = self._recent.get(i)
+        if cached is None:
+            cached = self._recent[i] = self.base.row(i)
+            if len(self._recent) > _RECENT:  # a write reads its record twice (get, then the diff): keep a few
+                # Readers run on several threads without the store's lock: another may evict first.
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del self._recent[next(iter(self._recent))]
+        rec = dict(cached)
         if self.defaults:
             rec.update(self.defaults)
         if diff:
