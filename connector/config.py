@@ -96,6 +96,8 @@ class SalesforceConnection(_Strict):
     auth: SalesforceAuth
     timeout_s: float = Field(default=120.0, gt=0)
     api_reserve: int = Field(default=1000, ge=0, description="calls left for the org's other integrations")
+    bulk_query_threshold: int = Field(default=50_000, ge=0, description="a full read of at least this many "
+                                      "records goes through a Bulk API 2.0 query job; 0 never")
     # Collections calls of one batch in flight at once. Salesforce allows 25 concurrent long-running
     # requests per org (5 in Developer orgs), shared with every other integration: stay well below.
     write_concurrency: int = Field(default=4, ge=1, le=25, description="write calls in flight at once")

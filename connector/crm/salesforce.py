@@ -13,7 +13,7 @@ here rather than patched (docs/crm-salesforce.md §11):
 - ``api_usage`` is not tracked on every path: a session response hook reads ``Sforce-Limit-Info``.
 
 Module map: `sf_auth` (login), `sf_errors` (classification), `sf_soql` (SOQL and values),
-`sf_write` (apply).
+`sf_bulk_query` (Bulk API 2.0 reads of large backfills), `sf_write` (apply).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from connector.config import SalesforceConnection
 from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy, call_with_retry
 from connector.crm.concurrency import Lanes, SessionPerThread, in_lane
 from connector.crm.sf_auth import Credentials, login
+from connector.crm.sf_bulk_query import BulkQuery
 from connector.crm.sf_errors import classify, parse_limit_info
 from connector.crm.sf_soql import (
     QueryPager,
@@ -69,11 +70,15 @@ class SalesforceClient:
     watchlist Topics (TagAdd/TagRemove). `bulk_wait` is the first Bulk API poll delay in seconds (it
     doubles up to a cap), `bulk_sleep` the wait itself (injected by tests). Collections calls of one
     batch go out on ``conn.write_concurrency`` lanes, each with its own session (`concurrency`).
+    A full read (no cursor) of at least ``conn.bulk_query_threshold`` records goes through a Bulk API 2.0
+    query job (`sf_bulk_query`, polled with the retry policy's sleep) instead of REST ``queryMore``;
+    `bulk_query_page` is its ``maxRecords``.
     """
 
     def __init__(self, conn: SalesforceConnection, *, objects: dict[str, str] | None = None,
                  policy: RetryPolicy | None = None, bulk_threshold: int = 2000, topic_tag: bool = False,
-                 bulk_wait: float = 0.25, bulk_sleep: Callable[[float], None] = time.sleep) -> None:
+                 bulk_wait: float = 0.25, bulk_sleep: Callable[[float], None] = time.sleep,
+                 bulk_query_page: int = 10_000) -> None:
         self.conn = conn
         self.policy = policy or RetryPolicy()
         self.bulk_threshold = bulk_threshold
@@ -81,6 +86,8 @@ class SalesforceClient:
         self.bulk_wait = bulk_wait
         self.bulk_sleep = bulk_sleep
         self.lanes = Lanes(conn.write_concurrency, "salesforce")
+        self.bulk_query_page = bulk_query_page
+        self._types: dict[str, dict[str, str]] = {}  # object -> lower-case field name -> describe type
         self.topic_ids: dict[str, str] = {}  # tag name -> Topic id, learned once per run
         self._objects = {**DEFAULT_OBJECTS, **(objects or {})}
         self._creds = Credentials.resolve(conn)
@@ -209,9 +216,13 @@ class SalesforceClient:
     def query_pages(self, what: str, soql: str, page_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
         """Each server page of a SOQL query, ``attributes`` stripped; every page fetch retried on its own."""
         headers = batch_size_header(page_size)
-        pager = QueryPager()
         log.debug("%s: %s", what, soql)
-        yield pager.advance(self.call(what, lambda sf: sf.query(soql, headers=dict(headers))))
+        yield from self._follow(what, self.call(what, lambda sf: sf.query(soql, headers=dict(headers))), headers)
+
+    def _follow(self, what: str, first: Any, headers: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+        """The pages of a query from its `first` response on, following ``nextRecordsUrl``."""
+        pager = QueryPager()
+        yield pager.advance(first)
         while not pager.finished:
             yield pager.advance(self._next_page(f"{what} (next page)", str(pager.next_url), headers))
 
@@ -249,6 +260,8 @@ class SalesforceClient:
                     raise
                 log.warning("Salesforce has no object %s visible to the integration user", obj)
                 continue
+            self._types[obj] = {str(f["name"]).lower(): str(f.get("type", ""))
+                                for f in (described or {}).get("fields", [])}
             caps.fields[obj] = {
                 f["name"]: FieldInfo(name=f["name"], type=str(f.get("type", "")), updateable=bool(f.get("updateable")),
                                      external_id=bool(f.get("externalId")))
@@ -275,11 +288,31 @@ class SalesforceClient:
         where = f"{spec.cursor_field} >= {soql_datetime(cursor.ts)}" if cursor is not None else None
         soql = select(spec.name, fields, where, f"{spec.cursor_field}, Id")
         read = 0
-        for rows in self.query_pages(f"query {spec.name}", soql, spec.page_size):
+        what, headers = f"query {spec.name}", batch_size_header(spec.page_size)
+        log.debug("%s: %s", what, soql)
+        first = self.call(what, lambda sf: sf.query(soql, headers=dict(headers)))
+        total = int((first or {}).get("totalSize") or 0)
+        threshold = self.conn.bulk_query_threshold
+        if cursor is None and 0 < threshold <= total:
+            # The REST page's totalSize decided it at no extra call; its rows come again from the job.
+            # ORDER BY stays: the engine saves the cursor after each page, so rows must come in cursor order.
+            log.info("full read of %d %s rows: Bulk API 2.0 query (threshold %d)", total, spec.name, threshold)
+            pages = BulkQuery(self, page_records=max(spec.page_size, self.bulk_query_page)).rows(
+                soql, self.field_types(spec.name))
+        else:
+            pages = self._follow(what, first, headers)
+        for rows in pages:
             read += len(rows)
             for chunk in split_rows(rows, spec.page_size):
                 yield Page(chunk)
         log.info("extracted %d %s rows", read, spec.name)
+
+    def field_types(self, obj: str) -> dict[str, str]:
+        """Lower-case field name -> describe type of `obj`, from `check` or one describe call."""
+        if obj not in self._types:
+            described = self.restful(f"describe {obj}", f"sobjects/{obj}/describe") or {}
+            self._types[obj] = {str(f["name"]).lower(): str(f.get("type", "")) for f in described.get("fields", [])}
+        return self._types[obj]
 
     def _by_values(self, spec: ObjectSpec, field: str, values: list[str]) -> Iterator[Page]:
         self._remember(spec)

@@ -17,7 +17,7 @@ from typing import Any
 
 from connector.countries import COUNTRIES, Country
 
-__all__ = ["INDUSTRIES", "STAGES", "Dataset", "User", "firmographics", "generate", "touch_account"]
+__all__ = ["INDUSTRIES", "STAGES", "Dataset", "Generator", "User", "firmographics", "generate", "touch_account"]
 
 # Salesforce's standard Industry picklist values; Zoho's default list is the same family.
 INDUSTRIES: tuple[tuple[str, float], ...] = (
@@ -122,18 +122,37 @@ def _name(rng: random.Random, country: Country, i: int) -> str:
     return f"{name} #{i}" if rng.random() < 0.3 else name
 
 
+class Generator:
+    """The one random stream `generate` draws from, one record at a time.
+
+    For callers that cannot hold a whole dataset (a sandbox of a million accounts): draw every account
+    in index order, then every account's deals in the same order, and the values are `generate`'s.
+    `rng` can be saved (`getstate`) and restored to draw a stretch of records again.
+    """
+
+    def __init__(self, seed: int, today: date) -> None:
+        self.rng = random.Random(seed)
+        self.users = [User(i, _FIRST[(i * 7 + seed) % len(_FIRST)], _LAST[(i * 5 + seed) % len(_LAST)])
+                      for i in range(8)]
+        self.by_code = {c.code: c for c in COUNTRIES}
+        self.now = datetime.combine(today, time(0, 0), tzinfo=UTC)
+
+    def account(self, i: int) -> dict[str, Any]:
+        return _account(self.rng, i, self.by_code, self.now, len(self.users))
+
+    def deal(self, acc: dict[str, Any], j: int) -> dict[str, Any]:
+        return _deal(self.rng, acc, j, self.now)
+
+
 def generate(seed: int, accounts: int, deals_per_account: int, today: date) -> Dataset:
     """Generate `accounts` firms with `deals_per_account` deals each; same seed and day, same data."""
-    rng = random.Random(seed)
-    users = [User(i, _FIRST[(i * 7 + seed) % len(_FIRST)], _LAST[(i * 5 + seed) % len(_LAST)]) for i in range(8)]
-    data = Dataset(users=users)
-    by_code = {c.code: c for c in COUNTRIES}
-    now = datetime.combine(today, time(0, 0), tzinfo=UTC)
+    gen = Generator(seed, today)
+    data = Dataset(users=gen.users)
     for i in range(accounts):
-        data.accounts.append(_account(rng, i, by_code, now, len(users)))
+        data.accounts.append(gen.account(i))
     for acc in data.accounts:
         for j in range(deals_per_account):
-            data.deals.append(_deal(rng, acc, j, now))
+            data.deals.append(gen.deal(acc, j))
     return data
 
 

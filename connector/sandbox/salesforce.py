@@ -152,7 +152,7 @@ class SalesforceApp:
         if parts and parts[0].lower() == "recordcount":
             names = [n for n in (request.arg("sObjects") or "").split(",") if n]
             found = [s for n in names if (s := self.store.schema(n)) is not None]
-            return json_response(200, {"sObjects": [{"count": len(self.store.rows(s.name)), "name": s.name}
+            return json_response(200, {"sObjects": [{"count": self.store.count(s.name), "name": s.name}
                                                     for s in found]})
         if parts:
             return not_found()

@@ -1,7 +1,11 @@
 """Bulk API 2.0 for the sandbox: ingest jobs (CSV in, per-row result CSVs out) and query jobs.
 
-Jobs run synchronously when they are closed (ingest) or created (query), so the first poll already
-sees ``JobComplete``; result CSVs come back in shuffled order, as Salesforce does not keep upload order.
+Ingest jobs run synchronously when they are closed, so the first poll already sees ``JobComplete``;
+result CSVs come back in shuffled order, as Salesforce does not keep upload order. A query job runs its
+SOQL when it is created, but reports ``UploadComplete``, then ``InProgress`` on its first poll and
+``JobComplete`` from the second, as a real org takes a moment: clients must poll, and can abort it
+before it completes. Results are CSV pages of ``maxRecords`` rows, with a header row on every page, nulls
+as empty cells, and the next page's ``Sforce-Locator`` (``null`` after the last).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import csv
 import io
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +43,11 @@ def _job_error(status: int, message: str, code: str = "INVALIDJOB") -> Response:
 class _Job:
     info: dict[str, Any]
     query: Compiled | None = None
-    rows: list[Record] = field(default_factory=list)
+    rows: Sequence[Record] = field(default_factory=list)
     data: bytes | None = None
     header: list[str] = field(default_factory=list)
     results: dict[str, list[list[str]]] = field(default_factory=dict)
+    polls: int = 0
 
     @property
     def delimiter(self) -> str:
@@ -89,6 +95,8 @@ class BulkApi:
         tail = parts[2].lower() if len(parts) > 2 else ""
         if not tail:
             if method == "GET":
+                if job.query is not None:
+                    self._progress(job)
                 return json_response(200, job.info)
             if method == "PATCH":
                 return self._set_state(request, job)
@@ -138,11 +146,9 @@ class BulkApi:
             if q.count:
                 return _job_error(400, "Aggregate Relationships not supported in Bulk Query with CSV content type")
             job.query = q
-            job.rows = q.apply(self.store.rows(q.sobject, deleted=operation == "queryAll"))
+            job.rows = self.store.select(q, deleted=operation == "queryAll")
             info.update({"object": q.sobject, "state": "UploadComplete", "jobType": "V2Query"})
             response = dict(info)
-            info.update({"state": "JobComplete", "numberRecordsProcessed": len(job.rows), "retries": 0,
-                         "totalProcessingTime": 25})
         else:
             s = self.store.schema(str(body.get("object") or ""))
             if s is None:
@@ -184,6 +190,18 @@ class BulkApi:
             return _job_error(400, f"Invalid state transition from {current} to {state}", "INVALIDJOB")
         job.info["systemModstamp"] = self.store.now()
         return json_response(200, job.info)
+
+    def _progress(self, job: _Job) -> None:
+        """A query job polled: ``InProgress`` the first time, ``JobComplete`` after (unless aborted)."""
+        with self._lock:
+            job.polls += 1
+            if job.info["state"] not in ("UploadComplete", "InProgress"):
+                return
+            if job.polls == 1:
+                job.info.update({"state": "InProgress", "systemModstamp": self.store.now()})
+            else:
+                job.info.update({"state": "JobComplete", "numberRecordsProcessed": len(job.rows), "retries": 0,
+                                 "totalProcessingTime": 25 + len(job.rows) // 400, "systemModstamp": self.store.now()})
 
     def _process(self, job: _Job) -> None:
         text = (job.data or b"").decode("utf-8-sig")
@@ -246,13 +264,18 @@ class BulkApi:
     def _query_results(self, request: Request, job: _Job) -> Response:
         q = job.query
         assert q is not None
+        if job.info["state"] != "JobComplete":
+            return _job_error(400, f"Job {job.info['id']} is not complete: its state is {job.info['state']}",
+                              "INVALIDJOBSTATE")
         locator = request.arg("locator") or ""
         try:
             offset = int(base64.b64decode(locator).decode()) if locator and locator != "null" else 0
         except ValueError:
             return _job_error(400, f"Invalid locator: {locator}", "INVALIDLOCATOR")
         try:
-            size = int(request.arg("maxRecords") or 0) or len(job.rows)
+            size = int(request.arg("maxRecords") or 0) or max(1, len(job.rows))
+            if size < 1:
+                raise ValueError(size)
         except ValueError:
             return _job_error(400, "maxRecords must be a positive integer", "INVALIDQUERYPARAMETER")
         chunk = job.rows[offset:offset + size]

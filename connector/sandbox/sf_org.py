@@ -21,7 +21,7 @@ from connector.sandbox.sf_describe import FieldSpec, ObjectSchema, build_schemas
 from connector.sandbox.sf_records import ACCOUNT_INPUTS, DEAL_INPUTS, Record
 from connector.sandbox.sf_values import to_org_value
 
-__all__ = ["OrgLayout", "adapt", "layout_for"]
+__all__ = ["OrgLayout", "adapt", "adapt_record", "adapt_rng", "layout_for"]
 
 _STANDARD_ACCOUNT = {"name": "Name", "owner_id": "OwnerId", "country": "BillingCountry", "industry": "Industry",
                      "currency": "CurrencyIsoCode", "annual_revenue": "AnnualRevenue"}
@@ -183,23 +183,30 @@ def adapt(rows: dict[str, list[Record]], layout: OrgLayout, schemas: dict[str, O
     """Render provisioned records into `layout`'s org: renamed inputs converted, absent fields dropped."""
     if layout.variant == "provisioned":
         return rows
-    out: dict[str, list[Record]] = {}
-    rng = random.Random(seed * 7 + 101)
-    for obj, records in rows.items():
-        fields = schemas[obj].fields if obj in schemas else {}
-        renamed = {"Account": (layout.account_inputs, ACCOUNT_INPUTS),
-                   "Opportunity": (layout.deal_inputs, DEAL_INPUTS)}.get(obj)
-        adapted = []
-        for rec in records:
-            new = {k: v for k, v in rec.items() if k in fields}
-            if renamed is not None:
-                specs, provisioned = renamed
-                new.update({spec.name: to_org_value(spec, rec.get(provisioned[key])) for key, spec in specs.items()})
-            if obj == "Account":
-                new.update(_unrelated_values(rng, layout.unrelated))
-            adapted.append(new)
-        out[obj] = adapted
-    return out
+    rng = adapt_rng(seed)
+    return {obj: [adapt_record(obj, rec, layout, schemas, rng) for rec in records] for obj, records in rows.items()}
+
+
+def adapt_rng(seed: int) -> random.Random:
+    """The stream `adapt_record` draws from: one draw set per Account, in id order."""
+    return random.Random(seed * 7 + 101)
+
+
+def adapt_record(obj: str, rec: Record, layout: OrgLayout, schemas: dict[str, ObjectSchema],
+                 rng: random.Random) -> Record:
+    """One provisioned record rendered into `layout`'s org (itself for a provisioned org)."""
+    if layout.variant == "provisioned":
+        return rec
+    fields = schemas[obj].fields if obj in schemas else {}
+    new = {k: v for k, v in rec.items() if k in fields}
+    renamed = {"Account": (layout.account_inputs, ACCOUNT_INPUTS),
+               "Opportunity": (layout.deal_inputs, DEAL_INPUTS)}.get(obj)
+    if renamed is not None:
+        specs, provisioned = renamed
+        new.update({spec.name: to_org_value(spec, rec.get(provisioned[key])) for key, spec in specs.items()})
+    if obj == "Account":
+        new.update(_unrelated_values(rng, layout.unrelated))
+    return new
 
 
 def _unrelated_values(rng: random.Random, specs: tuple[FieldSpec, ...]) -> Record:

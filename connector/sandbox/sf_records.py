@@ -12,8 +12,9 @@ from connector.sandbox.sf_fields import FieldSpec
 from connector.sandbox.sf_values import fmt_datetime, from_org_value, to_org_value
 from connector.sandbox.sources import duns_number, erp_number
 
-__all__ = ["ACCOUNT_INPUTS", "DEAL_INPUTS", "INTEGRATION_USER", "Record", "build_records", "stage_facts", "touch_account_record",
-           "touch_opportunity_record"]
+__all__ = ["ACCOUNT_INPUTS", "DEAL_INPUTS", "INTEGRATION_USER", "Record", "account_record", "account_stub",
+           "build_records", "deal_record", "human_task", "record_rng", "stage_facts", "task_roll",
+           "touch_account_record", "touch_opportunity_record", "user_records"]
 
 Record = dict[str, Any]
 NewId = Callable[[str], str]
@@ -74,10 +75,10 @@ def _input_value(key: str, value: Any) -> Any:
     return _num(value)
 
 
-def build_records(data: Dataset, seed: int, today: date, new_id: NewId) -> dict[str, list[Record]]:
-    """Every record of the sandbox org for one generated dataset, in creation (= id) order."""
+def user_records(data_users: list[Any], today: date, new_id: NewId) -> list[Record]:
+    """The org's users: the generated humans, then the integration user (last)."""
     users: list[Record] = []
-    for u in data.users:
+    for u in data_users:
         users.append({"Id": new_id("User"), "FirstName": u.first_name, "LastName": u.last_name, "Name": u.name,
                       "Email": u.email, "Username": u.email, "Alias": (u.first_name[:1] + u.last_name[:4]).lower(),
                       "IsActive": True})
@@ -87,56 +88,86 @@ def build_records(data: Dataset, seed: int, today: date, new_id: NewId) -> dict[
     for user in users:
         user.update({"CreatedDate": epoch, "CreatedById": users[0]["Id"], "LastModifiedDate": epoch,
                   "LastModifiedById": users[0]["Id"], "SystemModstamp": epoch})
+    return users
+
+
+def record_rng(seed: int) -> random.Random:
+    """The stream `account_record` and `human_task` draw from: all accounts in order, then the tasks."""
+    return random.Random(seed * 1_000_003 + 17)
+
+
+def account_record(rng: random.Random, acc: dict[str, Any], seed: int, today: date, human: list[Record],
+                   ident: str) -> Record:
+    """One generated account as its Account record (the next draws of `rng` decide editor and override)."""
+    owner = human[acc["owner_index"] % len(human)]["Id"]
+    editor = owner if rng.random() < 0.8 else human[rng.randrange(len(human))]["Id"]
+    rec: Record = {
+        "Id": ident, "IsDeleted": False, "Name": acc["name"], "OwnerId": owner,
+        "Industry": acc.get("industry"), "BillingCountry": acc.get("country_text"),
+        "CurrencyIsoCode": acc.get("currency"), "AnnualRevenue": _num(acc.get("annual_revenue")),
+        "AccountNumber": erp_number(acc["index"]), "DunsNumber": duns_number(acc["index"]),
+        "CreatedDate": _stamp(acc["created_at"]), "CreatedById": owner,
+        "LastModifiedDate": _stamp(acc["modified_at"]), "LastModifiedById": editor,
+        "SystemModstamp": _stamp(acc["modified_at"]),
+    }
+    firm = firmographics(seed, acc)
+    rec.update({"NumberOfEmployees": firm["employees"], "Rating": firm["rating"], "Type": firm["type"]})
+    rec.update({sf: _input_value(key, acc.get(key)) for key, sf in ACCOUNT_INPUTS.items()})
+    rec.update(dict.fromkeys(_OUTPUTS_ACCOUNT))
+    rec["Risk_Watchlist__c"] = False
+    override = rng.random() < 0.01
+    rec["Risk_Override_Tier__c"] = rng.choice(_TIERS) if override else None
+    rec["Risk_Override_Reason__c"] = rng.choice(_OVERRIDE_REASONS) if override else None
+    days = rng.randint(10, 180) * (1 if rng.random() < 0.5 else -1)
+    rec["Risk_Override_Until__c"] = (today + timedelta(days=days)).isoformat() if override else None
+    return rec
+
+
+def account_stub(acc: dict[str, Any], human: list[Record], ident: str) -> Record:
+    """The Account fields a human task reads, from the generated account alone."""
+    return {"Id": ident, "OwnerId": human[acc["owner_index"] % len(human)]["Id"],
+            "CreatedDate": _stamp(acc["created_at"]), "LastModifiedDate": _stamp(acc["modified_at"])}
+
+
+def deal_record(deal: dict[str, Any], account_id: str, currency: Any, human: list[Record], ident: str) -> Record:
+    """One generated deal as its Opportunity record (no random draws)."""
+    probability, closed, won, category = stage_facts(deal["stage"])
+    owner = human[deal["owner_index"] % len(human)]["Id"]
+    rec = {
+        "Id": ident, "IsDeleted": False, "AccountId": account_id, "IsPrivate": False,
+        "Name": deal["name"], "StageName": deal["stage"], "Amount": _num(deal.get("amount")),
+        "Probability": _num(deal.get("probability", probability)), "CloseDate": deal["close_date"],
+        "IsClosed": deal.get("is_closed", closed), "IsWon": deal.get("is_won", won),
+        "ForecastCategoryName": category, "OwnerId": owner, "CurrencyIsoCode": currency,
+        "CreatedDate": _stamp(deal["created_at"]), "CreatedById": owner,
+        "LastModifiedDate": _stamp(deal["modified_at"]), "LastModifiedById": owner,
+        "SystemModstamp": _stamp(deal["modified_at"]),
+        "Payment_Terms_Days__c": _num(deal.get("payment_terms_days")),
+    }
+    rec.update(dict.fromkeys(_OUTPUTS_DEAL))
+    return rec
+
+
+def task_roll(rng: random.Random) -> bool:
+    """Whether the next account (in order) has a human task; `human_task` then draws it."""
+    return rng.random() < 0.15
+
+
+def build_records(data: Dataset, seed: int, today: date, new_id: NewId) -> dict[str, list[Record]]:
+    """Every record of the sandbox org for one generated dataset, in creation (= id) order."""
+    users = user_records(data.users, today, new_id)
     human = users[:-1]
-    rng = random.Random(seed * 1_000_003 + 17)
-    accounts: list[Record] = []
-    for acc in data.accounts:
-        owner = human[acc["owner_index"] % len(human)]["Id"]
-        editor = owner if rng.random() < 0.8 else human[rng.randrange(len(human))]["Id"]
-        rec: Record = {
-            "Id": new_id("Account"), "IsDeleted": False, "Name": acc["name"], "OwnerId": owner,
-            "Industry": acc.get("industry"), "BillingCountry": acc.get("country_text"),
-            "CurrencyIsoCode": acc.get("currency"), "AnnualRevenue": _num(acc.get("annual_revenue")),
-            "AccountNumber": erp_number(acc["index"]), "DunsNumber": duns_number(acc["index"]),
-            "CreatedDate": _stamp(acc["created_at"]), "CreatedById": owner,
-            "LastModifiedDate": _stamp(acc["modified_at"]), "LastModifiedById": editor,
-            "SystemModstamp": _stamp(acc["modified_at"]),
-        }
-        firm = firmographics(seed, acc)
-        rec.update({"NumberOfEmployees": firm["employees"], "Rating": firm["rating"], "Type": firm["type"]})
-        rec.update({sf: _input_value(key, acc.get(key)) for key, sf in ACCOUNT_INPUTS.items()})
-        rec.update(dict.fromkeys(_OUTPUTS_ACCOUNT))
-        rec["Risk_Watchlist__c"] = False
-        override = rng.random() < 0.01
-        rec["Risk_Override_Tier__c"] = rng.choice(_TIERS) if override else None
-        rec["Risk_Override_Reason__c"] = rng.choice(_OVERRIDE_REASONS) if override else None
-        days = rng.randint(10, 180) * (1 if rng.random() < 0.5 else -1)
-        rec["Risk_Override_Until__c"] = (today + timedelta(days=days)).isoformat() if override else None
-        accounts.append(rec)
-    deals: list[Record] = []
-    for deal in data.deals:
-        account = accounts[deal["account_index"]]
-        probability, closed, won, category = stage_facts(deal["stage"])
-        owner = human[deal["owner_index"] % len(human)]["Id"]
-        rec = {
-            "Id": new_id("Opportunity"), "IsDeleted": False, "AccountId": account["Id"], "IsPrivate": False,
-            "Name": deal["name"], "StageName": deal["stage"], "Amount": _num(deal.get("amount")),
-            "Probability": _num(deal.get("probability", probability)), "CloseDate": deal["close_date"],
-            "IsClosed": deal.get("is_closed", closed), "IsWon": deal.get("is_won", won),
-            "ForecastCategoryName": category, "OwnerId": owner, "CurrencyIsoCode": account["CurrencyIsoCode"],
-            "CreatedDate": _stamp(deal["created_at"]), "CreatedById": owner,
-            "LastModifiedDate": _stamp(deal["modified_at"]), "LastModifiedById": owner,
-            "SystemModstamp": _stamp(deal["modified_at"]),
-            "Payment_Terms_Days__c": _num(deal.get("payment_terms_days")),
-        }
-        rec.update(dict.fromkeys(_OUTPUTS_DEAL))
-        deals.append(rec)
-    tasks = [_human_task(rng, acc, today, new_id) for acc in accounts if rng.random() < 0.15]
+    rng = record_rng(seed)
+    accounts = [account_record(rng, acc, seed, today, human, new_id("Account")) for acc in data.accounts]
+    deals = [deal_record(deal, accounts[deal["account_index"]]["Id"],
+                         accounts[deal["account_index"]]["CurrencyIsoCode"], human, new_id("Opportunity"))
+             for deal in data.deals]
+    tasks = [human_task(rng, acc, today, new_id) for acc in accounts if task_roll(rng)]
     return {"User": users, "Account": accounts, "Opportunity": deals, "Task": tasks, "Topic": [],
             "TopicAssignment": []}
 
 
-def _human_task(rng: random.Random, account: Record, today: date, new_id: NewId) -> Record:
+def human_task(rng: random.Random, account: Record, today: date, new_id: NewId) -> Record:
     status = rng.choices(("Not Started", "In Progress", "Completed", "Deferred"), (4, 2, 3, 1))[0]
     stamp = max(account["CreatedDate"], account["LastModifiedDate"])
     priority = rng.choice(("Normal", "Normal", "High", "Low"))

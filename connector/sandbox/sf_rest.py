@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -48,7 +49,7 @@ def _single_error(result: RecordResult) -> Response:
 @dataclass
 class _Cursor:
     query: Compiled
-    rows: list[Record]
+    rows: Sequence[Record]
     batch: int
 
 
@@ -109,13 +110,13 @@ class RestApi:
             q = compile_query(soql, self.store.schemas, self.store.lookup)
         except SoqlError as exc:
             return error(400, exc.code, exc.message)
+        rows: Sequence[Record]
         if q.candidate_ids is not None:
             found = (self.store.get(q.sobject, i) for i in dict.fromkeys(q.candidate_ids))
-            rows = sorted((r for r in found if r is not None and (include_deleted or not r.get("IsDeleted"))),
-                          key=lambda r: r["Id"])  # the same (id) order a scan gives
+            rows = q.apply(sorted((r for r in found if r is not None and (include_deleted or not r.get("IsDeleted"))),
+                                  key=lambda r: r["Id"]))  # the same (id) order a scan gives
         else:
-            rows = self.store.rows(q.sobject, deleted=include_deleted)
-        rows = q.apply(rows)
+            rows = self.store.select(q, deleted=include_deleted)
         if q.count:
             if q.count_field is None:
                 return json_response(200, {"totalSize": len(rows), "done": True, "records": []})
@@ -259,7 +260,7 @@ class RestApi:
         if start is None or end is None:
             return error(400, "INVALID_REPLICATION_DATE", "start and end must be valid dateTime values")
         lo, hi = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-        rows = [r for r in self.store.rows(obj, deleted=True) if lo <= r["SystemModstamp"][:19] <= hi
+        rows = [r for r in self.store.scan(obj, deleted=True) if lo <= r["SystemModstamp"][:19] <= hi
                 and bool(r.get("IsDeleted")) == deleted]
         latest = end.strftime("%Y-%m-%dT%H:%M:00.000+0000")
         if deleted:

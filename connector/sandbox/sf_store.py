@@ -3,23 +3,26 @@
 Records are plain dicts of stored wire values, keyed by field API name. They are copy-on-write: a write
 builds a new dict and swaps it into the table under `Store.lock`, so readers never take the lock and
 always see a whole record (and a query cursor keeps the rows as they were when it ran).
+
+Accounts, Opportunities and Tasks live in `CompactTable`s (`sf_build`, `sf_table`): generated values in
+columns, edits as diffs, so an org of a million accounts fits in a few hundred MiB. Code that reads a
+whole object uses `scan`, `count` or `select` rather than `rows`, which builds every record at once.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator, MutableMapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
-from connector.sandbox.data import generate
+from connector.sandbox.sf_build import build_org
 from connector.sandbox.sf_describe import FieldSpec, ObjectSchema, find
-from connector.sandbox.sf_org import adapt, layout_for
-from connector.sandbox.sf_records import (
-    Record,
-    build_records,
-    touch_account_record,
-    touch_opportunity_record,
-)
+from connector.sandbox.sf_org import layout_for
+from connector.sandbox.sf_query import Compiled
+from connector.sandbox.sf_records import Record, touch_account_record, touch_opportunity_record
+from connector.sandbox.sf_table import CompactTable, select
 from connector.sandbox.sf_values import IdFactory, fmt_datetime, normalize_id, parse_datetime
 
 __all__ = ["Store"]
@@ -35,7 +38,7 @@ class Store:
         self.seed, self.accounts, self.deals_per_account, self.today = seed, accounts, deals_per_account, today
         self.layout = layout_for(org, seed)
         self.lock = threading.RLock()
-        self.tables: dict[str, dict[str, Record]] = {}
+        self.tables: dict[str, MutableMapping[str, Record]] = {}
         self.reset()
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -49,23 +52,18 @@ class Store:
             self._keyed = {name: self._keyed_fields(name) for name in self.schemas}
             start = 1_000_000 + (self.seed * 7919) % 5_000_000
             self._ids = {name: IdFactory(s.prefix, start) for name, s in self.schemas.items()}
-            data = generate(self.seed, self.accounts, self.deals_per_account, self.today)
-            rows = adapt(build_records(data, self.seed, self.today, self.new_id), self.layout, self.schemas,
-                         self.seed)
-            self.tables = {name: {r["Id"]: r for r in rows.get(name, [])} for name in self.schemas}
-            users = rows["User"]
-            self.integration_user_id: str = users[-1]["Id"]
-            self.human_user_ids: list[str] = [u["Id"] for u in users[:-1]]
             self._unique: dict[tuple[str, str], dict[str, set[str]]] = {}
             self._pairs: dict[tuple[str, str], str] = {}
-            for name, table in self.tables.items():
-                for rec in table.values():
-                    self._index(name, None, rec)
-            stamps = [r["SystemModstamp"] for t in self.tables.values() for r in t.values() if r.get("SystemModstamp")]
-            floor = parse_datetime(max(stamps)) if stamps else None
+            built = build_org(self.seed, self.accounts, self.deals_per_account, self.today, self.layout,
+                              self.schemas, self._ids, lambda obj, rec: self._index(obj, None, rec))
+            self.tables = built.tables
+            users = built.users
+            self.integration_user_id: str = users[-1]["Id"]
+            self.human_user_ids: list[str] = [u["Id"] for u in users[:-1]]
+            floor = parse_datetime(built.latest_stamp) if built.latest_stamp else None
             self._floor = floor or datetime.now(UTC).replace(microsecond=0)
             self._touch_rng = random.Random(self.seed * 31 + 5)
-            self._touch_order: dict[str, list[str]] = {}
+            self._touch_order: dict[str, list[Any]] = {}
             self._touch_pos: dict[str, int] = {}
 
     def new_id(self, obj: str) -> str:
@@ -93,8 +91,11 @@ class Store:
             self._keyed[obj] = self._keyed_fields(obj)
             default = (spec.default if spec.default is not None else False) if spec.type == "boolean" else None
             table = self.tables[obj]
-            for ident, rec in list(table.items()):
-                table[ident] = {**rec, spec.name: default}
+            if isinstance(table, CompactTable):
+                table.add_default(spec.name, default)
+            else:
+                for ident, rec in list(table.items()):
+                    table[ident] = {**rec, spec.name: default}
             # Sub-second on purpose: a describe cached earlier in the same second (If-Modified-Since) is stale.
             self.schema_changed = datetime.now(UTC)
 
@@ -120,9 +121,32 @@ class Store:
         return self.get(obj, ident) if obj else None
 
     def rows(self, obj: str, *, deleted: bool = False) -> list[Record]:
-        """A snapshot of the object's records in id order; deleted ones only when asked."""
-        snapshot = list(self.tables[obj].values())  # one C-level copy: safe against concurrent writers
+        """A snapshot of the object's records in id order; deleted ones only when asked.
+
+        Builds every record: for a large object, read with `scan` or `select` instead.
+        """
+        table = self.tables[obj]
+        # A plain table is copied in one C-level step: safe against concurrent writers.
+        snapshot = list(table.records()) if isinstance(table, CompactTable) else list(table.values())
         return snapshot if deleted else [r for r in snapshot if not r.get("IsDeleted")]
+
+    def scan(self, obj: str, *, deleted: bool = False) -> Iterator[Record]:
+        """The object's records in id order, built one at a time."""
+        table = self.tables[obj]
+        records = table.records() if isinstance(table, CompactTable) else iter(list(table.values()))
+        return records if deleted else (r for r in records if not r.get("IsDeleted"))
+
+    def count(self, obj: str) -> int:
+        """How many live (not deleted) records the object has."""
+        table = self.tables[obj]
+        return table.live_count() if isinstance(table, CompactTable) else sum(1 for _ in self.scan(obj))
+
+    def select(self, q: Compiled, *, deleted: bool = False) -> Sequence[Record]:
+        """The rows of compiled query `q` over its whole object; large objects answer with references."""
+        table = self.tables[q.sobject]
+        if isinstance(table, CompactTable):
+            return select(table, q, deleted=deleted)
+        return q.apply(self.rows(q.sobject, deleted=deleted))
 
     def matches(self, obj: str, field: str, value: str) -> set[str]:
         """Ids of live records whose unique or external-id `field` equals `value` (case-insensitive)."""
@@ -179,7 +203,7 @@ class Store:
         with self.lock:
             order = self._touch_order.get(obj)
             if order is None:
-                order = [r["Id"] for r in self.rows(obj)]
+                order = self._live_ids(obj)
                 self._touch_rng.shuffle(order)
                 self._touch_order[obj] = order
             touched: list[str] = []
@@ -188,12 +212,35 @@ class Store:
                 pos = self._touch_pos.get(obj, 0)
                 self._touch_pos[obj] = (pos + 1) % len(order)
                 tried += 1
-                rec = self.tables[obj].get(order[pos])
+                ident = order[pos]
+                rec = self.tables[obj].get(ident if isinstance(ident, str) else self._id_at(obj, ident))
                 if rec is None or rec.get("IsDeleted"):
                     continue
                 self.put(obj, self._edited(obj, rec))
                 touched.append(rec["Id"])
             return touched
+
+    def _live_ids(self, obj: str) -> list[Any]:
+        """Live records in id order: ids, or positions for a compact table's generated records (smaller)."""
+        table = self.tables[obj]
+        if not isinstance(table, CompactTable):
+            return [r["Id"] for r in self.rows(obj)]
+        out: list[Any] = []
+        for ref in table.refs():
+            if isinstance(ref, dict):
+                if not ref.get("IsDeleted"):
+                    out.append(ref["Id"])
+            elif isinstance(ref, tuple):
+                if not table.resolve(ref).get("IsDeleted"):
+                    out.append(ref[0])
+            else:
+                out.append(ref)  # generated and never edited: generated records are live
+        return out
+
+    def _id_at(self, obj: str, position: int) -> str:
+        table = self.tables[obj]
+        assert isinstance(table, CompactTable)
+        return IdFactory(table.prefix, table.first + position)()
 
     def _edited(self, obj: str, rec: Record) -> Record:
         rng = self._touch_rng
