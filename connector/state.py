@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from connector import audit as audit_log
 from connector.errors import ConfigError, ConfigProblem, StateStoreError, StateStoreUnreachable
-from connector.migrations import SchemaTooNew, upgrade
+from connector.migrations import SchemaTooNew, current_revision, upgrade
 from connector.model import Cursor, Deal
 from connector.secret_refs import resolve_secret
 from connector.store_url import check_state_url, display_url, is_reference
@@ -93,19 +93,40 @@ class StateStore:
         problems = check_state_url(url, source="state_url", key="state_url", literal=False)
         if problems:
             raise StateStoreError(problems)
-        try:
+        self._sqlite = url.startswith("sqlite")
+        with self._opening():
             self.engine: Engine = create_engine(url, future=True)
-            if url.startswith("sqlite"):
+            if self._sqlite:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            if migrate:
-                upgrade(self.engine)
+        if migrate:
+            try:
+                self.upgrade()
+            except StateStoreError:
+                self.engine.dispose()
+                raise
+
+    def upgrade(self) -> list[str]:
+        """Bring the schema to the newest revision under the migration lock; returns the revisions applied."""
+        with self._opening():
+            return upgrade(self.engine)
+
+    def revision(self) -> str | None:
+        """The schema revision the store is at (None: empty, or made before Alembic)."""
+        with self._opening():
+            return current_revision(self.engine)
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Errors of opening or migrating the store as configuration errors that never show the password."""
+        try:
+            yield
         except SchemaTooNew as exc:
             raise StateStoreError([ConfigProblem("state store", "state_url", f"{self.url}: {exc}",
                                                  "a store is never downgraded by riskbridge")]) from None
         except OperationalError as exc:
             problem = [ConfigProblem("state store", "state_url", f"{self.url}: cannot open the state store: "
                                      f"{_reason(exc)}", _OPEN_HINT)]
-            if url.startswith("sqlite"):
+            if self._sqlite:
                 raise StateStoreError(problem) from None
             raise StateStoreUnreachable(problem) from None
         except (SQLAlchemyError, ImportError, OSError) as exc:

@@ -10,7 +10,10 @@ from connector.migrations.upgrade import (
     current_revision,
     head_revision,
     history,
+    legacy_version,
+    pending,
     upgrade,
 )
 
-__all__ = ["SchemaTooNew", "alembic_config", "current_revision", "head_revision", "history", "upgrade"]
+__all__ = ["SchemaTooNew", "alembic_config", "current_revision", "head_revision", "history", "legacy_version",
+           "pending", "upgrade"]

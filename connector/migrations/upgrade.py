@@ -17,7 +17,7 @@ from connector.migrations import legacy
 from connector.migrations.lock import exclusive
 
 __all__ = ["Revision", "SchemaTooNew", "alembic_config", "current_revision", "head_revision", "history",
-           "upgrade"]
+           "legacy_version", "pending", "upgrade"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,17 @@ def current_revision(engine: Engine) -> str | None:
         return _at(connection)
 
 
+def legacy_version(engine: Engine) -> int | None:
+    """The hand-rolled schema version of a store made before Alembic (None: not such a store)."""
+    with engine.connect() as connection:
+        return legacy.hand_version(connection)
+
+
+def pending(engine: Engine) -> list[str]:
+    """The revisions `upgrade` would apply, oldest first."""
+    return _pending(current_revision(engine))
+
+
 def _pending(at: str | None) -> list[str]:
     """The revisions from `at` to head, oldest first; raises SchemaTooNew for a revision we do not know."""
     scripts = _scripts()
@@ -102,8 +113,8 @@ def upgrade(engine: Engine) -> list[str]:
         at = _at(connection)
         if at is None:
             legacy.adopt(connection)
-        pending = _pending(at)
-        if pending:
+        todo = _pending(at)
+        if todo:
             command.upgrade(alembic_config(connection=connection), "head")
-            log.info("state store schema upgraded to revision %s (applied %s)", pending[-1], ", ".join(pending))
-        return pending
+            log.info("state store schema upgraded to revision %s (applied %s)", todo[-1], ", ".join(todo))
+        return todo
