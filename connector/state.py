@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -98,6 +99,9 @@ class StateStore:
             self.engine: Engine = create_engine(url, future=True)
             if self._sqlite:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
+        # A store nobody closed still closes its pooled connections when it goes (a PostgreSQL connection
+        # left to the garbage collector warns, and holds a server slot until then).
+        weakref.finalize(self, self.engine.dispose)
         if migrate:
             try:
                 self.upgrade()

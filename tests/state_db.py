@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-__all__ = ["ADMIN_URL", "fresh_postgresql", "need_postgresql", "on_postgresql", "sqlite_url"]
+__all__ = ["ADMIN_URL", "fresh_postgresql", "fresh_postgresql_database", "need_postgresql", "on_postgresql", "sqlite_url"]
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SWITCH = "RBTEST_STATE"
@@ -46,6 +46,22 @@ def need_postgresql() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI provides PostgreSQL, yet: {reason}")
         pytest.skip(reason)
+
+
+@contextmanager
+def fresh_postgresql_database(prefix: str = "rb_state") -> Iterator[str]:
+    """The URL of an empty database of its own (for what is scoped per database: advisory locks), dropped after."""
+    need_postgresql()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @contextmanager
