@@ -14,9 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
-__all__ = ["ADMIN_URL", "fresh_postgresql", "fresh_postgresql_database", "need_postgresql", "on_postgresql", "sqlite_url"]
+__all__ = ["ADMIN_URL", "fresh_postgresql", "fresh_postgresql_database", "need_postgresql", "on_postgresql",
+           "sqlite_url", "stored_bytes"]
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SWITCH = "RBTEST_STATE"
@@ -82,6 +83,22 @@ def fresh_postgresql(prefix: str = "rb_state") -> Iterator[str]:
                               "AND pid <> pg_backend_pid()"), {"a": name})
             conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
         admin.dispose()
+
+
+def stored_bytes(url: str) -> bytes:
+    """Everything a state store holds, to search for what must never be stored: an SQLite file's bytes (its
+    write-ahead log too), or the text of every row of every table of a PostgreSQL store."""
+    if url.startswith("sqlite"):
+        path = Path(url.split("sqlite:///", 1)[1])
+        wal = path.with_name(path.name + "-wal")
+        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        tables = inspect(conn).get_table_names()
+        text_of = "\n".join(repr(tuple(row)) for table in tables
+                            for row in conn.exec_driver_sql(f'SELECT * FROM "{table}"'))
+    engine.dispose()
+    return text_of.encode()
 
 
 def sqlite_url(folder: Path, name: str = "state.db") -> str:
