@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.11, pip and make:
 #   make demo   installs riskbridge and runs the demo sync against a local Salesforce sandbox
-#   make test   installs riskbridge with its dev tools and runs ruff, mypy and the test suite (slow tests deselected)
+#   make test   installs riskbridge with its dev tools and runs ruff, mypy and the test suite (slow tests deselected),
+#               then the end-to-end suite again with its state in PostgreSQL (127.0.0.1:5432; skipped if absent)
 #   make test-all  the same, with the slow suites too (the full fault matrix, 30+ crash kills)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -20,11 +21,13 @@ test: install
 	$(VENV)/bin/ruff check connector scoring tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+	RBTEST_STATE=postgresql $(PY) -m pytest tests/e2e
 
 test-all: install
 	$(VENV)/bin/ruff check connector scoring tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -m "slow or not slow"
+	RBTEST_STATE=postgresql $(PY) -m pytest -m "slow or not slow" tests/e2e
 
 bench: install
 	$(PY) bench/bench_sandbox.py

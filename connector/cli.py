@@ -32,6 +32,7 @@ from connector.errors import (
     Retriable,
     RiskbridgeError,
 )
+from connector.state_cli import state_app
 
 if TYPE_CHECKING:
     from connector.config import Config
@@ -73,6 +74,7 @@ def _root(
 sandbox_app = typer.Typer(help="Local wire-compatible CRM sandboxes for tests, demos and benchmarks.",
                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(state_app, name="state")
 
 out = Console(emoji=False)  # ":smile:" in a CRM value stays text
 err = Console(stderr=True, emoji=False)

@@ -4,6 +4,7 @@
     ├── ConfigError            fix the config or mapping file; nothing was sent (exit 2)
     │   ├── MappingError
     │   └── StateStoreError    the state store cannot be opened (state_url, a damaged database)
+    │       └── StateStoreUnreachable  its database server did not answer
     ├── JobBusy                another run of the job holds its lock; try again later (exit 2)
     ├── ConnectionFailed       the CRM cannot be reached or refused our credentials (exit 3)
     │   └── AuthError
@@ -33,6 +34,7 @@ __all__ = [
     "Retriable",
     "RiskbridgeError",
     "StateStoreError",
+    "StateStoreUnreachable",
 ]
 
 
@@ -71,6 +73,10 @@ class MappingError(ConfigError):
 
 class StateStoreError(ConfigError):
     """The state store named by ``state_url`` cannot be opened or is not a riskbridge database."""
+
+
+class StateStoreUnreachable(StateStoreError):
+    """The state store's database server did not answer (``riskbridge state`` exits 3 on it)."""
 
 
 class JobBusy(RiskbridgeError):

@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, insert, select, text, update
+from sqlalchemy import create_engine, delete, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DatabaseError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connector import audit as audit_log
-from connector.errors import ConfigError, ConfigProblem, StateStoreError
+from connector.errors import ConfigError, ConfigProblem, StateStoreError, StateStoreUnreachable
+from connector.migrations import SchemaTooNew, current_revision, upgrade
 from connector.model import Cursor, Deal
 from connector.secret_refs import resolve_secret
 from connector.store_url import check_state_url, display_url, is_reference
 from connector.tables import (
-    AUDIT_CHAIN_VERSION,
-    MIGRATIONS,
-    SCHEMA_VERSION,
     AssessmentRow,
     AuditRow,
     Base,
@@ -41,7 +40,6 @@ from connector.tables import (
     PendingWriteRow,
     RescoreRow,
     RunRow,
-    SchemaVersion,
     SourceKeyRow,
     SourceStateRow,
     WatchRow,
@@ -81,11 +79,12 @@ def _chunks(ids: Iterable[str], size: int = 500) -> Iterator[list[str]]:
 class StateStore:
     """All reads and writes of riskbridge's own state."""
 
-    def __init__(self, url: str) -> None:
-        """Open (and create or migrate) the store; `url` may be a secret reference (``env:``/``file:``).
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        """Open the store, creating it or upgrading its schema to the newest revision unless `migrate` is
+        False (`state current` only looks); `url` may be a secret reference (``env:``/``file:``).
 
         Raises `StateStoreError` (a configuration error) when it cannot be opened, naming the URL with its
-        password masked."""
+        password masked; `StateStoreUnreachable` when the database server did not answer."""
         if is_reference(url):
             try:
                 url = resolve_secret(url, "state_url").get_secret_value()
@@ -95,32 +94,48 @@ class StateStore:
         problems = check_state_url(url, source="state_url", key="state_url", literal=False)
         if problems:
             raise StateStoreError(problems)
-        try:
+        self._sqlite = url.startswith("sqlite")
+        with self._opening():
             self.engine: Engine = create_engine(url, future=True)
-            if url.startswith("sqlite"):
+            if self._sqlite:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            self._migrate()
+        # A store nobody closed still closes its pooled connections when it goes (a PostgreSQL connection
+        # left to the garbage collector warns, and holds a server slot until then).
+        weakref.finalize(self, self.engine.dispose)
+        if migrate:
+            try:
+                self.upgrade()
+            except StateStoreError:
+                self.engine.dispose()
+                raise
+
+    def upgrade(self) -> list[str]:
+        """Bring the schema to the newest revision under the migration lock; returns the revisions applied."""
+        with self._opening():
+            return upgrade(self.engine)
+
+    def revision(self) -> str | None:
+        """The schema revision the store is at (None: empty, or made before Alembic)."""
+        with self._opening():
+            return current_revision(self.engine)
+
+    @contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Errors of opening or migrating the store as configuration errors that never show the password."""
+        try:
+            yield
+        except SchemaTooNew as exc:
+            raise StateStoreError([ConfigProblem("state store", "state_url", f"{self.url}: {exc}",
+                                                 "a store is never downgraded by riskbridge")]) from None
+        except OperationalError as exc:
+            problem = [ConfigProblem("state store", "state_url", f"{self.url}: cannot open the state store: "
+                                     f"{_reason(exc)}", _OPEN_HINT)]
+            if self._sqlite:
+                raise StateStoreError(problem) from None
+            raise StateStoreUnreachable(problem) from None
         except (SQLAlchemyError, ImportError, OSError) as exc:
             raise StateStoreError([ConfigProblem("state store", "state_url", f"{self.url}: cannot open the state "
                                                  f"store: {_reason(exc)}", _OPEN_HINT)]) from None
-
-    def _migrate(self) -> None:
-        Base.metadata.create_all(self.engine)
-        with Session(self.engine) as s, s.begin():
-            current = s.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()).limit(1))
-            if current is None:
-                s.add(SchemaVersion(version=SCHEMA_VERSION))
-                return
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS.get(version, []):
-                    s.execute(text(statement))
-                if version == AUDIT_CHAIN_VERSION:  # vouch for the rows written before the chain, from now on
-                    chained = audit_log.chain_unchained(s)
-                    if chained:
-                        log.warning("audit: %d entries written before the audit log was hash-chained were "
-                                    "chained now; the chain vouches for them from this moment only", chained)
-                s.add(SchemaVersion(version=version))
-                log.info("state store migrated to schema version %d", version)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -472,13 +487,15 @@ class StateStore:
 
     # --- the per-job lease --------------------------------------------------------------------------
     def acquire(self, job: str, owner: str, ttl: timedelta, take_over: Callable[[str], bool] | None = None) -> bool:
-        """Take the job's lease unless another live owner holds it. Atomic on SQLite and PostgreSQL.
+        """Take the job's lease unless another live owner holds it. Atomic on SQLite and PostgreSQL: one
+        statement inserts the lease, or renews it where it expired or is ours, and returns the row only when
+        it did; of replicas racing for it, PostgreSQL's row lock on the conflicting key lets exactly one win.
 
         `take_over(holder)` may declare the current holder dead (a crashed process on this host)."""
         now = _now()
         if take_over is not None:
-            with self.session() as s:
-                holder = s.get(LockRow, job)
+            with self.session() as s:  # FOR UPDATE: a replica renewing the lease meanwhile waits for this verdict
+                holder = s.scalar(select(LockRow).where(LockRow.job == job).with_for_update())
                 if holder is not None and holder.owner != owner and take_over(holder.owner):
                     log.warning("job %s: taking over the lock of %s, which is no longer running", job, holder.owner)
                     s.delete(holder)
@@ -489,9 +506,7 @@ class StateStore:
             index_elements=["job"], set_={"owner": owner, "expires_at": now + ttl},
             where=(table.c.expires_at < now) | (table.c.owner == owner))
         with self.session() as s:
-            s.execute(statement)
-            holder = s.get(LockRow, job)
-            return holder is not None and holder.owner == owner
+            return s.execute(statement.returning(table.c.owner)).scalar() == owner
 
     def has_synced(self, job: str) -> bool:
         """True once a real (not dry) run of the job has finished with success."""
@@ -506,6 +521,7 @@ class StateStore:
                 status="failed", error="abandoned: the process ended without finishing the run", finished_at=_now()))
 
     def release(self, job: str, owner: str) -> None:
+        """Give the lease back; a lease another owner has taken over meanwhile is left alone."""
         with self.session() as s:
             s.execute(delete(LockRow).where(LockRow.job == job, LockRow.owner == owner))
 

@@ -1,4 +1,6 @@
-"""The state store's tables (SQLAlchemy 2 declarative models) and the schema version."""
+"""The state store's tables (SQLAlchemy 2 declarative models): the schema at the newest Alembic revision.
+
+A change here needs a revision in connector/migrations/versions/ (tests/state checks the two agree)."""
 
 from __future__ import annotations
 
@@ -9,22 +11,14 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Te
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "AUDIT_CHAIN_VERSION", "MIGRATIONS", "SCHEMA_VERSION", "AssessmentRow", "AuditRow", "Base", "CursorRow",
+    "AssessmentRow", "AuditRow", "Base", "CursorRow",
     "DealRow", "HistoryRow", "IssueRow", "LockRow", "OutboxRow", "PendingWriteRow", "RescoreRow", "RunRow",
-    "SchemaVersion", "SourceKeyRow", "SourceStateRow", "WatchRow",
+    "SourceKeyRow", "SourceStateRow", "WatchRow",
 ]
-
-SCHEMA_VERSION = 2
-AUDIT_CHAIN_VERSION = 2  # the migration that made the audit log a hash chain (`StateStore` chains old rows)
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
-
-
-class SchemaVersion(Base):
-    __tablename__ = "schema_version"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class RunRow(Base):
@@ -157,8 +151,6 @@ class AuditRow(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
 
 
-
-
 class PendingWriteRow(Base):
     """A field update sent to the CRM whose answer is not recorded yet. Settled with its audit entry; one left
     behind (the process was killed, every answer was lost) is read back from the CRM by the next run and
@@ -192,19 +184,6 @@ class LockRow(Base):
     job: Mapped[str] = mapped_column(String(100), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime]
-
-
-# Each migration moves the schema from version N-1 to N. create_all makes new tables; columns added
-# to existing tables in later versions go here as ALTER statements.
-MIGRATIONS: dict[int, list[str]] = {
-    # The audit log becomes a hash chain; `StateStore` then chains the rows schema 1 wrote.
-    AUDIT_CHAIN_VERSION: [
-        "ALTER TABLE audit ADD COLUMN job VARCHAR(100)", "ALTER TABLE audit ADD COLUMN key VARCHAR(200)",
-        "ALTER TABLE audit ADD COLUMN prev_hash VARCHAR(64)", "ALTER TABLE audit ADD COLUMN hash VARCHAR(64)",
-        "CREATE INDEX IF NOT EXISTS ix_audit_job ON audit (job)",
-        "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)",
-    ],
-}
 
 
 class SourceStateRow(Base):

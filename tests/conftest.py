@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ import requests
 
 from connector.config import Config, load_config
 from connector.crm.base import RetryPolicy
-from connector.sandbox import FaultSpec, SandboxServer, running_sandbox
+from connector.sandbox import FaultSpec, SandboxServer, client_config, running_sandbox
 from connector.sandbox.client_config import write_config
+from tests.state_db import fresh_postgresql, on_postgresql, sqlite_url
 
 
 @dataclass(frozen=True)
@@ -187,3 +189,32 @@ def config(config_path: Path) -> Config:
 def no_wait() -> RetryPolicy:
     """Retries without sleeping: tests never wait for backoff."""
     return RetryPolicy(attempts=4, sleep=lambda _s: None)
+
+
+@pytest.fixture(autouse=True)
+def state_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Under ``RBTEST_STATE=postgresql`` every config a test writes without a state_url keeps its state in a
+    fresh PostgreSQL schema (one per config file, as SQLite gets one file per config), dropped afterwards."""
+    if not on_postgresql():
+        yield "sqlite"
+        return
+    with ExitStack() as stores:
+        urls: dict[Path, str] = {}
+
+        def postgresql_beside(config: Path) -> str:
+            if config not in urls:
+                urls[config] = stores.enter_context(fresh_postgresql("rb_e2e"))
+            return urls[config]
+
+        monkeypatch.setattr(client_config, "default_state_url", postgresql_beside)
+        yield "postgresql"
+
+
+@pytest.fixture
+def state_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh state store's URL: an SQLite file, or a PostgreSQL schema under ``RBTEST_STATE=postgresql``."""
+    if on_postgresql():
+        with fresh_postgresql("rb_unit") as url:
+            yield url
+    else:
+        yield sqlite_url(tmp_path)

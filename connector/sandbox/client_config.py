@@ -16,6 +16,12 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
 
 
+def default_state_url(config: Path) -> str:
+    """The state store a written config names unless told otherwise: an SQLite file beside it (the test
+    suite swaps this for a PostgreSQL schema per file under ``RBTEST_STATE=postgresql``)."""
+    return f"sqlite:///{config.with_suffix('.db')}"
+
+
 def write_config(path: str | Path, crm: str, credentials: dict[str, Any], *, state_url: str | None = None,
                  accounts_only: bool = False, org: str = "provisioned") -> Path:
     """Write `path` (and, for Salesforce, the JWT key beside it, mode 0600); returns the config path.
@@ -25,7 +31,7 @@ def write_config(path: str | Path, crm: str, credentials: dict[str, Any], *, sta
     """
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    state = state_url or f"sqlite:///{target.with_suffix('.db')}"
+    state = state_url or default_state_url(target)
     objects = '["accounts"]' if accounts_only else '["accounts", "deals"]'
     lines = [
         f"# riskbridge config for the {crm} sandbox (written by `riskbridge sandbox serve --write-config`).",

@@ -100,8 +100,9 @@ TAMPERING = [
 
 @pytest.mark.parametrize("crm", ["salesforce"])
 def test_audit_verify_names_the_first_bad_entry_after_each_kind_of_tampering(
-        org: Org, config: Config, config_path: Path, no_wait: RetryPolicy, tmp_path: Path) -> None:
-    Sync(config, policy=no_wait).run()
+        org: Org, config_path: Path, no_wait: RetryPolicy, tmp_path: Path) -> None:
+    config_path = with_state(config_path, tmp_path / "live.db")  # tampers with SQLite files, on either test run
+    Sync(load_config(config_path), policy=no_wait).run()
     live = db_path(config_path)
     pristine = tmp_path / "pristine.db"
     copy_db(live, pristine)

@@ -119,9 +119,9 @@ def _one_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def test_sync_json_prints_one_object_on_every_exit_path(org: Org, config_path: Path) -> None:
     import socket
-    import sqlite3
     from datetime import timedelta
 
+    from connector.config import load_config
     from connector.state import StateStore
 
     env = cli_env()
@@ -135,22 +135,24 @@ def test_sync_json_prints_one_object_on_every_exit_path(org: Org, config_path: P
     ok = run_cli(sync, env)
     assert ok.returncode == 0 and _one_json(ok)["status"] == "success", ok.stderr
 
-    state_db = config_path.with_suffix(".db")
-    store = StateStore(f"sqlite:///{state_db}")
+    state_url = load_config(config_path).state_url
+    store = StateStore(state_url)
     assert store.acquire("default", f"{socket.gethostname()}:{os.getpid()}:test", timedelta(minutes=5))
     busy = run_cli(sync, env)
     assert busy.returncode == 2 and _one_json(busy)["error"]["kind"] == "busy", busy.stderr
     assert "already running" in busy.stderr
     store.release("default", f"{socket.gethostname()}:{os.getpid()}:test")
+    # A damaged row: a bug-shaped failure, not a config problem. PostgreSQL's JSON type refuses text that is
+    # not JSON, so there the damage is a cursor whose time does not parse.
+    sqlite = state_url.startswith("sqlite")
+    with store.engine.begin() as db:
+        db.exec_driver_sql("UPDATE cursors SET value = " + ("'not json'" if sqlite else "'{\"ts\": \"not a time\"}'"))
     store.close()
-
-    with sqlite3.connect(state_db) as db:  # a damaged row: a bug-shaped failure, not a config problem
-        db.execute("UPDATE cursors SET value = 'not json'")
     internal = run_cli(sync, env)
     assert internal.returncode == 4, internal.stderr
     payload = _one_json(internal)
     assert payload["status"] in ("error", "failed") and "Traceback" not in internal.stderr
-    assert "internal error: JSONDecodeError" in internal.stderr
+    assert f"internal error: {'JSONDecodeError' if sqlite else 'ValueError'}" in internal.stderr
 
     text = config_path.read_text()
     key = {"salesforce": "consumer_key", "zoho": "refresh_token", "fxiaoke": "permanent_code"}[org.names.crm]

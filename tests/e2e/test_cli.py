@@ -16,6 +16,7 @@ from connector.config import load_config
 from connector.state import StateStore
 from scoring.catalogue import text
 from tests.conftest import Org
+from tests.state_db import stored_bytes
 
 runner = CliRunner()
 
@@ -84,11 +85,9 @@ def test_secrets_never_reach_logs_state_audit_or_json(org: Org, config_path: Pat
     org.faults(session_expiry_after=40)  # force re-logins, the riskiest moment for a token to leak
     result = runner.invoke(app, ["sync", "--config", str(config_path), "--json", "--verbose"])
     assert result.exit_code in (0, 1), result.output
-    state_url = next(line for line in config_path.read_text().splitlines() if line.startswith("state_url"))
-    db_file = Path(state_url.split("sqlite:///", 1)[1].rstrip('"'))
-    db_bytes = db_file.read_bytes() + (db_file.with_name(db_file.name + "-wal").read_bytes()
-                                       if db_file.with_name(db_file.name + "-wal").exists() else b"")
-    store = StateStore(f"sqlite:///{db_file}")
+    state_url = load_config(config_path).state_url
+    db_bytes = stored_bytes(state_url)
+    store = StateStore(state_url)
     audit = json.dumps([a.detail for a in store.audit_entries()])
     outputs = result.stdout + result.stderr + caplog.text + audit
     for secret in secrets:
@@ -99,7 +98,7 @@ def test_secrets_never_reach_logs_state_audit_or_json(org: Org, config_path: Pat
 def test_help_lists_every_command() -> None:
     result = subprocess.run([sys.executable, "-m", "connector.cli", "--help"], capture_output=True, text=True,
                             check=False)
-    for command in ("sync", "runs", "demo", "sandbox", "score", "explain"):
+    for command in ("sync", "runs", "demo", "sandbox", "score", "explain", "state"):
         assert command in result.stdout
 
 

@@ -328,7 +328,8 @@ def test_a_schema_1_audit_table_is_migrated_and_its_rows_chained(tmp_path: Path,
         sql(store, "INSERT INTO audit (run_id, at, action, object, record_id, detail) VALUES "
                    "(1, '2026-01-01 00:00:00.000000', 'update', 'accounts', :r, :d)",
             r=f"001{n}", d=json.dumps({"Risk_Tier__c": ["low", "high"]}))
-    sql(store, "DELETE FROM schema_version")
+    sql(store, "DROP TABLE alembic_version")  # made before Alembic: only the hand-rolled version table
+    sql(store, "CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY)")
     sql(store, "INSERT INTO schema_version (version) VALUES (1)")
     store.close()
 
