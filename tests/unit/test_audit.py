@@ -329,6 +329,7 @@ def test_a_schema_1_audit_table_is_migrated_and_its_rows_chained(tmp_path: Path,
                    "(1, '2026-01-01 00:00:00.000000', 'update', 'accounts', :r, :d)",
             r=f"001{n}", d=json.dumps({"Risk_Tier__c": ["low", "high"]}))
     sql(store, "DROP TABLE alembic_version")  # made before Alembic: only the hand-rolled version table
+    sql(store, "DROP TABLE ticks")  # added by a later revision (0003)
     sql(store, "CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY)")
     sql(store, "INSERT INTO schema_version (version) VALUES (1)")
     store.close()
