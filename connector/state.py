@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, insert, select, text, update
+from sqlalchemy import JSON, bindparam, cast, create_engine, delete, event, func, insert, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -184,10 +185,11 @@ class StateStore:
                 history.append({"run_id": run_id, "job": job, "object": obj, "record_id": row.record_id,
                                 "score": row.score, "tier": row.tier,
                                 "previous_tier": before.tier if before else None, "scored_at": row.scored_at})
+        columns = _row_columns(AssessmentRow)
         with self.session() as s:
             if history:
                 s.execute(insert(HistoryRow), history)
-            self._upsert(s, AssessmentRow, [_columns(r) for r in rows])
+            self._upsert(s, AssessmentRow, [columns(r) for r in rows])
 
     def due_accounts(self, job: str, today: date, stale_before: date, limit: int) -> list[str]:
         """Accounts to score again although the CRM did not change them: an override that has expired, and
@@ -268,30 +270,38 @@ class StateStore:
 
     def release_held(self, payloads: dict[str, dict[str, Any]]) -> None:
         """Held tasks become pending (sent now, resent by later runs until done): key -> payload as sent."""
+        if not payloads:
+            return
+        table: Any = OutboxRow.__table__
+        statement = update(table).where(table.c.key == bindparam("b_key"), table.c.status == "held").values(
+            status="pending", payload=bindparam("b_payload", type_=JSON), updated_at=_now())
         with self.session() as s:
-            for key, payload in payloads.items():
-                s.execute(update(OutboxRow).where(OutboxRow.key == key, OutboxRow.status == "held").values(
-                    status="pending", payload=payload, updated_at=_now()))
+            s.execute(statement, [{"b_key": k, "b_payload": p} for k, p in payloads.items()])
 
     def close_outbox(self, settled: dict[str, tuple[str, str]]) -> None:
         """Settle outbox rows without sending them: key -> (status, reason), e.g. superseded, abandoned."""
+        if not settled:
+            return
+        table: Any = OutboxRow.__table__
+        statement = update(table).where(table.c.key == bindparam("b_key")).values(
+            status=bindparam("b_status"), last_error=bindparam("b_reason"), updated_at=_now())
         with self.session() as s:
-            for key, (status, reason) in settled.items():
-                s.execute(update(OutboxRow).where(OutboxRow.key == key).values(
-                    status=status, last_error=reason, updated_at=_now()))
+            s.execute(statement, [{"b_key": k, "b_status": st, "b_reason": r} for k, (st, r) in settled.items()])
 
     def settle_outbox(self, results: dict[str, tuple[bool, str | None, str | None]]) -> None:
         """Mark outbox keys done or failed: key -> (ok, error, crm id)."""
+        if not results:
+            return
+        # One statement for every key (a key not in the outbox matches no row): an empty CRM id keeps the
+        # one recorded before.
+        table: Any = OutboxRow.__table__
+        statement = update(table).where(table.c.key == bindparam("b_key")).values(
+            attempts=table.c.attempts + 1, status=bindparam("b_status"), last_error=bindparam("b_error"),
+            crm_id=func.coalesce(bindparam("b_crm_id", type_=table.c.crm_id.type), table.c.crm_id),
+            updated_at=_now())
         with self.session() as s:
-            for key, (ok, error, crm_id) in results.items():
-                row = s.get(OutboxRow, key)
-                if row is None:
-                    continue
-                row.attempts += 1
-                row.status = "done" if ok else "failed"
-                row.last_error = error
-                row.crm_id = crm_id or row.crm_id
-                row.updated_at = _now()
+            s.execute(statement, [{"b_key": k, "b_status": "done" if ok else "failed", "b_error": error,
+                                   "b_crm_id": crm_id or None} for k, (ok, error, crm_id) in results.items()])
 
     # --- record issues ----------------------------------------------------------------------------
     def issues(self, job: str, obj: str | None = None) -> list[IssueRow]:
@@ -331,10 +341,11 @@ class StateStore:
     def changed_deals(self, job: str, deals: list[Deal]) -> tuple[list[Deal], set[str]]:
         """The deals whose values or CRM outputs differ from the snapshot (new deals included), and the
         accounts that changed deals used to belong to (a deal moved between accounts changes both)."""
-        known: dict[str, DealRow] = {}
+        known: dict[str, Any] = {}
         with self.session() as s:
             for chunk in _chunks(d.id for d in deals):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
+                rows = s.execute(select(DealRow.record_id, DealRow.account_id, DealRow.values, DealRow.current)
+                                 .where(DealRow.job == job, DealRow.record_id.in_(chunk)))
                 known.update({r.record_id: r for r in rows})
         changed, moved_from = [], set()
         for deal in deals:
@@ -373,20 +384,35 @@ class StateStore:
 
     def update_deal_outputs(self, job: str, outputs: dict[str, dict[str, Any]]) -> None:
         """After a successful write: the CRM now holds these output values (canonical name -> value)."""
-        ids = list(outputs)
+        if not outputs:
+            return
+        # Merged into the stored JSON by the database, in one statement per set of output names (one in
+        # practice): no row is read. Like {**current, **outputs}, a null output is kept as null.
+        by_names: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for record_id, values in outputs.items():
+            patch = _json(values)
+            by_names.setdefault(tuple(patch), []).append({"b_id": record_id, "b_patch": patch})
+        table: Any = DealRow.__table__
         with self.session() as s:
-            for chunk in _chunks(ids):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
-                for row in rows:
-                    row.current = {**row.current, **_json(outputs[row.record_id])}
+            for names, params in by_names.items():
+                statement = update(table).where(table.c.job == job, table.c.record_id == bindparam("b_id")).values(
+                    current=self._merged_json(table.c.current, names))
+                if self.engine.dialect.name == "sqlite":
+                    for p in params:  # json_set takes the values one by one, each as JSON text
+                        patch = p.pop("b_patch")
+                        p.update({f"b_v{i}": json.dumps(patch[n]) for i, n in enumerate(names)})
+                s.execute(statement, params)
 
     def deals_for_accounts(self, job: str, account_ids: Iterable[str]) -> list[Deal]:
+        """The stored deals of these accounts, chunk by chunk, each chunk in deal id order (the order does
+        not depend on the backend or the index used, so plans and audit entries come out the same)."""
         deals: list[Deal] = []
+        query = select(DealRow.record_id, DealRow.modstamp, DealRow.values, DealRow.current)
         with self.session() as s:
             for chunk in _chunks(account_ids):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job,
-                                                       DealRow.account_id.in_(chunk)))
-                deals += [Deal(r.record_id, r.modstamp, _revive(r.values), dict(r.current)) for r in rows]
+                rows = s.execute(query.where(DealRow.job == job, DealRow.account_id.in_(chunk))
+                                 .order_by(DealRow.record_id))
+                deals += [Deal(r.record_id, r.modstamp, _revive(r.values), r.current) for r in rows]
         return deals
 
     # --- accounts to score again -------------------------------------------------------------------
@@ -523,6 +549,16 @@ class StateStore:
         with self.session() as s:
             self._upsert(s, WatchRow, [_columns(r) for r in rows])
 
+    def _merged_json(self, column: Any, names: tuple[str, ...]) -> Any:
+        """`column` (a JSON object) with the keys `names` set from the parameters of an executemany:
+        ``b_patch`` (a dict) on PostgreSQL, ``b_v0``, ``b_v1``, ... (JSON texts) on SQLite."""
+        if self.engine.dialect.name == "sqlite":
+            pairs: list[Any] = []
+            for i, name in enumerate(names):
+                pairs += [literal(f'$."{name}"'), func.json(bindparam(f"b_v{i}"))]
+            return func.json_set(column, *pairs)
+        return cast(cast(column, JSONB).op("||")(bindparam("b_patch", type_=JSONB)), JSON)
+
     def _upsert(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert or replace rows by primary key: one compiled statement, executed for all rows."""
         if not rows:
@@ -597,6 +633,33 @@ def _columns(row: Base) -> dict[str, Any]:
             value = column.default.arg({})  # SQLAlchemy wraps callables to take an execution context
         values[column.name] = value
     return values
+
+
+_COLUMN_SPECS: dict[type[Base], Callable[[Base], dict[str, Any]]] = {}
+
+
+def _row_columns(model: type[Base]) -> Callable[[Base], dict[str, Any]]:
+    """`_columns` for many rows of one model: the column list and defaults are looked up once, and values are
+    read from the instance's dict (attributes never set read as None, as `getattr` would give)."""
+    spec = _COLUMN_SPECS.get(model)
+    if spec is not None:
+        return spec
+    table: Any = model.__table__
+    mapper: Any = model.__mapper__
+    names = [(mapper.get_property_by_column(c).key, c.name, c.default) for c in table.columns]
+
+    def columns(row: Base) -> dict[str, Any]:
+        state = row.__dict__
+        values = {}
+        for key, name, default in names:
+            value = state[key] if key in state else getattr(row, key)  # an expired attribute loads
+            if value is None and default is not None:
+                value = default.arg if default.is_scalar else default.arg({}) if default.is_callable else None
+            values[name] = value
+        return values
+
+    _COLUMN_SPECS[model] = columns
+    return columns
 
 
 def _json(values: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -14,7 +14,7 @@ __all__ = [
     "SchemaVersion", "SourceKeyRow", "SourceStateRow", "WatchRow",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 AUDIT_CHAIN_VERSION = 2  # the migration that made the audit log a hash chain (`StateStore` chains old rows)
 
 
@@ -86,6 +86,9 @@ class OutboxRow(Base):
     """A task or tag mutation, keyed deterministically so a crash or retry never duplicates it."""
 
     __tablename__ = "outbox"
+    # A job's tasks of some records (`latest_tasks`): without it the planner walks the job's whole outbox
+    # through ix_outbox_job for every chunk of ids.
+    __table_args__ = (Index("ix_outbox_job_kind_record", "job", "kind", "record_id"),)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     job: Mapped[str] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # task, tag_add, tag_remove
@@ -120,6 +123,9 @@ class DealRow(Base):
     without re-reading them from the CRM."""
 
     __tablename__ = "deals"
+    # The deals of some accounts (`deals_for_accounts`): with only ix_deals_account_id SQLite prefers the
+    # primary key's (job) prefix and scans every deal of the job per chunk of account ids.
+    __table_args__ = (Index("ix_deals_job_account", "job", "account_id"),)
     job: Mapped[str] = mapped_column(String(100), primary_key=True)
     record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str | None] = mapped_column(String(40), index=True)
@@ -203,6 +209,11 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE audit ADD COLUMN prev_hash VARCHAR(64)", "ALTER TABLE audit ADD COLUMN hash VARCHAR(64)",
         "CREATE INDEX IF NOT EXISTS ix_audit_job ON audit (job)",
         "CREATE INDEX IF NOT EXISTS ix_audit_record_id ON audit (record_id)",
+    ],
+    # Indexes shaped like the store's hot lookups (see DealRow and OutboxRow).
+    3: [
+        "CREATE INDEX IF NOT EXISTS ix_deals_job_account ON deals (job, account_id)",
+        "CREATE INDEX IF NOT EXISTS ix_outbox_job_kind_record ON outbox (job, kind, record_id)",
     ],
 }
 
