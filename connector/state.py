@@ -253,8 +253,9 @@ class StateStore:
             return
         table: Any = OutboxRow.__table__
         statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table)
+        columns = _row_columns(OutboxRow)
         with self.session() as s:
-            s.execute(statement.on_conflict_do_nothing(index_elements=["key"]), [_columns(r) for r in rows])
+            s.execute(statement.on_conflict_do_nothing(index_elements=["key"]), [columns(r) for r in rows])
 
     def pending_outbox(self, job: str) -> list[OutboxRow]:
         with self.session() as s:
@@ -405,13 +406,16 @@ class StateStore:
 
     def deals_for_accounts(self, job: str, account_ids: Iterable[str]) -> list[Deal]:
         """The stored deals of these accounts, chunk by chunk, each chunk in deal id order (the order does
-        not depend on the backend or the index used, so plans and audit entries come out the same)."""
+        not depend on the backend or the index used, so plans and audit entries come out the same).
+
+        Sorted here, not by ORDER BY: SQLite would then walk the job's primary key to skip the sort and
+        read every deal of the job for each chunk again."""
         deals: list[Deal] = []
         query = select(DealRow.record_id, DealRow.modstamp, DealRow.values, DealRow.current)
         with self.session() as s:
             for chunk in _chunks(account_ids):
-                rows = s.execute(query.where(DealRow.job == job, DealRow.account_id.in_(chunk))
-                                 .order_by(DealRow.record_id))
+                rows = sorted(s.execute(query.where(DealRow.job == job, DealRow.account_id.in_(chunk))),
+                              key=lambda r: r.record_id)
                 deals += [Deal(r.record_id, r.modstamp, _revive(r.values), r.current) for r in rows]
         return deals
 
@@ -547,7 +551,7 @@ class StateStore:
 
     def save_watch_states(self, rows: list[WatchRow]) -> None:
         with self.session() as s:
-            self._upsert(s, WatchRow, [_columns(r) for r in rows])
+            self._upsert(s, WatchRow, [_row_columns(WatchRow)(r) for r in rows])
 
     def _merged_json(self, column: Any, names: tuple[str, ...]) -> Any:
         """`column` (a JSON object) with the keys `names` set from the parameters of an executemany:
@@ -621,26 +625,13 @@ class StateStore:
             after = rows[-1].id
 
 
-def _columns(row: Base) -> dict[str, Any]:
-    """A row as a dict for a bulk statement, with the column defaults an ORM flush would have applied."""
-    table: Any = row.__table__
-    values = {}
-    for column in table.columns:
-        value = getattr(row, column.key)
-        if value is None and column.default is not None and column.default.is_scalar:
-            value = column.default.arg
-        elif value is None and column.default is not None and column.default.is_callable:
-            value = column.default.arg({})  # SQLAlchemy wraps callables to take an execution context
-        values[column.name] = value
-    return values
-
-
 _COLUMN_SPECS: dict[type[Base], Callable[[Base], dict[str, Any]]] = {}
 
 
 def _row_columns(model: type[Base]) -> Callable[[Base], dict[str, Any]]:
-    """`_columns` for many rows of one model: the column list and defaults are looked up once, and values are
-    read from the instance's dict (attributes never set read as None, as `getattr` would give)."""
+    """A function turning a row of `model` into a dict for a bulk statement, with the column defaults an ORM
+    flush would have applied. The columns and defaults are looked up once per model, and values are read
+    from the instance's dict: this runs for every row of a sync."""
     spec = _COLUMN_SPECS.get(model)
     if spec is not None:
         return spec
