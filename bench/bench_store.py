@@ -2,10 +2,12 @@
 
 Each measurement runs in a fresh process with the chosen code tree first on ``sys.path``: a Salesforce
 sandbox (in-process) with N accounts and 2N deals, a full sync and then a second run with nothing to do,
-under cProfile. The store's time is the time spent inside `connector/state.py` entered from outside it
-(each top-level store call counted once, nested calls not again); the audit chain it calls is included.
-cProfile inflates Python-heavy code, so the figures are for comparing versions and backends measured
-the same way in one run, not absolute costs.
+under cProfile timing the sync thread's CPU (wall time is noisy on a shared machine). The store's CPU
+is the CPU spent inside `connector/state.py` entered from outside it (each top-level store call counted
+once, nested calls not again; the audit chain it calls included); on PostgreSQL the CPU of the server
+processes serving the run's database is added. The share is the store's CPU over all CPU the sync
+caused (its thread's plus the server's). cProfile inflates Python-heavy code, so the figures compare
+versions and backends measured the same way, not absolute costs.
 
     python bench/bench_store.py [--accounts 10000] [--backend sqlite postgresql]
                                 [--before /work/main] [--after .] [--repeat 1]
@@ -17,6 +19,7 @@ after. Prints a table, then one JSON line with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -69,8 +72,29 @@ def _store_seconds(profile: Any) -> tuple[float, dict[str, float]]:
     return sum(per_method.values()), per_method
 
 
+def _server_cpu(url: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to the database of `url` (0 for SQLite,
+    whose work is in this thread). The server runs on this machine: its processes' stat files are readable."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    from sqlalchemy import create_engine, text
+
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN)
+    with admin.connect() as conn:
+        pids = list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": name}))
+    admin.dispose()
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def child(accounts: int, backend: str) -> dict[str, Any]:
-    """One measurement in this process (the code tree is whatever `connector` imports from)."""
+    """One measurement in this process (the code tree is whatever `connector` imports from). CPU is this
+    thread's (the sandbox serves from other threads of the process), plus the database server's."""
     import cProfile
 
     import requests
@@ -79,6 +103,7 @@ def child(accounts: int, backend: str) -> dict[str, Any]:
     from connector.crm.base import RetryPolicy
     from connector.sandbox import running_sandbox
     from connector.sandbox.client_config import write_config
+    from connector.state import StateStore
     from connector.sync import Sync
 
     out: dict[str, Any] = {"code": str(Path(sys.modules["connector"].__file__ or "").parent.parent)}
@@ -87,18 +112,22 @@ def child(accounts: int, backend: str) -> dict[str, Any]:
         creds = requests.get(f"{sandbox.url}/__sandbox/credentials", timeout=10).json()
         config = load_config(write_config(Path(tmp) / "config.toml", "salesforce", creds, state_url=url))
         policy = RetryPolicy(sleep=lambda _s: None)
+        store = StateStore(url)
         for label in ("full", "no change"):
-            profile = cProfile.Profile()
-            began, cpu = time.perf_counter(), time.process_time()
+            profile = cProfile.Profile(time.thread_time)
+            server = _server_cpu(url)
+            began, cpu = time.perf_counter(), time.thread_time()
             profile.enable()
-            report = Sync(config, policy=policy).run()
+            report = Sync(config, store=store, policy=policy).run()
             profile.disable()
-            wall, cpu = time.perf_counter() - began, time.process_time() - cpu
-            store, methods = _store_seconds(profile)
+            wall, cpu = time.perf_counter() - began, time.thread_time() - cpu
+            server = _server_cpu(url) - server
+            store_cpu, methods = _store_seconds(profile)
             top = dict(sorted(methods.items(), key=lambda m: -m[1])[:8])
-            out[label] = {"status": report.status, "sync_s": round(wall, 3), "sync_cpu_s": round(cpu, 3),
-                          "store_s": round(store, 3), "share": round(store / wall, 3),
+            out[label] = {"status": report.status, "wall_s": round(wall, 3), "sync_cpu_s": round(cpu, 3),
+                          "store_cpu_s": round(store_cpu, 3), "server_cpu_s": round(server, 3),
                           "top": {k: round(v, 3) for k, v in top.items()}}
+        store.close()
     return out
 
 
@@ -125,23 +154,28 @@ def main() -> None:
         print(json.dumps(child(args.accounts, args.backend[0])))
         return
 
-    figures: dict[str, Any] = {"accounts": args.accounts, "deals": 2 * args.accounts, "crm": "salesforce"}
-    print(f"{'backend':10s} {'code':6s} {'run':9s} {'sync s':>7s} {'store s':>8s} {'share':>6s}  top store calls (s)")
+    figures: dict[str, Any] = {"accounts": args.accounts, "deals": 2 * args.accounts, "crm": "salesforce",
+                               "unit": "CPU seconds under cProfile (sync thread, plus the PostgreSQL server's)"}
+    print(f"{'backend':10s} {'code':6s} {'run':9s} {'sync CPU':>8s} {'store CPU':>9s} {'+server':>7s} "
+          f"{'share':>6s}  top store calls (CPU s)")
     for backend in args.backend:
         for version, code in (("before", args.before.resolve()), ("after", args.after.resolve())):
             runs = [measure(code, args.accounts, backend) for _ in range(args.repeat)]
             for label in ("full", "no change"):
-                store = statistics.median(r[label]["store_s"] for r in runs)
-                sync = statistics.median(r[label]["sync_s"] for r in runs)
+                cell = {k: statistics.median(r[label][k] for r in runs)
+                        for k in ("wall_s", "sync_cpu_s", "store_cpu_s", "server_cpu_s")}
+                # the store's share of all CPU the sync caused: its own thread's and the database server's
+                store = cell["store_cpu_s"] + cell["server_cpu_s"]
+                cell["share"] = round(store / (cell["sync_cpu_s"] + cell["server_cpu_s"]), 3)
+                cell["status"] = runs[0][label]["status"]
                 top = ", ".join(f"{k} {v:.2f}" for k, v in list(runs[0][label]["top"].items())[:4])
-                print(f"{backend:10s} {version:6s} {label:9s} {sync:7.2f} {store:8.2f} {store / sync:6.1%}  {top}")
-                figures[f"{backend}.{version}.{label}"] = {"sync_s": sync, "store_s": store,
-                                                           "share": round(store / sync, 3),
-                                                           "status": runs[0][label]["status"]}
+                print(f"{backend:10s} {version:6s} {label:9s} {cell['sync_cpu_s']:8.2f} {cell['store_cpu_s']:9.2f} "
+                      f"{cell['server_cpu_s']:7.2f} {cell['share']:6.1%}  {top}")
+                figures[f"{backend}.{version}.{label}"] = {**cell, "top": runs[0][label]["top"]}
         for label in ("full", "no change"):
-            before = figures[f"{backend}.before.{label}"]["store_s"]
-            after = figures[f"{backend}.after.{label}"]["store_s"]
-            figures[f"{backend}.store_speedup.{label}"] = round(before / after, 2) if after else None
+            before, after = (figures[f"{backend}.{v}.{label}"] for v in ("before", "after"))
+            total = [c["store_cpu_s"] + c["server_cpu_s"] for c in (before, after)]
+            figures[f"{backend}.store_speedup.{label}"] = round(total[0] / total[1], 2) if total[1] else None
     print(json.dumps(figures))
 
 

@@ -653,9 +653,24 @@ def _row_columns(model: type[Base]) -> Callable[[Base], dict[str, Any]]:
     return columns
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _json(values: dict[str, Any]) -> dict[str, Any]:
-    """Values as the JSON column will hand them back (dates and datetimes as ISO strings)."""
-    return dict(json.loads(json.dumps(values, default=str)))
+    """Values as the JSON column will hand them back (dates and datetimes as `str()` gives them).
+
+    A flat dict of plain scalars and dates (a canonical record's values) is converted directly; anything
+    else takes the JSON round trip. Both give the same dict: this runs for every deal of a sync."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = type(value)
+        if kind in _SCALARS and type(key) is str and (kind is not float or value == value):  # NaN: the trip
+            out[key] = value
+        elif isinstance(value, date) and type(key) is str:
+            out[key] = str(value)  # what json.dumps(default=str) writes for a date or datetime
+        else:
+            return dict(json.loads(json.dumps(values, default=str)))
+    return out
 
 
 def _norm(outputs: dict[str, Any]) -> dict[str, Any]:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from connector.model import Deal
-from connector.state import AssessmentRow, OutboxRow, StateStore
+from connector.state import AssessmentRow, OutboxRow, StateStore, _json
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -80,3 +82,14 @@ def test_saved_assessments_take_the_column_defaults(store: StateStore) -> None:
     store.save_assessments(1, "job", "accounts", [row], {})
     [saved] = store.assessments("job", "accounts", ["A1"]).values()
     assert (saved.detail, saved.override_until, saved.tier) == ({}, None, "medium")
+
+
+@pytest.mark.parametrize("values", [
+    {"a": 1, "b": 2.5, "c": None, "d": True, "e": "x", "f": date(2026, 1, 2), "g": datetime(2026, 1, 2, 3, 4, 5, 6, UTC)},
+    {"naive": datetime(2026, 1, 2), "nan": float("nan"), "inf": float("inf"), "big": 10**30},
+    {"tuple": (1, date(2026, 1, 1))}, {1: "int key"}, {"decimal": Decimal("1.5")}, {},
+])
+def test_values_are_stored_as_the_json_round_trip_gives_them(values: dict[object, object]) -> None:
+    """The fast path for flat canonical values gives what the JSON round trip gives (NaN compared as text)."""
+    want = json.loads(json.dumps(values, default=str))
+    assert json.dumps(_json(values)) == json.dumps(want)  # type: ignore[arg-type]
