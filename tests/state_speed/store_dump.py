@@ -7,9 +7,11 @@ table, sorted, minus what legitimately differs between two runs of the same code
 store takes itself (`created_at`, `started_at`, ...), the audit hashes that cover them, and the CRM's
 own modification stamps and cursors (the sandbox stamps touched records with the real time).
 
-The golden file was written by main's code before the store was changed:
+The golden file was written by main's code before the store was changed (commit f7ab854), run as a
+script so that `connector` is imported from the exported tree, not from the current directory:
 
-    PYTHONPATH=/work/main python -m tests.state_speed.store_dump > tests/state_speed/store_dump.json
+    git archive f7ab854 | tar -x -C /tmp/base
+    cd /tmp/base && PYTHONPATH=/tmp/base python $REPO/tests/state_speed/store_dump.py > store_dump.json
 """
 
 from __future__ import annotations
