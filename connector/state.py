@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, cast, create_engine, delete, event, func, insert, literal, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -25,6 +24,7 @@ from connector import audit as audit_log
 from connector.errors import ConfigError, ConfigProblem, StateStoreError
 from connector.model import Cursor, Deal
 from connector.secret_refs import resolve_secret
+from connector.store_rows import as_stored, merged_json, row_columns
 from connector.store_url import check_state_url, display_url, is_reference
 from connector.tables import (
     AUDIT_CHAIN_VERSION,
@@ -185,7 +185,7 @@ class StateStore:
                 history.append({"run_id": run_id, "job": job, "object": obj, "record_id": row.record_id,
                                 "score": row.score, "tier": row.tier,
                                 "previous_tier": before.tier if before else None, "scored_at": row.scored_at})
-        columns = _row_columns(AssessmentRow)
+        columns = row_columns(AssessmentRow)
         with self.session() as s:
             if history:
                 s.execute(insert(HistoryRow), history)
@@ -253,7 +253,7 @@ class StateStore:
             return
         table: Any = OutboxRow.__table__
         statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table)
-        columns = _row_columns(OutboxRow)
+        columns = row_columns(OutboxRow)
         with self.session() as s:
             s.execute(statement.on_conflict_do_nothing(index_elements=["key"]), [columns(r) for r in rows])
 
@@ -336,7 +336,7 @@ class StateStore:
     def save_deals(self, job: str, deals: list[Deal]) -> None:
         with self.session() as s:
             self._upsert(s, DealRow, [{"job": job, "record_id": d.id, "account_id": d.account_id,
-                                       "values": _json(d.values), "current": _json(d.current),
+                                       "values": as_stored(d.values), "current": as_stored(d.current),
                                        "modstamp": d.modstamp} for d in deals])
 
     def changed_deals(self, job: str, deals: list[Deal]) -> tuple[list[Deal], set[str]]:
@@ -351,7 +351,7 @@ class StateStore:
         changed, moved_from = [], set()
         for deal in deals:
             row = known.get(deal.id)
-            if row is None or row.values != _json(deal.values) or _norm(row.current) != _norm(_json(deal.current)):
+            if row is None or row.values != as_stored(deal.values) or _norm(row.current) != _norm(as_stored(deal.current)):
                 changed.append(deal)
                 if row is not None and row.account_id and row.account_id != deal.account_id:
                     moved_from.add(row.account_id)
@@ -391,13 +391,13 @@ class StateStore:
         # practice): no row is read. Like {**current, **outputs}, a null output is kept as null.
         by_names: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for record_id, values in outputs.items():
-            patch = _json(values)
+            patch = as_stored(values)
             by_names.setdefault(tuple(patch), []).append({"b_id": record_id, "b_patch": patch})
         table: Any = DealRow.__table__
         with self.session() as s:
             for names, params in by_names.items():
                 statement = update(table).where(table.c.job == job, table.c.record_id == bindparam("b_id")).values(
-                    current=self._merged_json(table.c.current, names))
+                    current=merged_json(self.engine.dialect.name, table.c.current, names))
                 if self.engine.dialect.name == "sqlite":
                     for p in params:  # json_set takes the values one by one, each as JSON text
                         patch = p.pop("b_patch")
@@ -471,7 +471,7 @@ class StateStore:
             links = {r.key: r.account_id for r in s.scalars(select(SourceKeyRow).where(
                 SourceKeyRow.job == job, SourceKeyRow.source == source, SourceKeyRow.account_id.is_not(None)))}
             self._upsert(s, SourceKeyRow, [{"job": job, "source": source, "key": k, "row_hash": h,
-                                            "values": _json(v), "account_id": links.get(k)}
+                                            "values": as_stored(v), "account_id": links.get(k)}
                                            for k, (h, v) in rows.items()])
 
     def link_source_keys(self, job: str, source: str, links: dict[str, str]) -> None:
@@ -551,17 +551,7 @@ class StateStore:
 
     def save_watch_states(self, rows: list[WatchRow]) -> None:
         with self.session() as s:
-            self._upsert(s, WatchRow, [_row_columns(WatchRow)(r) for r in rows])
-
-    def _merged_json(self, column: Any, names: tuple[str, ...]) -> Any:
-        """`column` (a JSON object) with the keys `names` set from the parameters of an executemany:
-        ``b_patch`` (a dict) on PostgreSQL, ``b_v0``, ``b_v1``, ... (JSON texts) on SQLite."""
-        if self.engine.dialect.name == "sqlite":
-            pairs: list[Any] = []
-            for i, name in enumerate(names):
-                pairs += [literal(f'$."{name}"'), func.json(bindparam(f"b_v{i}"))]
-            return func.json_set(column, *pairs)
-        return cast(cast(column, JSONB).op("||")(bindparam("b_patch", type_=JSONB)), JSON)
+            self._upsert(s, WatchRow, [row_columns(WatchRow)(r) for r in rows])
 
     def _upsert(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert or replace rows by primary key: one compiled statement, executed for all rows."""
@@ -623,54 +613,6 @@ class StateStore:
             if len(rows) < page:
                 return
             after = rows[-1].id
-
-
-_COLUMN_SPECS: dict[type[Base], Callable[[Base], dict[str, Any]]] = {}
-
-
-def _row_columns(model: type[Base]) -> Callable[[Base], dict[str, Any]]:
-    """A function turning a row of `model` into a dict for a bulk statement, with the column defaults an ORM
-    flush would have applied. The columns and defaults are looked up once per model, and values are read
-    from the instance's dict: this runs for every row of a sync."""
-    spec = _COLUMN_SPECS.get(model)
-    if spec is not None:
-        return spec
-    table: Any = model.__table__
-    mapper: Any = model.__mapper__
-    names = [(mapper.get_property_by_column(c).key, c.name, c.default) for c in table.columns]
-
-    def columns(row: Base) -> dict[str, Any]:
-        state = row.__dict__
-        values = {}
-        for key, name, default in names:
-            value = state[key] if key in state else getattr(row, key)  # an expired attribute loads
-            if value is None and default is not None:
-                value = default.arg if default.is_scalar else default.arg({}) if default.is_callable else None
-            values[name] = value
-        return values
-
-    _COLUMN_SPECS[model] = columns
-    return columns
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _json(values: dict[str, Any]) -> dict[str, Any]:
-    """Values as the JSON column will hand them back (dates and datetimes as `str()` gives them).
-
-    A flat dict of plain scalars and dates (a canonical record's values) is converted directly; anything
-    else takes the JSON round trip. Both give the same dict: this runs for every deal of a sync."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        kind = type(value)
-        if kind in _SCALARS and type(key) is str and (kind is not float or value == value):  # NaN: the trip
-            out[key] = value
-        elif isinstance(value, date) and type(key) is str:
-            out[key] = str(value)  # what json.dumps(default=str) writes for a date or datetime
-        else:
-            return dict(json.loads(json.dumps(values, default=str)))
-    return out
 
 
 def _norm(outputs: dict[str, Any]) -> dict[str, Any]:

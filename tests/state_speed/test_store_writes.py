@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from connector.model import Deal
-from connector.state import AssessmentRow, OutboxRow, StateStore, _json
+from connector.state import AssessmentRow, OutboxRow, StateStore
+from connector.store_rows import as_stored
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -92,4 +93,4 @@ def test_saved_assessments_take_the_column_defaults(store: StateStore) -> None:
 def test_values_are_stored_as_the_json_round_trip_gives_them(values: dict[object, object]) -> None:
     """The fast path for flat canonical values gives what the JSON round trip gives (NaN compared as text)."""
     want = json.loads(json.dumps(values, default=str))
-    assert json.dumps(_json(values)) == json.dumps(want)  # type: ignore[arg-type]
+    assert json.dumps(as_stored(values)) == json.dumps(want)  # type: ignore[arg-type]
