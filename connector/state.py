@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, select, text, update
@@ -351,7 +352,7 @@ class StateStore:
         changed, moved_from = [], set()
         for deal in deals:
             row = known.get(deal.id)
-            if row is None or row.values != as_stored(deal.values) or _norm(row.current) != _norm(as_stored(deal.current)):
+            if row is None or row.values != as_stored(deal.values) or _outputs_differ(row.current, deal.current):
                 changed.append(deal)
                 if row is not None and row.account_id and row.account_id != deal.account_id:
                     moved_from.add(row.account_id)
@@ -615,6 +616,13 @@ class StateStore:
             after = rows[-1].id
 
 
+def _outputs_differ(stored: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether the CRM's output values differ from the snapshot's, as the CRM formats them. Identical
+    values need no normalising (the usual case, and `_norm` is costly: it tries float() on every text)."""
+    read = as_stored(current)
+    return stored != read and _norm(stored) != _norm(read)
+
+
 def _norm(outputs: dict[str, Any]) -> dict[str, Any]:
     """Output values compared the way the CRM formats them: numbers rounded, no timestamps."""
     out: dict[str, Any] = {}
@@ -622,14 +630,21 @@ def _norm(outputs: dict[str, Any]) -> dict[str, Any]:
         if key == "scored_at":
             continue
         if isinstance(value, str):
-            try:
-                value = round(float(value), 2)
-            except ValueError:
-                value = value.strip() or None
+            value = _text_output(value)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             value = round(float(value), 2)
         out[key] = value
     return out
+
+
+@lru_cache(maxsize=4096)
+def _text_output(value: str) -> Any:
+    """A text output as `_norm` compares it; cached because the same reasons and tiers recur on thousands of
+    deals and a failed float() (an exception) is the costly part."""
+    try:
+        return round(float(value), 2)
+    except ValueError:
+        return value.strip() or None
 
 
 def _revive(values: dict[str, Any]) -> dict[str, Any]:
