@@ -82,7 +82,9 @@ def _server_cpu(url: str) -> float:
     name = url.rsplit("/", 1)[1]
     admin = create_engine(PG_ADMIN)
     with admin.connect() as conn:
-        pids = list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": name}))
+        # client backends only: autovacuum workers show up under the database too, whenever they run
+        pids = list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND backend_type = "
+                                      "'client backend'"), {"d": name}))
     admin.dispose()
     ticks = 0
     for pid in pids:
