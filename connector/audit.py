@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Text, delete, insert, select, type_coerce
+from sqlalchemy import JSON, Text, bindparam, cast, delete, insert, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64  # the prev_hash of the first entry
 CHAINED = ("at", "job", "run_id", "action", "object", "record_id", "key", "detail", "prev_hash")
+# One encoder each, built once (`json.dumps` with options builds a new encoder on every call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode  # a scalar's JSON text, as `canonical` writes it
 APPEND_ATTEMPTS = 50  # concurrent appenders retry on a key clash; only a livelock would exhaust this
 
 
@@ -124,7 +127,7 @@ def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
 
 def canonical(value: Any) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8 (not ASCII-escaped)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _CANONICAL(value).encode("utf-8")
 
 
 def timestamp(at: datetime | str) -> str:
@@ -176,14 +179,39 @@ def _head(session: Session) -> tuple[int, str]:
 
 def _chain(entries: list[AuditEntry], job: str, run_id: int, at: datetime, head: tuple[int, str]
            ) -> list[dict[str, Any]]:
+    """The rows of `entries` chained onto `head`, with each detail as canonical JSON text (``detail_json``).
+
+    Each detail is serialised once: the entry's canonical form (`canonical(content(row))`) is assembled
+    around that text in `CHAINED`'s sorted key order, hashed, and the same text is stored."""
     last_id, prev = head
+    text = _JSON_TEXT
+    # The parts every entry of the batch shares, serialised once.
+    at_job = f'"at":{text(timestamp(at))}'
+    job_part = f'"job":{text(job)}'
+    run_part = f'"run_id":{text(run_id)}}}'
     rows = []
     for offset, e in enumerate(entries, start=1):
-        row = {"id": last_id + offset, "run_id": run_id, "at": at, "job": job, "action": e.action,
-               "object": e.object, "record_id": e.record_id, "key": e.key, "detail": e.detail, "prev_hash": prev}
-        row["hash"] = prev = entry_hash(_chained(row))
-        rows.append(row)
+        detail = canonical(e.detail).decode("utf-8")
+        body = (f'{{"action":{text(e.action)},{at_job},"detail":{detail},{job_part},"key":{text(e.key)},'
+                f'"object":{text(e.object)},"prev_hash":{text(prev)},"record_id":{text(e.record_id)},{run_part}')
+        digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        rows.append({"id": last_id + offset, "run_id": run_id, "at": at, "job": job, "action": e.action,
+                     "object": e.object, "record_id": e.record_id, "key": e.key, "detail_json": detail,
+                     "prev_hash": prev, "hash": digest})
+        prev = digest
     return rows
+
+
+
+
+def _insert_chained(session: Session) -> Any:
+    """An INSERT of `_chain` rows that stores each detail's JSON text as it is (the JSON type would
+    serialise it again): PostgreSQL casts the text to json, SQLite keeps JSON as text."""
+    table: Any = AuditRow.__table__
+    detail: Any = type_coerce(bindparam("detail_json"), Text)
+    if session.get_bind().dialect.name != "sqlite":
+        detail = cast(detail, JSON)
+    return insert(table).values(detail=detail)
 
 
 def append(open_session: Callable[[], AbstractContextManager[Session]], job: str, run_id: int,
@@ -202,7 +230,7 @@ def append(open_session: Callable[[], AbstractContextManager[Session]], job: str
                 for chunk in _chunks(list(settled)):
                     s.execute(delete(PendingWriteRow).where(PendingWriteRow.key.in_(chunk)))
                 if entries:
-                    s.execute(insert(AuditRow), _chain(entries, job, run_id, at, _head(s)))
+                    s.execute(_insert_chained(s), _chain(entries, job, run_id, at, _head(s)))
             return
         except IntegrityError:
             log.debug("audit append raced another writer (attempt %d); chaining onto the new head", attempt)

@@ -12,9 +12,10 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, insert, select, update
+from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -26,6 +27,7 @@ from connector.errors import ConfigError, ConfigProblem, StateStoreError, StateS
 from connector.migrations import SchemaTooNew, current_revision, upgrade
 from connector.model import Cursor, Deal
 from connector.secret_refs import resolve_secret
+from connector.store_rows import as_stored, merged_json, row_columns
 from connector.store_url import check_state_url, display_url, is_reference
 from connector.tables import (
     AssessmentRow,
@@ -199,10 +201,11 @@ class StateStore:
                 history.append({"run_id": run_id, "job": job, "object": obj, "record_id": row.record_id,
                                 "score": row.score, "tier": row.tier,
                                 "previous_tier": before.tier if before else None, "scored_at": row.scored_at})
+        columns = row_columns(AssessmentRow)
         with self.session() as s:
             if history:
                 s.execute(insert(HistoryRow), history)
-            self._upsert(s, AssessmentRow, [_columns(r) for r in rows])
+            self._upsert(s, AssessmentRow, [columns(r) for r in rows])
 
     def due_accounts(self, job: str, today: date, stale_before: date, limit: int) -> list[str]:
         """Accounts to score again although the CRM did not change them: an override that has expired, and
@@ -266,8 +269,9 @@ class StateStore:
             return
         table: Any = OutboxRow.__table__
         statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table)
+        columns = row_columns(OutboxRow)
         with self.session() as s:
-            s.execute(statement.on_conflict_do_nothing(index_elements=["key"]), [_columns(r) for r in rows])
+            s.execute(statement.on_conflict_do_nothing(index_elements=["key"]), [columns(r) for r in rows])
 
     def pending_outbox(self, job: str) -> list[OutboxRow]:
         with self.session() as s:
@@ -283,30 +287,38 @@ class StateStore:
 
     def release_held(self, payloads: dict[str, dict[str, Any]]) -> None:
         """Held tasks become pending (sent now, resent by later runs until done): key -> payload as sent."""
+        if not payloads:
+            return
+        table: Any = OutboxRow.__table__
+        statement = update(table).where(table.c.key == bindparam("b_key"), table.c.status == "held").values(
+            status="pending", payload=bindparam("b_payload", type_=JSON), updated_at=_now())
         with self.session() as s:
-            for key, payload in payloads.items():
-                s.execute(update(OutboxRow).where(OutboxRow.key == key, OutboxRow.status == "held").values(
-                    status="pending", payload=payload, updated_at=_now()))
+            s.execute(statement, [{"b_key": k, "b_payload": p} for k, p in payloads.items()])
 
     def close_outbox(self, settled: dict[str, tuple[str, str]]) -> None:
         """Settle outbox rows without sending them: key -> (status, reason), e.g. superseded, abandoned."""
+        if not settled:
+            return
+        table: Any = OutboxRow.__table__
+        statement = update(table).where(table.c.key == bindparam("b_key")).values(
+            status=bindparam("b_status"), last_error=bindparam("b_reason"), updated_at=_now())
         with self.session() as s:
-            for key, (status, reason) in settled.items():
-                s.execute(update(OutboxRow).where(OutboxRow.key == key).values(
-                    status=status, last_error=reason, updated_at=_now()))
+            s.execute(statement, [{"b_key": k, "b_status": st, "b_reason": r} for k, (st, r) in settled.items()])
 
     def settle_outbox(self, results: dict[str, tuple[bool, str | None, str | None]]) -> None:
         """Mark outbox keys done or failed: key -> (ok, error, crm id)."""
+        if not results:
+            return
+        # One statement for every key (a key not in the outbox matches no row): an empty CRM id keeps the
+        # one recorded before.
+        table: Any = OutboxRow.__table__
+        statement = update(table).where(table.c.key == bindparam("b_key")).values(
+            attempts=table.c.attempts + 1, status=bindparam("b_status"), last_error=bindparam("b_error"),
+            crm_id=func.coalesce(bindparam("b_crm_id", type_=table.c.crm_id.type), table.c.crm_id),
+            updated_at=_now())
         with self.session() as s:
-            for key, (ok, error, crm_id) in results.items():
-                row = s.get(OutboxRow, key)
-                if row is None:
-                    continue
-                row.attempts += 1
-                row.status = "done" if ok else "failed"
-                row.last_error = error
-                row.crm_id = crm_id or row.crm_id
-                row.updated_at = _now()
+            s.execute(statement, [{"b_key": k, "b_status": "done" if ok else "failed", "b_error": error,
+                                   "b_crm_id": crm_id or None} for k, (ok, error, crm_id) in results.items()])
 
     # --- record issues ----------------------------------------------------------------------------
     def issues(self, job: str, obj: str | None = None) -> list[IssueRow]:
@@ -340,21 +352,22 @@ class StateStore:
     def save_deals(self, job: str, deals: list[Deal]) -> None:
         with self.session() as s:
             self._upsert(s, DealRow, [{"job": job, "record_id": d.id, "account_id": d.account_id,
-                                       "values": _json(d.values), "current": _json(d.current),
+                                       "values": as_stored(d.values), "current": as_stored(d.current),
                                        "modstamp": d.modstamp} for d in deals])
 
     def changed_deals(self, job: str, deals: list[Deal]) -> tuple[list[Deal], set[str]]:
         """The deals whose values or CRM outputs differ from the snapshot (new deals included), and the
         accounts that changed deals used to belong to (a deal moved between accounts changes both)."""
-        known: dict[str, DealRow] = {}
+        known: dict[str, Any] = {}
         with self.session() as s:
             for chunk in _chunks(d.id for d in deals):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
+                rows = s.execute(select(DealRow.record_id, DealRow.account_id, DealRow.values, DealRow.current)
+                                 .where(DealRow.job == job, DealRow.record_id.in_(chunk)))
                 known.update({r.record_id: r for r in rows})
         changed, moved_from = [], set()
         for deal in deals:
             row = known.get(deal.id)
-            if row is None or row.values != _json(deal.values) or _norm(row.current) != _norm(_json(deal.current)):
+            if row is None or row.values != as_stored(deal.values) or _outputs_differ(row.current, deal.current):
                 changed.append(deal)
                 if row is not None and row.account_id and row.account_id != deal.account_id:
                     moved_from.add(row.account_id)
@@ -388,20 +401,38 @@ class StateStore:
 
     def update_deal_outputs(self, job: str, outputs: dict[str, dict[str, Any]]) -> None:
         """After a successful write: the CRM now holds these output values (canonical name -> value)."""
-        ids = list(outputs)
+        if not outputs:
+            return
+        # Merged into the stored JSON by the database, in one statement per set of output names (one in
+        # practice): no row is read. Like {**current, **outputs}, a null output is kept as null.
+        by_names: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for record_id, values in outputs.items():
+            patch = as_stored(values)
+            by_names.setdefault(tuple(patch), []).append({"b_id": record_id, "b_patch": patch})
+        table: Any = DealRow.__table__
         with self.session() as s:
-            for chunk in _chunks(ids):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
-                for row in rows:
-                    row.current = {**row.current, **_json(outputs[row.record_id])}
+            for names, params in by_names.items():
+                statement = update(table).where(table.c.job == job, table.c.record_id == bindparam("b_id")).values(
+                    current=merged_json(self.engine.dialect.name, table.c.current, names))
+                if self.engine.dialect.name == "sqlite":
+                    for p in params:  # json_set takes the values one by one, each as JSON text
+                        patch = p.pop("b_patch")
+                        p.update({f"b_v{i}": json.dumps(patch[n]) for i, n in enumerate(names)})
+                s.execute(statement, params)
 
     def deals_for_accounts(self, job: str, account_ids: Iterable[str]) -> list[Deal]:
+        """The stored deals of these accounts, chunk by chunk, each chunk in deal id order (the order does
+        not depend on the backend or the index used, so plans and audit entries come out the same).
+
+        Sorted here, not by ORDER BY: SQLite would then walk the job's primary key to skip the sort and
+        read every deal of the job for each chunk again."""
         deals: list[Deal] = []
+        query = select(DealRow.record_id, DealRow.modstamp, DealRow.values, DealRow.current)
         with self.session() as s:
             for chunk in _chunks(account_ids):
-                rows = s.scalars(select(DealRow).where(DealRow.job == job,
-                                                       DealRow.account_id.in_(chunk)))
-                deals += [Deal(r.record_id, r.modstamp, _revive(r.values), dict(r.current)) for r in rows]
+                rows = sorted(s.execute(query.where(DealRow.job == job, DealRow.account_id.in_(chunk))),
+                              key=lambda r: r.record_id)
+                deals += [Deal(r.record_id, r.modstamp, _revive(r.values), r.current) for r in rows]
         return deals
 
     # --- accounts to score again -------------------------------------------------------------------
@@ -456,7 +487,7 @@ class StateStore:
             links = {r.key: r.account_id for r in s.scalars(select(SourceKeyRow).where(
                 SourceKeyRow.job == job, SourceKeyRow.source == source, SourceKeyRow.account_id.is_not(None)))}
             self._upsert(s, SourceKeyRow, [{"job": job, "source": source, "key": k, "row_hash": h,
-                                            "values": _json(v), "account_id": links.get(k)}
+                                            "values": as_stored(v), "account_id": links.get(k)}
                                            for k, (h, v) in rows.items()])
 
     def link_source_keys(self, job: str, source: str, links: dict[str, str]) -> None:
@@ -537,7 +568,7 @@ class StateStore:
 
     def save_watch_states(self, rows: list[WatchRow]) -> None:
         with self.session() as s:
-            self._upsert(s, WatchRow, [_columns(r) for r in rows])
+            self._upsert(s, WatchRow, [row_columns(WatchRow)(r) for r in rows])
 
     def _upsert(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert or replace rows by primary key: one compiled statement, executed for all rows."""
@@ -623,23 +654,11 @@ class StateStore:
         return {a for _, a in gone if a}
 
 
-def _columns(row: Base) -> dict[str, Any]:
-    """A row as a dict for a bulk statement, with the column defaults an ORM flush would have applied."""
-    table: Any = row.__table__
-    values = {}
-    for column in table.columns:
-        value = getattr(row, column.key)
-        if value is None and column.default is not None and column.default.is_scalar:
-            value = column.default.arg
-        elif value is None and column.default is not None and column.default.is_callable:
-            value = column.default.arg({})  # SQLAlchemy wraps callables to take an execution context
-        values[column.name] = value
-    return values
-
-
-def _json(values: dict[str, Any]) -> dict[str, Any]:
-    """Values as the JSON column will hand them back (dates and datetimes as ISO strings)."""
-    return dict(json.loads(json.dumps(values, default=str)))
+def _outputs_differ(stored: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether the CRM's output values differ from the snapshot's, as the CRM formats them. Identical
+    values need no normalising (the usual case, and `_norm` is costly: it tries float() on every text)."""
+    read = as_stored(current)
+    return stored != read and _norm(stored) != _norm(read)
 
 
 def _norm(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -649,14 +668,21 @@ def _norm(outputs: dict[str, Any]) -> dict[str, Any]:
         if key == "scored_at":
             continue
         if isinstance(value, str):
-            try:
-                value = round(float(value), 2)
-            except ValueError:
-                value = value.strip() or None
+            value = _text_output(value)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             value = round(float(value), 2)
         out[key] = value
     return out
+
+
+@lru_cache(maxsize=4096)
+def _text_output(value: str) -> Any:
+    """A text output as `_norm` compares it; cached because the same reasons and tiers recur on thousands of
+    deals and a failed float() (an exception) is the costly part."""
+    try:
+        return round(float(value), 2)
+    except ValueError:
+        return value.strip() or None
 
 
 def _revive(values: dict[str, Any]) -> dict[str, Any]:

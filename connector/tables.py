@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
@@ -80,6 +80,9 @@ class OutboxRow(Base):
     """A task or tag mutation, keyed deterministically so a crash or retry never duplicates it."""
 
     __tablename__ = "outbox"
+    # A job's tasks of some records (`latest_tasks`): without it the planner walks the job's whole outbox
+    # through ix_outbox_job for every chunk of ids.
+    __table_args__ = (Index("ix_outbox_job_kind_record", "job", "kind", "record_id"),)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     job: Mapped[str] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # task, tag_add, tag_remove
@@ -114,6 +117,9 @@ class DealRow(Base):
     without re-reading them from the CRM."""
 
     __tablename__ = "deals"
+    # The deals of some accounts (`deals_for_accounts`): with only ix_deals_account_id SQLite prefers the
+    # primary key's (job) prefix and scans every deal of the job per chunk of account ids.
+    __table_args__ = (Index("ix_deals_job_account", "job", "account_id"),)
     job: Mapped[str] = mapped_column(String(100), primary_key=True)
     record_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str | None] = mapped_column(String(40), index=True)
