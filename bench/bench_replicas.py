@@ -19,20 +19,17 @@ import argparse
 import json
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the drill lives with the tests
 
-from sqlalchemy import create_engine, text  # noqa: E402
 
 from connector.sandbox import running_sandbox  # noqa: E402
 from tests.conftest import Org, sandbox_config  # noqa: E402
 from tests.service.replicas import Drill, DrillResult  # noqa: E402
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.state_db import scratch_database  # noqa: E402
 
 
 @contextmanager
@@ -40,16 +37,8 @@ def state_url(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'state.db'}"
         return
-    name = f"rb_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    with scratch_database("rb_bench") as url:
+        yield url
 
 
 def drill(backend: str, ticks: int, replicas: int) -> DrillResult:

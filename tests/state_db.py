@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 __all__ = ["ADMIN_URL", "fresh_postgresql", "fresh_postgresql_database", "need_postgresql", "on_postgresql",
-           "sqlite_url", "stored_bytes"]
+           "scratch_database", "sqlite_url", "stored_bytes"]
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SWITCH = "RBTEST_STATE"
@@ -53,6 +53,13 @@ def need_postgresql() -> None:
 def fresh_postgresql_database(prefix: str = "rb_state") -> Iterator[str]:
     """The URL of an empty database of its own (for what is scoped per database: advisory locks), dropped after."""
     need_postgresql()
+    with scratch_database(prefix) as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """An empty PostgreSQL database on 127.0.0.1:5432, dropped after (benchmarks use it without pytest)."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
