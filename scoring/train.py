@@ -32,6 +32,7 @@ from scoring.binshares import bin_counts
 from scoring.csvfile import CsvTable
 from scoring.engine import assess
 from scoring.features import FEATURES
+from scoring.intervals import edge_keys, intervals, label_apart
 from scoring.scorecard import DEFAULT_SCORECARD, Scorecard, parse_scorecard
 from scoring.scorecard_spec import TIERS
 from scoring.tomlwriter import dumps
@@ -174,27 +175,9 @@ def _bins(pipeline: Any, name: str, coefficient: float, share: float, factor: fl
             if key in state_texts.get(state, {}):
                 b[key] = state_texts[state][key]
         out.append(b)
-    edges = [-math.inf, *splits, math.inf]
-    for lower, upper in zip(edges, edges[1:], strict=False):
-        if math.isinf(lower) and math.isinf(upper):
-            rep, label = 0.0, "any value"
-        elif math.isinf(lower):
-            rep, label = upper - 1.0 - abs(upper), f"below {upper:.6g}"
-        elif math.isinf(upper):
-            rep, label = lower + 1.0 + abs(lower), f"{lower:.6g} and above"
-        else:
-            rep, label = (lower + upper) / 2.0, f"{lower:.6g} to {upper:.6g}"
-        b = {"label": label, "points": points(float(np.clip(rep, -HUGE, HUGE)))}
-        if not math.isinf(lower):
-            b["lower"] = lower
-        if not math.isinf(upper):
-            b["upper"] = upper
-        out.append(b)
-    labels = [b["label"] for b in out]
-    for b in out:  # splits closer than six digits would share a label; the exact edges tell them apart
-        if labels.count(b["label"]) > 1:
-            b["label"] = f"{b.get('lower', '-inf')!r} to {b.get('upper', 'inf')!r}"
-    return out
+    for iv in intervals(splits):
+        out.append({"label": iv.label, "points": points(float(np.clip(iv.stand_in, -HUGE, HUGE))), **edge_keys(iv)})
+    return label_apart(out)
 
 
 def _against_direction(bins: list[dict[str, Any]], name: str) -> bool:

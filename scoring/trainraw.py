@@ -11,7 +11,6 @@ training never saw gets the pipeline's weight for unknown levels, in the card's 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from scoring.catalogue import text
 from scoring.csvfile import SCORED_COLUMNS, CsvTable
 from scoring.features import FEATURES
 from scoring.fields import ACCOUNT_FIELDS
+from scoring.intervals import edge_keys, intervals, label_apart
 from scoring.rawcolumns import NUMERIC_FIELDS, TEXT_FIELDS, raw_categories, raw_numbers
 
 __all__ = [
@@ -110,29 +110,10 @@ def _numeric_bins(raw: RawColumn, splits: list[float], points: Callable[[Any], f
     column = raw.column
     out: list[dict[str, Any]] = [{"label": "missing", "state": "missing", "points": points(float("nan")),
                                   "reason": _texts("missing", column=column)}]
-    edges = [-math.inf, *splits, math.inf]
-    for lower, upper in zip(edges, edges[1:], strict=False):
-        lo, up = f"{lower:.6g}", f"{upper:.6g}"
-        if math.isinf(lower) and math.isinf(upper):
-            rep, label, reason = 0.0, "any value", _texts("any", column=column)
-        elif math.isinf(lower):
-            rep, label, reason = upper - 1.0 - abs(upper), f"below {up}", _texts("below", column=column, upper=up)
-        elif math.isinf(upper):
-            rep, label, reason = lower + 1.0 + abs(lower), f"{lo} and above", _texts("above", column=column, lower=lo)
-        else:
-            rep, label = (lower + upper) / 2.0, f"{lo} to {up}"
-            reason = _texts("between", column=column, lower=lo, upper=up)
-        b: dict[str, Any] = {"label": label, "points": points(rep), "reason": reason}
-        if not math.isinf(lower):
-            b["lower"] = lower
-        if not math.isinf(upper):
-            b["upper"] = upper
-        out.append(b)
-    labels = [b["label"] for b in out]
-    for b in out:  # splits closer than six digits would share a label; the exact edges tell them apart
-        if labels.count(b["label"]) > 1:
-            b["label"] = f"{b.get('lower', '-inf')!r} to {b.get('upper', 'inf')!r}"
-    return out
+    for iv in intervals(splits):
+        reason = _texts(iv.side, column=column, lower=iv.lo, upper=iv.up)  # each text names the edges it has
+        out.append({"label": iv.label, "points": points(iv.stand_in), "reason": reason, **edge_keys(iv)})
+    return label_apart(out)
 
 
 def _level_bins(raw: RawColumn, groups: list[list[str]], points: Callable[[Any], float]) -> list[dict[str, Any]]:
