@@ -529,7 +529,9 @@ class StateStore:
                 holder = s.scalar(select(LockRow).where(LockRow.job == job).with_for_update())
                 if holder is not None and holder.owner != owner and take_over(holder.owner):
                     log.warning("job %s: taking over the lock of %s, which is no longer running", job, holder.owner)
-                    s.delete(holder)
+                    # Only the dead owner's row: on SQLite (no FOR UPDATE) a replica racing us may have taken over
+                    # already, and a delete by job alone would drop its fresh lease and let us both win.
+                    s.execute(delete(LockRow).where(LockRow.job == job, LockRow.owner == holder.owner))
         table: Any = LockRow.__table__
         statement = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table).values(
             job=job, owner=owner, expires_at=now + ttl)

@@ -99,3 +99,22 @@ def test_due_accounts_are_expired_overrides_and_stale_assessments_not_watchlist_
                                               row("leaving", today)], {})
     s.save_watch_states([WatchRow(job="job", record_id="leaving", on_list=True, runs_below=1, since=NOW)])
     assert s.due_accounts("job", today, today - timedelta(days=7), 10) == ["expired", "old"]
+
+
+def test_two_replicas_taking_over_one_dead_holder_make_one_winner(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from connector.state import StateStore
+
+    minute = timedelta(minutes=1)
+    a, b = store(tmp_path), StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    assert a.acquire("job", "dead", minute)
+
+    def b_sees_dead(holder: str) -> bool:
+        # While b decides that the holder is dead, a reaches the same verdict and takes the lease first.
+        assert a.acquire("job", "a", minute, take_over=lambda h: h == "dead")
+        return holder == "dead"
+
+    assert not b.acquire("job", "b", minute, take_over=b_sees_dead)
+    assert not b.acquire("job", "b", minute)  # a's fresh lease survived b's take-over
+    assert a.acquire("job", "a", minute)  # and a still holds it
