@@ -18,12 +18,13 @@ import contextlib
 import json
 import os
 import re
-import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection
 
 from connector.config import load_config
 from connector.crm.base import RetryPolicy
@@ -55,18 +56,23 @@ def _stable(value: Any, today: str) -> Any:
     return value
 
 
-def _rows(db: sqlite3.Connection, sql: str) -> list[dict[str, Any]]:
-    cur = db.execute(sql)
-    names = [c[0] for c in cur.description]
-    out = []
-    for row in cur.fetchall():
-        item = dict(zip(names, row, strict=True))
-        for k, v in item.items():
-            if isinstance(v, str) and v[:1] in "{[":
-                with contextlib.suppress(ValueError):
-                    item[k] = json.loads(v)
-        out.append(item)
-    return out
+def _value(v: Any) -> Any:
+    """One form whichever backend answered, as SQLite gives it (the golden files were written from SQLite):
+    JSON parsed, booleans as 0/1, dates as ISO text and timestamps as SQLite's UTC text."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, datetime):
+        return (v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, str) and v[:1] in "{[":
+        with contextlib.suppress(ValueError):
+            return json.loads(v)
+    return v
+
+
+def _rows(db: Connection, sql: str) -> list[dict[str, Any]]:
+    return [{k: _value(v) for k, v in row.items()} for row in db.execute(text(sql)).mappings()]
 
 
 def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -79,9 +85,10 @@ def _without_run(detail: Any) -> Any:
     return detail
 
 
-def dump_store(path: Path) -> dict[str, Any]:
+def dump_store(state_url: str) -> dict[str, Any]:
     """The state store's stored data, canonically: what a run decided, without when or which run id."""
-    db = sqlite3.connect(path)
+    engine = create_engine(state_url)
+    db = engine.connect()
     try:
         assessments = _rows(db, "SELECT object, record_id, score, tier, pd, model_version, inputs_hash, as_of, "
                                 "override_until, detail FROM assessments")
@@ -102,10 +109,11 @@ def dump_store(path: Path) -> dict[str, Any]:
         cursors = _rows(db, "SELECT object, value FROM cursors")
         for c in cursors:  # the timestamp is the sandbox's wall clock or the capped run start; the id is data
             c["value"] = {k: v for k, v in (c["value"] or {}).items() if k not in ("ts",)}
-        pending = db.execute("SELECT count(*) FROM audit_pending").fetchone()[0]
-        rescore = db.execute("SELECT count(*) FROM rescore").fetchone()[0]
+        pending = db.execute(text("SELECT count(*) FROM audit_pending")).scalar()
+        rescore = db.execute(text("SELECT count(*) FROM rescore")).scalar()
     finally:
         db.close()
+        engine.dispose()
     return {"assessments": _sorted(assessments), "history": _sorted(history), "deals": _sorted(deals),
             "outbox": _sorted(outbox), "watchlist": _sorted(watch), "record_issues": _sorted(issues),
             "audit": _sorted(audit), "cursors": _sorted(cursors), "audit_pending": pending, "rescore": rescore}
@@ -137,7 +145,7 @@ def _run_twice(crm: str, tmp_path: Path) -> dict[str, Any]:
                       "tasks_created": r.tasks_created, "tags_added": r.tags_added, "tags_removed": r.tags_removed,
                       "skipped": _sorted(r.skipped)} for r in (full, incremental)],
             "touched": {k: sorted(v) for k, v in touched.items()},
-            "store": dump_store(tmp_path / "config.db"),
+            "store": dump_store(config.state_url),
             "org": dump_org(org, today),
         }
 

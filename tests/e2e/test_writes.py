@@ -6,7 +6,7 @@ Every assertion reads the sandbox's records and call log, or the state store's t
 
 from __future__ import annotations
 
-import sqlite3
+import json
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
 
 from connector.config import Config, load_config
 from connector.crm import open_client
@@ -69,16 +70,22 @@ def outputs(sb: SandboxServer, crm: str) -> dict[str, Any]:
 
 def stored(config: Config) -> dict[str, list[tuple[Any, ...]]]:
     """The state store's tables that a run fills, without wall-clock and CRM-assigned columns."""
-    db = sqlite3.connect(config.state_url.removeprefix("sqlite:///"))
+    engine = create_engine(config.state_url)  # SQLite, or PostgreSQL under RBTEST_STATE=postgresql
     try:
         tables: dict[str, list[tuple[Any, ...]]] = {}
-        for table in _TABLES:
-            cursor = db.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
-            keep = [i for i, d in enumerate(cursor.description) if d[0] not in _VOLATILE]
-            tables[table] = sorted(tuple(row[i] for i in keep) for row in cursor.fetchall())
+        with engine.connect() as db:
+            for table in _TABLES:
+                result = db.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 - fixed table names
+                keep = [i for i, name in enumerate(result.keys()) if name not in _VOLATILE]
+                tables[table] = sorted(tuple(_comparable(row[i]) for i in keep) for row in result)
         return tables
     finally:
-        db.close()
+        engine.dispose()
+
+
+def _comparable(value: Any) -> Any:
+    """JSON columns come back parsed on PostgreSQL: as sorted text they sort and compare like any value."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
 
 
 def bulk_jobs(config: Config) -> Counter[str]:
