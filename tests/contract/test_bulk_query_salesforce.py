@@ -46,27 +46,7 @@ def server() -> Iterator[SandboxServer]:
         yield sb
 
 
-@pytest.fixture()
-def sb(server: SandboxServer) -> SandboxServer:
-    requests.post(f"{server.url}/__sandbox/reset", timeout=10).raise_for_status()
-    return server
 
-
-@pytest.fixture()
-def creds(sb: SandboxServer) -> dict[str, Any]:
-    data: dict[str, Any] = requests.get(f"{sb.url}/__sandbox/credentials", timeout=10).json()
-    return data
-
-
-@pytest.fixture()
-def wire(sb: SandboxServer, creds: dict[str, Any]) -> Iterator[requests.Session]:
-    http = requests.Session()
-    token = http.post(f"{sb.url}/services/oauth2/token", data={
-        "grant_type": "password", "client_id": creds["consumer_key"], "client_secret": creds["consumer_secret"],
-        "username": creds["username"], "password": creds["password"] + creds["security_token"]}, timeout=10).json()
-    http.headers["Authorization"] = f"Bearer {token['access_token']}"
-    yield http
-    http.close()
 
 
 def client_for(creds: dict[str, Any], sleeps: list[float], threshold: int = 0, **kw: Any) -> SalesforceClient:

@@ -34,16 +34,6 @@ def server() -> Iterator[SandboxServer]:
         yield sb
 
 
-@pytest.fixture()
-def sb(server: SandboxServer) -> SandboxServer:
-    requests.post(f"{server.url}/__sandbox/reset", timeout=10).raise_for_status()
-    return server
-
-
-@pytest.fixture()
-def creds(sb: SandboxServer) -> dict[str, Any]:
-    data: dict[str, Any] = requests.get(f"{sb.url}/__sandbox/credentials", timeout=10).json()
-    return data
 
 
 def connection(creds: dict[str, Any], method: str = "jwt", **auth: Any) -> SalesforceConnection:

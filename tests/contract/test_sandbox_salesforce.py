@@ -46,16 +46,6 @@ def server() -> Iterator[SandboxServer]:
         yield sb
 
 
-@pytest.fixture()
-def sb(server: SandboxServer) -> SandboxServer:
-    requests.post(f"{server.url}/__sandbox/reset", timeout=10).raise_for_status()
-    return server
-
-
-@pytest.fixture()
-def creds(sb: SandboxServer) -> dict[str, Any]:
-    data: dict[str, Any] = requests.get(f"{sb.url}/__sandbox/credentials", timeout=10).json()
-    return data
 
 
 @pytest.fixture()
@@ -77,17 +67,6 @@ def sf(creds: dict[str, Any], http: Callable[[], requests.Session]) -> Salesforc
     return Salesforce(username=creds["username"], password=creds["password"], security_token=creds["security_token"],
                       session=http(), domain="login")
 
-
-@pytest.fixture()
-def wire(sb: SandboxServer, creds: dict[str, Any]) -> Iterator[requests.Session]:
-    """A plain session holding a bearer token from the OAuth password grant, for raw wire checks."""
-    http = requests.Session()
-    token = http.post(f"{sb.url}/services/oauth2/token", data={
-        "grant_type": "password", "client_id": creds["consumer_key"], "client_secret": creds["consumer_secret"],
-        "username": creds["username"], "password": creds["password"] + creds["security_token"]}, timeout=10).json()
-    http.headers["Authorization"] = f"Bearer {token['access_token']}"
-    yield http
-    http.close()
 
 
 def inspect(sb: SandboxServer, what: str) -> Any:
