@@ -60,7 +60,9 @@ def main() -> None:
             out["recommended_credit_limit"]: a.recommended_credit_limit,
             out["scored_at"]: now.isoformat(), out["model_version"]: a.model_version})
         if a.tier in ("high", "critical"):
-            sf.Task.create({"WhatId": account.id, "Subject": f"Credit risk review: {account.name} is {a.tier}",
+            # Subject holds 255 characters: the 10,000-account org has names long enough to exceed it.
+            subject = f"Credit risk review: {account.name} is {a.tier}"[:255]
+            sf.Task.create({"WhatId": account.id, "Subject": subject,
                             "ActivityDate": (now.date() + timedelta(days=3)).isoformat(), "Priority": "High"})
             tasks += 1
     usage = resource.getrusage(resource.RUSAGE_SELF)
