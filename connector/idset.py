@@ -9,6 +9,7 @@ appended page by page and sorted once when asked. Membership is exact.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 
 import numpy as np
 
@@ -59,6 +60,10 @@ class IdSet:
         return found
 
     def missing(self, ids: Iterable[str]) -> list[str]:
-        """The ids of `ids` not in this set, in their order."""
-        wanted = list(ids)
-        return [i for i, hit in zip(wanted, self.contains(wanted).tolist(), strict=True) if not hit]
+        """The ids of `ids` not in this set, in their order. `ids` is consumed a chunk at a time: it may be a
+        stream of every account of the org, of which only the few missing are kept."""
+        out: list[str] = []
+        stream = iter(ids)
+        while wanted := list(islice(stream, 10_000)):
+            out += [i for i, hit in zip(wanted, self.contains(wanted).tolist(), strict=True) if not hit]
+        return out

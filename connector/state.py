@@ -50,6 +50,7 @@ from connector.tables import (
 __all__ = ["AssessmentRow", "DealRow", "OutboxRow", "RunRow", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
+PAGE = 5000  # rows a streamed read holds at once
 
 
 def _now() -> datetime:
@@ -223,16 +224,14 @@ class StateStore:
             return list(dict.fromkeys([*expired, *stale]))
 
     def tier_counts(self, job: str, obj: str = "accounts") -> dict[str, int]:
-        with self.session() as s:
-            counts: dict[str, int] = {}
-            for tier in s.scalars(select(AssessmentRow.tier).where(AssessmentRow.job == job,
-                                                                   AssessmentRow.object == obj)):
-                counts[tier] = counts.get(tier, 0) + 1
-            return counts
+        with self.session() as s:  # counted by the database: the daemon asks after every run, of every record
+            return {tier: n for tier, n in s.execute(select(AssessmentRow.tier, func.count()).where(
+                AssessmentRow.job == job, AssessmentRow.object == obj).group_by(AssessmentRow.tier))}
 
     def watchlist_count(self, job: str) -> int:
         with self.session() as s:
-            return len(list(s.scalars(select(WatchRow.record_id).where(WatchRow.job == job, WatchRow.on_list.is_(True)))))
+            return int(s.scalar(select(func.count()).select_from(WatchRow).where(
+                WatchRow.job == job, WatchRow.on_list.is_(True))) or 0)
 
     def riskiest(self, job: str, limit: int = 5) -> list[AssessmentRow]:
         with self.session() as s:
@@ -390,15 +389,6 @@ class StateStore:
                     s.execute(delete(table).where(table.job == job, table.record_id.in_(chunk)))
                 s.execute(delete(RescoreRow).where(RescoreRow.job == job, RescoreRow.account_id.in_(chunk)))
 
-    def prune_deals(self, job: str, seen: set[str]) -> set[str]:
-        """Drop snapshot deals a full read did not return (deleted in the CRM); returns their accounts."""
-        with self.session() as s:
-            rows = [(r, a) for r, a in s.execute(select(DealRow.record_id, DealRow.account_id)
-                                                 .where(DealRow.job == job)) if r not in seen]
-            for chunk in _chunks(r for r, _ in rows):
-                s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(chunk)))
-        return {a for _, a in rows if a}
-
     def update_deal_outputs(self, job: str, outputs: dict[str, dict[str, Any]]) -> None:
         """After a successful write: the CRM now holds these output values (canonical name -> value)."""
         if not outputs:
@@ -441,10 +431,11 @@ class StateStore:
             self._upsert(s, RescoreRow, [{"job": job, "account_id": a, "since": _now()}
                                          for a in dict.fromkeys(account_ids) if a])
 
-    def rescore_ids(self, job: str) -> list[str]:
+    def rescore_ids(self, job: str) -> Iterator[str]:
+        """The accounts marked for re-scoring, streamed a page at a time (a first full run marks them all)."""
         with self.session() as s:
-            return list(s.scalars(select(RescoreRow.account_id).where(RescoreRow.job == job)
-                                  .order_by(RescoreRow.account_id)))
+            yield from s.scalars(select(RescoreRow.account_id).where(RescoreRow.job == job)
+                                 .order_by(RescoreRow.account_id).execution_options(yield_per=PAGE))
 
     def clear_rescore(self, job: str, account_ids: Iterable[str]) -> None:
         with self.session() as s:
@@ -641,14 +632,17 @@ class StateStore:
                 expires_at=_now() + ttl))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    # --- issue 17, sync memory (branch hcpu): a full read's deal ids are kept compactly, not in a set ----------
+    # --- deal snapshot, continued: the prune after a full read ---------------------------------------------
     def prune_unseen_deals(self, job: str, missing: Callable[[Iterable[str]], list[str]]) -> set[str]:
-        """`prune_deals`, where `missing(ids)` returns the ids the full read did not return (`IdSet.missing`):
+        """Drop snapshot deals a full read did not return (deleted in the CRM); returns their accounts.
+        `missing(ids)` returns the ids the full read did not return (`IdSet.missing`):
         the snapshot is compared with them a chunk at a time, never all held at once."""
         gone: list[tuple[str, str | None]] = []
         with self.session() as s:
-            rows = s.execute(select(DealRow.record_id, DealRow.account_id).where(DealRow.job == job))
-            for chunk in rows.partitions(5000):
+            # Streamed: the ORM buffers a whole result unless told otherwise (2,000,000 rows cost 650 MiB).
+            rows = s.execute(select(DealRow.record_id, DealRow.account_id).where(DealRow.job == job)
+                             .execution_options(yield_per=PAGE))
+            for chunk in rows.partitions():
                 accounts: dict[str, str | None] = dict(chunk)  # record id -> account id
                 gone += [(r, accounts[r]) for r in missing(accounts)]
             for ids in _chunks(r for r, _ in gone):

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from connector import crashpoint, first_run
@@ -386,7 +387,8 @@ class Sync:
         expired, or their assessment is a week old."""
         today = self.planner.now.date()
         due = self.store.due_accounts(self.job_name, today, today - RESCORE_AFTER, self.job.batch_size)
-        rest = sorted(done.missing(set(self.store.rescore_ids(self.job_name)) | self._rescore | set(due)))
+        # Streamed past the accounts done: after a first full run every account is marked, and done.
+        rest = sorted(set(done.missing(chain(self.store.rescore_ids(self.job_name), self._rescore, due))))
         if not rest:
             return
         log.info("scoring %d accounts again (deals changed, override expired, watchlist or age)", len(rest))

@@ -163,5 +163,5 @@ def test_invoice_figures_age_with_the_run_date_without_rescoring(tmp_path: Path)
     join = SourceJoin(specs, ["erp"], base=tmp_path, store=store, job="j", id_field="Id", today=date(2026, 7, 1),
                       dry_run=False)
     join.load()
-    assert join.rescore == {"A1"} and store.rescore_ids("j") == ["A1"]  # the durable re-score set
+    assert join.rescore == {"A1"} and list(store.rescore_ids("j")) == ["A1"]  # the durable re-score set
     store.close()
