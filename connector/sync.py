@@ -178,11 +178,13 @@ class Sync:
         except QuotaExhausted as exc:
             report.stopped = f"API quota exhausted: {exc}"
             log.warning("run %d stopped cleanly, cursor kept: %s", run_id, exc)
+            self._settle_if_possible(report)
         except StopRequested:
             report.stopped = "stop requested (SIGTERM/SIGINT): the next run completes the rest"
-            self._settle_writes(report)  # what was recorded stays recorded: its bulk jobs go out too
+            self._settle_if_possible(report)  # what was recorded stays recorded: its bulk jobs go out too
             log.warning("run %d stopped between batches on request, cursor kept", run_id)
         except Exception as exc:
+            self._settle_if_possible(report)
             report.status = "failed"
             report.error = f"{type(exc).__name__}: {exc}"
             exc.report = report  # type: ignore[attr-defined]  # the CLI still prints the summary
@@ -661,6 +663,14 @@ class Sync:
                 self.store.record_issues(self.planner.run_id, self.job_name, obj, issues)
         self.store.close_bulk_jobs(self.job_name, self._bulk_jobs)
         self._bulk_jobs.clear()
+
+    def _settle_if_possible(self, report: RunReport) -> None:
+        """A run that stops on an error still sends the bulk rows of the batches it recorded (the CRM gets
+        them now, not a run later); if it cannot (no quota, the lease lost), the next run settles the jobs."""
+        try:
+            self._settle_writes(report)
+        except Exception as exc:  # noqa: BLE001 - the run's own error is the one reported
+            log.warning("bulk jobs left for the next run to settle: %s", exc)
 
     def _settle_left(self) -> dict[tuple[int, str], dict[str, str]]:
         """Bring the bulk jobs a dead run left to an end; (run id, object) -> record id -> failure reason,

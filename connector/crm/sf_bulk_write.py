@@ -90,6 +90,7 @@ class _Spool:
         self.rows = 0
         self._bytes = 0  # of the body
         self._cells = 0  # in the body, to know the padding
+        self._header = 0  # bytes of the header row for `fields`
 
     def line(self, op: FieldUpdate) -> tuple[bytes, int]:
         """The row of `op` and how many fields it adds."""
@@ -100,13 +101,15 @@ class _Spool:
     def size_with(self, line: bytes, new_fields: int, new_names: Sequence[str]) -> int:
         """The uploaded file's size in bytes if `line` were added."""
         columns = 1 + len(self.fields) + new_fields
-        header = len(_csv_line(["Id", *self.fields, *new_names]))
+        header = len(_csv_line(["Id", *self.fields, *new_names])) if new_fields or not self._header else self._header
         cells = self._cells + columns
         return header + self._bytes + len(line) + (self.rows + 1) * columns - cells
 
     def add(self, op: FieldUpdate, line: bytes) -> None:
-        for name in op.values:
-            self.fields.setdefault(name, len(self.fields))
+        if any(name not in self.fields for name in op.values) or not self._header:
+            for name in op.values:
+                self.fields.setdefault(name, len(self.fields))
+            self._header = len(_csv_line(["Id", *self.fields]))
         self.body.write(line)
         self.keys.write(_csv_line([op.key, op.record_id]))
         self._bytes += len(line)
