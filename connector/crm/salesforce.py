@@ -298,9 +298,12 @@ class SalesforceClient:
         log.debug("%s: %s", what, soql)
         first = self.call(what, lambda sf: sf.query(soql, headers=dict(headers)))
         total = int((first or {}).get("totalSize") or 0)
-        if self.bulk_run is not None and not self.bulk_run.large and total >= self.bulk_threshold:
+        # Rows at the cursor's instant that the last run saw come back (`>=`) and are dropped by the engine: a
+        # bulk write stamps thousands of rows alike, and their echo is no reason for a bulk job.
+        fresh = total - (len(cursor.ids) if cursor is not None else 0)
+        if self.bulk_run is not None and not self.bulk_run.large and fresh >= self.bulk_threshold:
             log.info("%d %s rows to read: field updates go through one Bulk API 2.0 job per object (threshold %d)",
-                     total, spec.name, self.bulk_threshold)
+                     fresh, spec.name, self.bulk_threshold)
             self.bulk_run.large = True
         threshold = self.conn.bulk_query_threshold
         if cursor is None and 0 < threshold <= total:
