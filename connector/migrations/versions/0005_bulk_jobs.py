@@ -19,6 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if "bulk_jobs" in sa.inspect(op.get_bind()).get_table_names():
+        return  # a store made before Alembic by a build that created every table of the models at once
     op.create_table(
         "bulk_jobs",
         sa.Column("job", sa.String(100), primary_key=True),
