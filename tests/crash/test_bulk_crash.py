@@ -36,10 +36,10 @@ def bulk_config(org: Org, folder: Path, phase: str) -> Path:
     return path
 
 
-def killed_at_upload(org: Org, path: Path, nth: int) -> int:
+def killed_at_upload(org: Org, path: Path, nth: int, *args: str) -> int:
     """Run `riskbridge sync`, SIGKILLed as its `nth` Bulk API upload arrives (the sandbox refuses that upload,
     so its job stays open and none of its rows is written); returns the exit code."""
-    argv = [sys.executable, "-m", "connector.cli", "sync", "--config", str(path), "--json"]
+    argv = [sys.executable, "-m", "connector.cli", "sync", "--config", str(path), "--json", *args]
     child: list[subprocess.Popen[str]] = []
     seen = [0]
 
@@ -146,16 +146,19 @@ def settled_then_sanctioned(org: Org, path: Path) -> str:
 
 
 def test_a_deal_update_lost_with_its_job_is_written_by_the_next_run(tmp_path: Path) -> None:
-    """Only the account's and its deal's updates are in the run's jobs; the deals' upload never arrives. The
-    next run settles the open jobs, turns the deal's update that did not land into a record issue and
-    writes it: the CRM ends as after a run that was never killed."""
+    """A `--full` run (large: its read is the whole org) after a settled baseline: only the sanctioned
+    account's and its deal's updates are in the run's jobs, and the deals' upload never arrives. The next
+    run settles the open jobs, turns the deal's update that did not land into a record issue and writes
+    it: the CRM ends as after a run that was never killed."""
     ends = []
     for kill in (False, True):
         with small_org("salesforce") as org:
             path = bulk_config(org, tmp_path / str(kill), "incremental")
             target = settled_then_sanctioned(org, path)
-            if kill:
-                assert killed_at_upload(org, path, 2) == -signal.SIGKILL  # the accounts' job landed, not the deals'
+            if not kill:
+                assert Sync(load_config(path), policy=NO_WAIT).run(full=True).status == "success"
+            else:
+                assert killed_at_upload(org, path, 2, "--full") == -signal.SIGKILL  # the accounts' job landed
                 store = StateStore(load_config(path).state_url)
                 assert [j.object for j in store.bulk_jobs("default")] == ["accounts", "deals"]
                 account = next(a for a in org.records(org.names.accounts) if str(a[org.names.id]) == target)
