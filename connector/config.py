@@ -305,7 +305,7 @@ class Job(_Strict):
     schedule: str = Field(default="*/30 * * * *", description="cron expression for the scheduler")
     dry_run: bool = False
     batch_size: int = Field(default=2000, ge=1, le=50000)
-    bulk_threshold: int = Field(default=10_000, ge=1, description="Salesforce: Bulk API 2.0 from this many updates")
+    bulk_threshold: int = Field(default=10_000, ge=1, description="Salesforce: a run reading this many records writes through Bulk API 2.0")
     lang: Literal["en", "zh"] = "en"
     tasks: TaskPolicy = Field(default_factory=TaskPolicy)
     watchlist: WatchlistPolicy = Field(default_factory=WatchlistPolicy)

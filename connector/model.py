@@ -204,6 +204,9 @@ class Outcome:
     ok: bool
     error: str | None = None  # e.g. "UNABLE_TO_LOCK_ROW: unable to obtain exclusive access"
     crm_id: str | None = None
+    # Taken into a run-wide bulk job (`CRMClient.settle_writes`): recorded as written for now, and its
+    # real answer comes when the run settles the job (a failure then becomes a record issue).
+    deferred: bool = False
 
 
 @dataclass

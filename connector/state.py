@@ -33,6 +33,7 @@ from connector.tables import (
     AssessmentRow,
     AuditRow,
     Base,
+    BulkJobRow,
     CursorRow,
     DealRow,
     HistoryRow,
@@ -648,6 +649,33 @@ class StateStore:
             for ids in _chunks(r for r, _ in gone):
                 s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids)))
         return {a for _, a in gone if a}
+
+
+    # --- issue 17, Salesforce backfills (branch hbulk): the run-wide Bulk API 2.0 jobs of a large run --------
+    def open_bulk_job(self, job: str, run_id: int, obj: str, crm_job_id: str) -> None:
+        """Remember a bulk write job before any cursor moves past the rows it carries."""
+        with self.session() as s:
+            s.add(BulkJobRow(job=job, crm_job_id=crm_job_id, object=obj, run_id=run_id, opened_at=_now()))
+
+    def bulk_jobs(self, job: str) -> list[BulkJobRow]:
+        """The bulk write jobs of `job` not settled yet, oldest first."""
+        with self.session() as s:
+            return list(s.scalars(select(BulkJobRow).where(BulkJobRow.job == job)
+                                  .order_by(BulkJobRow.opened_at, BulkJobRow.crm_job_id)))
+
+    def close_bulk_jobs(self, job: str, crm_job_ids: Iterable[str]) -> None:
+        ids = list(crm_job_ids)
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                s.execute(delete(BulkJobRow).where(BulkJobRow.job == job, BulkJobRow.crm_job_id.in_(chunk)))
+
+    def pending_writes_by_key(self, keys: Iterable[str]) -> dict[str, PendingWriteRow]:
+        """The pending field updates with these keys (a settled bulk job's rows, a chunk at a time)."""
+        found: dict[str, PendingWriteRow] = {}
+        with self.session() as s:
+            for chunk in _chunks(keys):
+                found.update((r.key, r) for r in s.scalars(select(PendingWriteRow).where(PendingWriteRow.key.in_(chunk))))
+        return found
 
 
 def _outputs_differ(stored: dict[str, Any], current: dict[str, Any]) -> bool:

@@ -7,6 +7,18 @@ scored with its deals, planned, applied and recorded before the next is read: me
 by the batch size. Cursors never pass the run's start time and move only after the writes they
 cover are recorded; records that could not be mapped or written become record issues and are
 fetched again by id on the next run.
+
+A large run (a Salesforce backfill: a read reports `bulk_threshold` records or more) writes its field
+updates through one Bulk API 2.0 job per object for the whole run (`DeferredWrites`). A batch's
+updates are spooled into the jobs and recorded at once, optimistically, as written; the run settles
+the jobs after its last batch (`_settle_writes`) and turns the rows that failed into record issues
+with the CRM's reason, so they are fetched again and rewritten next run. It is crash safe because
+two things are stored before a batch's cursor moves: each field update as a pending write (as for
+every write, `audit_recovery`) and each job's id as soon as the job is created (`bulk_jobs`). A run
+that finds a job left by a dead run settles it first (`_settle_left`: an open job is aborted, a
+running one awaited), then reads the pending writes back from the CRM: those in place are audited,
+the rest become record issues (with the job's failure reason when it has one), so a retried deal also
+refreshes its snapshot values and nothing written optimistically is lost.
 """
 
 from __future__ import annotations
@@ -23,11 +35,11 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from connector import crashpoint, first_run
-from connector.audit import accepted, expected
+from connector.audit import AuditEntry, accepted, expected
 from connector.audit_recovery import confirmed_writes
 from connector.config import Config
 from connector.crm import open_client
-from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
+from connector.crm.base import Capabilities, CRMClient, DeferredWrites, ObjectSpec, RetryPolicy
 from connector.errors import ConfigError, ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
 from connector.idset import IdSet
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
@@ -96,6 +108,7 @@ class Sync:
         self._abandoned: dict[str, dict[str, str]] = {}  # outbox key -> its failure line in the report
         self._held: list[TaskCreate] = []  # dry run: first-run tasks planned this run, kept out of the store
         self._names: dict[tuple[str, str], str] = {}  # dry run: record names, for the plan's first-run tasks
+        self._bulk_jobs: list[str] = []  # run-wide bulk jobs this run opened and has not settled
 
     def _spec(self, kind: ObjectKind) -> ObjectSpec:
         obj = self.mapping.object(kind)
@@ -149,7 +162,9 @@ class Sync:
             if checked is not None:
                 raise checked
             if not dry_run:
-                self._audit_unanswered()
+                self._audit_unanswered(self._settle_left())
+                if isinstance(self.client, DeferredWrites):
+                    self.client.defer_writes(self._journal)
             self._flush_outbox(report)
             if watch is not None:
                 self._watched(report, watch, dry_run)
@@ -158,15 +173,19 @@ class Sync:
                 done = self._accounts_pass(report, start, dry_run, full)
                 self._rest(report, dry_run, done)
                 self._release_first_run(report, dry_run, baseline)
+                self._settle_writes(report)
                 if deal_cursor is not None and not dry_run:
                     self.store.save_cursor(self.job_name, "deals", deal_cursor)
         except QuotaExhausted as exc:
             report.stopped = f"API quota exhausted: {exc}"
             log.warning("run %d stopped cleanly, cursor kept: %s", run_id, exc)
+            self._settle_if_possible(report)
         except StopRequested:
             report.stopped = "stop requested (SIGTERM/SIGINT): the next run completes the rest"
+            self._settle_if_possible(report)  # what was recorded stays recorded: its bulk jobs go out too
             log.warning("run %d stopped between batches on request, cursor kept", run_id)
         except Exception as exc:
+            self._settle_if_possible(report)
             report.status = "failed"
             report.error = f"{type(exc).__name__}: {exc}"
             exc.report = report  # type: ignore[attr-defined]  # the CLI still prints the summary
@@ -600,16 +619,76 @@ class Sync:
         except Exception as exc:
             partial = getattr(exc, "partial", None)
             done = partial if isinstance(partial, ApplyResult) else ApplyResult()
-            self.store.audit(self.job_name, self.planner.run_id, accepted(plan, done), settled=done.outcomes)
+            self._audit_answered(plan, done)
             if isinstance(exc, QuotaExhausted):
                 return done, exc
             raise
-        self.store.audit(self.job_name, self.planner.run_id, accepted(plan, result), settled=result.outcomes)
+        self._audit_answered(plan, result)
         return result, None
 
-    def _audit_unanswered(self) -> None:
+    def _audit_answered(self, plan: WritePlan, result: ApplyResult) -> None:
+        """Audit what the CRM accepted; an update taken into a run-wide job stays pending until it settles."""
+        answered = ApplyResult({k: o for k, o in result.outcomes.items() if not o.deferred})
+        self.store.audit(self.job_name, self.planner.run_id, accepted(plan, answered), settled=answered.outcomes)
+
+    def _journal(self, kind: ObjectKind, job_id: str) -> None:
+        """A run-wide bulk job was created: store its id before any cursor moves past the rows it takes."""
+        self.store.open_bulk_job(self.job_name, self.planner.run_id, kind, job_id)
+        self._bulk_jobs.append(job_id)
+
+    def _settle_writes(self, report: RunReport) -> None:
+        """Settle this run's bulk jobs: audit the rows the CRM accepted; a failed row was recorded as written,
+        so it becomes a failure of the run and a record issue (fetched and rewritten next run)."""
+        if not self._bulk_jobs or not isinstance(self.client, DeferredWrites):
+            return
+        self._renew()  # uploading is writing
+        for outcomes in self.client.settle_writes():
+            sent = self.store.pending_writes_by_key(o.key for o in outcomes)
+            entries: list[AuditEntry] = []
+            failed: dict[str, dict[str, tuple[str, str]]] = {}
+            for outcome in outcomes:
+                write = sent.get(outcome.key)
+                if write is None:
+                    continue
+                kind: ObjectKind = "deals" if write.object == "deals" else "accounts"
+                if outcome.ok:
+                    detail = {**write.detail, "crm_id": outcome.crm_id} if outcome.crm_id else write.detail
+                    entries.append(AuditEntry("update", kind, write.record_id, write.key, detail))
+                    continue
+                reason = outcome.error or "failed"
+                failed.setdefault(kind, {})[write.record_id] = ("apply", reason)
+                report.objects[kind].written -= 1
+                report.objects[kind].failed += 1
+                report.failures.append({"object": kind, "id": write.record_id, "op": "update", "reason": reason})
+            self.store.audit(self.job_name, self.planner.run_id, entries, settled=[o.key for o in outcomes])
+            for obj, issues in failed.items():
+                self.store.record_issues(self.planner.run_id, self.job_name, obj, issues)
+        self.store.close_bulk_jobs(self.job_name, self._bulk_jobs)
+        self._bulk_jobs.clear()
+
+    def _settle_if_possible(self, report: RunReport) -> None:
+        """A run that stops on an error still sends the bulk rows of the batches it recorded (the CRM gets
+        them now, not a run later); if it cannot (no quota, the lease lost), the next run settles the jobs."""
+        try:
+            self._settle_writes(report)
+        except Exception as exc:  # noqa: BLE001 - the run's own error is the one reported
+            log.warning("bulk jobs left for the next run to settle: %s", exc)
+
+    def _settle_left(self) -> dict[tuple[int, str], dict[str, str]]:
+        """Bring the bulk jobs a dead run left to an end; (run id, object) -> record id -> failure reason,
+        for `_audit_unanswered` to turn what did not land into record issues."""
+        left = self.store.bulk_jobs(self.job_name)
+        if not left or not isinstance(self.client, DeferredWrites):
+            return {}
+        failed = self.client.settle_left([j.crm_job_id for j in left])
+        return {(j.run_id, j.object): failed for j in left}
+
+    def _audit_unanswered(self, left: dict[tuple[int, str], dict[str, str]]) -> None:
         """Audit the field updates an interrupted run sent without recording the CRM's answer, if the CRM
-        holds them as sent (`audit_recovery`): the values are in place, so no later run writes them again."""
+        holds them as sent (`audit_recovery`): the values are in place, so no later run writes them again.
+
+        An update a dead run took into a bulk job (`left`, from `_settle_left`) was recorded as written; if
+        the CRM does not hold it, it becomes a record issue, so the record is read and written again."""
         pending = self.store.pending_writes(self.job_name)
         current: dict[tuple[str, str], dict[str, Any]] = {}
         kinds: tuple[ObjectKind, ...] = ("accounts", "deals")
@@ -620,8 +699,23 @@ class Sync:
             id_field = self.mapping.object(kind).id_field
             for page in self.client.fetch(self.specs[kind], ids):
                 current.update({(kind, str(r.get(id_field))): r for r in page.rows})
+        landed: set[str] = set()
         for run_id, (entries, keys) in confirmed_writes(pending, current).items():
+            landed.update(e.key for e in entries)
             self.store.audit(self.job_name, run_id, entries, settled=keys)
+        lost: dict[str, dict[str, tuple[str, str]]] = {}
+        for write in pending:
+            failed = left.get((write.run_id, write.object))
+            if failed is not None and write.key not in landed:
+                reason = failed.get(write.record_id) or ("BULK_UNSETTLED: the run that sent this update ended "
+                                                          "before its Bulk API job was settled")
+                lost.setdefault(write.object, {})[write.record_id] = ("apply", reason)
+        for obj, issues in lost.items():
+            log.warning("%d %s updates of an interrupted run's bulk jobs did not land; they are retried", len(issues),
+                        obj)
+            self.store.record_issues(self.planner.run_id, self.job_name, obj, issues)
+        if left:
+            self.store.close_bulk_jobs(self.job_name, [j.crm_job_id for j in self.store.bulk_jobs(self.job_name)])
 
     def _forgive(self, report: RunReport) -> None:
         """An abandoned mutation that the planner sent again under the same key, with success, in this

@@ -241,3 +241,21 @@ class TickRow(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)  # the run that ran (done) or covered (covered) the tick
     claimed_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+
+
+__all__ += ["BulkJobRow"]  # kept apart from the lists above, so concurrent additions merge cleanly
+
+
+class BulkJobRow(Base):
+    """A CRM-side bulk write job (Salesforce Bulk API 2.0 ingest) a run opened and has not settled yet.
+
+    Written before the run's cursor moves past any row the job carries, deleted once its outcomes are
+    recorded. One found at a run's start was left by a run that died or stopped: the next run settles it
+    (`Sync._settle_left`) and turns its records that did not land into record issues."""
+
+    __tablename__ = "bulk_jobs"
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    crm_job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    object: Mapped[str] = mapped_column(String(20))  # accounts, deals
+    run_id: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime]

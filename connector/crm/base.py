@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from connector.errors import QuotaExhausted, Retriable
-from connector.model import ApplyResult, Cursor, ObjectKind, Page, WritePlan
+from connector.model import ApplyResult, Cursor, ObjectKind, Outcome, Page, WritePlan
 
-__all__ = ["Capabilities", "CRMClient", "FieldInfo", "ObjectSpec", "RetryPolicy", "call_with_retry"]
+__all__ = ["Capabilities", "CRMClient", "DeferredWrites", "FieldInfo", "ObjectSpec", "RetryPolicy", "call_with_retry"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +100,25 @@ class CRMClient(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class DeferredWrites(Protocol):
+    """A client that can take a large run's field updates into run-wide jobs (Salesforce Bulk API 2.0):
+    `apply` then answers them with deferred outcomes, and the run settles the jobs before it ends."""
+
+    def defer_writes(self, journal: Callable[[ObjectKind, str], None]) -> None:
+        """Allow run-wide jobs for this run; `journal(kind, job id)` is called as each job is created,
+        before `apply` reports any of its rows taken."""
+        ...
+
+    def settle_writes(self) -> Iterator[list[Outcome]]:
+        """Send what the jobs still hold, wait for them to end and yield the real outcomes, in chunks."""
+        ...
+
+    def settle_left(self, job_ids: list[str]) -> dict[str, str]:
+        """Bring jobs a dead run left to an end; record id -> "CODE: message" of their failed rows."""
+        ...
 
 
 @dataclass

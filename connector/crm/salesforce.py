@@ -36,6 +36,7 @@ from connector.crm.base import Capabilities, FieldInfo, ObjectSpec, RetryPolicy,
 from connector.crm.concurrency import Lanes, SessionPerThread, in_lane
 from connector.crm.sf_auth import Credentials, login
 from connector.crm.sf_bulk_query import BulkQuery
+from connector.crm.sf_bulk_write import UPLOAD_LIMIT, BulkRun, settle_left
 from connector.crm.sf_errors import classify, parse_limit_info
 from connector.crm.sf_soql import (
     QueryPager,
@@ -49,7 +50,7 @@ from connector.crm.sf_soql import (
 from connector.crm.sf_write import TASK_KEY_FIELD, apply_plan
 from connector.crm.transport import is_loopback_http, session_for
 from connector.errors import AuthError, ConnectionFailed, Fatal, QuotaExhausted, Retriable
-from connector.model import ApplyResult, Cursor, ObjectKind, Page, WritePlan
+from connector.model import ApplyResult, Cursor, ObjectKind, Outcome, Page, WritePlan
 
 __all__ = ["SalesforceClient"]
 
@@ -65,8 +66,11 @@ class SalesforceClient:
     """A `CRMClient` for one Salesforce org.
 
     `objects` maps an `ObjectKind` to the sObject name when the engine applies a plan before any
-    `extract`/`check` told the client (defaults: Account, Opportunity). Field updates for one object
-    go through Bulk API 2.0 when there are at least `bulk_threshold` of them. `topic_tag` enables
+    `extract`/`check` told the client (defaults: Account, Opportunity). After `defer_writes`, a run
+    whose read reports at least `bulk_threshold` records (a backfill) sends its field updates through
+    one Bulk API 2.0 job per object (`sf_bulk_write.BulkRun`, at most `bulk_upload_bytes` of CSV a
+    job), settled by `settle_writes`; a plan applied outside such a run sends an object's updates
+    through a job of its own when there are at least `bulk_threshold` of them. `topic_tag` enables
     watchlist Topics (TagAdd/TagRemove). `bulk_wait` is the first Bulk API poll delay in seconds (it
     doubles up to a cap), `bulk_sleep` the wait itself (injected by tests). Collections calls of one
     batch go out on ``conn.write_concurrency`` lanes, each with its own session (`concurrency`).
@@ -78,10 +82,12 @@ class SalesforceClient:
     def __init__(self, conn: SalesforceConnection, *, objects: dict[str, str] | None = None,
                  policy: RetryPolicy | None = None, bulk_threshold: int = 2000, topic_tag: bool = False,
                  bulk_wait: float = 0.25, bulk_sleep: Callable[[float], None] = time.sleep,
-                 bulk_query_page: int = 10_000) -> None:
+                 bulk_query_page: int = 10_000, bulk_upload_bytes: int = UPLOAD_LIMIT) -> None:
         self.conn = conn
         self.policy = policy or RetryPolicy()
         self.bulk_threshold = bulk_threshold
+        self.bulk_upload_bytes = bulk_upload_bytes
+        self.bulk_run: BulkRun | None = None  # the run-wide jobs, once `defer_writes` is called
         self.topic_tag = topic_tag
         self.bulk_wait = bulk_wait
         self.bulk_sleep = bulk_sleep
@@ -292,6 +298,13 @@ class SalesforceClient:
         log.debug("%s: %s", what, soql)
         first = self.call(what, lambda sf: sf.query(soql, headers=dict(headers)))
         total = int((first or {}).get("totalSize") or 0)
+        # Rows at the cursor's instant that the last run saw come back (`>=`) and are dropped by the engine: a
+        # bulk write stamps thousands of rows alike, and their echo is no reason for a bulk job.
+        fresh = total - (len(cursor.ids) if cursor is not None else 0)
+        if self.bulk_run is not None and not self.bulk_run.large and fresh >= self.bulk_threshold:
+            log.info("%d %s rows to read: field updates go through one Bulk API 2.0 job per object (threshold %d)",
+                     fresh, spec.name, self.bulk_threshold)
+            self.bulk_run.large = True
         threshold = self.conn.bulk_query_threshold
         if cursor is None and 0 < threshold <= total:
             # The REST page's totalSize decided it at no extra call; its rows come again from the job.
@@ -350,7 +363,23 @@ class SalesforceClient:
         outcomes so far travel on the exception as ``exc.partial``."""
         return apply_plan(self, plan)
 
+    def defer_writes(self, journal: Callable[[ObjectKind, str], None]) -> None:
+        """Let a large run take its field updates into run-wide Bulk API 2.0 jobs; `journal(kind, job id)`
+        hears of each job as it is created, before any of its rows is reported taken."""
+        self.bulk_run = BulkRun(journal, self.bulk_upload_bytes)
+
+    def settle_writes(self) -> Iterator[list[Outcome]]:
+        """Upload and close the run-wide jobs, wait for them to end, and yield their rows' outcomes in chunks."""
+        if self.bulk_run is not None:
+            yield from self.bulk_run.settle(self)
+
+    def settle_left(self, job_ids: list[str]) -> dict[str, str]:
+        """End the jobs a dead run left (`sf_bulk_write.settle_left`); record id -> failure of their failed rows."""
+        return settle_left(self, job_ids)
+
     def close(self) -> None:
+        if self.bulk_run is not None:
+            self.bulk_run.close()
         self.lanes.close()
         self._lane_sessions.close()
         self._session.close()

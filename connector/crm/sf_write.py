@@ -1,9 +1,12 @@
 """Applying a `WritePlan` to Salesforce: sObject Collections, Bulk API 2.0, Task upserts, Topics.
 
 Field updates and task upserts go out as sObject Collections calls of 200 records, `api.lanes.width`
-at a time (`concurrency`); outcomes are merged in request order. An object with `bulk_threshold`
-updates or more in one batch (a backfill) goes through one Bulk API 2.0 job instead (`sf_bulk_write`),
-started first and settled after the batch's other writes, so the job runs while they are sent.
+at a time (`concurrency`); outcomes are merged in request order. In a large run (`api.bulk_run` is
+set and a read showed `bulk_threshold` records or more) every field update goes into the run's one
+Bulk API 2.0 job per object instead (`sf_bulk_write.BulkRun`) and gets a deferred outcome: the engine
+settles the jobs when the run has planned its last batch. Outside one, an object with `bulk_threshold`
+updates or more in one plan goes through a job of its own, started first and settled after the plan's
+other writes, so it runs while they are sent. Tasks and topic assignments always use Collections.
 
 Per-record failures become `Outcome(ok=False)`; a request the server rejects as a whole (a 400 on a
 collections call) fails the ops it carried and the plan goes on. Stopping errors (`QuotaExhausted`,
@@ -14,7 +17,6 @@ finish, and carry every outcome known as ``exc.partial``.
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.format import quote_soql_value
 
 from connector.crm.concurrency import Lanes
-from connector.crm.sf_bulk_write import BulkUpdate, start_update
+from connector.crm.sf_bulk_write import BulkRun, IngestJob
 from connector.crm.sf_errors import record_error
 from connector.crm.sf_soql import in_chunks, json_value, select
 from connector.errors import Fatal, QuotaExhausted, RiskbridgeError
@@ -46,6 +48,7 @@ class SalesforceApi(Protocol):
     """What the writer needs from `SalesforceClient`."""
 
     bulk_threshold: int
+    bulk_run: BulkRun | None
     bulk_wait: float
     bulk_sleep: Callable[[float], None]
     topic_tag: bool
@@ -96,16 +99,18 @@ class _Budget:
 def apply_plan(api: SalesforceApi, plan: WritePlan) -> ApplyResult:
     result = ApplyResult()
     try:
-        by_object: dict[str, list[FieldUpdate]] = {}
+        by_object: dict[tuple[ObjectKind, str], list[FieldUpdate]] = {}
         for op in plan.updates:
-            by_object.setdefault(api.object_name(op.object), []).append(op)
-        jobs: list[BulkUpdate] = []
+            by_object.setdefault((op.object, api.object_name(op.object)), []).append(op)
+        run = api.bulk_run if api.bulk_run is not None and api.bulk_run.large else None
+        jobs: list[IngestJob] = []
         budget = _Budget(api)
         calls: list[Callable[[], ApplyResult]] = []
-        for obj, ops in by_object.items():
-            if len(ops) >= api.bulk_threshold:
-                with tempfile.TemporaryFile() as spool:
-                    job = start_update(api, obj, ops, spool, result)
+        for (kind, obj), ops in by_object.items():
+            if run is not None:
+                run.add(api, kind, obj, ops, result)
+            elif len(ops) >= api.bulk_threshold:
+                job = _own_job(api, kind, obj, ops, result)
                 if job is not None:
                     jobs.append(job)
             else:
@@ -114,7 +119,8 @@ def apply_plan(api: SalesforceApi, plan: WritePlan) -> ApplyResult:
         api.lanes.run(calls, lambda done: result.outcomes.update(done.outcomes))
         _tags(api, plan.tag_adds, plan.tag_removes, result)
         for job in jobs:
-            job.settle(api, result)
+            for outcomes in job.settle(api):
+                result.outcomes.update((o.key, o) for o in outcomes)
     except RiskbridgeError as exc:
         if isinstance(exc, QuotaExhausted):
             result.stopped = str(exc)
@@ -123,6 +129,20 @@ def apply_plan(api: SalesforceApi, plan: WritePlan) -> ApplyResult:
         raise
     log.info("applied %d ops, %d failed", len(result.outcomes), len(result.failed))
     return result
+
+
+def _own_job(api: SalesforceApi, kind: ObjectKind, obj: str, ops: Sequence[FieldUpdate],
+             result: ApplyResult) -> IngestJob | None:
+    """A job for this plan's updates of one object, uploaded and closed; None (ops failed) if refused."""
+    try:
+        job = IngestJob.create(api, kind, obj)
+    except Fatal as exc:
+        _rejected(ops, exc, result)
+        return None
+    for op in ops:
+        job.spool.add(op, job.spool.line(op)[0])
+    job.upload(api)
+    return job
 
 
 def _rejected(ops: Sequence[FieldUpdate | TaskCreate | TagAdd | TagRemove], exc: Fatal,
