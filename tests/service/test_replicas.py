@@ -30,7 +30,8 @@ from connector.service.daemon import Daemon
 from connector.service.replica import TickExecutor
 from connector.service.ticks import KEEP, Tick, TickBook
 from connector.state import StateStore
-from connector.sync import LEASE, Sync
+from connector.lease import LeaseTerms
+from connector.sync import Sync
 from connector.tables import LockRow, RunRow
 from tests.conftest import Org, sandbox_config, task_target
 from tests.faults.world import duplicates, rb_tasks, set_sanctions
@@ -44,6 +45,7 @@ JOB = "default"
 MONITOR = '[jobs.default.monitor]\nschedule = "*/10 * * * *"\ntiers = ["high", "critical"]\nwatchlist = true\n'
 T0 = datetime.now(UTC).replace(second=0, microsecond=0)  # recent: the sweep prunes claims older than a week
 NO_WAIT = RetryPolicy(attempts=3, sleep=lambda _s: None)
+LEASE = LeaseTerms().ttl
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
