@@ -1,0 +1,147 @@
+"""The short job lease and its heartbeat (`connector.lease`): beats every third of the TTL, a failed beat is
+kept for the holder's next check (never raised in the thread), and the lease settings.
+
+The heartbeat's waits are injected: time stands still unless a test lets a wait pass. No sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from connector.config import load_config
+from connector.errors import ConfigError, JobBusy
+from connector.lease import Heartbeat, LeaseTerms
+from connector.state import StateStore
+from connector.tables import LockRow
+from tests.unit.test_scheduler import config as scheduler_config
+
+TTL = timedelta(seconds=60)
+
+
+class Waits:
+    """Heartbeat waits: the first `passing` waits pass at once (the interval went by), then time stands still
+    until the heartbeat is stopped. `idle` is set once the heartbeat waits with time standing still."""
+
+    def __init__(self, passing: int) -> None:
+        self.passing = passing
+        self.asked: list[float] = []
+        self.idle = threading.Event()
+
+    def __call__(self, stopping: threading.Event, seconds: float) -> None:
+        self.asked.append(seconds)
+        if len(self.asked) > self.passing:
+            self.idle.set()
+            stopping.wait()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    s = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.close()
+
+
+def expires_at(store: StateStore, job: str = "job") -> datetime:
+    with store.session() as s:
+        stamp = s.scalar(select(LockRow.expires_at).where(LockRow.job == job))
+    assert stamp is not None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def test_the_heartbeat_renews_the_lease_every_third_of_its_ttl(store: StateStore) -> None:
+    assert store.acquire("job", "a", timedelta(seconds=1))  # about to lapse, unless kept alive
+    waits = Waits(passing=3)
+    with Heartbeat(store, "job", "a", TTL, wait=waits) as heartbeat:
+        assert waits.idle.wait(30)
+        assert heartbeat.beats == 3 and heartbeat.lost is None
+        assert expires_at(store) > datetime.now(UTC) + TTL - timedelta(seconds=10)
+        heartbeat.check()  # still ours: the holder goes on
+    assert waits.asked == [20.0] * 4
+    assert not store.acquire("job", "b", TTL)  # live: another holder waits for it to lapse
+
+
+def test_a_beat_that_finds_the_lease_taken_ends_the_heartbeat_and_the_holder_stops_at_its_next_check(
+        store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
+    assert store.acquire("job", "a", TTL)
+    heartbeat = Heartbeat(store, "job", "a", TTL, wait=Waits(passing=1))
+    # The holder was paused past its TTL: its lease lapsed and another replica took the job over.
+    with store.session() as s:
+        s.execute(LockRow.__table__.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert store.acquire("job", "b", TTL)
+    with caplog.at_level(logging.WARNING, logger="connector.lease"), heartbeat:
+        heartbeat._thread.join(30)  # the failed beat ends the thread (no exception escapes it)
+        assert not heartbeat._thread.is_alive()
+    assert heartbeat.beats == 0 and "another process" in (heartbeat.lost or "")
+    with pytest.raises(JobBusy, match="lease was lost"):
+        heartbeat.check()
+    assert [r.message for r in caplog.records if "lost" in r.message]
+    assert not store.renew("job", "a", TTL) and store.acquire("job", "b", TTL)  # b's lease is untouched
+
+
+def test_a_beat_the_database_refuses_is_kept_for_the_next_check_not_raised_in_the_thread(store: StateStore) -> None:
+    assert store.acquire("job", "a", TTL)
+    heartbeat = Heartbeat(store, "job", "a", TTL, wait=Waits(passing=1))
+    with store.session() as s:  # the database refuses the renewal (as a server that is down would)
+        s.execute(text("ALTER TABLE locks RENAME TO locks_away"))
+    try:
+        with heartbeat:
+            heartbeat._thread.join(30)
+            assert not heartbeat._thread.is_alive()
+    finally:
+        with store.session() as s:
+            s.execute(text("ALTER TABLE locks_away RENAME TO locks"))
+    assert "could not renew" in (heartbeat.lost or "") and "OperationalError" in (heartbeat.lost or "")
+    # The verdict is final: the database answers again and the lease is still ours, yet the holder stops.
+    assert store.renew("job", "a", TTL)
+    with pytest.raises(JobBusy):
+        heartbeat.check()
+    assert not heartbeat.beat()
+
+
+def test_a_heartbeat_stopped_before_its_holder_releases_never_cries_lost(store: StateStore) -> None:
+    assert store.acquire("job", "a", TTL)
+    waits = Waits(passing=0)
+    heartbeat = Heartbeat(store, "job", "a", TTL, wait=waits)
+    with heartbeat:
+        assert waits.idle.wait(30)
+    store.release("job", "a")
+    assert heartbeat.lost is None and not heartbeat._thread.is_alive()
+    heartbeat.stop()  # idempotent
+
+
+def test_lease_settings_default_floor_and_host_name(tmp_path: Path) -> None:
+    path = scheduler_config(tmp_path, "*/30 * * * *")
+    service = load_config(path, environ={}).service
+    assert service.lease_ttl_s == 60 and service.host_name is None
+    terms = LeaseTerms.of(service)
+    assert terms.ttl == TTL and terms.owner().split(":")[0] == terms.host_name != ""
+
+    named = load_config(path, environ={"RISKBRIDGE_SERVICE__HOST_NAME": "replica-b",
+                                       "RISKBRIDGE_SERVICE__LEASE_TTL_S": "30"}).service
+    assert LeaseTerms.of(named).owner().startswith("replica-b:") and named.lease_ttl_s == 30
+
+    for key, value in (("lease_ttl_s", "5"), ("host_name", '"a:b"')):
+        broken = tmp_path / f"{key}.toml"
+        broken.write_text(path.read_text() + f"\n[service]\n{key} = {value}\n")
+        with pytest.raises(ConfigError) as err:
+            load_config(broken, environ={})
+        assert f"service.{key}" in str(err.value)
+
+
+def test_a_dead_owner_is_seen_at_once_only_on_its_own_host() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    here, there = LeaseTerms(host="host-a"), LeaseTerms(host="host-b")
+    dead = f"host-a:{proc.pid}:deadbeef"
+    assert here.dead_here(dead)
+    assert not there.dead_here(dead)  # another host cannot see the pid: it waits for the lease to lapse
+    assert not here.dead_here(here.owner())  # this process is alive
