@@ -39,7 +39,7 @@ from connector.tables import LockRow, RunRow
 from tests.conftest import Org, sandbox_config, task_target
 from tests.faults.world import duplicates, rb_tasks, set_sanctions
 from tests.service.conftest import extend
-from tests.service.replicas import Drill
+from tests.service.replicas import Drill, DrillResult
 from tests.service.test_stop import _is_write
 from tests.sources.conftest import _database, need_server
 from tests.unit.test_scheduler import config as scheduler_config
@@ -377,7 +377,7 @@ def _drill_config(org: Org, folder: Path, state_url: str) -> Path:
     return sandbox_config(folder / "config.toml", org.names.crm, org.credentials(), state_url=state_url)
 
 
-def _assert_drill(drill: Drill, ticks: int) -> None:
+def _assert_drill(drill: Drill, ticks: int) -> DrillResult:
     result = drill.run()
     assert result.errors == [], result.errors
     assert result.killed == 1 and result.takeover_s is not None, result.json()
@@ -385,18 +385,31 @@ def _assert_drill(drill: Drill, ticks: int) -> None:
     assert result.done + result.covered == ticks and result.failed == 0, result.json()
     assert result.duplicate_tasks == 0, result.json()
     assert result.owed_tasks_once == result.expected_tasks == len(drill.targets) > 0, result.json()
+    return result
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("hosts", ["same", "cross"])
 @pytest.mark.parametrize("ticks", [100])
-def test_three_real_replicas_one_killed_mid_run(state_url: str, tmp_path: Path, ticks: int) -> None:
+def test_three_real_replicas_one_killed_mid_run(state_url: str, tmp_path: Path, ticks: int, hosts: str) -> None:
     """3 `riskbridge schedule` processes x 100 one-second ticks; the lease holder is SIGKILLed at its first
-    task write: 0 double runs and 0 missed ticks (runs table and claims), no duplicate task in the CRM."""
+    task write: 0 double runs and 0 missed ticks (runs table and claims), no duplicate task in the CRM.
+
+    On one host a replica sees the killed pid gone and takes over at once; with a host name each (several
+    machines or pods) one takes over when the lease lapses, about its TTL (60 s) after the kill."""
     with running_sandbox("salesforce", accounts=24, deals_per_account=1, seed=11) as server:
         org = Org(server, "salesforce")
         drill = Drill(org, _drill_config(org, tmp_path, state_url), backend=state_url.split(":")[0].split("+")[0],
-                      ticks=ticks)
+                      ticks=ticks, hosts=hosts)
         try:
-            _assert_drill(drill, ticks)
+            result = _assert_drill(drill, ticks)
         finally:
             drill.close()
+    ttl = LEASE.total_seconds()
+    assert result.takeover_s is not None
+    if hosts == "same":
+        assert result.takeover_s < ttl / 2, result.json()  # the pid shortcut, not the lapse
+    else:
+        # Not before the lease lapsed (the last renewal came just before the killed write), and soon after:
+        # the next one-second tick takes it over.
+        assert ttl - 5 <= result.takeover_s <= ttl + 20, result.json()
