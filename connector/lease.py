@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,16 +79,22 @@ class LeaseTerms:
 class Heartbeat:
     """Keeps a held lease alive while its holder works: renews it every `ttl / 3` from a daemon thread.
 
-    A renewal that fails (the lease passed to another owner or was released, or the database did not answer)
-    ends the heartbeat and is kept, never raised in the thread: the holder meets it at its next `check()`,
-    before its next write. `wait` is injected in tests (time stands still until they beat by hand)."""
+    The lease is lost when a renewal finds it passed to another owner (or released), or when renewals failed
+    (the database did not answer) until it may lapse before the next beat: two failed beats in a row. Then
+    the heartbeat ends, and the verdict is kept, never raised in the thread: the holder meets it at its next
+    `check()`, before its next write. A single failed beat is logged and tried again at the next one: the
+    lease is still ours until it lapses, and the holder's own check before each write asks the database
+    anyway. `wait` and `clock` (monotonic seconds) are injected in tests: time stands still unless they move it."""
 
-    def __init__(self, store: StateStore, job: str, owner: str, ttl: timedelta, *, wait: Wait | None = None) -> None:
+    def __init__(self, store: StateStore, job: str, owner: str, ttl: timedelta, *, wait: Wait | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.job, self.owner, self.ttl = store, job, owner, ttl
         self.every = ttl.total_seconds() / 3
         self.beats = 0
         self.lost: str | None = None  # why the lease is no longer known to be ours; sticky
         self._wait: Wait = wait or (lambda stopping, seconds: stopping.wait(seconds))
+        self._clock = clock
+        self._renewed = clock()  # the holder has just taken (or renewed) the lease
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._beat_while_held, name=f"lease-{job}", daemon=True)
 
@@ -114,16 +121,23 @@ class Heartbeat:
         """Renew the lease once; False (and `lost` says why) if it is no longer ours. Never raises."""
         if self.lost is not None:
             return False
+        asked = self._clock()
         try:
             held = self.store.renew(self.job, self.owner, self.ttl)
         except Exception as exc:  # noqa: BLE001 - kept for the holder's next check: a thread must not die unseen
-            # The type and first line only: a driver's message may echo the URL, never its password, but say
-            # no more than needed.
+            # The type and first line only: a driver's message may echo the URL (never its password); say no more.
             first = str(exc).splitlines()[0][:200] if str(exc) else ""
-            self.lost = f"the heartbeat could not renew it ({type(exc).__name__}: {first})"
+            reason = f"{type(exc).__name__}: {first}"
+            unrenewed = asked - self._renewed
+            if unrenewed + self.every < self.ttl.total_seconds():
+                log.warning("job %s: the heartbeat could not renew lease %s (%s); trying again in %.0fs", self.job,
+                            self.owner, reason, self.every, extra={"job": self.job, "event": "lease_not_renewed"})
+                return True
+            self.lost = f"the heartbeat could not renew it for {unrenewed:.0f}s ({reason})"
         else:
             if held:
                 self.beats += 1
+                self._renewed = asked
                 return True
             self.lost = "it lapsed and passed to another process, or was released"
         if not self._stopping.is_set():

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,19 +29,37 @@ TTL = timedelta(seconds=60)
 
 
 class Waits:
-    """Heartbeat waits: the first `passing` waits pass at once (the interval went by), then time stands still
-    until the heartbeat is stopped. `idle` is set once the heartbeat waits with time standing still."""
+    """Heartbeat waits and their clock: the first `passing` waits pass at once (the clock moves on by the
+    interval), then time stands still until the heartbeat is stopped; `idle` is set then."""
 
     def __init__(self, passing: int) -> None:
         self.passing = passing
         self.asked: list[float] = []
         self.idle = threading.Event()
+        self.now = 0.0
 
     def __call__(self, stopping: threading.Event, seconds: float) -> None:
         self.asked.append(seconds)
         if len(self.asked) > self.passing:
             self.idle.set()
             stopping.wait()
+        else:
+            self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@contextmanager
+def refusing(store: StateStore) -> Iterator[None]:
+    """The database refuses lease renewals (as a server that is down would), then answers again."""
+    with store.session() as s:
+        s.execute(text("ALTER TABLE locks RENAME TO locks_away"))
+    try:
+        yield
+    finally:
+        with store.session() as s:
+            s.execute(text("ALTER TABLE locks_away RENAME TO locks"))
 
 
 @pytest.fixture
@@ -87,24 +106,40 @@ def test_a_beat_that_finds_the_lease_taken_ends_the_heartbeat_and_the_holder_sto
     assert not store.renew("job", "a", TTL) and store.acquire("job", "b", TTL)  # b's lease is untouched
 
 
-def test_a_beat_the_database_refuses_is_kept_for_the_next_check_not_raised_in_the_thread(store: StateStore) -> None:
+def test_a_refused_beat_is_tried_again_and_two_in_a_row_lose_the_lease(
+        store: StateStore, caplog: pytest.LogCaptureFixture) -> None:
     assert store.acquire("job", "a", TTL)
-    heartbeat = Heartbeat(store, "job", "a", TTL, wait=Waits(passing=1))
-    with store.session() as s:  # the database refuses the renewal (as a server that is down would)
-        s.execute(text("ALTER TABLE locks RENAME TO locks_away"))
-    try:
-        with heartbeat:
-            heartbeat._thread.join(30)
-            assert not heartbeat._thread.is_alive()
-    finally:
-        with store.session() as s:
-            s.execute(text("ALTER TABLE locks_away RENAME TO locks"))
-    assert "could not renew" in (heartbeat.lost or "") and "OperationalError" in (heartbeat.lost or "")
-    # The verdict is final: the database answers again and the lease is still ours, yet the holder stops.
-    assert store.renew("job", "a", TTL)
-    with pytest.raises(JobBusy):
-        heartbeat.check()
+    now = [0.0]
+    heartbeat = Heartbeat(store, "job", "a", TTL, clock=lambda: now[0])
+    now[0] = 20.0
+    with caplog.at_level(logging.WARNING, logger="connector.lease"), refusing(store):
+        assert heartbeat.beat()  # the lease is ours for 40 s more: try again at the next beat
+    assert heartbeat.lost is None and "trying again in 20s" in caplog.text
+    heartbeat.check()  # the holder goes on (its own check asks the database anyway)
+    now[0] = 40.0
+    assert heartbeat.beat() and heartbeat.beats == 1  # the database answers again: renewed
+    with refusing(store):
+        now[0] = 60.0
+        assert heartbeat.beat()
+        now[0] = 80.0
+        assert not heartbeat.beat()  # unrenewed for 40 s: the lease may lapse before the next beat
+    assert "could not renew it for 40s" in (heartbeat.lost or "") and "OperationalError" in (heartbeat.lost or "")
+    # The verdict is final: the database answers again and the row is still ours, yet the holder stops.
     assert not heartbeat.beat()
+    with pytest.raises(JobBusy, match="lease was lost"):
+        heartbeat.check()
+
+
+def test_a_database_down_ends_the_heartbeat_thread_quietly_with_the_verdict_kept(store: StateStore) -> None:
+    assert store.acquire("job", "a", TTL)
+    waits = Waits(passing=2)
+    heartbeat = Heartbeat(store, "job", "a", TTL, wait=waits, clock=waits.clock)
+    with refusing(store), heartbeat:
+        heartbeat._thread.join(30)  # two refused beats end it; no exception escapes the thread
+        assert not heartbeat._thread.is_alive()
+    assert waits.asked == [20.0, 20.0] and heartbeat.beats == 0
+    with pytest.raises(JobBusy, match="could not renew it for 40s"):
+        heartbeat.check()
 
 
 def test_a_heartbeat_stopped_before_its_holder_releases_never_cries_lost(store: StateStore) -> None:

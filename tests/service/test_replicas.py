@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from connector.config import load_config
 from connector.crm.base import RetryPolicy
@@ -331,7 +331,8 @@ def test_a_holder_on_another_host_paused_past_its_ttl_loses_the_job_and_stops_be
         successor.store.close()
 
 
-def test_a_heartbeat_that_fails_to_renew_stops_the_run_at_its_next_check(config_path: Path, small_org: Org) -> None:
+def test_a_heartbeat_that_finds_the_lease_taken_stops_the_run_at_its_next_check(config_path: Path,
+                                                                                small_org: Org) -> None:
     config = load_config(config_path)
     store = StateStore(config.state_url)
     try:
@@ -341,31 +342,32 @@ def test_a_heartbeat_that_fails_to_renew_stops_the_run_at_its_next_check(config_
         for record_id in calm:
             set_sanctions(small_org, record_id)
         sync = Sync(config, store=store, policy=NO_WAIT)
+        successor = "host-b:1:successor"
         writes: list[str] = []
         beats: list[bool] = []
 
         def observe(method: str, path: str) -> bool:
             if not beats and method == "GET" and "/query" in path:
-                # The run's heartbeat beats while the database refuses (down for a moment), then it answers again.
+                # The run was paused past its TTL; another host's replica took the lease; then the run's
+                # heartbeat beats (before the run reaches its own check) and finds the lease gone.
                 with store.session() as s:
-                    s.execute(text("ALTER TABLE locks RENAME TO locks_away"))
-                try:
-                    beats.append(sync.heartbeat.beat())
-                finally:
-                    with store.session() as s:
-                        s.execute(text("ALTER TABLE locks_away RENAME TO locks"))
+                    s.execute(update(LockRow).where(LockRow.job == JOB).values(
+                        expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+                assert store.acquire(JOB, successor, LEASE)
+                beats.append(sync.heartbeat.beat())
             elif _is_write(method, path):
                 writes.append(f"{method} {path}")
             return False
 
         small_org.server.sandbox.faults.watch(observe)
-        with pytest.raises(JobBusy, match="lease was lost") as stopped:
+        with pytest.raises(JobBusy, match="lease was lost") as stopped:  # the heartbeat's verdict
             sync.run()
         report = stopped.value.report  # type: ignore[attr-defined]
         assert beats == [False] and writes == []  # stopped at its first check, before any write
         assert report.status == "failed" and report.error.startswith("JobBusy")
-        with store.session() as s:
-            assert s.scalar(select(LockRow.owner).where(LockRow.job == JOB)) is None  # released on the way out
+        with store.session() as s:  # the successor's lease is left alone
+            assert s.scalar(select(LockRow.owner).where(LockRow.job == JOB)) == successor
+        store.release(JOB, successor)
         assert Sync(config, store=store, policy=NO_WAIT).run().status == "success"  # the next run does the work
         tasks = Counter(task_target(small_org, t) for t in rb_tasks(small_org))
         assert all(tasks[record_id] == 1 for record_id in calm), tasks
