@@ -180,3 +180,26 @@ def test_a_dead_owner_is_seen_at_once_only_on_its_own_host() -> None:
     assert here.dead_here(dead)
     assert not there.dead_here(dead)  # another host cannot see the pid: it waits for the lease to lapse
     assert not here.dead_here(here.owner())  # this process is alive
+
+
+def test_on_postgresql_leases_lapse_by_the_database_clock_not_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replicas on several hosts agree on when a 60 s lease lapses, whatever their clocks say: a host whose
+    clock runs two minutes fast must not take a live lease over, and a slow one must not keep a lapsed one."""
+    from connector import state
+    from tests.state_db import fresh_postgresql
+
+    with fresh_postgresql("rb_lease") as url:
+        store = StateStore(url)
+        try:
+            assert store.acquire("job", "host-a:1:a", TTL)
+            fast = datetime.now(UTC) + timedelta(minutes=2)
+            monkeypatch.setattr(state, "_now", lambda: fast)  # this host's clock (the store's only use of it)
+            assert not store.acquire("job", "host-b:2:b", TTL)  # live by the database's clock
+            assert store.renew("job", "host-a:1:a", TTL)
+            assert expires_at(store) < fast  # renewed to the database's now + TTL, not this host's
+            with store.session() as s:  # the lease lapsed (by the database's clock)
+                s.execute(text("UPDATE locks SET expires_at = now() - interval '1 second'"))
+            monkeypatch.setattr(state, "_now", lambda: fast - timedelta(minutes=4))  # a slow clock
+            assert store.acquire("job", "host-b:2:b", TTL)
+        finally:
+            store.close()
