@@ -9,6 +9,7 @@ at once by its pid (`LeaseTerms.dead_here`), so a replica there need not wait ev
 
 An owner is named "host:pid:nonce". The host is the machine's host name unless `[service] host_name` (or
 `RISKBRIDGE_SERVICE__HOST_NAME`) names it: replicas that share a host name must share a process table.
+Expiry is reckoned by the database's clock on PostgreSQL (`StateStore.acquire`), so hosts' clocks may differ.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ __all__ = ["DEFAULT_TTL_S", "MIN_TTL_S", "Heartbeat", "LeaseTerms"]
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 60.0
-# The floor: a renewal may wait up to 5 s for SQLite's write lock (busy_timeout), a beat comes every ttl/3,
-# and hosts compare a lease's expiry on their own clocks; below 15 s those eat the lease's margin.
+# The floor: a beat comes every ttl/3 and may wait up to 5 s for SQLite's write lock (busy_timeout), and two
+# failed beats in a row lose the lease; below 15 s a busy store or a short pause would cost runs.
 MIN_TTL_S = 15.0
 
 Wait = Callable[[threading.Event, float], object]  # (stopping, seconds): return after seconds, or once stopping
