@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from connector.errors import ConfigError, ConfigProblem
+from connector.lease import DEFAULT_TTL_S, MIN_TTL_S
 from connector.mapping import Mapping, load_mapping
 from connector.model import ObjectKind
 from connector.problems import field_names, from_validation_error, read_text
@@ -261,13 +262,18 @@ def _loopback_listen(value: str) -> str:
 
 
 class Service(_Strict):
-    """`[service]`: the daemon's health and metrics endpoint and its stop bound."""
+    """`[service]`: the daemon's health and metrics endpoint, its stop bound, and the jobs' leases."""
 
     listen: Annotated[str, AfterValidator(_loopback_listen)] | None = Field(
         default=None, description='loopback "host:port" for /healthz and /metrics, e.g. "127.0.0.1:9464"')
     stop_timeout_s: float = Field(default=60.0, gt=0, description="graceful stop: seconds to finish the batch")
     stale_after_periods: float = Field(default=3.0, gt=0, description="a job is stale after this many periods "
                                        "without a successful run")
+    lease_ttl_s: float = Field(default=DEFAULT_TTL_S, ge=MIN_TTL_S, description="a job's lease lapses this long "
+                               "after its holder's last renewal (a heartbeat renews it every third of it)")
+    host_name: str | None = Field(default=None, min_length=1, max_length=60, pattern=r"^[^:\s]+$",
+                                  description="the host name in this process's lease owners (default: the "
+                                  "machine's); replicas that share one must share a process table")
 
 
 class Webhook(_Strict):

@@ -515,7 +515,7 @@ class StateStore:
         it did; of replicas racing for it, PostgreSQL's row lock on the conflicting key lets exactly one win.
 
         `take_over(holder)` may declare the current holder dead (a crashed process on this host)."""
-        now = _now()
+        now = self._lease_now()
         if take_over is not None:
             with self.session() as s:  # FOR UPDATE: a replica renewing the lease meanwhile waits for this verdict
                 holder = s.scalar(select(LockRow).where(LockRow.job == job).with_for_update())
@@ -630,8 +630,13 @@ class StateStore:
         (unlike `acquire`, never takes the lease afresh: a run whose lease another run held since must stop)."""
         with self.session() as s:
             result = s.execute(update(LockRow).where(LockRow.job == job, LockRow.owner == owner).values(
-                expires_at=_now() + ttl))
+                expires_at=self._lease_now() + ttl))
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _lease_now(self) -> Any:
+        """Now, for leases: PostgreSQL's own clock, so replicas on hosts whose clocks differ agree on when a
+        (60 s) lease lapses; SQLite's replicas share one host and its clock."""
+        return _now() if self._sqlite else func.now()
 
     # --- deal snapshot, continued: the prune after a full read ---------------------------------------------
     def prune_unseen_deals(self, job: str, missing: Callable[[Iterable[str]], list[str]]) -> set[str]:

@@ -24,11 +24,8 @@ refreshes its snapshot values and nothing written optimistically is lost.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
@@ -42,6 +39,7 @@ from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, DeferredWrites, ObjectSpec, RetryPolicy
 from connector.errors import ConfigError, ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
 from connector.idset import IdSet
+from connector.lease import Heartbeat, LeaseTerms
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
@@ -61,7 +59,6 @@ __all__ = ["ObjectCounts", "RunReport", "StopRequested", "Sync"]
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=30)  # renewed every batch; a crashed run's lease lapses on its own
 RESCORE_AFTER = timedelta(days=7)  # ages, tenure and expiries move with the calendar
 MAX_ATTEMPTS = 3  # sends of one task or tag mutation before it is abandoned and reported
 TASK_KEY = {"salesforce": ("Task", "Riskbridge_Key__c"), "zoho": ("Tasks", "Riskbridge_Key"),
@@ -95,6 +92,7 @@ class Sync:
         self.progress = progress or (lambda _stage, _n, _total: None)
         self._writes_planned = 0
         self.stop = stop  # set by the daemon on SIGTERM/SIGINT; checked between batches
+        self.lease = LeaseTerms.of(config.service)
         self.scorecard: Scorecard = load_scorecard(None if self.job.scorecard == "default" else self.job.scorecard)
         self.sources: SourceJoin | None = None
         self.specs = {kind: self._spec(kind) for kind in self.job.objects}
@@ -131,10 +129,16 @@ class Sync:
         the job's lease and releases it itself (a scheduler replica settles its tick first,
         `connector.service.replica`)."""
         dry_run = dry_run or self.job.dry_run
-        keep_lease, owner = owner is not None, owner or lease_owner()
-        if not self.store.acquire(self.job_name, owner, LEASE, take_over=_dead_local_owner):
+        keep_lease, owner = owner is not None, owner or self.lease.owner()
+        if not self.store.acquire(self.job_name, owner, self.lease.ttl, take_over=self.lease.dead_here):
             raise JobBusy(f"job {self.job_name!r} is already running (another process holds its lock); "
                           "wait for it to finish")
+        # The heartbeat keeps the short lease alive for as long as the run holds it, whatever ends the run.
+        with Heartbeat(self.store, self.job_name, owner, self.lease.ttl) as self.heartbeat:
+            return self._holding(dry_run=dry_run, full=full, watch=watch, owner=owner, keep_lease=keep_lease)
+
+    def _holding(self, *, dry_run: bool, full: bool, watch: list[str] | None, owner: str, keep_lease: bool) -> RunReport:
+        """The run, with the job's lease held by `owner` (and released here unless `keep_lease`)."""
         self.store.abandon_runs(self.job_name)  # we hold the lease: any run still marked running is dead
         baseline = not self.store.has_synced(self.job_name)  # until the first complete sync, tiers are a baseline
         start = self.clock()
@@ -146,7 +150,7 @@ class Sync:
             # A problem in the config or mapping, found before anything was read or written: not a run of
             # the job (no failed run with a table of zeros); the caller reports it like any config error.
             if not keep_lease:
-                self.store.release(self.job_name, owner)
+                self._release(owner)
             self.client.close()
             raise
         except Exception as exc:  # noqa: BLE001 - an outage or refusal is a failed run, recorded below
@@ -206,7 +210,7 @@ class Sync:
                 summary["monitor"] = {"watched": len(watch)}
             self.store.finish_run(run_id, report.status, summary, report.api_calls, report.error)
             if not keep_lease:
-                self.store.release(self.job_name, owner)
+                self._release(owner)
             self.client.close()
         return report
 
@@ -265,9 +269,15 @@ class Sync:
                 self.store.save_source_state(self.job_name, name, stats={**state.stats, "join": stats.to_json()})
 
     def _renew(self) -> None:
-        """Extend the lease; if another process took it (ours lapsed), stop before writing anything."""
-        if not self.store.renew(self.job_name, self.owner, LEASE):
+        """Extend the lease; if another process took it (ours lapsed), or the heartbeat could not keep it,
+        stop before writing anything."""
+        self.heartbeat.check()
+        if not self.store.renew(self.job_name, self.owner, self.lease.ttl):
             raise JobBusy(f"job {self.job_name!r}: this run's lock lapsed and another run took it; stopping")
+
+    def _release(self, owner: str) -> None:
+        self.heartbeat.stop()  # first: a beat after the release would find the lease gone and cry "lost"
+        self.store.release(self.job_name, owner)
 
     def _check(self, caps: Capabilities) -> None:
         """Every mapped field must exist, outputs must be writable and the task key must be an external id,
@@ -797,26 +807,6 @@ def _blame_mapping(issue: RecordIssue, suspects: dict[str, MappingSuspect]) -> s
     return ("the mapping is probably wrong (" + "; ".join(f"{s.field} with transform {s.transform!r} failed on "
                                                           f"{s.failed} of {s.rows} rows" for s in blamed)
             + f"), not this record: {issue.reason}")
-
-
-def lease_owner() -> str:
-    """A fresh lease owner name: "host:pid:nonce" (`_dead_local_owner` reads the host and pid back)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _dead_local_owner(owner: str) -> bool:
-    """True if a lease owner ("host:pid:nonce") is a process on this host that no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _utc(stamp: datetime) -> datetime:

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from connector.config import Config, connection_hosts
 from connector.errors import ConfigError, ConfigProblem, ConnectionFailed, JobBusy, Retriable
+from connector.lease import LeaseTerms
 from connector.outcome import RunReport
 from connector.scheduler import build_scheduler
 from connector.service.alerts import Alert, AlertSender, from_report
@@ -68,7 +69,7 @@ class Daemon:
         self.store = store or StateStore(config.state_url)
         self.metrics = Metrics()
         self.alerts = AlertSender(config.alerts, sleep=sleep)
-        self.replica = Replica(self.store, on_tick=self.metrics.tick)
+        self.replica = Replica(self.store, on_tick=self.metrics.tick, lease=LeaseTerms.of(config.service))
         background = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(),
                                                                     "ticks": TickExecutor()})
         self.scheduler = build_scheduler(config, self.names, run=self._fire_job, monitor=self._fire_monitor,

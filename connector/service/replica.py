@@ -19,10 +19,10 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 
+from connector.lease import LeaseTerms
 from connector.outcome import RunReport
 from connector.service.ticks import Tick, TickBook
 from connector.state import StateStore
-from connector.sync import LEASE, _dead_local_owner, lease_owner
 from connector.tables import TickRow
 
 __all__ = ["Replica", "RunTick", "TickExecutor"]
@@ -36,14 +36,16 @@ class Replica:
     """Claims and drains ticks for one process. `on_tick(job, kind, outcome)` counts outcomes: claimed,
     skipped (another replica claimed it), ran, covered, failed."""
 
-    def __init__(self, store: StateStore, *, on_tick: Callable[[str, str, str], None] | None = None) -> None:
+    def __init__(self, store: StateStore, *, on_tick: Callable[[str, str, str], None] | None = None,
+                 lease: LeaseTerms | None = None) -> None:
         self.store = store
+        self.lease = lease or LeaseTerms()
         self.book = TickBook(store)
         self.on_tick = on_tick or (lambda _job, _kind, _outcome: None)
 
     def claim(self, tick: Tick) -> bool:
         """Claim a tick for whichever replica runs it next; False (quietly) if another replica has it."""
-        if self.book.claim(tick, lease_owner()):
+        if self.book.claim(tick, self.lease.owner()):
             log.debug("%s claimed", tick, extra={"job": tick.job, "event": "tick_claimed"})
             self.on_tick(tick.job, tick.kind, "claimed")
             return True
@@ -56,11 +58,11 @@ class Replica:
         """Run what the job owes, one kind at a time, while this replica can hold the job's lease."""
         reports: list[RunReport] = []
         while not stopping() and self.book.pending(job):
-            owner = lease_owner()
+            owner = self.lease.owner()
             # `renew` confirms the lease is still ours: two replicas taking over a dead holder at once can
             # both see `acquire` succeed, and only the row's owner may adopt claims.
-            if not (self.store.acquire(job, owner, LEASE, take_over=_dead_local_owner)
-                    and self.store.renew(job, owner, LEASE)):
+            if not (self.store.acquire(job, owner, self.lease.ttl, take_over=self.lease.dead_here)
+                    and self.store.renew(job, owner, self.lease.ttl)):
                 # The holder looks for claims again after it releases: it (or the next one) runs them.
                 log.debug("job %s: ticks owed, but another process holds the lease", job)
                 break
@@ -98,7 +100,7 @@ class Replica:
         log.info("%s: running%s", latest, f" (and covering {len(earlier)} earlier)" if earlier else "",
                  extra={"job": job, "event": "tick_running"})
         report = run(kind, owner)  # the run keeps the lease: the tick is settled before anyone may adopt it
-        if not self.store.renew(job, owner, LEASE):
+        if not self.store.renew(job, owner, self.lease.ttl):
             # The run lost the lease (and stopped before writing): the new holder has adopted these ticks and
             # runs them, or marks them covered by a run that finished.
             log.info("%s: the job's lease passed to another process; the tick is left to it", latest)

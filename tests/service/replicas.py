@@ -7,6 +7,10 @@ a tick every second at whole seconds, so every replica names them alike). Once a
 arrives (the write goes through: the CRM did the work and nothing was recorded, the worst moment for a
 duplicate). When every tick of the window is run or covered, the replicas are stopped (SIGTERM) and the
 figures are read back from the runs table, the claims and the sandbox.
+
+`hosts="cross"` gives each replica a host name of its own (`RISKBRIDGE_SERVICE__HOST_NAME`), as on several
+machines or pods: no replica can see the killed one's pid, so the job is taken over only once its lease lapses
+(`[service] lease_ttl_s` after the last renewal); with `hosts="same"` a replica sees the pid gone at once.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from tests.faults.world import duplicates, rb_tasks, set_sanctions
 
 JOB = "default"
 TASK_WRITE = {"salesforce": ("composite/sobjects/Task", "PATCH"), "zoho": ("/Tasks/upsert", "POST")}
+HOST_NAME_ENV = "RISKBRIDGE_SERVICE__HOST_NAME"  # the config override that names a replica's host
 READY_MARK = "scheduled default"  # `riskbridge schedule` prints it on stderr once its scheduler is built
 
 
@@ -47,6 +52,8 @@ class DrillResult:
     backend: str
     replicas: int
     ticks: int
+    hosts: str = "same"  # "same": one host name for all replicas; "cross": one each
+    lease_ttl_s: float = 0.0
     claims: int = 0
     runs: int = 0  # runs of the job since the drill began, the killed one included
     done: int = 0
@@ -83,8 +90,10 @@ class Drill:
     """Set up the org and the store, run the replicas over `ticks` ticks, and read the figures back."""
 
     def __init__(self, org: Org, config_path: Path, *, backend: str, replicas: int = 3, ticks: int = 100,
-                 kill: bool = True, sanctioned: int = 3, startup_s: float = 60.0) -> None:
-        self.org, self.config_path, self.backend = org, config_path, backend
+                 kill: bool = True, sanctioned: int = 3, startup_s: float = 60.0, hosts: str = "same") -> None:
+        if hosts not in ("same", "cross"):
+            raise ValueError(f"hosts={hosts!r}: same or cross")
+        self.org, self.config_path, self.backend, self.hosts = org, config_path, backend, hosts
         self.replicas, self.ticks, self.kill, self.sanctioned = replicas, ticks, kill, sanctioned
         self.startup_s = startup_s
         self.config = load_config(config_path)
@@ -131,8 +140,10 @@ class Drill:
         return calm
 
     def _launch(self) -> None:
-        env = {**os.environ, TEST_TICKS_ENV: "1"}
         for i in range(self.replicas):
+            env = {**os.environ, TEST_TICKS_ENV: "1"}
+            if self.hosts == "cross":
+                env[HOST_NAME_ENV] = f"replica-{i}"
             with (self.folder / f"replica{i}.out").open("wb") as out, (self.folder / f"replica{i}.err").open("wb") as err:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "connector.cli", "schedule", "--config", str(self.config_path),
@@ -197,7 +208,8 @@ class Drill:
 
     # --- the figures --------------------------------------------------------------------------------
     def _figures(self, dues: list[datetime], first_run: int, targets: list[str]) -> DrillResult:
-        result = DrillResult(self.backend, self.replicas, self.ticks, killed=int(self.killed_pid is not None))
+        result = DrillResult(self.backend, self.replicas, self.ticks, self.hosts, self.config.service.lease_ttl_s,
+                             killed=int(self.killed_pid is not None))
         rows = [r for r in TickBook(self.store).rows(JOB) if r.kind == "job"]
         by_due = {(r.due_at if r.due_at.tzinfo else r.due_at.replace(tzinfo=UTC)): r for r in rows}
         with self.store.session() as s:

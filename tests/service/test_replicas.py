@@ -8,6 +8,7 @@ drill in `tests/service/replicas.py` (slow: process start-up alone takes seconds
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import subprocess
@@ -24,18 +25,21 @@ from sqlalchemy import select, update
 
 from connector.config import load_config
 from connector.crm.base import RetryPolicy
+from connector.errors import JobBusy
+from connector.lease import LeaseTerms
+from connector.outcome import RunReport
 from connector.sandbox import running_sandbox
 from connector.scheduler import build_scheduler
 from connector.service.daemon import Daemon
 from connector.service.replica import TickExecutor
 from connector.service.ticks import KEEP, Tick, TickBook
 from connector.state import StateStore
-from connector.sync import LEASE, Sync
+from connector.sync import Sync
 from connector.tables import LockRow, RunRow
 from tests.conftest import Org, sandbox_config, task_target
 from tests.faults.world import duplicates, rb_tasks, set_sanctions
 from tests.service.conftest import extend
-from tests.service.replicas import Drill
+from tests.service.replicas import Drill, DrillResult
 from tests.service.test_stop import _is_write
 from tests.sources.conftest import _database, need_server
 from tests.unit.test_scheduler import config as scheduler_config
@@ -44,6 +48,8 @@ JOB = "default"
 MONITOR = '[jobs.default.monitor]\nschedule = "*/10 * * * *"\ntiers = ["high", "critical"]\nwatchlist = true\n'
 T0 = datetime.now(UTC).replace(second=0, microsecond=0)  # recent: the sweep prunes claims older than a week
 NO_WAIT = RetryPolicy(attempts=3, sleep=lambda _s: None)
+LEASE = LeaseTerms().ttl
+HOST_NAME_ENV = "RISKBRIDGE_SERVICE__HOST_NAME"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -268,11 +274,112 @@ def test_a_replica_that_lost_its_lease_stops_before_writing(replicas: list[Daemo
     assert duplicates(small_org) == []
 
 
+def _on_host(config_path: Path, host: str) -> Daemon:
+    """A replica whose lease owners carry `host`: another machine, as far as leases can tell."""
+    config = load_config(config_path, environ={**os.environ, HOST_NAME_ENV: host})
+    return Daemon(config, store=StateStore(config.state_url))
+
+
+def test_a_holder_on_another_host_paused_past_its_ttl_loses_the_job_and_stops_before_writing(
+        config_path: Path, small_org: Org) -> None:
+    stalled, successor = _on_host(config_path, "host-a"), _on_host(config_path, "host-b")
+    store = stalled.store
+    try:
+        assert Sync(stalled.config, store=store, policy=NO_WAIT).run().status == "success"
+        n = small_org.names
+        calm = [str(a[n.id]) for a in small_org.records(n.accounts) if a.get(n.tier) in ("low", "medium")][:2]
+        for record_id in calm:  # the next run writes risk fields and creates a task for each
+            set_sanctions(small_org, record_id)
+        successor_running = threading.Event()
+        stray_writes: list[str] = []
+        waited: list[RunReport | None] = []
+        armed = [True]
+
+        def observe(method: str, path: str) -> bool:
+            if armed[0] and method == "GET" and "/query" in path:
+                armed[0] = False
+                # host-b fires the tick too: host-a's lease is live (its heartbeat keeps it), so host-b waits.
+                waited.append(successor.execute(JOB, "job", T0))
+                # host-a is paused past its TTL (nothing renews it): the lease lapses, and host-b's next wake-up
+                # takes the job over and runs it to the end.
+                with store.session() as s:
+                    holder = s.scalar(select(LockRow.owner).where(LockRow.job == JOB))
+                    s.execute(update(LockRow).where(LockRow.job == JOB).values(
+                        expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+                assert holder is not None and holder.startswith("host-a:")
+                successor_running.set()
+                successor.sweep()
+                successor_running.clear()
+            elif _is_write(method, path) and not successor_running.is_set():
+                stray_writes.append(f"{method} {path}")
+            return False
+
+        small_org.server.sandbox.faults.watch(observe)
+        report = stalled.execute(JOB, "job", T0)
+        assert waited == [None]
+        assert report is not None and report.status == "failed" and (report.error or "").startswith("JobBusy")
+        assert stray_writes == []  # host-a checked its lease before writing, found it taken, and stopped
+        [tick] = TickBook(store).rows(JOB)
+        winner = store.run(tick.run_id or 0)
+        assert tick.state == "done" and winner is not None and winner.status == "success"
+        assert [r.id for r in runs_of(store, winner.id)] == []  # nothing ran the tick again
+        tasks = Counter(task_target(small_org, t) for t in rb_tasks(small_org))
+        assert all(tasks[record_id] == 1 for record_id in calm), tasks
+        assert duplicates(small_org) == []
+    finally:
+        stalled.store.close()
+        successor.store.close()
+
+
+def test_a_heartbeat_that_finds_the_lease_taken_stops_the_run_at_its_next_check(config_path: Path,
+                                                                                small_org: Org) -> None:
+    config = load_config(config_path)
+    store = StateStore(config.state_url)
+    try:
+        assert Sync(config, store=store, policy=NO_WAIT).run().status == "success"
+        n = small_org.names
+        calm = [str(a[n.id]) for a in small_org.records(n.accounts) if a.get(n.tier) in ("low", "medium")][:2]
+        for record_id in calm:
+            set_sanctions(small_org, record_id)
+        sync = Sync(config, store=store, policy=NO_WAIT)
+        successor = "host-b:1:successor"
+        writes: list[str] = []
+        beats: list[bool] = []
+
+        def observe(method: str, path: str) -> bool:
+            if not beats and method == "GET" and "/query" in path:
+                # The run was paused past its TTL; another host's replica took the lease; then the run's
+                # heartbeat beats (before the run reaches its own check) and finds the lease gone.
+                with store.session() as s:
+                    s.execute(update(LockRow).where(LockRow.job == JOB).values(
+                        expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+                assert store.acquire(JOB, successor, LEASE)
+                beats.append(sync.heartbeat.beat())
+            elif _is_write(method, path):
+                writes.append(f"{method} {path}")
+            return False
+
+        small_org.server.sandbox.faults.watch(observe)
+        with pytest.raises(JobBusy, match="lease was lost") as stopped:  # the heartbeat's verdict
+            sync.run()
+        report = stopped.value.report  # type: ignore[attr-defined]
+        assert beats == [False] and writes == []  # stopped at its first check, before any write
+        assert report.status == "failed" and report.error.startswith("JobBusy")
+        with store.session() as s:  # the successor's lease is left alone
+            assert s.scalar(select(LockRow.owner).where(LockRow.job == JOB)) == successor
+        store.release(JOB, successor)
+        assert Sync(config, store=store, policy=NO_WAIT).run().status == "success"  # the next run does the work
+        tasks = Counter(task_target(small_org, t) for t in rb_tasks(small_org))
+        assert all(tasks[record_id] == 1 for record_id in calm), tasks
+    finally:
+        store.close()
+
+
 def _drill_config(org: Org, folder: Path, state_url: str) -> Path:
     return sandbox_config(folder / "config.toml", org.names.crm, org.credentials(), state_url=state_url)
 
 
-def _assert_drill(drill: Drill, ticks: int) -> None:
+def _assert_drill(drill: Drill, ticks: int) -> DrillResult:
     result = drill.run()
     assert result.errors == [], result.errors
     assert result.killed == 1 and result.takeover_s is not None, result.json()
@@ -280,18 +387,31 @@ def _assert_drill(drill: Drill, ticks: int) -> None:
     assert result.done + result.covered == ticks and result.failed == 0, result.json()
     assert result.duplicate_tasks == 0, result.json()
     assert result.owed_tasks_once == result.expected_tasks == len(drill.targets) > 0, result.json()
+    return result
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("hosts", ["same", "cross"])
 @pytest.mark.parametrize("ticks", [100])
-def test_three_real_replicas_one_killed_mid_run(state_url: str, tmp_path: Path, ticks: int) -> None:
+def test_three_real_replicas_one_killed_mid_run(state_url: str, tmp_path: Path, ticks: int, hosts: str) -> None:
     """3 `riskbridge schedule` processes x 100 one-second ticks; the lease holder is SIGKILLed at its first
-    task write: 0 double runs and 0 missed ticks (runs table and claims), no duplicate task in the CRM."""
+    task write: 0 double runs and 0 missed ticks (runs table and claims), no duplicate task in the CRM.
+
+    On one host a replica sees the killed pid gone and takes over at once; with a host name each (several
+    machines or pods) one takes over when the lease lapses, about its TTL (60 s) after the kill."""
     with running_sandbox("salesforce", accounts=24, deals_per_account=1, seed=11) as server:
         org = Org(server, "salesforce")
         drill = Drill(org, _drill_config(org, tmp_path, state_url), backend=state_url.split(":")[0].split("+")[0],
-                      ticks=ticks)
+                      ticks=ticks, hosts=hosts)
         try:
-            _assert_drill(drill, ticks)
+            result = _assert_drill(drill, ticks)
         finally:
             drill.close()
+    ttl = LEASE.total_seconds()
+    assert result.takeover_s is not None
+    if hosts == "same":
+        assert result.takeover_s < ttl / 2, result.json()  # the pid shortcut, not the lapse
+    else:
+        # Not before the lease lapsed (the last renewal came just before the killed write), and soon after:
+        # the next one-second tick takes it over.
+        assert ttl - 5 <= result.takeover_s <= ttl + 20, result.json()
