@@ -118,8 +118,31 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail exactly as the JSON column hands it back, so the hash computed now is the hash read later."""
+    """The detail exactly as the JSON column hands it back, so the hash computed now is the hash read later.
+
+    A detail of plain JSON values (strings, finite numbers, booleans, None, in lists and str-keyed dicts),
+    which is what every op gives, already is that: the round trip would only copy it. Anything else takes
+    the round trip. This runs for every write of a sync, twice for a field update."""
+    if _plain_json(detail):
+        return detail
     return dict(json.loads(json.dumps(detail, default=str)))
+
+
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether `value` comes back from a JSON round trip as an equal value of the same types."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if kind is float:
+        return value - value == 0  # NaN and infinities: the round trip writes them as tokens
+    if kind is dict:
+        return all(type(k) is str and _plain_json(v) for k, v in value.items())
+    if kind is list:
+        return all(_plain_json(v) for v in value)
+    return False
 
 
 # --- the chain -------------------------------------------------------------------------------------

@@ -387,3 +387,29 @@ def test_only_pending_writes_the_crm_holds_as_sent_are_confirmed() -> None:
     assert {run: ([e.record_id for e in entries], keys) for run, (entries, keys) in result.items()} == {
         5: (["A1"], ["k1", "k2"]), 6: (["A3"], ["k3", "k4"])}
     assert result[5][0][0].detail["confirmed"] == READ_BACK
+
+
+@pytest.mark.parametrize("detail", [
+    {"changes": {"Risk_Score__c": [None, 61.5], "Risk_Tier__c": ["low", "high"], "Watch__c": [False, True],
+                 "Scored_At__c": [None, "2026-03-02T09:00:00+00:00"], "Terms__c": [30, 15]}, "crm_id": "001x"},
+    {"subject": "Credit risk review: 中文 Ltd", "owner": None, "due": "2026-03-05", "priority": "High"},
+    {"changes": {"A": [float("nan"), float("inf")]}},  # tokens, not numbers
+    {"changes": {"A": (1, 2)}, "when": date(2026, 3, 2)},  # a tuple and a date: not JSON values
+    {"changes": {"A": [__import__("decimal").Decimal("1.5"), {1: "x"}]}},  # an object, a non-text key
+])
+def test_an_entry_detail_is_what_the_json_column_hands_back(detail: dict[str, Any]) -> None:
+    """The audit detail skips the JSON round trip only where the trip would give the same values and types."""
+    from connector.audit import _jsonable
+
+    expected = json.loads(json.dumps(detail, default=str))
+    got = _jsonable(detail)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert _types(got) == _types(expected)
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [type(value).__name__, [_types(v) for v in value]]
+    return type(value).__name__
