@@ -15,6 +15,7 @@ __all__ = [
     "DEAL_FIELDS",
     "Account",
     "ApplyResult",
+    "AssessmentRecord",
     "Cursor",
     "Deal",
     "FieldUpdate",
@@ -217,3 +218,22 @@ class ApplyResult:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes.values() if not o.ok]
+
+
+@dataclass(slots=True)
+class AssessmentRecord:
+    """One record's assessment as the store keeps it (the columns of `tables.AssessmentRow`), built by the
+    planner for every record of a run: a plain object, since an ORM instance costs ten times as much."""
+
+    job: str
+    object: str
+    record_id: str
+    score: float
+    tier: str
+    pd: float
+    model_version: str
+    inputs_hash: str
+    scored_at: datetime
+    as_of: date | None
+    override_until: date | None = None
+    detail: dict[str, Any] = field(default_factory=dict)

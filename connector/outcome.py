@@ -145,7 +145,7 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
         ok = [p for p in mine if (kind, p.assessment.record_id) not in failed and unit(p) not in unattempted]
         if not mine:
             continue
-        previous = store.assessments(job, kind, [p.assessment.record_id for p in ok])
+        previous = store.scores(job, kind, [p.assessment.record_id for p in ok])
         store.save_assessments(report.run_id, job, kind, [p.assessment for p in ok], previous)
         watch = [p.watch for p in ok if p.watch is not None]
         if watch:

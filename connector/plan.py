@@ -16,7 +16,17 @@ from typing import Any
 from connector.config import Job
 from connector.crm.base import CRMClient
 from connector.mapping import Mapping
-from connector.model import Account, Deal, FieldUpdate, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
+from connector.model import (
+    Account,
+    AssessmentRecord,
+    Deal,
+    FieldUpdate,
+    ObjectKind,
+    TagAdd,
+    TagRemove,
+    TaskCreate,
+    WritePlan,
+)
 from connector.state import AssessmentRow, OutboxRow, StateStore, WatchRow
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.assessment import AssessmentBatch
@@ -110,7 +120,7 @@ def next_watch(on_list: bool, runs_below: int, tier: str, enter_tier: str, exit_
 class Planned:
     """What to remember about one record once its writes have succeeded."""
 
-    assessment: AssessmentRow
+    assessment: AssessmentRecord
     watch: WatchRow | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # desired canonical outputs
     previous_tier: str | None = None  # as last recorded; None on a first assessment (the plan's tier moves)
@@ -228,7 +238,7 @@ class BatchPlanner:
             # The inputs as scored: `riskbridge explain --id` rebuilds the points table from them.
             detail["run_id"] = self.run_id
             detail["inputs"] = _jsonable({k: v for k, v in account.values.items() if v is not None and v != ""})
-            planned.append(Planned(AssessmentRow(
+            planned.append(Planned(AssessmentRecord(
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
                 pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,
                 as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values,
@@ -247,7 +257,7 @@ class BatchPlanner:
         for i, deal in enumerate(deals):
             if not scored.matched[i]:
                 continue
-            d = scored.assessment(i, self.job.lang)
+            d = scored.outcome(i, self.job.lang)
             values: dict[str, Any] = {
                 "risk_score": float(d.risk_score), "risk_tier": d.tier, "reasons": d.reasons_text,
                 "recommended_terms_days": d.recommended_terms_days, "flags": " | ".join(r.text for r in d.flags),
@@ -267,7 +277,7 @@ class BatchPlanner:
                 escalations.append((deal, "deal-over-credit", f"Credit check: deal {name} exceeds remaining credit",
                                     f"The deal amount {deal.values.get('amount')} exceeds the customer's remaining "
                                     f"credit ({remaining}). Agree prepayment or a credit-limit review before closing."))
-            planned.append(Planned(AssessmentRow(
+            planned.append(Planned(AssessmentRecord(
                 job=self.job_name, object="deals", record_id=deal.id, score=float(d.risk_score), tier=d.tier, pd=d.pd,
                 model_version=d.model_version, inputs_hash="", scored_at=self.now, as_of=self.now.date(),
                 detail={"name": deal.values.get("name"), "account_id": deal.account_id, "flags": flags,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from connector import audit as audit_log
 from connector.errors import ConfigError, ConfigProblem, StateStoreError, StateStoreUnreachable
 from connector.migrations import SchemaTooNew, current_revision, upgrade
-from connector.model import Cursor, Deal
+from connector.model import AssessmentRecord, Cursor, Deal
 from connector.secret_refs import resolve_secret
 from connector.store_rows import as_stored, merged_json, row_columns
 from connector.store_url import check_state_url, display_url, is_reference
@@ -47,7 +47,7 @@ from connector.tables import (
     WatchRow,
 )
 
-__all__ = ["AssessmentRow", "DealRow", "OutboxRow", "RunRow", "StateStore", "WatchRow"]
+__all__ = ["AssessmentRow", "DealRow", "OutboxRow", "RunRow", "Scored", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,21 @@ class StateStore:
                 found.update({r.record_id: r for r in rows})
         return found
 
-    def save_assessments(self, run_id: int, job: str, obj: str, rows: list[AssessmentRow],
-                         previous: dict[str, AssessmentRow]) -> None:
+    def scores(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, Scored]:
+        """The recorded (tier, score) of these records: what `save_assessments` compares to, without
+        loading each assessment's detail."""
+        found: dict[str, Scored] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                rows = s.execute(select(AssessmentRow.record_id, AssessmentRow.tier, AssessmentRow.score).where(
+                    AssessmentRow.job == job, AssessmentRow.object == obj, AssessmentRow.record_id.in_(chunk)))
+                found.update({r: Scored(t, s_) for r, t, s_ in rows})
+        return found
+
+    def save_assessments(self, run_id: int, job: str, obj: str, rows: Sequence[AssessmentRecord | AssessmentRow],
+                         previous: Mapping[str, Scored | AssessmentRow]) -> None:
+        """Store the latest assessment of each record (insert or replace), and a history row for each
+        record whose tier or score moved from `previous`."""
         history = []
         for row in rows:
             before = previous.get(row.record_id)
@@ -201,11 +214,10 @@ class StateStore:
                 history.append({"run_id": run_id, "job": job, "object": obj, "record_id": row.record_id,
                                 "score": row.score, "tier": row.tier,
                                 "previous_tier": before.tier if before else None, "scored_at": row.scored_at})
-        columns = row_columns(AssessmentRow)
         with self.session() as s:
             if history:
                 s.execute(insert(HistoryRow), history)
-            self._upsert(s, AssessmentRow, [columns(r) for r in rows])
+            self._upsert(s, AssessmentRow, [_assessment_columns(r) for r in rows])
 
     def due_accounts(self, job: str, today: date, stale_before: date, limit: int) -> list[str]:
         """Accounts to score again although the CRM did not change them: an override that has expired, and
@@ -654,6 +666,24 @@ class StateStore:
             for ids in _chunks(r for r, _ in gone):
                 s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids)))
         return {a for _, a in gone if a}
+
+
+class Scored(NamedTuple):
+    """A record's recorded tier and score (`StateStore.scores`)."""
+
+    tier: str
+    score: float
+
+
+_ASSESSMENT_COLUMNS = tuple(c.name for c in AssessmentRow.__table__.columns)
+
+
+def _assessment_columns(row: AssessmentRecord | AssessmentRow) -> dict[str, Any]:
+    """An assessment's statement parameters; a missing detail is stored as {} (the column default)."""
+    values = {name: getattr(row, name) for name in _ASSESSMENT_COLUMNS}
+    if values["detail"] is None:
+        values["detail"] = {}
+    return values
 
 
 def _outputs_differ(stored: dict[str, Any], current: dict[str, Any]) -> bool:
