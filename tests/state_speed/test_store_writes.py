@@ -94,3 +94,22 @@ def test_values_are_stored_as_the_json_round_trip_gives_them(values: dict[object
     """The fast path for flat canonical values gives what the JSON round trip gives (NaN compared as text)."""
     want = json.loads(json.dumps(values, default=str))
     assert json.dumps(as_stored(values)) == json.dumps(want)  # type: ignore[arg-type]
+
+
+def test_a_planned_assessment_record_is_stored_as_the_orm_row_would_be(store: StateStore) -> None:
+    from connector.model import AssessmentRecord
+
+    detail = {"name": "Acme 中文", "reasons": ["Invoices 60+ days past due"], "exposure": None}
+    values = dict(job="job", object="accounts", score=61.5, tier="high", pd=0.2, model_version="v1",
+                  inputs_hash="h", scored_at=NOW, as_of=date(2026, 11, 29), override_until=date(2026, 12, 31))
+    store.save_assessments(1, "job", "accounts", [AssessmentRow(record_id="orm", detail=detail, **values),
+                                                  AssessmentRecord(record_id="plain", detail=detail, **values)], {})
+    saved = store.assessments("job", "accounts", ["orm", "plain"])
+    columns = [c.name for c in AssessmentRow.__table__.columns if c.name != "record_id"]
+    assert [getattr(saved["plain"], c) for c in columns] == [getattr(saved["orm"], c) for c in columns]
+    assert store.scores("job", "accounts", ["plain", "none"]) == {"plain": ("high", 61.5)}
+    store.save_assessments(2, "job", "accounts", [AssessmentRecord(record_id="plain", detail=detail, **values)],
+                           store.scores("job", "accounts", ["plain"]))  # unchanged: no history row
+    with store.session() as s:
+        from connector.tables import HistoryRow
+        assert sorted(r.run_id for r in s.query(HistoryRow).filter_by(record_id="plain")) == [1]
