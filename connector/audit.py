@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import JSON, Text, bindparam, cast, delete, insert, select, type_coerce
@@ -43,6 +44,7 @@ CHAINED = ("at", "job", "run_id", "action", "object", "record_id", "key", "detai
 # One encoder each, built once (`json.dumps` with options builds a new encoder on every call).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode  # a scalar's JSON text, as `canonical` writes it
+_QUOTED: Callable[[str], str] = encode_basestring  # what `_JSON_TEXT` returns for a str
 APPEND_ATTEMPTS = 50  # concurrent appenders retry on a key clash; only a livelock would exhaust this
 
 
@@ -102,15 +104,30 @@ def _action(op: WriteOp) -> str:
 
 def _detail(op: WriteOp, crm_id: str | None) -> dict[str, Any]:
     """Field names and values, task text and owner, tag names: never credentials (none reach a plan)."""
+    plain = crm_id is None or type(crm_id) is str
     if isinstance(op, FieldUpdate):
-        detail: dict[str, Any] = {"changes": {k: [_plain(o), _plain(n)] for k, (o, n) in op.changes.items()}}
+        changes = {}
+        for name, (old, new) in op.changes.items():
+            pair = [_plain(old), _plain(new)]
+            plain = plain and type(name) is str and _scalar(pair[0]) and _scalar(pair[1])
+            changes[name] = pair
+        detail: dict[str, Any] = {"changes": changes}
     elif isinstance(op, TaskCreate):
         detail = {"subject": op.subject, "owner": op.owner_id, "due": op.due.isoformat(), "priority": op.priority}
+        plain = plain and _scalar(op.subject) and _scalar(op.owner_id) and _scalar(op.priority)
     else:
         detail = {"tag": op.tag}
+        plain = plain and _scalar(op.tag)
     if crm_id:
         detail["crm_id"] = crm_id
-    return _jsonable(detail)
+    # Plain values are what the JSON column hands back already: only others take the round trip.
+    return detail if plain else _jsonable(detail)
+
+
+def _scalar(value: Any) -> bool:
+    """A JSON scalar that comes back from a JSON round trip equal and of the same type."""
+    kind = type(value)
+    return kind in _JSON_SCALARS or (kind is float and value - value == 0)  # not NaN or an infinity
 
 
 def _plain(value: Any) -> Any:
@@ -118,31 +135,11 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail exactly as the JSON column hands it back, so the hash computed now is the hash read later.
-
-    A detail of plain JSON values (strings, finite numbers, booleans, None, in lists and str-keyed dicts),
-    which is what every op gives, already is that: the round trip would only copy it. Anything else takes
-    the round trip. This runs for every write of a sync, twice for a field update."""
-    if _plain_json(detail):
-        return detail
+    """The detail exactly as the JSON column hands it back, so the hash computed now is the hash read later."""
     return dict(json.loads(json.dumps(detail, default=str)))
 
 
 _JSON_SCALARS = frozenset({str, int, bool, type(None)})
-
-
-def _plain_json(value: Any) -> bool:
-    """Whether `value` comes back from a JSON round trip as an equal value of the same types."""
-    kind = type(value)
-    if kind in _JSON_SCALARS:
-        return True
-    if kind is float:
-        return value - value == 0  # NaN and infinities: the round trip writes them as tokens
-    if kind is dict:
-        return all(type(k) is str and _plain_json(v) for k, v in value.items())
-    if kind is list:
-        return all(_plain_json(v) for v in value)
-    return False
 
 
 # --- the chain -------------------------------------------------------------------------------------
@@ -212,11 +209,12 @@ def _chain(entries: list[AuditEntry], job: str, run_id: int, at: datetime, head:
     at_job = f'"at":{text(timestamp(at))}'
     job_part = f'"job":{text(job)}'
     run_part = f'"run_id":{text(run_id)}}}'
+    quoted = _QUOTED  # `text` of a str, without the encoder's dispatch: five per entry
     rows = []
     for offset, e in enumerate(entries, start=1):
-        detail = canonical(e.detail).decode("utf-8")
-        body = (f'{{"action":{text(e.action)},{at_job},"detail":{detail},{job_part},"key":{text(e.key)},'
-                f'"object":{text(e.object)},"prev_hash":{text(prev)},"record_id":{text(e.record_id)},{run_part}')
+        detail = _CANONICAL(e.detail)
+        body = (f'{{"action":{quoted(e.action)},{at_job},"detail":{detail},{job_part},"key":{quoted(e.key)},'
+                f'"object":{quoted(e.object)},"prev_hash":{quoted(prev)},"record_id":{quoted(e.record_id)},{run_part}')
         digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
         rows.append({"id": last_id + offset, "run_id": run_id, "at": at, "job": job, "action": e.action,
                      "object": e.object, "record_id": e.record_id, "key": e.key, "detail_json": detail,
