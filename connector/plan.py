@@ -254,8 +254,9 @@ class BatchPlanner:
         outputs = self.mapping.object("deals").outputs
         previous = self.store.assessments(self.job_name, "deals", [d.id for d in deals])
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
+        matched = scored.matched  # a property over the whole batch: read once, not once per deal
         for i, deal in enumerate(deals):
-            if not scored.matched[i]:
+            if not matched[i]:
                 continue
             d = scored.outcome(i, self.job.lang)
             values: dict[str, Any] = {
