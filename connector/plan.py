@@ -155,16 +155,17 @@ class BatchPlanner:
     def changed_accounts(self, accounts: list[Account], force: set[str]) -> list[Account]:
         """Drop accounts whose inputs and CRM outputs are exactly as this job last left them, scored today
         with the same model: re-scoring them would change nothing."""
-        previous = self.store.assessments(self.job_name, "accounts", [a.id for a in accounts])
+        previous = self.store.fingerprints(self.job_name, [a.id for a in accounts])
         outputs = self.mapping.object("accounts").outputs
         self._hashes = {a.id: (a.values, values_hash(a.values)) for a in accounts}  # read again by `accounts()`
+        today = self.now.date().isoformat()
         keep = []
         for account in accounts:
             before = previous.get(account.id)
-            if account.id in force or before is None or before.detail.get("as_of") != self.now.date().isoformat() \
-                    or before.detail.get("values_hash") != self._hashes[account.id][1] \
+            if account.id in force or before is None or before.as_of != today \
+                    or before.values_hash != self._hashes[account.id][1] \
                     or before.model_version != self.model_version \
-                    or diff_outputs(Desired("accounts", account.id, before.detail.get("outputs", {})),
+                    or diff_outputs(Desired("accounts", account.id, before.outputs),
                                     account.current, outputs, key="") is not None:
                 keep.append(account)
         return keep

@@ -47,7 +47,7 @@ from connector.tables import (
     WatchRow,
 )
 
-__all__ = ["AssessmentRow", "DealRow", "OutboxRow", "RunRow", "Scored", "StateStore", "WatchRow"]
+__all__ = ["AssessmentRow", "DealRow", "Fingerprint", "OutboxRow", "RunRow", "Scored", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,20 @@ class StateStore:
                 rows = s.scalars(select(AssessmentRow).where(
                     AssessmentRow.job == job, AssessmentRow.object == obj, AssessmentRow.record_id.in_(chunk)))
                 found.update({r.record_id: r for r in rows})
+        return found
+
+    def fingerprints(self, job: str, ids: Iterable[str]) -> dict[str, Fingerprint]:
+        """What tells whether re-scoring these accounts could change anything (`BatchPlanner.changed_accounts`),
+        read out of each detail by the database: the rest of the detail (the inputs) is never decoded."""
+        detail: Any = AssessmentRow.detail
+        query = select(AssessmentRow.record_id, AssessmentRow.model_version, detail["as_of"].as_string(),
+                       detail["values_hash"].as_string(), detail["outputs"])
+        found: dict[str, Fingerprint] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                rows = s.execute(query.where(AssessmentRow.job == job, AssessmentRow.object == "accounts",
+                                             AssessmentRow.record_id.in_(chunk)))
+                found.update({r[0]: Fingerprint(r[1], r[2], r[3], r[4] if r[4] is not None else {}) for r in rows})
         return found
 
     def scores(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, Scored]:
@@ -666,6 +680,15 @@ class StateStore:
             for ids in _chunks(r for r, _ in gone):
                 s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids)))
         return {a for _, a in gone if a}
+
+
+class Fingerprint(NamedTuple):
+    """An account's last recorded assessment, as far as deciding whether to score it again needs it."""
+
+    model_version: str
+    as_of: str | None  # the detail's day (ISO)
+    values_hash: str | None
+    outputs: dict[str, Any]  # the outputs it left in the CRM, as recorded
 
 
 class Scored(NamedTuple):

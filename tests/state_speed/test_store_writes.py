@@ -113,3 +113,24 @@ def test_a_planned_assessment_record_is_stored_as_the_orm_row_would_be(store: St
     with store.session() as s:
         from connector.tables import HistoryRow
         assert sorted(r.run_id for r in s.query(HistoryRow).filter_by(record_id="plain")) == [1]
+
+
+def test_fingerprints_read_out_of_the_detail_equal_the_full_rows(store: StateStore) -> None:
+    from connector.model import AssessmentRecord
+
+    outputs = {"risk_score": 61.0, "risk_tier": "high", "reasons": "Überfällig | 逾期 \"60+\" days", "watchlist": True,
+               "recommended_credit_limit": None, "recommended_terms_days": 15, "model_version": "v1"}
+    base = dict(job="job", object="accounts", score=61.0, tier="high", pd=0.2, model_version="v1", inputs_hash="h",
+                scored_at=NOW, as_of=date(2026, 11, 29))
+    store.save_assessments(1, "job", "accounts", [
+        AssessmentRecord(record_id="full", detail={"as_of": "2026-11-29", "values_hash": "abc", "outputs": outputs,
+                                                   "inputs": {"name": "x"}}, **base),
+        AssessmentRecord(record_id="bare", detail={}, **base),
+        AssessmentRecord(record_id="deal", detail={"as_of": "2026-11-29"}, **{**base, "object": "deals"}),
+    ], {})
+    found = store.fingerprints("job", ["full", "bare", "deal", "none"])
+    rows = store.assessments("job", "accounts", ["full", "bare"])
+    assert set(found) == {"full", "bare"}
+    for rid, row in rows.items():
+        assert found[rid] == (row.model_version, row.detail.get("as_of"), row.detail.get("values_hash"),
+                              row.detail.get("outputs", {}))
