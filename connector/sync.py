@@ -28,6 +28,7 @@ from connector.config import Config
 from connector.crm import open_client
 from connector.crm.base import Capabilities, CRMClient, ObjectSpec, RetryPolicy
 from connector.errors import ConfigError, ConfigProblem, JobBusy, MappingError, QuotaExhausted, RecordSkipped
+from connector.gcpace import fewer_collections
 from connector.idset import IdSet
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
@@ -108,6 +109,10 @@ class Sync:
     # --- the run ----------------------------------------------------------------------------------
     def run(self, *, dry_run: bool = False, full: bool = False, watch: list[str] | None = None,
             owner: str | None = None) -> RunReport:
+        with fewer_collections():  # a run's live objects made young collections 30% of its CPU
+            return self._run(dry_run=dry_run, full=full, watch=watch, owner=owner)
+
+    def _run(self, *, dry_run: bool, full: bool, watch: list[str] | None, owner: str | None) -> RunReport:
         """One run. Never raises for record-level problems; a run-level failure (auth, outage, a bug) is
         recorded with status ``failed`` and re-raised with the report attached as ``exc.report``.
 
