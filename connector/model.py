@@ -26,6 +26,7 @@ __all__ = [
     "TagRemove",
     "TaskCreate",
     "WriteOp",
+    "WatchRecord",
     "WritePlan",
 ]
 
@@ -237,3 +238,15 @@ class AssessmentRecord:
     as_of: date | None
     override_until: date | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WatchRecord:
+    """One account's watchlist state as the store keeps it (the columns of `tables.WatchRow`), built by the
+    planner for every account of a run."""
+
+    job: str
+    record_id: str
+    on_list: bool
+    runs_below: int
+    since: datetime

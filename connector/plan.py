@@ -25,9 +25,10 @@ from connector.model import (
     TagAdd,
     TagRemove,
     TaskCreate,
+    WatchRecord,
     WritePlan,
 )
-from connector.state import AssessmentRow, OutboxRow, StateStore, WatchRow
+from connector.state import OutboxRow, Prior, StateStore
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.assessment import AssessmentBatch
 from scoring.deals import DealAssessmentBatch
@@ -121,7 +122,7 @@ class Planned:
     """What to remember about one record once its writes have succeeded."""
 
     assessment: AssessmentRecord
-    watch: WatchRow | None = None
+    watch: WatchRecord | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # desired canonical outputs
     previous_tier: str | None = None  # as last recorded; None on a first assessment (the plan's tier moves)
     was_on_list: bool = False  # on the watchlist before this assessment
@@ -173,7 +174,7 @@ class BatchPlanner:
     def accounts(self, accounts: list[Account], scored: AssessmentBatch) -> tuple[WritePlan, list[Planned]]:
         plan, planned = WritePlan(), []
         outputs = self.mapping.object("accounts").outputs
-        previous = self.store.assessments(self.job_name, "accounts", [a.id for a in accounts])
+        previous = self.store.priors(self.job_name, "accounts", [a.id for a in accounts])
         watch = self.store.watch_states(self.job_name, [a.id for a in accounts])
         policy = self.job.watchlist
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
@@ -197,9 +198,9 @@ class BatchPlanner:
                 decision = next_watch(on_before, state.runs_below if state else 0, a.tier, policy.enter_tier,
                                       policy.exit_after_runs)
                 values["watchlist"] = decision.on_list
-                watch_row = WatchRow(job=self.job_name, record_id=account.id, on_list=decision.on_list,
-                                     runs_below=decision.runs_below,
-                                     since=state.since if state and state.on_list == decision.on_list else self.now)
+                watch_row = WatchRecord(job=self.job_name, record_id=account.id, on_list=decision.on_list,
+                                        runs_below=decision.runs_below,
+                                        since=state.since if state and state.on_list == decision.on_list else self.now)
                 if self.native_tags:
                     has = policy.tag in account.tags if self.crm == "zoho" else on_before
                     key = f"tag:{self.job_name}:{account.id}:{policy.tag}:{self.run_id}"
@@ -253,7 +254,7 @@ class BatchPlanner:
     def deals(self, deals: list[Deal], scored: DealAssessmentBatch) -> tuple[WritePlan, list[Planned]]:
         plan, planned = WritePlan(), []
         outputs = self.mapping.object("deals").outputs
-        previous = self.store.assessments(self.job_name, "deals", [d.id for d in deals])
+        previous = self.store.priors(self.job_name, "deals", [d.id for d in deals])
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
         matched = scored.matched  # a property over the whole batch: read once, not once per deal
         for i, deal in enumerate(deals):
@@ -273,7 +274,7 @@ class BatchPlanner:
             before = previous.get(deal.id)
             if self.job.tasks.enabled and self.job.tasks.deal_over_credit and OVER_CREDIT in flags and (
                     (before is None and (not self.baseline or self.job.tasks.on_first_assessment))
-                    or (before is not None and OVER_CREDIT not in before.detail.get("flags", []))):
+                    or (before is not None and OVER_CREDIT not in before.flags)):
                 name = str(deal.values.get("name") or deal.id)
                 remaining = "unknown" if d.remaining_credit is None else f"{d.remaining_credit:,.0f}"
                 escalations.append((deal, "deal-over-credit", f"Credit check: deal {name} exceeds remaining credit",
@@ -291,7 +292,7 @@ class BatchPlanner:
 
     # --- tasks ------------------------------------------------------------------------------------
     def _tasks(self, kind: ObjectKind, escalations: list[tuple[Account | Deal, str, str, str | None]],
-               tiers: dict[str, str], recorded: dict[str, AssessmentRow]) -> list[TaskCreate]:
+               tiers: dict[str, str], recorded: dict[str, Prior]) -> list[TaskCreate]:
         """One task per escalation episode, none while that escalation's last task is still open.
 
         A task created after the record's last recorded assessment belongs to this same escalation (the

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, null, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from connector import audit as audit_log
 from connector.errors import ConfigError, ConfigProblem, StateStoreError, StateStoreUnreachable
 from connector.migrations import SchemaTooNew, current_revision, upgrade
-from connector.model import AssessmentRecord, Cursor, Deal
+from connector.model import AssessmentRecord, Cursor, Deal, WatchRecord
 from connector.secret_refs import resolve_secret
 from connector.store_rows import as_stored, merged_json, row_columns
 from connector.store_url import check_state_url, display_url, is_reference
@@ -47,7 +47,7 @@ from connector.tables import (
     WatchRow,
 )
 
-__all__ = ["AssessmentRow", "DealRow", "Fingerprint", "OutboxRow", "RunRow", "Scored", "StateStore", "WatchRow"]
+__all__ = ["AssessmentRow", "DealRow", "Fingerprint", "OutboxRow", "Prior", "RunRow", "Scored", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,19 @@ class StateStore:
                 rows = s.execute(query.where(AssessmentRow.job == job, AssessmentRow.object == "accounts",
                                              AssessmentRow.record_id.in_(chunk)))
                 found.update({r[0]: Fingerprint(r[1], r[2], r[3], r[4] if r[4] is not None else {}) for r in rows})
+        return found
+
+    def priors(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, Prior]:
+        """What the planner needs of each record's recorded assessment (tier, time, a deal's flags), without
+        loading the rest of its detail."""
+        flags: Any = AssessmentRow.detail["flags"] if obj == "deals" else null()
+        query = select(AssessmentRow.record_id, AssessmentRow.tier, AssessmentRow.scored_at, flags)
+        found: dict[str, Prior] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                rows = s.execute(query.where(AssessmentRow.job == job, AssessmentRow.object == obj,
+                                             AssessmentRow.record_id.in_(chunk)))
+                found.update({r: Prior(tier, at, f if f is not None else []) for r, tier, at, f in rows})
         return found
 
     def scores(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, Scored]:
@@ -585,18 +598,21 @@ class StateStore:
             s.execute(delete(LockRow).where(LockRow.job == job, LockRow.owner == owner))
 
     # --- watchlist --------------------------------------------------------------------------------
-    def watch_states(self, job: str, ids: Iterable[str]) -> dict[str, WatchRow]:
-        found: dict[str, WatchRow] = {}
+    def watch_states(self, job: str, ids: Iterable[str]) -> dict[str, WatchRecord]:
+        found: dict[str, WatchRecord] = {}
+        query = select(WatchRow.record_id, WatchRow.on_list, WatchRow.runs_below, WatchRow.since)
         with self.session() as s:
             for chunk in _chunks(ids):
-                rows = s.scalars(select(WatchRow).where(WatchRow.job == job,
-                                                        WatchRow.record_id.in_(chunk)))
-                found.update({r.record_id: r for r in rows})
+                rows = s.execute(query.where(WatchRow.job == job, WatchRow.record_id.in_(chunk)))
+                found.update({r: WatchRecord(job, r, on_list, runs_below, since) for r, on_list, runs_below, since in rows})
         return found
 
-    def save_watch_states(self, rows: list[WatchRow]) -> None:
+    def save_watch_states(self, rows: Sequence[WatchRecord | WatchRow]) -> None:
         with self.session() as s:
-            self._upsert(s, WatchRow, [row_columns(WatchRow)(r) for r in rows])
+            self._upsert(s, WatchRow, [{"job": r.job, "record_id": r.record_id,
+                                        "on_list": r.on_list if r.on_list is not None else False,
+                                        "runs_below": r.runs_below if r.runs_below is not None else 0,
+                                        "since": r.since} for r in rows])
 
     def _upsert(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert or replace rows by primary key: one compiled statement, executed for all rows."""
@@ -689,6 +705,14 @@ class Fingerprint(NamedTuple):
     as_of: str | None  # the detail's day (ISO)
     values_hash: str | None
     outputs: dict[str, Any]  # the outputs it left in the CRM, as recorded
+
+
+class Prior(NamedTuple):
+    """A record's recorded assessment, as the planner compares a new one with it (`StateStore.priors`)."""
+
+    tier: str
+    scored_at: datetime
+    flags: list[str]  # a deal's flag codes ([] for an account)
 
 
 class Scored(NamedTuple):

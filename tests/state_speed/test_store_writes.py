@@ -134,3 +134,25 @@ def test_fingerprints_read_out_of_the_detail_equal_the_full_rows(store: StateSto
     for rid, row in rows.items():
         assert found[rid] == (row.model_version, row.detail.get("as_of"), row.detail.get("values_hash"),
                               row.detail.get("outputs", {}))
+
+
+def test_priors_and_watch_states_equal_the_full_rows(store: StateStore) -> None:
+    from connector.model import AssessmentRecord, WatchRecord
+    from connector.tables import WatchRow
+
+    base = dict(job="job", score=61.0, tier="high", pd=0.2, model_version="v1", inputs_hash="h", scored_at=NOW,
+                as_of=date(2026, 11, 29))
+    store.save_assessments(1, "job", "deals", [
+        AssessmentRecord(object="deals", record_id="D1", detail={"flags": ["DEAL_OVER_CREDIT"], "name": "x"}, **base),
+        AssessmentRecord(object="deals", record_id="D2", detail={"name": "no flags"}, **base)], {})
+    store.save_assessments(1, "job", "accounts", [AssessmentRecord(object="accounts", record_id="A1",
+                                                                   detail={"flags": ["ignored"]}, **base)], {})
+    deals = store.priors("job", "deals", ["D1", "D2", "A1"])
+    full = store.assessments("job", "deals", ["D1", "D2"])
+    assert {k: (p.tier, p.scored_at, p.flags) for k, p in deals.items()} == {
+        k: (r.tier, r.scored_at, r.detail.get("flags", [])) for k, r in full.items()}
+    assert store.priors("job", "accounts", ["A1"])["A1"].flags == []  # only a deal's flags are read
+    store.save_watch_states([WatchRecord("job", "A1", True, 2, NOW), WatchRow(job="job", record_id="A2", since=NOW)])
+    states = store.watch_states("job", ["A1", "A2", "A3"])
+    assert {k: (w.on_list, w.runs_below, w.since.replace(tzinfo=None)) for k, w in states.items()} == {
+        "A1": (True, 2, NOW.replace(tzinfo=None)), "A2": (False, 0, NOW.replace(tzinfo=None))}
