@@ -152,7 +152,7 @@ def _scalar(value: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date | datetime) else value
+    return value.isoformat() if isinstance(value, date) else value  # datetimes too
 
 
 def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:

@@ -360,7 +360,7 @@ def _hash_of(account: Account, hashed: dict[str, tuple[dict[str, Any], str]]) ->
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in values.items()}
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}  # datetimes too
 
 
 def _naive(stamp: datetime) -> datetime:
