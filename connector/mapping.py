@@ -278,9 +278,10 @@ def map_rows(mapping: Mapping, kind: ObjectKind, rows: list[dict[str, Any]]) -> 
     return records, issues
 
 
-# Transforms whose texts recur across a batch and cost more than a dict look-up: converted once per text.
+# Transforms whose texts recur across a batch and cost more than a dict look-up (a number sent as text, such
+# as a bureau score, is parsed in about 8 µs): converted once per text.
 _RECURRING = frozenset({"date", "country", "lower", "rating", "stage_closed", "stage_won", "status_closed",
-                        "status_won", "bool"})
+                        "status_won", "bool", "number", "integer"})
 _UNSET: Any = object()
 
 
@@ -291,16 +292,15 @@ def _convert(transform: Callable[[Any], Any], recurring: bool, raw: list[Any], c
         if not recurring:
             return [transform(v) for v in raw]
         seen: dict[str, Any] = {}
-        out = []
-        for v in raw:
-            if type(v) is str:  # only texts: 1, 1.0 and True are equal keys but convert differently
-                result = seen.get(v, _UNSET)
-                if result is _UNSET:
-                    result = seen[v] = transform(v)
-            else:
-                result = transform(v)
-            out.append(result)
-        return out
+
+        def once(text: str) -> Any:
+            result = seen.get(text, _UNSET)
+            if result is _UNSET:
+                result = seen[text] = transform(text)
+            return result
+
+        # Only texts are looked up: 1, 1.0 and True are equal keys but convert differently.
+        return [once(v) if type(v) is str else transform(v) for v in raw]
     except Unconvertible:
         pass  # rare: convert again value by value, noting each failure
     out = []
