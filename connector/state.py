@@ -243,7 +243,8 @@ class StateStore:
                                 "previous_tier": before.tier if before else None, "scored_at": row.scored_at})
         with self.session() as s:
             if history:
-                s.execute(insert(HistoryRow), history)
+                table: Any = HistoryRow.__table__  # Core executemany: no ORM bulk-insert bookkeeping per row
+                s.execute(insert(table), history)
             self._upsert(s, AssessmentRow, [_assessment_columns(r) for r in rows])
 
     def due_accounts(self, job: str, today: date, stale_before: date, limit: int) -> list[str]:
