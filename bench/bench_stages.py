@@ -2,8 +2,8 @@
 
 Reads a sandbox org's raw Salesforce rows once, then times (process CPU, min of `--repeats`) what the
 engine does per batch of 2,000: `map_rows` for accounts and deals, `assess` + `assess_deals`, and the
-per-record reads the planner makes (`outcome` where the checkout has it, else the full `assessment`),
-with the values hash. Run it with PYTHONPATH at a checkout to compare two checkouts:
+per-record reads the planner makes (`outcome` of accounts and deals where the checkout has it, else the full
+`assessment`), with the values hash. Run it with PYTHONPATH at a checkout to compare two checkouts:
 
     PYTHONPATH=. python bench/bench_stages.py [--accounts 10000]
 """
@@ -76,9 +76,11 @@ def main() -> None:
             for i, account in enumerate(batch):
                 read(i)
                 values_hash(account.values)
+            deal_read = getattr(dls, "outcome", None) or dls.assessment  # type: ignore[attr-defined]
+            matched = dls.matched  # type: ignore[attr-defined]
             for i in range(len(batch_deals)):
-                if dls.matched[i]:  # type: ignore[attr-defined]
-                    dls.assessment(i)  # type: ignore[attr-defined]
+                if matched[i]:
+                    deal_read(i)
 
     figures = {"map_s": timed(mapped, args.repeats), "score_s": timed(score, args.repeats),
                "per_record_s": timed(per_record, args.repeats)}

@@ -24,6 +24,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import JSON, Text, bindparam, cast, delete, insert, select, type_coerce
@@ -43,6 +45,7 @@ CHAINED = ("at", "job", "run_id", "action", "object", "record_id", "key", "detai
 # One encoder each, built once (`json.dumps` with options builds a new encoder on every call).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode  # a scalar's JSON text, as `canonical` writes it
+_QUOTED: Callable[[str], str] = encode_basestring  # what `_JSON_TEXT` returns for a str
 APPEND_ATTEMPTS = 50  # concurrent appenders retry on a key clash; only a livelock would exhaust this
 
 
@@ -102,24 +105,62 @@ def _action(op: WriteOp) -> str:
 
 def _detail(op: WriteOp, crm_id: str | None) -> dict[str, Any]:
     """Field names and values, task text and owner, tag names: never credentials (none reach a plan)."""
+    plain = crm_id is None or type(crm_id) is str
     if isinstance(op, FieldUpdate):
-        detail: dict[str, Any] = {"changes": {k: [_plain(o), _plain(n)] for k, (o, n) in op.changes.items()}}
+        changes = {}
+        for name, (old, new) in op.changes.items():
+            # Inline for speed (two values per changed field of every write): plain JSON passes as it is,
+            # dates become ISO text, anything else makes the detail take the JSON round trip below.
+            kind = type(old)
+            if kind not in _JSON_SCALARS:
+                if isinstance(old, date):
+                    old = _iso(old)
+                elif kind is not float or old - old != 0:  # NaN and infinities are tokens, not numbers
+                    plain = False
+            kind = type(new)
+            if kind not in _JSON_SCALARS:
+                if isinstance(new, date):
+                    new = _iso(new)
+                elif kind is not float or new - new != 0:
+                    plain = False
+            changes[name] = [old, new]
+            if type(name) is not str:
+                plain = False
+        detail: dict[str, Any] = {"changes": changes}
     elif isinstance(op, TaskCreate):
         detail = {"subject": op.subject, "owner": op.owner_id, "due": op.due.isoformat(), "priority": op.priority}
+        plain = plain and _scalar(op.subject) and _scalar(op.owner_id) and _scalar(op.priority)
     else:
         detail = {"tag": op.tag}
+        plain = plain and _scalar(op.tag)
     if crm_id:
         detail["crm_id"] = crm_id
-    return _jsonable(detail)
+    # Plain values are what the JSON column hands back already: only others take the round trip.
+    return detail if plain else _jsonable(detail)
+
+
+@lru_cache(maxsize=1024)
+def _iso(value: date) -> str:
+    """A date's or datetime's ISO text, once per value: every update of a run writes the same `scored_at`."""
+    return value.isoformat()
+
+
+def _scalar(value: Any) -> bool:
+    """A JSON scalar that comes back from a JSON round trip equal and of the same type."""
+    kind = type(value)
+    return kind in _JSON_SCALARS or (kind is float and value - value == 0)  # not NaN or an infinity
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date | datetime) else value
+    return value.isoformat() if isinstance(value, date) else value  # datetimes too
 
 
 def _jsonable(detail: dict[str, Any]) -> dict[str, Any]:
     """The detail exactly as the JSON column hands it back, so the hash computed now is the hash read later."""
     return dict(json.loads(json.dumps(detail, default=str)))
+
+
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 # --- the chain -------------------------------------------------------------------------------------
@@ -189,11 +230,12 @@ def _chain(entries: list[AuditEntry], job: str, run_id: int, at: datetime, head:
     at_job = f'"at":{text(timestamp(at))}'
     job_part = f'"job":{text(job)}'
     run_part = f'"run_id":{text(run_id)}}}'
+    quoted = _QUOTED  # `text` of a str, without the encoder's dispatch: five per entry
     rows = []
     for offset, e in enumerate(entries, start=1):
-        detail = canonical(e.detail).decode("utf-8")
-        body = (f'{{"action":{text(e.action)},{at_job},"detail":{detail},{job_part},"key":{text(e.key)},'
-                f'"object":{text(e.object)},"prev_hash":{text(prev)},"record_id":{text(e.record_id)},{run_part}')
+        detail = _CANONICAL(e.detail)
+        body = (f'{{"action":{quoted(e.action)},{at_job},"detail":{detail},{job_part},"key":{quoted(e.key)},'
+                f'"object":{quoted(e.object)},"prev_hash":{quoted(prev)},"record_id":{quoted(e.record_id)},{run_part}')
         digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
         rows.append({"id": last_id + offset, "run_id": run_id, "at": at, "job": job, "action": e.action,
                      "object": e.object, "record_id": e.record_id, "key": e.key, "detail_json": detail,

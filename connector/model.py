@@ -15,6 +15,7 @@ __all__ = [
     "DEAL_FIELDS",
     "Account",
     "ApplyResult",
+    "AssessmentRecord",
     "Cursor",
     "Deal",
     "FieldUpdate",
@@ -25,6 +26,7 @@ __all__ = [
     "TagRemove",
     "TaskCreate",
     "WriteOp",
+    "WatchRecord",
     "WritePlan",
 ]
 
@@ -220,3 +222,34 @@ class ApplyResult:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes.values() if not o.ok]
+
+
+@dataclass(slots=True)
+class AssessmentRecord:
+    """One record's assessment as the store keeps it (the columns of `tables.AssessmentRow`), built by the
+    planner for every record of a run: a plain object, since an ORM instance costs ten times as much."""
+
+    job: str
+    object: str
+    record_id: str
+    score: float
+    tier: str
+    pd: float
+    model_version: str
+    inputs_hash: str
+    scored_at: datetime
+    as_of: date | None
+    override_until: date | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WatchRecord:
+    """One account's watchlist state as the store keeps it (the columns of `tables.WatchRow`), built by the
+    planner for every account of a run."""
+
+    job: str
+    record_id: str
+    on_list: bool
+    runs_below: int
+    since: datetime

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from connector import crashpoint
@@ -145,7 +145,7 @@ def record(store: StateStore, job: str, report: RunReport, plan: WritePlan, resu
         ok = [p for p in mine if (kind, p.assessment.record_id) not in failed and unit(p) not in unattempted]
         if not mine:
             continue
-        previous = store.assessments(job, kind, [p.assessment.record_id for p in ok])
+        previous = store.scores(job, kind, [p.assessment.record_id for p in ok])
         store.save_assessments(report.run_id, job, kind, [p.assessment for p in ok], previous)
         watch = [p.watch for p in ok if p.watch is not None]
         if watch:
@@ -176,4 +176,4 @@ def describe_op(op: WriteOp) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date | datetime) else value
+    return value.isoformat() if isinstance(value, date) else value  # datetimes too

@@ -16,8 +16,19 @@ from typing import Any
 from connector.config import Job
 from connector.crm.base import CRMClient
 from connector.mapping import Mapping
-from connector.model import Account, Deal, FieldUpdate, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
-from connector.state import AssessmentRow, OutboxRow, StateStore, WatchRow
+from connector.model import (
+    Account,
+    AssessmentRecord,
+    Deal,
+    FieldUpdate,
+    ObjectKind,
+    TagAdd,
+    TagRemove,
+    TaskCreate,
+    WatchRecord,
+    WritePlan,
+)
+from connector.state import OutboxRow, Prior, StateStore
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.assessment import AssessmentBatch
 from scoring.deals import DealAssessmentBatch
@@ -110,8 +121,8 @@ def next_watch(on_list: bool, runs_below: int, tier: str, enter_tier: str, exit_
 class Planned:
     """What to remember about one record once its writes have succeeded."""
 
-    assessment: AssessmentRow
-    watch: WatchRow | None = None
+    assessment: AssessmentRecord
+    watch: WatchRecord | None = None
     outputs: dict[str, Any] = field(default_factory=dict)  # desired canonical outputs
     previous_tier: str | None = None  # as last recorded; None on a first assessment (the plan's tier moves)
     was_on_list: bool = False  # on the watchlist before this assessment
@@ -145,16 +156,17 @@ class BatchPlanner:
     def changed_accounts(self, accounts: list[Account], force: set[str]) -> list[Account]:
         """Drop accounts whose inputs and CRM outputs are exactly as this job last left them, scored today
         with the same model: re-scoring them would change nothing."""
-        previous = self.store.assessments(self.job_name, "accounts", [a.id for a in accounts])
+        previous = self.store.fingerprints(self.job_name, [a.id for a in accounts])
         outputs = self.mapping.object("accounts").outputs
         self._hashes = {a.id: (a.values, values_hash(a.values)) for a in accounts}  # read again by `accounts()`
+        today = self.now.date().isoformat()
         keep = []
         for account in accounts:
             before = previous.get(account.id)
-            if account.id in force or before is None or before.detail.get("as_of") != self.now.date().isoformat() \
-                    or before.detail.get("values_hash") != self._hashes[account.id][1] \
+            if account.id in force or before is None or before.as_of != today \
+                    or before.values_hash != self._hashes[account.id][1] \
                     or before.model_version != self.model_version \
-                    or diff_outputs(Desired("accounts", account.id, before.detail.get("outputs", {})),
+                    or diff_outputs(Desired("accounts", account.id, before.outputs),
                                     account.current, outputs, key="") is not None:
                 keep.append(account)
         return keep
@@ -162,7 +174,7 @@ class BatchPlanner:
     def accounts(self, accounts: list[Account], scored: AssessmentBatch) -> tuple[WritePlan, list[Planned]]:
         plan, planned = WritePlan(), []
         outputs = self.mapping.object("accounts").outputs
-        previous = self.store.assessments(self.job_name, "accounts", [a.id for a in accounts])
+        previous = self.store.priors(self.job_name, "accounts", [a.id for a in accounts])
         watch = self.store.watch_states(self.job_name, [a.id for a in accounts])
         policy = self.job.watchlist
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
@@ -186,9 +198,9 @@ class BatchPlanner:
                 decision = next_watch(on_before, state.runs_below if state else 0, a.tier, policy.enter_tier,
                                       policy.exit_after_runs)
                 values["watchlist"] = decision.on_list
-                watch_row = WatchRow(job=self.job_name, record_id=account.id, on_list=decision.on_list,
-                                     runs_below=decision.runs_below,
-                                     since=state.since if state and state.on_list == decision.on_list else self.now)
+                watch_row = WatchRecord(job=self.job_name, record_id=account.id, on_list=decision.on_list,
+                                        runs_below=decision.runs_below,
+                                        since=state.since if state and state.on_list == decision.on_list else self.now)
                 if self.native_tags:
                     has = policy.tag in account.tags if self.crm == "zoho" else on_before
                     key = f"tag:{self.job_name}:{account.id}:{policy.tag}:{self.run_id}"
@@ -228,7 +240,7 @@ class BatchPlanner:
             # The inputs as scored: `riskbridge explain --id` rebuilds the points table from them.
             detail["run_id"] = self.run_id
             detail["inputs"] = _jsonable({k: v for k, v in account.values.items() if v is not None and v != ""})
-            planned.append(Planned(AssessmentRow(
+            planned.append(Planned(AssessmentRecord(
                 job=self.job_name, object="accounts", record_id=account.id, score=float(a.risk_score), tier=a.tier,
                 pd=a.pd, model_version=a.model_version, inputs_hash=a.inputs_hash, scored_at=self.now,
                 as_of=self.now.date(), override_until=override_until, detail=detail), watch_row, values,
@@ -242,12 +254,13 @@ class BatchPlanner:
     def deals(self, deals: list[Deal], scored: DealAssessmentBatch) -> tuple[WritePlan, list[Planned]]:
         plan, planned = WritePlan(), []
         outputs = self.mapping.object("deals").outputs
-        previous = self.store.assessments(self.job_name, "deals", [d.id for d in deals])
+        previous = self.store.priors(self.job_name, "deals", [d.id for d in deals])
         escalations: list[tuple[Account | Deal, str, str, str | None]] = []
+        matched = scored.matched  # a property over the whole batch: read once, not once per deal
         for i, deal in enumerate(deals):
-            if not scored.matched[i]:
+            if not matched[i]:
                 continue
-            d = scored.assessment(i, self.job.lang)
+            d = scored.outcome(i, self.job.lang)
             values: dict[str, Any] = {
                 "risk_score": float(d.risk_score), "risk_tier": d.tier, "reasons": d.reasons_text,
                 "recommended_terms_days": d.recommended_terms_days, "flags": " | ".join(r.text for r in d.flags),
@@ -261,13 +274,13 @@ class BatchPlanner:
             before = previous.get(deal.id)
             if self.job.tasks.enabled and self.job.tasks.deal_over_credit and OVER_CREDIT in flags and (
                     (before is None and (not self.baseline or self.job.tasks.on_first_assessment))
-                    or (before is not None and OVER_CREDIT not in before.detail.get("flags", []))):
+                    or (before is not None and OVER_CREDIT not in before.flags)):
                 name = str(deal.values.get("name") or deal.id)
                 remaining = "unknown" if d.remaining_credit is None else f"{d.remaining_credit:,.0f}"
                 escalations.append((deal, "deal-over-credit", f"Credit check: deal {name} exceeds remaining credit",
                                     f"The deal amount {deal.values.get('amount')} exceeds the customer's remaining "
                                     f"credit ({remaining}). Agree prepayment or a credit-limit review before closing."))
-            planned.append(Planned(AssessmentRow(
+            planned.append(Planned(AssessmentRecord(
                 job=self.job_name, object="deals", record_id=deal.id, score=float(d.risk_score), tier=d.tier, pd=d.pd,
                 model_version=d.model_version, inputs_hash="", scored_at=self.now, as_of=self.now.date(),
                 detail={"name": deal.values.get("name"), "account_id": deal.account_id, "flags": flags,
@@ -279,7 +292,7 @@ class BatchPlanner:
 
     # --- tasks ------------------------------------------------------------------------------------
     def _tasks(self, kind: ObjectKind, escalations: list[tuple[Account | Deal, str, str, str | None]],
-               tiers: dict[str, str], recorded: dict[str, AssessmentRow]) -> list[TaskCreate]:
+               tiers: dict[str, str], recorded: dict[str, Prior]) -> list[TaskCreate]:
         """One task per escalation episode, none while that escalation's last task is still open.
 
         A task created after the record's last recorded assessment belongs to this same escalation (the
@@ -347,7 +360,7 @@ def _hash_of(account: Account, hashed: dict[str, tuple[dict[str, Any], str]]) ->
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in values.items()}
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}  # datetimes too
 
 
 def _naive(stamp: datetime) -> datetime:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, null, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from connector import audit as audit_log
 from connector.errors import ConfigError, ConfigProblem, StateStoreError, StateStoreUnreachable
 from connector.migrations import SchemaTooNew, current_revision, upgrade
-from connector.model import Cursor, Deal
+from connector.model import AssessmentRecord, Cursor, Deal, WatchRecord
 from connector.secret_refs import resolve_secret
 from connector.store_rows import as_stored, merged_json, row_columns
 from connector.store_url import check_state_url, display_url, is_reference
@@ -48,7 +48,7 @@ from connector.tables import (
     WatchRow,
 )
 
-__all__ = ["AssessmentRow", "DealRow", "OutboxRow", "RunRow", "StateStore", "WatchRow"]
+__all__ = ["AssessmentRow", "DealRow", "Fingerprint", "OutboxRow", "Prior", "RunRow", "Scored", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
 PAGE = 5000  # rows a streamed read holds at once
@@ -194,8 +194,48 @@ class StateStore:
                 found.update({r.record_id: r for r in rows})
         return found
 
-    def save_assessments(self, run_id: int, job: str, obj: str, rows: list[AssessmentRow],
-                         previous: dict[str, AssessmentRow]) -> None:
+    def fingerprints(self, job: str, ids: Iterable[str]) -> dict[str, Fingerprint]:
+        """What tells whether re-scoring these accounts could change anything (`BatchPlanner.changed_accounts`),
+        read out of each detail by the database: the rest of the detail (the inputs) is never decoded."""
+        detail: Any = AssessmentRow.detail
+        query = select(AssessmentRow.record_id, AssessmentRow.model_version, detail["as_of"].as_string(),
+                       detail["values_hash"].as_string(), detail["outputs"])
+        found: dict[str, Fingerprint] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                rows = s.execute(query.where(AssessmentRow.job == job, AssessmentRow.object == "accounts",
+                                             AssessmentRow.record_id.in_(chunk)))
+                found.update({r[0]: Fingerprint(r[1], r[2], r[3], r[4] if r[4] is not None else {}) for r in rows})
+        return found
+
+    def priors(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, Prior]:
+        """What the planner needs of each record's recorded assessment (tier, time, a deal's flags), without
+        loading the rest of its detail."""
+        flags: Any = AssessmentRow.detail["flags"] if obj == "deals" else null()
+        query = select(AssessmentRow.record_id, AssessmentRow.tier, AssessmentRow.scored_at, flags)
+        found: dict[str, Prior] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                rows = s.execute(query.where(AssessmentRow.job == job, AssessmentRow.object == obj,
+                                             AssessmentRow.record_id.in_(chunk)))
+                found.update({r: Prior(tier, at, f if f is not None else []) for r, tier, at, f in rows})
+        return found
+
+    def scores(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, Scored]:
+        """The recorded (tier, score) of these records: what `save_assessments` compares to, without
+        loading each assessment's detail."""
+        found: dict[str, Scored] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                rows = s.execute(select(AssessmentRow.record_id, AssessmentRow.tier, AssessmentRow.score).where(
+                    AssessmentRow.job == job, AssessmentRow.object == obj, AssessmentRow.record_id.in_(chunk)))
+                found.update({r: Scored(t, s_) for r, t, s_ in rows})
+        return found
+
+    def save_assessments(self, run_id: int, job: str, obj: str, rows: Sequence[AssessmentRecord | AssessmentRow],
+                         previous: Mapping[str, Scored | AssessmentRow]) -> None:
+        """Store the latest assessment of each record (insert or replace), and a history row for each
+        record whose tier or score moved from `previous`."""
         history = []
         for row in rows:
             before = previous.get(row.record_id)
@@ -203,11 +243,11 @@ class StateStore:
                 history.append({"run_id": run_id, "job": job, "object": obj, "record_id": row.record_id,
                                 "score": row.score, "tier": row.tier,
                                 "previous_tier": before.tier if before else None, "scored_at": row.scored_at})
-        columns = row_columns(AssessmentRow)
         with self.session() as s:
             if history:
-                s.execute(insert(HistoryRow), history)
-            self._upsert(s, AssessmentRow, [columns(r) for r in rows])
+                table: Any = HistoryRow.__table__  # Core executemany: no ORM bulk-insert bookkeeping per row
+                s.execute(insert(table), history)
+            self._upsert(s, AssessmentRow, [_assessment_columns(r) for r in rows])
 
     def due_accounts(self, job: str, today: date, stale_before: date, limit: int) -> list[str]:
         """Accounts to score again although the CRM did not change them: an override that has expired, and
@@ -551,18 +591,21 @@ class StateStore:
             s.execute(delete(LockRow).where(LockRow.job == job, LockRow.owner == owner))
 
     # --- watchlist --------------------------------------------------------------------------------
-    def watch_states(self, job: str, ids: Iterable[str]) -> dict[str, WatchRow]:
-        found: dict[str, WatchRow] = {}
+    def watch_states(self, job: str, ids: Iterable[str]) -> dict[str, WatchRecord]:
+        found: dict[str, WatchRecord] = {}
+        query = select(WatchRow.record_id, WatchRow.on_list, WatchRow.runs_below, WatchRow.since)
         with self.session() as s:
             for chunk in _chunks(ids):
-                rows = s.scalars(select(WatchRow).where(WatchRow.job == job,
-                                                        WatchRow.record_id.in_(chunk)))
-                found.update({r.record_id: r for r in rows})
+                rows = s.execute(query.where(WatchRow.job == job, WatchRow.record_id.in_(chunk)))
+                found.update({r: WatchRecord(job, r, on_list, runs_below, since) for r, on_list, runs_below, since in rows})
         return found
 
-    def save_watch_states(self, rows: list[WatchRow]) -> None:
+    def save_watch_states(self, rows: Sequence[WatchRecord | WatchRow]) -> None:
         with self.session() as s:
-            self._upsert(s, WatchRow, [row_columns(WatchRow)(r) for r in rows])
+            self._upsert(s, WatchRow, [{"job": r.job, "record_id": r.record_id,
+                                        "on_list": r.on_list if r.on_list is not None else False,
+                                        "runs_below": r.runs_below if r.runs_below is not None else 0,
+                                        "since": r.since} for r in rows])
 
     def _upsert(self, session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
         """Insert or replace rows by primary key: one compiled statement, executed for all rows."""
@@ -655,8 +698,7 @@ class StateStore:
                 s.execute(delete(DealRow).where(DealRow.job == job, DealRow.record_id.in_(ids)))
         return {a for _, a in gone if a}
 
-
-    # --- issue 17, Salesforce backfills (branch hbulk): the run-wide Bulk API 2.0 jobs of a large run --------
+    # --- the run-wide Bulk API 2.0 jobs of a large run -----------------------------------------------------
     def open_bulk_job(self, job: str, run_id: int, obj: str, crm_job_id: str) -> None:
         """Remember a bulk write job before any cursor moves past the rows it carries."""
         with self.session() as s:
@@ -681,6 +723,41 @@ class StateStore:
             for chunk in _chunks(keys):
                 found.update((r.key, r) for r in s.scalars(select(PendingWriteRow).where(PendingWriteRow.key.in_(chunk))))
         return found
+
+
+class Fingerprint(NamedTuple):
+    """An account's last recorded assessment, as far as deciding whether to score it again needs it."""
+
+    model_version: str
+    as_of: str | None  # the detail's day (ISO)
+    values_hash: str | None
+    outputs: dict[str, Any]  # the outputs it left in the CRM, as recorded
+
+
+class Prior(NamedTuple):
+    """A record's recorded assessment, as the planner compares a new one with it (`StateStore.priors`)."""
+
+    tier: str
+    scored_at: datetime
+    flags: list[str]  # a deal's flag codes ([] for an account)
+
+
+class Scored(NamedTuple):
+    """A record's recorded tier and score (`StateStore.scores`)."""
+
+    tier: str
+    score: float
+
+
+_ASSESSMENT_COLUMNS = tuple(c.name for c in AssessmentRow.__table__.columns)
+
+
+def _assessment_columns(row: AssessmentRecord | AssessmentRow) -> dict[str, Any]:
+    """An assessment's statement parameters; a missing detail is stored as {} (the column default)."""
+    values = {name: getattr(row, name) for name in _ASSESSMENT_COLUMNS}
+    if values["detail"] is None:
+        values["detail"] = {}
+    return values
 
 
 def _outputs_differ(stored: dict[str, Any], current: dict[str, Any]) -> bool:

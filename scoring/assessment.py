@@ -223,21 +223,47 @@ class AssessmentBatch:
     def tier_names(self) -> np.ndarray:
         return np.array(TIERS)[self.tier]
 
+    @functools.cached_property
+    def _texts(self) -> dict[tuple[Any, ...], Any]:
+        """Reasons and texts already built for this batch, by what they are built from: a few hundred
+        combinations of reason ids recur over thousands of records."""
+        return {}
+
     def reasons(self, i: int, lang: str = "en") -> tuple[Reason, ...]:
         """Record `i`'s reasons (at most four), with texts in `lang` (en or zh)."""
-        out = []
-        for rid in self.reason_ids[i]:
-            if rid < 0:
-                continue
-            out.append(Reason(self.scorecard.reason_codes[rid], self.scorecard.reason_text(int(rid), lang)))
-        return tuple(out)
+        return self.reasons_of(tuple(self.reason_ids[i].tolist()), lang)
+
+    def reasons_of(self, ids: tuple[int, ...], lang: str = "en") -> tuple[Reason, ...]:
+        """The reasons of these reason ids (-1 skipped), with texts in `lang`."""
+        key = ("reasons", ids, lang)
+        found: tuple[Reason, ...] | None = self._texts.get(key)
+        if found is None:
+            sc = self.scorecard
+            found = self._texts[key] = tuple(Reason(sc.reason_codes[rid], sc.reason_text(rid, lang))
+                                             for rid in ids if rid >= 0)
+        return found
+
+    def knockout_reasons(self, i: int, lang: str = "en") -> tuple[Reason, ...]:
+        """The knockouts that fired on record `i`, as reasons."""
+        fired = tuple(np.flatnonzero(self.knockouts[i]).tolist())
+        key = ("knockouts", fired, lang)
+        found: tuple[Reason, ...] | None = self._texts.get(key)
+        if found is None:
+            sc = self.scorecard
+            found = self._texts[key] = tuple(Reason(sc.reason_codes[sc.knockout_reason_ids[k]],
+                                                    sc.reason_text(sc.knockout_reason_ids[k], lang)) for k in fired)
+        return found
 
     def tier_text(self, i: int, lang: str = "en") -> str:
         """Record `i`'s tier as people read it; an active override names its reason, expiry and the computed tier."""
         active = OVERRIDE_STATES[int(self.override_state[i])] == "active"
         tier, computed = TIERS[int(self.tier[i])], TIERS[int(self.computed_tier[i])]
         if not active:
-            return tier_line(tier, lang)
+            key = ("tier_text", tier, lang)
+            found: str | None = self._texts.get(key)
+            if found is None:
+                found = self._texts[key] = tier_line(tier, lang)
+            return found
         until = self.accounts.row(i)["override_until"]
         return tier_line(tier, lang, computed=computed, overridden=True,
                          override_reason=self.accounts.text("override_reason", i),
@@ -246,12 +272,20 @@ class AssessmentBatch:
     def reasons_text(self, i: int, lang: str = "en", reasons: tuple[Reason, ...] | None = None) -> str:
         """The CRM reasons field: an active override's tier line first, then the risk reasons, or one
         calm line when nothing material pushes the risk up."""
-        texts = [r.text for r in (reasons if reasons is not None else self.reasons(i, lang))]
+        reasons = reasons if reasons is not None else self.reasons(i, lang)
+        active = OVERRIDE_STATES[int(self.override_state[i])] == "active"
+        key = ("reasons_text", reasons, lang)
+        if not active and key in self._texts:  # without an override the text depends on the reasons alone
+            found: str = self._texts[key]
+            return found
+        texts = [r.text for r in reasons]
         if not texts:
             texts = [catalogue_text("reasons.none", lang)]
-        if OVERRIDE_STATES[int(self.override_state[i])] == "active":
+        if active:
             texts.insert(0, self.tier_text(i, lang))
-        return REASONS_SEPARATOR.join(texts)
+            return REASONS_SEPARATOR.join(texts)
+        joined = self._texts[key] = REASONS_SEPARATOR.join(texts)
+        return joined
 
     def override(self, i: int) -> Override | None:
         state = OVERRIDE_STATES[int(self.override_state[i])]
@@ -280,7 +314,6 @@ class AssessmentBatch:
     def outcome(self, i: int, lang: str = "en") -> Outcome:
         """What the sync writes and records of record `i`: an `Assessment` without the points, bins and
         the recommendation's words, which the sync builds only for a record that gets a task (`task`)."""
-        sc = self.scorecard
         reasons = self.reasons(i, lang)
         limit = float(self.policy.recommended_credit_limit[i])
         exposure = float(self.exposure[i])
@@ -292,9 +325,7 @@ class AssessmentBatch:
             computed_tier=TIERS[int(self.computed_tier[i])],
             tier_text=self.tier_text(i, lang),
             reasons=reasons,
-            knockouts=tuple(Reason(sc.reason_codes[sc.knockout_reason_ids[k]],
-                                   sc.reason_text(sc.knockout_reason_ids[k], lang))
-                            for k in np.flatnonzero(self.knockouts[i])),
+            knockouts=self.knockout_reasons(i, lang),
             override=self.override(i),
             recommended_terms_days=int(self.policy.recommended_terms_days[i]),  # as `describe_action` reads them
             recommended_credit_limit=None if np.isnan(limit) else limit,

@@ -20,7 +20,7 @@ from scoring.assessment import AssessmentBatch, Reason, compact_reasons
 from scoring.batch import Batch, deals_batch
 from scoring.scorecard_spec import TIERS
 
-__all__ = ["DealAssessment", "DealAssessmentBatch", "assess_deals", "match_accounts", "weighted_pipeline"]
+__all__ = ["DealAssessment", "DealAssessmentBatch", "DealOutcome", "assess_deals", "match_accounts", "weighted_pipeline"]
 
 OVER_CREDIT, TERMS_TOO_LONG = 0, 1
 
@@ -91,6 +91,23 @@ class DealAssessment:
         }
 
 
+@dataclass(frozen=True)
+class DealOutcome:
+    """The part of one deal's `DealAssessment` the sync writes and records (`DealAssessmentBatch.outcome`):
+    no advice, no limits."""
+
+    record_id: str
+    tier: str
+    risk_score: int
+    pd: float
+    reasons: tuple[Reason, ...]
+    flags: tuple[Reason, ...]
+    reasons_text: str
+    remaining_credit: float | None
+    recommended_terms_days: int
+    model_version: str
+
+
 @dataclass(frozen=True, eq=False)
 class DealAssessmentBatch:
     """Deal assessments as arrays; deals whose account was not assessed have `account_row` -1."""
@@ -152,6 +169,30 @@ class DealAssessmentBatch:
             watchlist=tier >= TIERS.index(acc.watchlist_tier),
             model_version=acc.model_version,
             scored_at=acc.scored_at,
+        )
+
+    def outcome(self, i: int, lang: str = "en") -> DealOutcome:
+        """What the sync writes and records of deal `i` (its account must have been assessed): the
+        `assessment` without the advice, from reasons built once per combination in the batch."""
+        row = int(self.account_row[i])
+        if row < 0:
+            raise KeyError(f"deal {self.ids[i]}: its account {self.deals.text('account_id', i)!r} was not assessed")
+        acc = self.accounts
+        sc = acc.scorecard
+        reasons = acc.reasons_of(tuple(self.reason_ids[i].tolist()), lang)
+        flags = acc.reasons_of(tuple(sc.deal_flag_reason_ids[f] for f in np.flatnonzero(self.flags[i]).tolist()), lang)
+        remaining = float(self.remaining_credit[i])
+        return DealOutcome(
+            record_id=str(self.ids[i]),
+            tier=TIERS[int(self.tier[i])],
+            risk_score=int(self.risk_score[i]),
+            pd=float(acc.pd[row]),
+            reasons=reasons,
+            flags=flags,
+            reasons_text=acc.reasons_text(row, lang, reasons),  # the deal follows its account's override
+            remaining_credit=None if np.isnan(remaining) else remaining,
+            recommended_terms_days=int(acc.policy.recommended_terms_days[row]),
+            model_version=acc.model_version,
         )
 
     def assessments(self, lang: str = "en") -> Iterator[DealAssessment]:

@@ -94,3 +94,65 @@ def test_values_are_stored_as_the_json_round_trip_gives_them(values: dict[object
     """The fast path for flat canonical values gives what the JSON round trip gives (NaN compared as text)."""
     want = json.loads(json.dumps(values, default=str))
     assert json.dumps(as_stored(values)) == json.dumps(want)  # type: ignore[arg-type]
+
+
+def test_a_planned_assessment_record_is_stored_as_the_orm_row_would_be(store: StateStore) -> None:
+    from connector.model import AssessmentRecord
+
+    detail = {"name": "Acme 中文", "reasons": ["Invoices 60+ days past due"], "exposure": None}
+    values = dict(job="job", object="accounts", score=61.5, tier="high", pd=0.2, model_version="v1",
+                  inputs_hash="h", scored_at=NOW, as_of=date(2026, 11, 29), override_until=date(2026, 12, 31))
+    store.save_assessments(1, "job", "accounts", [AssessmentRow(record_id="orm", detail=detail, **values),
+                                                  AssessmentRecord(record_id="plain", detail=detail, **values)], {})
+    saved = store.assessments("job", "accounts", ["orm", "plain"])
+    columns = [c.name for c in AssessmentRow.__table__.columns if c.name != "record_id"]
+    assert [getattr(saved["plain"], c) for c in columns] == [getattr(saved["orm"], c) for c in columns]
+    assert store.scores("job", "accounts", ["plain", "none"]) == {"plain": ("high", 61.5)}
+    store.save_assessments(2, "job", "accounts", [AssessmentRecord(record_id="plain", detail=detail, **values)],
+                           store.scores("job", "accounts", ["plain"]))  # unchanged: no history row
+    with store.session() as s:
+        from connector.tables import HistoryRow
+        assert sorted(r.run_id for r in s.query(HistoryRow).filter_by(record_id="plain")) == [1]
+
+
+def test_fingerprints_read_out_of_the_detail_equal_the_full_rows(store: StateStore) -> None:
+    from connector.model import AssessmentRecord
+
+    outputs = {"risk_score": 61.0, "risk_tier": "high", "reasons": "Überfällig | 逾期 \"60+\" days", "watchlist": True,
+               "recommended_credit_limit": None, "recommended_terms_days": 15, "model_version": "v1"}
+    base = dict(job="job", object="accounts", score=61.0, tier="high", pd=0.2, model_version="v1", inputs_hash="h",
+                scored_at=NOW, as_of=date(2026, 11, 29))
+    store.save_assessments(1, "job", "accounts", [
+        AssessmentRecord(record_id="full", detail={"as_of": "2026-11-29", "values_hash": "abc", "outputs": outputs,
+                                                   "inputs": {"name": "x"}}, **base),
+        AssessmentRecord(record_id="bare", detail={}, **base),
+        AssessmentRecord(record_id="deal", detail={"as_of": "2026-11-29"}, **{**base, "object": "deals"}),
+    ], {})
+    found = store.fingerprints("job", ["full", "bare", "deal", "none"])
+    rows = store.assessments("job", "accounts", ["full", "bare"])
+    assert set(found) == {"full", "bare"}
+    for rid, row in rows.items():
+        assert found[rid] == (row.model_version, row.detail.get("as_of"), row.detail.get("values_hash"),
+                              row.detail.get("outputs", {}))
+
+
+def test_priors_and_watch_states_equal_the_full_rows(store: StateStore) -> None:
+    from connector.model import AssessmentRecord, WatchRecord
+    from connector.tables import WatchRow
+
+    base = dict(job="job", score=61.0, tier="high", pd=0.2, model_version="v1", inputs_hash="h", scored_at=NOW,
+                as_of=date(2026, 11, 29))
+    store.save_assessments(1, "job", "deals", [
+        AssessmentRecord(object="deals", record_id="D1", detail={"flags": ["DEAL_OVER_CREDIT"], "name": "x"}, **base),
+        AssessmentRecord(object="deals", record_id="D2", detail={"name": "no flags"}, **base)], {})
+    store.save_assessments(1, "job", "accounts", [AssessmentRecord(object="accounts", record_id="A1",
+                                                                   detail={"flags": ["ignored"]}, **base)], {})
+    deals = store.priors("job", "deals", ["D1", "D2", "A1"])
+    full = store.assessments("job", "deals", ["D1", "D2"])
+    assert {k: (p.tier, p.scored_at, p.flags) for k, p in deals.items()} == {
+        k: (r.tier, r.scored_at, r.detail.get("flags", [])) for k, r in full.items()}
+    assert store.priors("job", "accounts", ["A1"])["A1"].flags == []  # only a deal's flags are read
+    store.save_watch_states([WatchRecord("job", "A1", True, 2, NOW), WatchRow(job="job", record_id="A2", since=NOW)])
+    states = store.watch_states("job", ["A1", "A2", "A3"])
+    assert {k: (w.on_list, w.runs_below, w.since.replace(tzinfo=None)) for k, w in states.items()} == {
+        "A1": (True, 2, NOW.replace(tzinfo=None)), "A2": (False, 0, NOW.replace(tzinfo=None))}

@@ -387,3 +387,41 @@ def test_only_pending_writes_the_crm_holds_as_sent_are_confirmed() -> None:
     assert {run: ([e.record_id for e in entries], keys) for run, (entries, keys) in result.items()} == {
         5: (["A1"], ["k1", "k2"]), 6: (["A3"], ["k3", "k4"])}
     assert result[5][0][0].detail["confirmed"] == READ_BACK
+
+
+@pytest.mark.parametrize("changes", [
+    {"Risk_Score__c": (None, 61.5), "Risk_Tier__c": ("low", "high"), "Watch__c": (False, True),
+     "Scored_At__c": (None, datetime(2026, 3, 2, 9, tzinfo=UTC)), "Terms__c": (30, 15), "Name__c": ("", "中文")},
+    {"A": (float("nan"), float("inf"))},  # tokens, not numbers
+    {"A": ((1, 2), date(2026, 3, 2))},  # a tuple: not a JSON value
+    {"A": (__import__("decimal").Decimal("1.5"), {1: "x"}), 2: (None, 1)},  # objects, non-text keys
+])
+@pytest.mark.parametrize("crm_id", [None, "", "001x", 7])
+def test_an_entry_detail_is_what_the_json_column_hands_back(changes: dict[Any, Any], crm_id: Any) -> None:
+    """The audit detail skips the JSON round trip only where the trip would give the same values and types."""
+    from connector.audit import _detail
+
+    ops: list[Any] = [FieldUpdate("accounts", "A1", changes, "k"), TagAdd("accounts", "A1", "Watch", "t"),
+                      TaskCreate("k2", "accounts", "A1", None, "Review 中文", "d", date(2026, 3, 5), "High")]
+    for op in ops:
+        raw = ({"changes": {k: [_iso(o), _iso(n)] for k, (o, n) in op.changes.items()}}
+               if isinstance(op, FieldUpdate) else {"tag": op.tag} if isinstance(op, TagAdd) else
+               {"subject": op.subject, "owner": op.owner_id, "due": op.due.isoformat(), "priority": op.priority})
+        if crm_id:
+            raw["crm_id"] = crm_id
+        expected = json.loads(json.dumps(raw, default=str))
+        got = _detail(op, crm_id)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+        assert _types(got) == _types(expected)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [type(value).__name__, [_types(v) for v in value]]
+    return type(value).__name__

@@ -42,3 +42,85 @@ def test_numbers_and_text_fast_paths() -> None:
             number(bad)
     assert number(None) is None and number(" n/a ") is None
     assert text("  Acme ") == "Acme" and text(" N/A ") is None and text("") is None and text(42) == "42"
+
+
+def _row_by_row(mapping: object, kind: str, rows: list[dict[str, object]]) -> tuple[list[object], list[object]]:
+    """map_rows as it was before it went column-wise (issue 17): the reference the fast path must equal."""
+    from connector.mapping import RecordIssue, _dig
+    from connector.model import Account, Deal
+    from connector.transforms import TRANSFORMS
+
+    obj = mapping.object(kind)  # type: ignore[attr-defined]
+    records: list[object] = []
+    issues: list[object] = []
+    for row in rows:
+        record_id = str(row.get(obj.id_field) or "")
+        if not record_id:
+            continue
+        values: dict[str, object] = {"id": record_id}
+        problems, failed = [], []
+        for name in obj.inputs:
+            spec = obj.input(name)
+            raw = _dig(row, spec.field) if "." in spec.field else row.get(spec.field)
+            try:
+                values[name] = TRANSFORMS[spec.transform](raw)
+            except Unconvertible as exc:
+                problems.append(f"{spec.field} -> {name}: {exc}")
+                failed.append((name, repr(raw)[:60]))
+        try:
+            modstamp = parse_datetime(row[obj.cursor_field]) if row.get(obj.cursor_field) else None
+        except Unconvertible as exc:
+            problems.append(f"{obj.cursor_field}: {exc}")
+            modstamp = None
+        if problems:
+            issues.append(RecordIssue(kind, record_id, "; ".join(problems), tuple(failed)))  # type: ignore[arg-type]
+            continue
+        current = {name: row.get(f) for name, f in obj.outputs.items()}
+        if kind == "accounts":
+            tags = frozenset(t.get("name", "") for t in row.get("Tag") or [] if isinstance(t, dict))  # type: ignore[attr-defined]
+            records.append(Account(record_id, modstamp, values, current, tags))
+        else:
+            records.append(Deal(record_id, modstamp, values, current))
+    return records, issues
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "zoho"])
+def test_column_wise_mapping_equals_row_by_row(crm: str) -> None:
+    """Recurring texts converted once, bad values in several inputs of one row, the same text once good and
+    once in a bad row, numbers equal to True, nested fields: records, values (and their key order) and issues
+    equal the row-by-row reference."""
+    from connector.mapping import MAPPINGS_DIR, load_mapping, map_rows
+    from connector.sandbox.data import generate
+
+    mapping = load_mapping(MAPPINGS_DIR / f"{crm}.toml")
+    data = generate(3, 60, 1, date(2026, 3, 2))
+    for kind, canonical in (("accounts", data.accounts), ("deals", data.deals)):
+        obj = mapping.object(kind)
+        rows = [_crm_row(obj, i, record) for i, record in enumerate(canonical)]
+        fields = [obj.input(n).field for n in obj.inputs]  # type: ignore[union-attr]
+        for i, row in enumerate(rows):
+            if i % 7 == 3:
+                row[fields[i % len(fields)]] = "not a value ✗" if i % 2 else {"odd": [1]}
+            if i % 11 == 5:
+                row[obj.cursor_field] = "yesterday"
+            if i % 13 == 2:
+                row[fields[-1]] = True
+        rows.append({obj.id_field: ""})
+        got, want = map_rows(mapping, kind, rows), _row_by_row(mapping, kind, rows)
+        assert got[1] == want[1] and want[1] and len(want[0]) > 30
+        assert [(r.id, r.modstamp, list(r.values.items()), r.current, getattr(r, "tags", None)) for r in got[0]] \
+            == [(r.id, r.modstamp, list(r.values.items()), r.current, getattr(r, "tags", None)) for r in want[0]]  # type: ignore[attr-defined]
+
+
+def _crm_row(obj: object, i: int, record: dict[str, object]) -> dict[str, object]:
+    """A CRM row that the mapping object `obj` reads back as `record` (nested fields as lookups)."""
+    row: dict[str, object] = {obj.id_field: f"R{i:04d}", obj.cursor_field: "2026-03-01T10:00:00.000+0000"}  # type: ignore[attr-defined]
+    for name in obj.inputs:  # type: ignore[attr-defined]
+        field = obj.input(name).field  # type: ignore[attr-defined]
+        value = record.get("country_text" if name == "country" else name, f"A{i % 3}" if name.endswith("_id") else None)
+        if "." in field:
+            top, leaf = field.split(".", 1)
+            row[top] = {leaf: value}
+        else:
+            row.setdefault(field, value)
+    return row
