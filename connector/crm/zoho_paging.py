@@ -45,9 +45,11 @@ def _quoted(value: str) -> str:
 class KeysetWalk:
     """Where the next COQL call starts: after the last (Modified_Time, id) read; `finished` at the end."""
 
-    def __init__(self, module: str, cursor_field: str, since: datetime | None, limit: int = COQL_LIMIT) -> None:
+    def __init__(self, module: str, cursor_field: str, since: datetime | None, limit: int = COQL_LIMIT,
+                 columns: tuple[str, ...] = ()) -> None:
         self.module = module
         self.cursor_field = cursor_field
+        self.columns = ", ".join(dict.fromkeys(["id", cursor_field, *columns]))
         self.since = since
         self.limit = max(1, min(COQL_LIMIT, limit))
         self.after: tuple[str, str] | None = None  # (Modified_Time literal, id) of the last key read
@@ -63,7 +65,7 @@ class KeysetWalk:
             where = f"{field} >= '{coql_time(self.since)}'"
         else:
             where = f"{field} is not null"
-        return (f"select id, {field} from {self.module} where {where} "
+        return (f"select {self.columns} from {self.module} where {where} "
                 f"order by {field} asc, id asc limit {self.limit}")
 
     def keys(self, rows: list[dict[str, Any]]) -> list[tuple[str, datetime]]:

@@ -175,9 +175,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def if_modified_since(since: datetime) -> str:
-    """The `If-Modified-Since` value one second before `since`, so rows at exactly `since` come back."""
+    """The `If-Modified-Since` value one second before `since`, so rows at exactly `since` come back; always
+    in UTC, so one moment is always the same text (a page token is bound to the header it was issued for)."""
     aware = since if since.tzinfo else since.replace(tzinfo=UTC)
-    return (aware.replace(microsecond=0) - timedelta(seconds=1)).isoformat()
+    return (aware.astimezone(UTC).replace(microsecond=0) - timedelta(seconds=1)).isoformat()
 
 
 def wire_value(value: Any) -> Any:

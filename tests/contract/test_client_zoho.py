@@ -199,21 +199,46 @@ def test_user_edits_while_paging_move_records_ahead_of_the_reader_never_past_it(
 
 
 def test_a_keyset_read_beyond_2000_rows_uses_no_offset() -> None:
-    with running_sandbox("zoho", accounts=2100, deals_per_account=0, seed=2) as server:
+    """Deals carry no tags: COQL reads their whole rows, 2,000 a call, by keyset."""
+    with running_sandbox("zoho", accounts=1050, deals_per_account=2, seed=2) as server:
         box = Box(server)
         client = box.client()
+        client.check([spec(), spec("deals")])
         queries: list[str] = []
         client._session.hooks["response"].append(
             lambda r, *a, **k: queries.append(json.loads(r.request.body)["select_query"]) if r.request.body and
             r.request.url.endswith("/coql") else None)
-        rows = read_all(client, spec(page_size=5000))
-        assert len(rows) == len({r["id"] for r in rows}) == 2100
+        box.reset_calls()
+        rows = read_all(client, spec("deals", page_size=5000))
+        assert len(rows) == len({r["id"] for r in rows}) == len(box.records("Deals")) > 2000
         assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
         assert len(queries) == 2 and all("offset" not in q and " limit 2000" in q for q in queries)
         assert "Modified_Time is not null" in queries[0] and "id > '" in queries[1]
-        # one token, two COQL calls of keys, 21 reads of 100 rows by id, and the record count a full read asks
-        # for once its first page of keys is full (is the module big enough for the Bulk Read API?)
-        assert client.api_calls == 1 + 2 + 21 + 1
+        assert all(set(spec("deals").fields) <= r.keys() for r in rows)
+        # two COQL calls of rows, and the record count a full read asks for once its first page is full
+        # (is the module big enough for the Bulk Read API?)
+        assert box.calls()["by_endpoint"] == {"POST coql": 2, "GET Deals/actions/count": 1}
+
+
+def test_a_listing_beyond_2000_rows_walks_one_page_token_chain() -> None:
+    """Accounts are read with their tags, which COQL cannot select: listed 200 a call, past 2,000 by tokens."""
+    with running_sandbox("zoho", accounts=2100, deals_per_account=0, seed=2) as server:
+        box = Box(server)
+        client = box.client()
+        client.check([spec()])
+        box.reset_calls()
+        rows = read_all(client, spec(page_size=5000))
+        assert len(rows) == len({r["id"] for r in rows}) == 2100
+        assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
+        asked = [c for c in requests.get(f"{box.url}/__sandbox/requests", timeout=5).json()["requests"]
+                 if c["endpoint"] == "GET Accounts"]
+        assert all(c["query"]["per_page"] == "200" and "ids" not in c["query"] for c in asked)
+        assert sum("page_token" in c["query"] for c in asked) == len(asked) - 2  # `page` starts each chain only
+        # the first page, the newest stamp, a chain begun after it (its first page overlaps the first page's
+        # last second), and the count a full read asks for once its first page is full
+        assert box.calls()["by_endpoint"] == {"GET Accounts": len(asked), "POST coql": 1,
+                                              "GET Accounts/actions/count": 1}
+        assert len(asked) <= 2100 // 200 + 2
 
 
 def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
@@ -353,8 +378,8 @@ def test_400_is_fatal_and_not_retried(box: Box) -> None:
     box.reset_calls()
     with pytest.raises(Fatal) as info:
         read_all(client, spec(extra=("No_Such_Field",)))
-    assert "INVALID_DATA" in str(info.value) and "No_Such_Field" in str(info.value)  # from the read by id
-    assert box.calls()["total"] == 2 and box.sleeps == []  # the keys, then the refused read
+    assert "INVALID_DATA" in str(info.value) and "No_Such_Field" in str(info.value)  # from the listing
+    assert box.calls()["total"] == 1 and box.sleeps == []  # the refused first page
 
 
 def test_500_html_503_and_dropped_connections_are_retried(box: Box) -> None:
