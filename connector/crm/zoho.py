@@ -254,7 +254,8 @@ class ZohoClient:
         walk = self._keyset(spec, cursor, names) if self._coql_reads(spec.name, names) else None
         listing = None if walk is not None else Listing(
             self._call, spec.name, names, spec.cursor_field, cursor.ts if cursor is not None else None,
-            seen=cursor.seen if cursor is not None else lambda _ts, _id: False)
+            seen=cursor.seen if cursor is not None else lambda _ts, _id: False,
+            ties=len(cursor.ids) if cursor is not None else 0)
         threshold = self._conn.bulk_read_threshold
         first: Reply | None = None
         if cursor is None and threshold:

@@ -27,7 +27,7 @@ from typing import Any
 from connector.crm.zoho_wire import parse_time
 from connector.errors import Fatal
 
-__all__ = ["COQL_LIMIT", "KeysetWalk", "coql_time"]
+__all__ = ["COQL_LIMIT", "KeysetWalk", "coql_time", "quoted"]
 
 COQL_LIMIT = 2000  # rows per COQL call (v8)
 
@@ -38,7 +38,8 @@ def coql_time(moment: datetime) -> str:
     return aware.replace(microsecond=0).isoformat()
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
+    """A COQL string literal, quotes and backslashes escaped."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -60,7 +61,7 @@ class KeysetWalk:
         field = self.cursor_field
         if self.after is not None:
             ts, record_id = self.after
-            where = f"({field} > '{ts}' or ({field} = '{ts}' and id > {_quoted(record_id)}))"
+            where = f"({field} > '{ts}' or ({field} = '{ts}' and id > {quoted(record_id)}))"
         elif self.since is not None:
             where = f"{field} >= '{coql_time(self.since)}'"
         else:
