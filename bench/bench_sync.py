@@ -43,7 +43,7 @@ def scenario(crm: str, accounts: int, code: Path) -> dict[str, dict[str, Any]]:
             run = sync_once(sb.config, code=code)
             calls = sb.calls()
             out[label] = {**run, "sandbox_cpu_s": sb.cpu_s() - cpu_before, "calls": calls["total"],
-                          "min_calls": minimum_calls(crm, run)}
+                          "min_calls": minimum_calls(crm, run, full=label == "full")}
     return out
 
 
