@@ -241,6 +241,23 @@ def test_a_listing_beyond_2000_rows_walks_one_page_token_chain() -> None:
         assert len(asked) <= 2100 // 200 + 2
 
 
+def test_an_expired_page_token_starts_a_new_chain_from_the_last_stamp_handed_out() -> None:
+    """Every token expires at once here: each chain yields one page, the next starts where it stopped."""
+    with running_sandbox("zoho", accounts=700, deals_per_account=0, seed=6) as server:
+        box = Box(server)
+        client = box.client()
+        client.check([spec()])
+        box.app.tokens.ttl_s = 0
+        rows = read_all(client, spec(page_size=70))
+        ids = [r["id"] for r in rows]
+        assert len(ids) == len(set(ids)) == 700
+        assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
+        asked = [c["query"] for c in requests.get(f"{box.url}/__sandbox/requests", timeout=5).json()["requests"]
+                 if c["endpoint"] == "GET Accounts"]
+        assert sum("page_token" in q for q in asked) >= 2  # each refused (EXPIRED_VALUE), then a new chain
+        assert box.sleeps == []  # not retried as it was: a new chain is begun
+
+
 def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
     client = client_of(box)
     ids = [r["id"] for r in box.records("Accounts")][:150]
