@@ -14,8 +14,9 @@ no row is skipped or shifted (a `page` number would be: page N is counted again 
 The chain begins after the newest stamp was read, so a row edited since carries a stamp at or after
 it; such rows are held back and handed out at the end. Every row handed out before them comes in
 (Modified_Time, id) order, which is what the engine's cursor needs if a run stops in the middle. An
-expired token, or a chain past Zoho's 100,000 rows, starts a new chain from the last stamp handed
-out; ids handed out already are dropped.
+expired token (`EXPIRED_VALUE`), a chain past Zoho's 100,000 rows (`PAGINATION_LIMIT_EXCEEDED`), or
+any other refusal of a token, starts a new chain from the last stamp handed out; ids handed out
+already are dropped, and a new chain that would not move on is an error.
 
 An incremental read whose cursor processed many rows in its own second (a run's write-backs come back
 in the next read, thousands in a second) would list them all again only to drop them: instead COQL
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 PER_PAGE = 200  # rows per GET of a module (v8)
 BY_ID = 100  # ids per GET of a module by id
-_RESTART = frozenset({"EXPIRED_VALUE", "PAGINATION_LIMIT_EXCEEDED"})
 Call = Callable[..., Reply]  # ZohoClient._call
 
 
@@ -109,7 +109,7 @@ class Listing:
                 try:
                     reply = self._page(token, since)
                 except ZohoFatal as exc:
-                    if exc.code not in _RESTART or token is None:
+                    if token is None:  # a chain's first page: the request itself is wrong
                         raise
                     if last is None or last == restarted_from:
                         raise Fatal(f"listing {self.module}: {exc.detail}, and a new chain would not move on") from None

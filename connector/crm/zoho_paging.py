@@ -1,13 +1,14 @@
 """Reading a Zoho module in (Modified_Time, id) order, immune to edits made while it is read.
 
-`GET /crm/v8/{module}?sort_by=Modified_Time` pages by offset (`page`, then `page_token` over a snapshot
-that a write invalidates). An edit between two page reads moves a record to the end of the list and
-shifts every later row back by one, so an offset reader skips a row; a skipped row older than the
-final cursor was never read again (issue 9 §2). So the keys are read with COQL instead, as a keyset:
+`GET /crm/v8/{module}?sort_by=Modified_Time&page=N` pages by offset: an edit between two page reads
+moves a record to the end of the list and shifts every later row back by one, so an offset reader
+skips a row; a skipped row older than the final cursor was never read again (issue 9 §2). So a module
+whose fields COQL can select (deals) is read with COQL, as a keyset, whole rows at a time (a module
+read with its `Tag` is listed by page tokens instead: `zoho_listing`):
 
-    select id, Modified_Time from Accounts where Modified_Time >= '2026-05-14T11:36:17+00:00'
+    select id, Modified_Time, Deal_Name, … from Deals where Modified_Time >= '2026-05-14T11:36:17+00:00'
         order by Modified_Time asc, id asc limit 2000
-    select id, Modified_Time from Accounts
+    select id, Modified_Time, Deal_Name, … from Deals
         where (Modified_Time > '…T11:40:02+00:00' or (Modified_Time = '…T11:40:02+00:00' and id > '4150…'))
         order by Modified_Time asc, id asc limit 2000
 
