@@ -6,17 +6,30 @@ COQL selects no `Tag` and no multi-select field, so a module read with its tags 
     POST coql  "select id, Modified_Time … order by Modified_Time desc, id desc limit 1"   if there is more
     GET  {module}?…&page=1, If-Modified-Since the last stamp handed out                  a new chain
     GET  {module}?…&page_token=<info.next_page_token>                                   200 rows a call
+    POST coql  "select id, Modified_Time … <= newest order by Modified_Time, id limit 2000"  the check
+
+A full pass (no cursor) reads the newest stamp first, and its chain begins at its first page.
 
 Why this is safe while records are edited: one page is one answer, consistent in itself. Past it, the
-rows are listed by one chain of page tokens, and a chain walks the ordered list of ids Zoho took when
-its first page was read; an edit changes a row's values (read as they are now) but not its place, so
-no row is skipped or shifted (a `page` number would be: page N is counted again on the edited list).
-The chain begins after the newest stamp was read, so a row edited since carries a stamp at or after
-it; such rows are held back and handed out at the end. Every row handed out before them comes in
-(Modified_Time, id) order, which is what the engine's cursor needs if a run stops in the middle. An
-expired token (`EXPIRED_VALUE`), a chain past Zoho's 100,000 rows (`PAGINATION_LIMIT_EXCEEDED`), or
-any other refusal of a token, starts a new chain from the last stamp handed out; ids handed out
-already are dropped, and a new chain that would not move on is an error.
+rows are listed by one chain of page tokens, begun after the newest stamp was read, so a row edited
+since carries a stamp at or after it; such rows are held back and handed out at the end.
+crm-zoho.md does not say what a page token names. If it names the ordered ids Zoho took at the chain's
+first page, an edit changes a row's values but not its place. If it names an offset into the live
+sorted list, a row the chain has read and that is edited moves to the end, and the row right behind the
+reader shifts into the pages already read: the chain never hands it out. So a chain is checked: COQL
+walks the ids of its range by keyset on (Modified_Time, id), which an edit cannot shift, 2,000 a call,
+up to the chain's newest stamp, and an id neither handed out nor held is read by id (a warning names how
+many). About one call per 2,000 rows.
+
+The engine advances its cursor over every row handed out, and a run may stop between any two pages, so a
+row found missing must not come after rows stamped later. The chain's rows are therefore held (at most
+about 2,000) until the walk has passed their stamp: rows stamped before the chain's last stamp are final
+(a chain that has read up to stamp T can still skip only rows stamped T or later), so they, and any the
+walk found missing among them, are handed out together in (Modified_Time, id) order. The cursor thus
+never moves past a stamp whose rows are not all handed out. An expired token (`EXPIRED_VALUE`), a chain
+past Zoho's 100,000 rows (`PAGINATION_LIMIT_EXCEEDED`), or any other refusal of a token, starts a new
+chain from the last stamp handed out; ids handed out already are dropped, and a new chain that would not
+move on is an error.
 
 An incremental read whose cursor processed many rows in its own second (a run's write-backs come back
 in the next read, thousands in a second) would list them all again only to drop them: instead COQL
@@ -27,15 +40,16 @@ the listing starts at the next second.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.crm.zoho_paging import COQL_LIMIT, coql_time, quoted
+from connector.crm.zoho_paging import COQL_LIMIT, KeysetWalk, coql_time, quoted
 from connector.crm.zoho_wire import Reply, ZohoFatal, if_modified_since, parse_time
 from connector.errors import Fatal
 
-__all__ = ["PER_PAGE", "Listing"]
+__all__ = ["PER_PAGE", "ChainCheck", "Listing"]
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +74,15 @@ class Listing:
         self._ties = ties  # how many rows of the cursor's own second it has processed
         self.calls = 0
         self.dropped = 0  # rows read again: the cursor's boundary, or handed out before a restart
+        self.skipped = 0  # rows the page-token chain did not hand out, found by the COQL check
+        self._newest_first: datetime | None = None  # a full pass's newest stamp, read before its first page
 
     def first(self) -> Reply:
-        """The first page (the Bulk Read decision looks at it)."""
-        return self._page(None, self._since)
+        """The first page (the Bulk Read decision looks at it). A full pass reads the newest stamp before it:
+        it is likely to need more pages, and its chain can then begin at this page instead of after it."""
+        if self._since is None and self._newest_first is None:
+            self._newest_first = self._newest() or datetime.max.replace(tzinfo=UTC)
+        return self._page(None, None)
 
     def _newest(self) -> datetime | None:
         field, module = self.cursor_field, self.module
@@ -98,12 +117,15 @@ class Listing:
                 handed.update(str(r["id"]) for r in rows)
                 yield rows
             since += timedelta(seconds=1)
-        reply: Reply | None = first if first is not None else self._page(None, since)
+        reply: Reply | None = first if first is not None else self.first() if since is None else \
+            self._page(None, since)
         held: dict[str, tuple[datetime, dict[str, Any]]] = {}  # rows edited since their chain began
         last: datetime | None = None  # the newest stamp handed out
         restarted_from: datetime | None = None
         field = self.cursor_field
-        newest: datetime | None = None  # read once a pass needs a second page
+        newest = self._newest_first  # else read once a pass needs a second page
+        check: ChainCheck | None = None  # the chain's ids by COQL, once a chain begins
+        pending: list[tuple[datetime, dict[str, Any]]] = []  # the chain's rows, until the check passes them
         while True:
             if reply is None:
                 try:
@@ -129,11 +151,16 @@ class Listing:
                     held[record_id] = (stamp, row)
                     continue
                 handed.add(record_id)
-                out.append(row)
+                if check is not None and stamp is not None:
+                    pending.append((stamp, row))
+                else:
+                    out.append(row)
                 if stamp is not None and (last is None or stamp > last):
                     last = stamp
             if out:
                 yield out
+            if check is not None and len(pending) >= COQL_LIMIT and last is not None:
+                yield self._checked(check, pending, last, handed, held)
             info = body.get("info") if isinstance(body.get("info"), dict) else {}
             token = info.get("next_page_token") if info else None
             if not (info and info.get("more_records") and token):
@@ -146,8 +173,42 @@ class Listing:
                 newest = self._newest() or datetime.max.replace(tzinfo=UTC)
                 since = last or since
                 token = None
+            if check is None:
+                check = ChainCheck(self._call, self.module, field, since, newest, self._seen)
+        if check is not None:
+            yield self._checked(check, pending, None, handed, held)
+            self.calls += check.calls
+            if self.skipped:
+                log.warning("listing %s: the page-token chain skipped %d rows; read by id", self.module, self.skipped)
         if held:
             yield [row for _stamp, row in sorted(held.values(), key=lambda h: (h[0], _id_order(str(h[1]["id"]))))]
+
+    def _checked(self, check: ChainCheck, pending: list[tuple[datetime, dict[str, Any]]], below: datetime | None,
+                 handed: set[str], held: dict[str, tuple[datetime, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The held chain rows stamped before `below` (None: all), with those the chain skipped among them
+        read by id, in (Modified_Time, id) order; `pending` keeps the rest."""
+        ready = [p for p in pending if below is None or p[0] < below]
+        pending[:] = [p for p in pending if below is not None and p[0] >= below]
+        missed = check.missed(below, lambda i: i in handed or i in held)
+        self.skipped += len(missed)
+        field = self.cursor_field
+        for start in range(0, len(missed), BY_ID):
+            self.calls += 1
+            reply = self._call("GET", self.module, f"read {self.module} by id",
+                               params={"ids": ",".join(missed[start:start + BY_ID]), "fields": self._fields})
+            body = reply.body if isinstance(reply.body, dict) else {}
+            for row in body.get("data") or []:
+                stamp = parse_time(row.get(field)) if isinstance(row, dict) else None
+                if stamp is None or str(row.get("id")) in handed:
+                    continue
+                record_id = str(row["id"])
+                if stamp >= check.until:  # edited since: handed out with the other late rows, at the end
+                    held[record_id] = (stamp, row)
+                else:
+                    handed.add(record_id)
+                    ready.append((stamp, row))
+        ready.sort(key=lambda p: (p[0], _id_order(str(p[1].get("id")))))
+        return [row for _stamp, row in ready]
 
     def _unseen_at(self, moment: datetime, handed: set[str]) -> Iterator[list[dict[str, Any]]]:
         """The rows stamped `moment` that neither the cursor nor this pass has seen: ids by COQL, rows by id
@@ -176,3 +237,38 @@ class Listing:
             rows = [r for r in body.get("data") or [] if isinstance(r, dict) and parse_time(r.get(field)) == moment]
             if rows:
                 yield rows
+
+
+class ChainCheck:
+    """The ids of a page-token chain's range, by COQL keyset on (Modified_Time, id) up to the chain's newest
+    stamp, 2,000 a call: an edit moves a row past that stamp, never within the range, so none is skipped."""
+
+    def __init__(self, call: Call, module: str, cursor_field: str, since: datetime | None, until: datetime,
+                 seen: Callable[[datetime, str], bool]) -> None:
+        self._call, self._seen, self.until = call, seen, until
+        self._walk = KeysetWalk(module, cursor_field, since, limit=COQL_LIMIT,
+                                until=None if until == datetime.max.replace(tzinfo=UTC) else until)
+        self._keys: deque[tuple[str, datetime]] = deque()  # walked, not yet compared
+
+    @property
+    def calls(self) -> int:
+        return self._walk.calls
+
+    def missed(self, below: datetime | None, handed: Callable[[str], bool]) -> list[str]:
+        """The ids stamped before `below` (None: to the end) that are neither handed out (or held) nor the
+        cursor's."""
+        out: list[str] = []
+        while True:
+            while self._keys and (below is None or self._keys[0][1] < below):
+                record_id, stamp = self._keys.popleft()
+                if not handed(record_id) and not self._seen(stamp, record_id):
+                    out.append(record_id)
+            if self._keys or self._walk.finished:
+                return out
+            reply = self._call("POST", "coql", f"check {self._walk.module}",
+                               body={"select_query": self._walk.query()})
+            body = reply.body if isinstance(reply.body, dict) else {}
+            keys = self._walk.keys([r for r in body.get("data") or [] if isinstance(r, dict)])
+            info = body.get("info") if isinstance(body.get("info"), dict) else None
+            self._walk.advance(keys, info.get("more_records") if info else None)
+            self._keys.extend(keys)

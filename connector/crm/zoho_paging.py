@@ -48,8 +48,9 @@ class KeysetWalk:
     """Where the next COQL call starts: after the last (Modified_Time, id) read; `finished` at the end."""
 
     def __init__(self, module: str, cursor_field: str, since: datetime | None, limit: int = COQL_LIMIT,
-                 columns: tuple[str, ...] = ()) -> None:
+                 columns: tuple[str, ...] = (), until: datetime | None = None) -> None:
         self.module = module
+        self.until = until  # the newest stamp to read (inclusive); None: no bound
         self.cursor_field = cursor_field
         self.columns = ", ".join(dict.fromkeys(["id", cursor_field, *columns]))
         self.since = since
@@ -67,6 +68,8 @@ class KeysetWalk:
             where = f"{field} >= '{coql_time(self.since)}'"
         else:
             where = f"{field} is not null"
+        if self.until is not None:
+            where = f"{where} and {field} <= '{coql_time(self.until)}'"
         return (f"select {self.columns} from {self.module} where {where} "
                 f"order by {field} asc, id asc limit {self.limit}")
 
