@@ -123,15 +123,18 @@ def minimum_calls(crm: str, run: dict[str, Any], *, full: bool = False) -> int:
     Authentication and metadata calls are not counted (they are the "+ 8" of the goal).
 
     Zoho (docs/crm-zoho.md): accounts are read with their `Tag`, which COQL cannot select, so a page of
-    `GET /crm/v8/Accounts` (200) is the most a call reads; deals need no tag and COQL reads 2,000 a call;
-    a full read of `ZOHO_BULK_READ` records or more is one Bulk Read job per 200,000 (create, poll, download)."""
+    `GET /crm/v8/Accounts` (200) is the most a call reads; the doc does not say a page-token chain walks a
+    snapshot, so a listing of more than one page is correct only with its ids walked by COQL (2,000 a call);
+    deals need no tag and COQL reads 2,000 a call; a full read of `ZOHO_BULK_READ` records or more is one
+    Bulk Read job per 200,000 (create, poll, download)."""
     def pages(n: int, size: int) -> int:
         return -(-n // size)
 
     def read(kind: str, n: int) -> int:
         if crm == "zoho" and full and n >= ZOHO_BULK_READ:
             return 3 * pages(n, 200_000)
-        return pages(n, READ_PAGE.get((crm, kind), PAGE[crm]))
+        listed = pages(n, READ_PAGE.get((crm, kind), PAGE[crm]))
+        return listed + (pages(n, 2000) if crm == "zoho" and listed > 1 and (crm, kind) not in READ_PAGE else 0)
 
     return (sum(read(kind, n) for kind, n in run["read"].items())
             + sum(pages(n, WRITE_BATCH[crm]) for n in run["written"].values())

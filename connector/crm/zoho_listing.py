@@ -8,8 +8,6 @@ COQL selects no `Tag` and no multi-select field, so a module read with its tags 
     GET  {module}?…&page_token=<info.next_page_token>                                   200 rows a call
     POST coql  "select id, Modified_Time … <= newest order by Modified_Time, id limit 2000"  the check
 
-A full pass (no cursor) reads the newest stamp first, and its chain begins at its first page.
-
 Why this is safe while records are edited: one page is one answer, consistent in itself. Past it, the
 rows are listed by one chain of page tokens, begun after the newest stamp was read, so a row edited
 since carries a stamp at or after it; such rows are held back and handed out at the end.
@@ -75,14 +73,10 @@ class Listing:
         self.calls = 0
         self.dropped = 0  # rows read again: the cursor's boundary, or handed out before a restart
         self.skipped = 0  # rows the page-token chain did not hand out, found by the COQL check
-        self._newest_first: datetime | None = None  # a full pass's newest stamp, read before its first page
 
     def first(self) -> Reply:
-        """The first page (the Bulk Read decision looks at it). A full pass reads the newest stamp before it:
-        it is likely to need more pages, and its chain can then begin at this page instead of after it."""
-        if self._since is None and self._newest_first is None:
-            self._newest_first = self._newest() or datetime.max.replace(tzinfo=UTC)
-        return self._page(None, None)
+        """The first page (the Bulk Read decision looks at it)."""
+        return self._page(None, self._since)
 
     def _newest(self) -> datetime | None:
         field, module = self.cursor_field, self.module
@@ -117,13 +111,12 @@ class Listing:
                 handed.update(str(r["id"]) for r in rows)
                 yield rows
             since += timedelta(seconds=1)
-        reply: Reply | None = first if first is not None else self.first() if since is None else \
-            self._page(None, since)
+        reply: Reply | None = first if first is not None else self._page(None, since)
         held: dict[str, tuple[datetime, dict[str, Any]]] = {}  # rows edited since their chain began
         last: datetime | None = None  # the newest stamp handed out
         restarted_from: datetime | None = None
         field = self.cursor_field
-        newest = self._newest_first  # else read once a pass needs a second page
+        newest: datetime | None = None  # read once a pass needs a second page
         check: ChainCheck | None = None  # the chain's ids by COQL, once a chain begins
         pending: list[tuple[datetime, dict[str, Any]]] = []  # the chain's rows, until the check passes them
         while True:
@@ -173,7 +166,6 @@ class Listing:
                 newest = self._newest() or datetime.max.replace(tzinfo=UTC)
                 since = last or since
                 token = None
-            if check is None:
                 check = ChainCheck(self._call, self.module, field, since, newest, self._seen)
         if check is not None:
             yield self._checked(check, pending, None, handed, held)

@@ -50,7 +50,8 @@ def edit_between_pages(org: Org, at_listing_call: int) -> list[str]:
             if asked[0] == at_listing_call:
                 with store.lock:
                     order = store.ordered("Accounts", "Modified_Time", False)
-                    # A full pass's chain begins at its first page: rows 0 to 399 are handed out by now.
+                    # The chain began at the first page's last stamp (row 199 or a tie before it): its own
+                    # first page has handed out rows 230 to 234.
                     picks = [*order[230:235], order[-50]]
                     user = next(u for u in store.users if u is not store.integration)
                     for rid in picks:
@@ -71,7 +72,7 @@ def test_a_full_run_reads_and_scores_every_account_edited_mid_listing(
     app = org.server.sandbox.app
     assert isinstance(app, ZohoApp)
     app.tokens.live_offsets = live_offsets
-    # calls 1 and 2 of Accounts: the first page and the next; the edit comes before the third
+    # calls 1 and 2 of Accounts: the first page, the chain's first page; the edit comes before the third
     edited = edit_between_pages(org, at_listing_call=3)
     caplog.set_level(logging.WARNING, logger="connector.crm.zoho_listing")
     report = Sync(config, policy=NO_WAIT, clock=lambda: datetime.now(UTC) + timedelta(seconds=5)).run()
