@@ -46,7 +46,7 @@ def scenario(crm: str, accounts: int, code: Path, latency_ms: int = 0) -> dict[s
             run = sync_once(sb.config, code=code)
             calls = sb.calls()
             out[label] = {**run, "sandbox_cpu_s": sb.cpu_s() - cpu_before, "calls": calls["total"],
-                          "min_calls": minimum_calls(crm, run)}
+                          "min_calls": minimum_calls(crm, run, full=label == "full")}
     return out
 
 

@@ -3,8 +3,9 @@
 Why not an SDK: see docs/crm-zoho.md §1. Calls used (paths under ``{api_url}/crm/v8``):
 
     backfill  GET {module}/actions/count, then Bulk Read (zoho_bulk) when a full read reaches bulk_read_threshold
-    keys      POST coql  "select id, Modified_Time … order by Modified_Time asc, id asc"        2,000 keys/call
-    by id     GET {module}?ids=…&fields=…  (the rows of those keys, and retries)                   100 ids/call
+    rows      POST coql  "select id, Modified_Time, … order by Modified_Time asc, id asc"      2,000 rows/call
+    listing   GET {module}?fields=…&sort_by=Modified_Time&page_token=… (rows with Tag; zoho_listing) 200 rows/call
+    by id     GET {module}?ids=…&fields=…  (retries, accounts scored again)                         100 ids/call
     update    PUT {module} {"data": […], "trigger": []}                                           100 records/call
     tasks     POST Tasks/upsert  duplicate_check_fields ["Riskbridge_Key"]                        100 tasks/call
     tags      POST {module}/actions/add_tags|remove_tags  over_write false                        100 ids/call
@@ -35,6 +36,7 @@ from connector.crm.concurrency import Lanes, SessionPerThread, in_lane
 from connector.crm.transport import session_for
 from connector.crm.zoho_auth import ZohoTokens
 from connector.crm.zoho_bulk import BulkRead
+from connector.crm.zoho_listing import Listing
 from connector.crm.zoho_paging import COQL_LIMIT, KeysetWalk
 from connector.crm.zoho_wire import (
     TRANSPORT_ERRORS,
@@ -44,7 +46,6 @@ from connector.crm.zoho_wire import (
     classify,
     coql_list,
     if_modified_since,
-    parse_time,
 )
 from connector.crm.zoho_write import TASK_KEY, TASKS, ZohoWriter
 from connector.errors import AuthError, Retriable
@@ -56,11 +57,24 @@ log = logging.getLogger(__name__)
 
 BATCH = 100  # records per write call, ids per read-by-id call
 COQL_IN = 50  # values per COQL `in`
+COQL_COLUMNS = 50  # fields per COQL select, id included
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _pages(batches: Iterator[list[dict[str, Any]]], size: int) -> Iterator[Page]:
+    """The rows of `batches` as pages of `size` (the engine may write between pages)."""
+    size, out = max(1, size), []
+    for rows in batches:
+        out += rows
+        while len(out) >= size:
+            yield Page(out[:size])
+            out = out[size:]
+    if out:
+        yield Page(out)
 
 
 class ZohoClient:
@@ -82,6 +96,7 @@ class ZohoClient:
         self._accepted: set[str] = set()  # access tokens Zoho answered other than 401 (a handful per run)
         self._calls = 0
         self._credits_remaining: int | None = None
+        self._arrays: dict[str, set[str]] = {}  # per module read by `check`: fields COQL cannot select
         self._tokens = ZohoTokens(conn, self._send, clock)
         self.bulk_run_rows = 10_000  # rows a Bulk Read backfill sorts in memory at a time (`zoho_bulk`)
         self._writer = ZohoWriter(call=self._call, module=self._module, trigger=list(conn.trigger), lanes=self.lanes)
@@ -203,6 +218,8 @@ class ZohoClient:
                     external_id=bool(f.get("unique")))
                 for f in fields if isinstance(f, dict) and f.get("api_name")
             }
+            self._arrays[module] = {str(f["api_name"]) for f in fields if isinstance(f, dict) and f.get("api_name")
+                                    and (f.get("json_type") == "jsonarray" or f.get("api_name") == "Tag")}
         caps.user_id = self._current_user()
         log.info("Zoho check: %s", ", ".join(f"{m} {len(f)} fields" for m, f in caps.fields.items()))
         return caps
@@ -225,83 +242,78 @@ class ZohoClient:
     # -- reading --------------------------------------------------------------------------------------
 
     def extract(self, spec: ObjectSpec, cursor: Cursor | None) -> Iterator[Page]:
-        """A full read of a module holding `bulk_read_threshold` records or more is exported through the Bulk
-        Read API (`zoho_bulk`); any other read is the keyset walk. The export holds every record as it was
-        when the job ran, after the pass began; an edit since has a later stamp than the engine's cursor
-        (capped at the run's start), so the next incremental read meets it."""
+        """Rows in (Modified_Time, id) order: by COQL, 2,000 a call, when COQL can select every field read;
+        else (the accounts' `Tag`, a multi-select field) by listing, 200 a call (`zoho_listing`).
+
+        A full read of a module holding `bulk_read_threshold` records or more is exported through the Bulk
+        Read API (`zoho_bulk`). The export holds every record as it was when the job ran, after the pass
+        began; an edit since has a later stamp than the engine's cursor (capped at the run's start), so the
+        next incremental read meets it."""
         self._objects[spec.kind] = spec.name
+        names = self._select(spec, with_tag=True)
+        walk = self._keyset(spec, cursor, names) if self._coql_reads(spec.name, names) else None
+        listing = None if walk is not None else Listing(
+            self._call, spec.name, names, spec.cursor_field, cursor.ts if cursor is not None else None,
+            seen=cursor.seen if cursor is not None else lambda _ts, _id: False,
+            ties=len(cursor.ids) if cursor is not None else 0)
         threshold = self._conn.bulk_read_threshold
         first: Reply | None = None
         if cursor is None and threshold:
-            # The walk's first call tells whether the module fills a page of keys; only then is it worth a count.
-            first = self._call("POST", "coql", f"read {spec.name}", body={"select_query": self._keyset(spec).query()})
-            bulk = BulkRead(self._call, self._policy.sleep, spec, self._select(spec, with_tag=True),
-                            run_rows=self.bulk_run_rows)
-            if bulk.wanted(first, threshold):
+            # The walk's first call tells whether the module fills a page; only then is it worth a count.
+            first = self._coql_page(walk) if walk is not None else listing.first() if listing is not None else None
+            bulk = BulkRead(self._call, self._policy.sleep, spec, names, run_rows=self.bulk_run_rows)
+            if first is not None and bulk.wanted(first, threshold):
                 yield from bulk.pages()
                 return
-        yield from self._walk(spec, cursor, first)
+        if walk is not None:
+            yield from self._walk(spec, cursor, walk, first)
+        elif listing is not None:
+            yield from _pages(listing.rows(first), spec.page_size)
+            log.info("read %s: %d calls listing %s (%d rows read again)", spec.name, listing.calls, spec.name,
+                     listing.dropped)
 
-    def _keyset(self, spec: ObjectSpec, cursor: Cursor | None = None) -> KeysetWalk:
+    def _coql_reads(self, module: str, names: list[str]) -> bool:
+        """Whether COQL can carry these fields of `module`: known metadata, no array field, ≤ 50 columns."""
+        arrays = self._arrays.get(module)
+        return arrays is not None and len(names) < COQL_COLUMNS and not arrays.intersection(names)
+
+    def _keyset(self, spec: ObjectSpec, cursor: Cursor | None, names: list[str]) -> KeysetWalk:
+        # A batch's rows a call, 200 to 2,000: 1 credit for 200 rows, 3 for 2,000 (200-row GETs would cost 10).
         return KeysetWalk(spec.name, spec.cursor_field, cursor.ts if cursor is not None else None,
-                          limit=max(200, spec.page_size))  # a 200-row call costs 1 credit, 2,000 rows 3
+                          limit=max(200, spec.page_size), columns=tuple(names))
 
-    def _walk(self, spec: ObjectSpec, cursor: Cursor | None, first: Reply | None = None) -> Iterator[Page]:
-        """Keys in (Modified_Time, id) order by a COQL keyset (`zoho_paging`), rows by id, 100 per call.
+    def _coql_page(self, walk: KeysetWalk) -> Reply:
+        return self._call("POST", "coql", f"read {walk.module}", body={"select_query": walk.query()})
 
-        A row whose Modified_Time moved between its key and its fetch was edited meanwhile: the walk
-        meets it again at its new key, so it is left for then. Keys of rows handed out already in this
-        pass (our own write-backs, a second user edit) are dropped.
-        """
-        module, size = spec.name, max(1, spec.page_size)
-        fields = ",".join(self._select(spec, with_tag=True))
-        walk = self._keyset(spec, cursor)
+    def _walk(self, spec: ObjectSpec, cursor: Cursor | None, walk: KeysetWalk,
+              first: Reply | None = None) -> Iterator[Page]:
+        """Rows by a COQL keyset on (Modified_Time, id) (`zoho_paging`): an edit gives a row a later key, so
+        the walk meets it again ahead and drops it if handed out already (our own write-backs)."""
         handed: set[str] = set()
-        deferred: set[str] = set()  # rows edited between their key and their fetch
-        out: list[dict[str, Any]] = []
-        read = again = 0
-        while not walk.finished:
-            reply = first or self._call("POST", "coql", f"read {module}", body={"select_query": walk.query()})
-            first = None
-            body = reply.body if isinstance(reply.body, dict) else {}
-            keys = walk.keys([r for r in body.get("data") or [] if isinstance(r, dict)])
-            info = body.get("info") if isinstance(body.get("info"), dict) else None
-            walk.advance(keys, info.get("more_records") if info else None)
-            wanted = [(i, ts) for i, ts in keys if i not in handed
-                      and not (cursor is not None and cursor.seen(ts, i))]  # the last run's boundary rows
-            again += len(keys) - len(wanted)
-            for chunk in _chunks(wanted, BATCH):
-                rows = self._by_ids(module, fields, [i for i, _ts in chunk])
-                for record_id, ts in chunk:
-                    row = rows.get(record_id)
-                    if row is None:
-                        continue  # deleted since its key was read
-                    if parse_time(row.get(spec.cursor_field)) != ts:
-                        walk.finished = False  # edited since: its new key lies ahead, read on to meet it
-                        deferred.add(record_id)
+        again = 0
+
+        def rows() -> Iterator[list[dict[str, Any]]]:
+            nonlocal again, first
+            while not walk.finished:
+                reply = first or self._coql_page(walk)
+                first = None
+                body = reply.body if isinstance(reply.body, dict) else {}
+                data = [r for r in body.get("data") or [] if isinstance(r, dict)]
+                keys = walk.keys(data)
+                info = body.get("info") if isinstance(body.get("info"), dict) else None
+                walk.advance(keys, info.get("more_records") if info else None)
+                out = []
+                for row, (record_id, ts) in zip(data, keys, strict=True):
+                    if record_id in handed or (cursor is not None and cursor.seen(ts, record_id)):
+                        again += 1  # the last run's boundary rows, or a row written since it was handed out
                         continue
                     handed.add(record_id)
                     out.append(row)
-                    read += 1
-                while len(out) >= size:  # the engine may write between pages: the next key read shows it
-                    yield Page(out[:size])
-                    out = out[size:]
-        # An edit can stamp a row with the second of the last key read and a smaller id: behind the walk.
-        # Such rows were all edited during this pass, so their order no longer matters (the engine's
-        # cursor stops before the pass began): fetch them as they are now.
-        for chunk in _chunks(sorted(deferred - handed), BATCH):
-            rows = self._by_ids(module, fields, chunk)
-            out += [rows[i] for i in chunk if i in rows]
-            read += sum(1 for i in chunk if i in rows)
-        for chunk in _chunks(out, size):
-            yield Page(chunk)
-        log.info("read %s: %d rows in %d COQL calls (%d keys read before or already handed out)",
-                 module, read, walk.calls, again)
+                yield out
 
-    def _by_ids(self, module: str, fields: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-        reply = self._call("GET", module, f"read {module} by id", params={"ids": ",".join(ids), "fields": fields})
-        rows = [r for r in ((reply.body or {}).get("data") or []) if isinstance(r, dict)]
-        return {str(r.get("id")): r for r in rows}
+        yield from _pages(rows(), spec.page_size)
+        log.info("read %s: %d rows in %d COQL calls (%d read before or already handed out)",
+                 spec.name, len(handed), walk.calls, again)
 
     def fetch(self, spec: ObjectSpec, ids: list[str]) -> Iterator[Page]:
         self._objects[spec.kind] = spec.name

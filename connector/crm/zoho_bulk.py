@@ -50,7 +50,7 @@ _TEXT = frozenset({"text", "textarea", "email", "phone", "website", "picklist", 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 BULK_SCOPE_HINT = ("a full read at or above bulk_read_threshold uses the Bulk Read API and will fail: regenerate "
-                   "the refresh token with ZohoCRM.bulk.read, or set bulk_read_threshold = 0 to read through COQL")
+                   "the refresh token with ZohoCRM.bulk.read, or set bulk_read_threshold = 0 to read page by page")
 Call = Callable[..., Reply]  # ZohoClient._call
 
 
@@ -126,7 +126,7 @@ class BulkRead:
         try:
             reply = self._call("GET", f"{self._spec.name}/actions/count", f"count {self._spec.name}")
         except ZohoFatal as exc:
-            log.info("cannot count %s (%s); reading through COQL", self._spec.name, exc.detail)
+            log.info("cannot count %s (%s); reading page by page", self._spec.name, exc.detail)
             return None
         body = reply.body if isinstance(reply.body, dict) else {}
         count = body.get("count")
@@ -180,7 +180,7 @@ class BulkRead:
             raise AuthError(
                 f"{what}: Zoho refused the Bulk Read API (OAUTH_SCOPE_MISMATCH): the refresh token lacks the scope "
                 "ZohoCRM.bulk.read, which a full read at or above bulk_read_threshold needs. Generate the refresh "
-                "token with ZohoCRM.bulk.read added, or set bulk_read_threshold = 0 to read through COQL") from None
+                "token with ZohoCRM.bulk.read added, or set bulk_read_threshold = 0 to read page by page") from None
         entries = (reply.body or {}).get("data") if isinstance(reply.body, dict) else None
         details = entries[0].get("details") if isinstance(entries, list) and entries and \
             isinstance(entries[0], dict) else None

@@ -1,13 +1,14 @@
 """Reading a Zoho module in (Modified_Time, id) order, immune to edits made while it is read.
 
-`GET /crm/v8/{module}?sort_by=Modified_Time` pages by offset (`page`, then `page_token` over a snapshot
-that a write invalidates). An edit between two page reads moves a record to the end of the list and
-shifts every later row back by one, so an offset reader skips a row; a skipped row older than the
-final cursor was never read again (issue 9 §2). So the keys are read with COQL instead, as a keyset:
+`GET /crm/v8/{module}?sort_by=Modified_Time&page=N` pages by offset: an edit between two page reads
+moves a record to the end of the list and shifts every later row back by one, so an offset reader
+skips a row; a skipped row older than the final cursor was never read again (issue 9 §2). So a module
+whose fields COQL can select (deals) is read with COQL, as a keyset, whole rows at a time (a module
+read with its `Tag` is listed by page tokens instead: `zoho_listing`):
 
-    select id, Modified_Time from Accounts where Modified_Time >= '2026-05-14T11:36:17+00:00'
+    select id, Modified_Time, Deal_Name, … from Deals where Modified_Time >= '2026-05-14T11:36:17+00:00'
         order by Modified_Time asc, id asc limit 2000
-    select id, Modified_Time from Accounts
+    select id, Modified_Time, Deal_Name, … from Deals
         where (Modified_Time > '…T11:40:02+00:00' or (Modified_Time = '…T11:40:02+00:00' and id > '4150…'))
         order by Modified_Time asc, id asc limit 2000
 
@@ -27,7 +28,7 @@ from typing import Any
 from connector.crm.zoho_wire import parse_time
 from connector.errors import Fatal
 
-__all__ = ["COQL_LIMIT", "KeysetWalk", "coql_time"]
+__all__ = ["COQL_LIMIT", "KeysetWalk", "coql_time", "quoted"]
 
 COQL_LIMIT = 2000  # rows per COQL call (v8)
 
@@ -38,16 +39,20 @@ def coql_time(moment: datetime) -> str:
     return aware.replace(microsecond=0).isoformat()
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
+    """A COQL string literal, quotes and backslashes escaped."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class KeysetWalk:
     """Where the next COQL call starts: after the last (Modified_Time, id) read; `finished` at the end."""
 
-    def __init__(self, module: str, cursor_field: str, since: datetime | None, limit: int = COQL_LIMIT) -> None:
+    def __init__(self, module: str, cursor_field: str, since: datetime | None, limit: int = COQL_LIMIT,
+                 columns: tuple[str, ...] = (), until: datetime | None = None) -> None:
         self.module = module
+        self.until = until  # the newest stamp to read (inclusive); None: no bound
         self.cursor_field = cursor_field
+        self.columns = ", ".join(dict.fromkeys(["id", cursor_field, *columns]))
         self.since = since
         self.limit = max(1, min(COQL_LIMIT, limit))
         self.after: tuple[str, str] | None = None  # (Modified_Time literal, id) of the last key read
@@ -58,12 +63,14 @@ class KeysetWalk:
         field = self.cursor_field
         if self.after is not None:
             ts, record_id = self.after
-            where = f"({field} > '{ts}' or ({field} = '{ts}' and id > {_quoted(record_id)}))"
+            where = f"({field} > '{ts}' or ({field} = '{ts}' and id > {quoted(record_id)}))"
         elif self.since is not None:
             where = f"{field} >= '{coql_time(self.since)}'"
         else:
             where = f"{field} is not null"
-        return (f"select id, {field} from {self.module} where {where} "
+        if self.until is not None:
+            where = f"{where} and {field} <= '{coql_time(self.until)}'"
+        return (f"select {self.columns} from {self.module} where {where} "
                 f"order by {field} asc, id asc limit {self.limit}")
 
     def keys(self, rows: list[dict[str, Any]]) -> list[tuple[str, datetime]]:

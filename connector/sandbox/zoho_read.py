@@ -5,6 +5,9 @@
   `DISCRETE_PAGINATION_LIMIT_EXCEEDED`, and clients continue with `page_token=info.next_page_token`.
 - A page token is opaque, bound to a snapshot of the ordered id list taken when it was issued, and
   expires at `page_token_expiry` (then 400 `EXPIRED_VALUE`); tokens reach at most 100,000 records.
+  crm-zoho.md does not say whether a token names a snapshot or an offset into the live sorted list:
+  `PageTokens.live_offsets = True` models the latter (a record edited mid-chain moves to the end, and
+  the rows behind it shift one place towards the pages already read).
 - `If-Modified-Since` (ISO 8601 with offset) keeps records modified *after* it; nothing → 304.
 """
 
@@ -44,9 +47,11 @@ class _Snapshot:
 
 @dataclass
 class PageTokens:
-    """Issued page tokens: each names a snapshot of the ordered ids and an offset into it."""
+    """Issued page tokens: each names a snapshot of the ordered ids and an offset into it (or, with
+    `live_offsets`, an offset into the list as it is when the token is used)."""
 
     ttl_s: float = 86400.0
+    live_offsets: bool = False
     _snaps: dict[tuple[Any, ...], _Snapshot] = field(default_factory=dict)
     _tokens: dict[str, tuple[_Snapshot, int]] = field(default_factory=dict)
     _by_pos: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -165,6 +170,11 @@ def list_records(store: ZohoStore, tokens: PageTokens, module: str, request: Req
             return error(400, "PAGINATION_LIMIT_EXCEEDED", "You can only get upto 100000 records using "
                          "page_token param", {"param_name": "page_token"})
         end = offset + per_page
+        ids = snap.ids
+        if tokens.live_offsets:
+            with store.lock:
+                ordered = store.ordered(module, snap.sort_by, snap.sort_order == "desc")
+                ids = [i for i in ordered if since is None or store.mtime[i] > since]
     else:
         sort_by, sort_order = sort_by or "id", sort_order or "desc"
         if sort_by not in SORT_FIELDS:
@@ -193,7 +203,7 @@ def list_records(store: ZohoStore, tokens: PageTokens, module: str, request: Req
                 return _Snapshot(module, ids, sort_by or "id", sort_order or "desc", since_raw)
 
             snap = tokens.snapshot(key, make, now)
-    ids = snap.ids
+        ids = snap.ids
     if since is not None and not ids:
         return Response(304, b"", {})
     with store.lock:

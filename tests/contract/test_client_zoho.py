@@ -199,21 +199,98 @@ def test_user_edits_while_paging_move_records_ahead_of_the_reader_never_past_it(
 
 
 def test_a_keyset_read_beyond_2000_rows_uses_no_offset() -> None:
-    with running_sandbox("zoho", accounts=2100, deals_per_account=0, seed=2) as server:
+    """Deals carry no tags: COQL reads their whole rows, 2,000 a call, by keyset."""
+    with running_sandbox("zoho", accounts=1050, deals_per_account=2, seed=2) as server:
         box = Box(server)
         client = box.client()
+        client.check([spec(), spec("deals")])
         queries: list[str] = []
         client._session.hooks["response"].append(
             lambda r, *a, **k: queries.append(json.loads(r.request.body)["select_query"]) if r.request.body and
             r.request.url.endswith("/coql") else None)
-        rows = read_all(client, spec(page_size=5000))
-        assert len(rows) == len({r["id"] for r in rows}) == 2100
+        box.reset_calls()
+        rows = read_all(client, spec("deals", page_size=5000))
+        assert len(rows) == len({r["id"] for r in rows}) == len(box.records("Deals")) > 2000
         assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
         assert len(queries) == 2 and all("offset" not in q and " limit 2000" in q for q in queries)
         assert "Modified_Time is not null" in queries[0] and "id > '" in queries[1]
-        # one token, two COQL calls of keys, 21 reads of 100 rows by id, and the record count a full read asks
-        # for once its first page of keys is full (is the module big enough for the Bulk Read API?)
-        assert client.api_calls == 1 + 2 + 21 + 1
+        assert all(set(spec("deals").fields) <= r.keys() for r in rows)
+        # two COQL calls of rows, and the record count a full read asks for once its first page is full
+        # (is the module big enough for the Bulk Read API?)
+        assert box.calls()["by_endpoint"] == {"POST coql": 2, "GET Deals/actions/count": 1}
+
+
+def test_a_listing_beyond_2000_rows_walks_one_page_token_chain() -> None:
+    """Accounts are read with their tags, which COQL cannot select: listed 200 a call, past 2,000 by tokens."""
+    with running_sandbox("zoho", accounts=2100, deals_per_account=0, seed=2) as server:
+        box = Box(server)
+        client = box.client()
+        client.check([spec()])
+        box.reset_calls()
+        rows = read_all(client, spec(page_size=5000))
+        assert len(rows) == len({r["id"] for r in rows}) == 2100
+        assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
+        asked = [c for c in requests.get(f"{box.url}/__sandbox/requests", timeout=5).json()["requests"]
+                 if c["endpoint"] == "GET Accounts"]
+        assert all(c["query"]["per_page"] == "200" and "ids" not in c["query"] for c in asked)
+        assert sum("page_token" in c["query"] for c in asked) == len(asked) - 2  # `page` starts each chain only
+        # the first page, the newest stamp, a chain begun after it (its first page overlaps the first page's
+        # last second), the check of the chain's ids by COQL (2,000 a call), and the count a full read asks
+        # for once its first page is full
+        checks = box.calls()["by_endpoint"]["POST coql"] - 1
+        assert box.calls()["by_endpoint"] == {"GET Accounts": len(asked), "POST coql": 1 + checks,
+                                              "GET Accounts/actions/count": 1}
+        assert 1 <= checks <= 2
+        assert len(asked) <= 2100 // 200 + 2
+
+
+def test_an_expired_page_token_starts_a_new_chain_from_the_last_stamp_handed_out() -> None:
+    """Every token expires at once here: each chain yields one page, the next starts where it stopped."""
+    with running_sandbox("zoho", accounts=700, deals_per_account=0, seed=6) as server:
+        box = Box(server)
+        client = box.client()
+        client.check([spec()])
+        box.app.tokens.ttl_s = 0
+        rows = read_all(client, spec(page_size=70))
+        ids = [r["id"] for r in rows]
+        assert len(ids) == len(set(ids)) == 700
+        assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
+        asked = [c["query"] for c in requests.get(f"{box.url}/__sandbox/requests", timeout=5).json()["requests"]
+                 if c["endpoint"] == "GET Accounts"]
+        assert sum("page_token" in q for q in asked) >= 2  # each refused (EXPIRED_VALUE), then a new chain
+        assert box.sleeps == []  # not retried as it was: a new chain is begun
+
+
+@pytest.mark.parametrize("live_offsets", [False, True], ids=["snapshot-tokens", "offset-tokens"])
+def test_rows_a_token_chain_skips_are_found_by_the_coql_check_and_handed_out_in_order(
+        live_offsets: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """Rows the chain has handed out are edited twice mid-chain (before and after 2,000 rows are checked). On
+    offset tokens each edit shifts the row behind the reader into the pages read: the COQL walk of the ids
+    finds it, and it comes out in (Modified_Time, id) order with the rest, never after a later stamp."""
+    with running_sandbox("zoho", accounts=2700, deals_per_account=0, seed=8) as server:
+        box = Box(server)
+        client = box.client()
+        client.check([spec()])
+        box.app.tokens.live_offsets = live_offsets
+        store, asked = box.app.store, [0]
+
+        def edit(method: str, path: str) -> bool:
+            if method == "GET" and path.rstrip("/").endswith("/crm/v8/Accounts"):
+                asked[0] += 1
+                if asked[0] in (4, 13):  # the chain (from row 199 or a tie before it) has read past row 300
+                    with store.lock:
+                        rid = store.ordered("Accounts", "Modified_Time", False)[300]
+                        store.stamp("Accounts", store.records["Accounts"][rid], store.users[0])
+            return False
+
+        box.app.faults.watch(edit)
+        caplog.set_level(logging.WARNING, logger="connector.crm.zoho_listing")
+        rows = read_all(client, spec(page_size=300))
+        ids = [r["id"] for r in rows]
+        assert len(ids) == len(set(ids)) == 2700
+        assert [order_key(r) for r in rows] == sorted(order_key(r) for r in rows)
+        warned = [r.getMessage() for r in caplog.records if "chain skipped" in r.getMessage()]
+        assert warned == (["listing Accounts: the page-token chain skipped 2 rows; read by id"] if live_offsets else [])
 
 
 def test_fetch_by_ids_in_chunks_of_100(box: Box) -> None:
@@ -353,8 +430,8 @@ def test_400_is_fatal_and_not_retried(box: Box) -> None:
     box.reset_calls()
     with pytest.raises(Fatal) as info:
         read_all(client, spec(extra=("No_Such_Field",)))
-    assert "INVALID_DATA" in str(info.value) and "No_Such_Field" in str(info.value)  # from the read by id
-    assert box.calls()["total"] == 2 and box.sleeps == []  # the keys, then the refused read
+    assert "INVALID_DATA" in str(info.value) and "No_Such_Field" in str(info.value)  # from the listing
+    assert box.calls()["total"] == 1 and box.sleeps == []  # the refused first page
 
 
 def test_500_html_503_and_dropped_connections_are_retried(box: Box) -> None:
