@@ -126,7 +126,8 @@ def minimum_calls(crm: str, run: dict[str, Any], *, full: bool = False) -> int:
     `GET /crm/v8/Accounts` (200) is the most a call reads; the doc does not say a page-token chain walks a
     snapshot, so a listing of more than one page is correct only with its ids walked by COQL (2,000 a call);
     deals need no tag and COQL reads 2,000 a call; a full read of `ZOHO_BULK_READ` records or more is one
-    Bulk Read job per 200,000 (create, poll, download)."""
+    Bulk Read job per 200,000 (create, poll, download). Salesforce writes an object's rows in one Bulk API
+    2.0 ingest job when that takes fewer calls than sObject Collections (200 a call)."""
     def pages(n: int, size: int) -> int:
         return -(-n // size)
 
@@ -136,8 +137,13 @@ def minimum_calls(crm: str, run: dict[str, Any], *, full: bool = False) -> int:
         listed = pages(n, READ_PAGE.get((crm, kind), PAGE[crm]))
         return listed + (pages(n, 2000) if crm == "zoho" and listed > 1 and (crm, kind) not in READ_PAGE else 0)
 
+    def written(n: int) -> int:
+        collections = pages(n, WRITE_BATCH[crm])
+        # Salesforce: one Bulk API 2.0 ingest job (create, upload, close, a poll) carries any number of rows.
+        return min(collections, 4) if crm == "salesforce" else collections
+
     return (sum(read(kind, n) for kind, n in run["read"].items())
-            + sum(pages(n, WRITE_BATCH[crm]) for n in run["written"].values())
+            + sum(written(n) for n in run["written"].values())
             + pages(run["tasks"], WRITE_BATCH[crm]) + pages(run["tags"], WRITE_BATCH[crm]))
 
 
