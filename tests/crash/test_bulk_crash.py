@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,21 @@ def killed_at_upload(org: Org, path: Path, nth: int, *args: str) -> int:
     return proc.returncode
 
 
+
+def assert_recovered(org: Org, path: Path, expected: dict[str, Any]) -> None:
+    """The killed run left open bulk jobs; the next runs settle them and end as a run never killed would:
+    the same records, tasks and topics in the CRM, no duplicate, nothing left open or marked running."""
+    store = StateStore(load_config(path).state_url)
+    assert store.bulk_jobs("default"), "the killed run left no open bulk job to settle"
+    statuses = recover(path)
+    assert statuses[-1] == "success", statuses
+    assert duplicates(org) == []
+    got = end_state(org)
+    for part in ("tasks", "topics", "accounts", "deals"):
+        assert got[part] == expected[part], part
+    assert store.bulk_jobs("default") == [] and store.pending_writes("default") == []
+    assert all(r.status != "running" for r in store.runs("default"))
+
 @pytest.mark.parametrize(("phase", "nth"), [("incremental", 2), ("first", 1)])
 def test_a_run_killed_as_it_uploads_loses_no_update(phase: str, nth: int, tmp_path: Path) -> None:
     """Incremental, second upload: the accounts' job landed, the deals' never did. Every batch is recorded
@@ -68,15 +84,7 @@ def test_a_run_killed_as_it_uploads_loses_no_update(phase: str, nth: int, tmp_pa
         path = bulk_config(org, tmp_path / f"{phase}-upload-{nth}", phase)
         prepare(org, path, phase)
         assert killed_at_upload(org, path, nth) == -signal.SIGKILL
-        store = StateStore(load_config(path).state_url)
-        assert store.bulk_jobs("default")
-        statuses = recover(path)
-        assert statuses[-1] == "success", statuses
-        assert duplicates(org) == []
-        got = end_state(org)
-        for part in ("tasks", "topics", "accounts", "deals"):
-            assert got[part] == expected[part], part
-        assert store.bulk_jobs("default") == [] and store.pending_writes("default") == []
+        assert_recovered(org, path, expected)
 
 
 @pytest.mark.parametrize(("phase", "point"), [
@@ -94,18 +102,7 @@ def test_a_run_killed_with_its_bulk_jobs_open_loses_no_update(phase: str, point:
         done = subprocess.run([sys.executable, "-m", "connector.cli", "sync", "--config", str(path), "--json"],
                               env=env, capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr[-2000:])
-        store = StateStore(load_config(path).state_url)
-        left = store.bulk_jobs("default")
-        assert left, "the killed run left no open bulk job to settle"
-        statuses = recover(path)
-        assert statuses[-1] == "success", statuses
-        assert duplicates(org) == []
-        got = end_state(org)
-        for part in ("tasks", "topics", "accounts", "deals"):
-            assert got[part] == expected[part], part
-        assert store.bulk_jobs("default") == []
-        assert store.pending_writes("default") == []
-        assert all(r.status != "running" for r in store.runs("default"))
+        assert_recovered(org, path, expected)
 
 
 def test_a_killed_backfill_is_settled_and_audited_by_the_next_run(tmp_path: Path) -> None:
