@@ -9,16 +9,17 @@ is left. A held task whose record has since fallen below its tier is superseded,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from connector.config import TaskPolicy
 from connector.model import TaskCreate
 from connector.plan import TIER_RANK
-from connector.state import AssessmentRow, OutboxRow
+from connector.state import HeldTask
 
-__all__ = ["FirstRunTask", "Release", "from_outbox", "release", "summary"]
+__all__ = ["FirstRunTask", "HeldPool", "Release", "from_outbox", "release", "release_order", "summary"]
 
 
 @dataclass(frozen=True)
@@ -39,39 +40,65 @@ class Release:
     superseded: dict[str, tuple[str, str]]  # outbox key -> (status, reason)
 
 
-def from_outbox(row: OutboxRow, recorded: AssessmentRow | None, today: date, policy: TaskPolicy
-                ) -> FirstRunTask | tuple[str, str] | None:
-    """A held outbox row as a candidate for release, a (status, reason) that settles it, or None to keep
-    it waiting (its record has no recorded assessment yet: its writes failed and are retried)."""
+def from_outbox(row: HeldTask, today: date, policy: TaskPolicy) -> FirstRunTask | tuple[str, str] | None:
+    """A held task as a candidate for release, a (status, reason) that settles it, or None to keep it
+    waiting (its record has no recorded assessment yet: its writes failed and are retried)."""
     p = row.payload
     tier = str(p.get("rule", "tier-critical")).removeprefix("tier-")
-    if recorded is None:
+    if row.tier is None or row.score is None:
         return None
-    if TIER_RANK.get(recorded.tier, 0) < TIER_RANK.get(tier, 3):
-        return ("superseded", f"the record is now {recorded.tier}, below {tier}")
+    if TIER_RANK.get(row.tier, 0) < TIER_RANK.get(tier, 3):
+        return ("superseded", f"the record is now {row.tier}, below {tier}")
     # Due from the day it is sent, not the day it was held back: the owner gets the usual time.
     due = today + timedelta(days=policy.due_days.get(tier, 3))  # type: ignore[call-overload]
-    payload = {**p, "due": due.isoformat(), "score": recorded.score}
+    payload = {**p, "due": due.isoformat(), "score": row.score}
     task = TaskCreate(key=row.key, object="deals" if row.object == "deals" else "accounts", record_id=row.record_id,
                       owner_id=p.get("owner_id"), subject=str(p.get("subject", "")),
                       description=str(p.get("description", "")), due=due, priority=p.get("priority", "High"))
-    return FirstRunTask(task, float(recorded.score), payload)
+    return FirstRunTask(task, float(row.score), payload)
 
 
-def release(candidates: list[FirstRunTask], policy: TaskPolicy, *, waiting: int = 0,
+@dataclass
+class HeldPool:
+    """Held tasks as they stream from the store: candidates go on, the others are settled or counted."""
+
+    today: date
+    policy: TaskPolicy
+    rows: int = 0
+    waiting: int = 0  # records not recorded yet
+    superseded: dict[str, tuple[str, str]] = field(default_factory=dict)  # outbox key -> (status, reason)
+
+    def candidates(self, held: Iterable[HeldTask]) -> Iterator[FirstRunTask]:
+        for row in held:
+            self.rows += 1
+            found = from_outbox(row, self.today, self.policy)
+            if found is None:
+                self.waiting += 1
+            elif isinstance(found, tuple):
+                self.superseded[row.key] = found
+            else:
+                yield found
+
+
+def release_order(c: FirstRunTask) -> tuple[float, str, str]:
+    """Riskiest first; ties by record id, then key, so runs repeat."""
+    return (-c.score, c.task.record_id, c.task.key)
+
+
+def release(candidates: Iterable[FirstRunTask], policy: TaskPolicy, *, waiting: int = 0,
             superseded: dict[str, tuple[str, str]] | None = None) -> Release:
-    """The riskiest candidates within the per-run and per-owner caps (ties: record id, then key)."""
+    """The first candidates within the per-run and per-owner caps. `candidates` come in `release_order`
+    (`StateStore.held_tasks` streams them so): the rest are counted, never held."""
     chosen: list[FirstRunTask] = []
     per_owner: dict[str | None, int] = {}
-    for c in sorted(candidates, key=lambda c: (-c.score, c.task.record_id, c.task.key)):
-        if len(chosen) >= policy.first_run_cap:
-            break
+    for c in candidates:
         owner = c.task.owner_id
-        if per_owner.get(owner, 0) >= policy.first_run_cap_per_owner:
+        if len(chosen) >= policy.first_run_cap or per_owner.get(owner, 0) >= policy.first_run_cap_per_owner:
+            waiting += 1
             continue
         per_owner[owner] = per_owner.get(owner, 0) + 1
         chosen.append(c)
-    return Release(chosen, waiting + len(candidates) - len(chosen), superseded or {})
+    return Release(chosen, waiting, superseded or {})
 
 
 def summary(policy: TaskPolicy, *, first: bool, created: int, held: int) -> dict[str, Any]:

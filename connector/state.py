@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import groupby
 from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, bindparam, create_engine, delete, event, func, insert, null, select, update
@@ -48,7 +49,7 @@ from connector.tables import (
     WatchRow,
 )
 
-__all__ = ["AssessmentRow", "DealRow", "Fingerprint", "OutboxRow", "Prior", "RunRow", "Scored", "StateStore", "WatchRow"]
+__all__ = ["AssessmentRow", "DealRow", "Fingerprint", "HeldTask", "OutboxRow", "Prior", "RunRow", "Scored", "StateStore", "WatchRow"]
 
 log = logging.getLogger(__name__)
 PAGE = 5000  # rows a streamed read holds at once
@@ -319,11 +320,20 @@ class StateStore:
                                                           OutboxRow.status.in_(("pending", "failed")))
                                   .order_by(OutboxRow.created_at)))
 
-    def held_tasks(self, job: str) -> list[OutboxRow]:
-        """First-run tasks the caps held back, not yet released (plan.py, `first_run.py`)."""
-        with self.session() as s:
-            return list(s.scalars(select(OutboxRow).where(OutboxRow.job == job, OutboxRow.kind == "task",
-                                                          OutboxRow.status == "held")))
+    def held_tasks(self, job: str) -> Iterator[HeldTask]:
+        """First-run tasks the caps held back, not yet released (plan.py, `first_run.py`), each with its
+        record's recorded tier and score: streamed riskiest first (score, then record id, then key), so a
+        release holds what it sends, not every high-risk account of a first run over a large org. Ties are
+        ordered here, not by the database, whose collation may not sort ids as Python does."""
+        a = AssessmentRow
+        query = (select(OutboxRow.key, OutboxRow.object, OutboxRow.record_id, OutboxRow.payload, a.tier, a.score)
+                 .outerjoin(a, (a.job == OutboxRow.job) & (a.object == "accounts") & (a.record_id == OutboxRow.record_id))
+                 .where(OutboxRow.job == job, OutboxRow.kind == "task", OutboxRow.status == "held")
+                 .order_by(a.score.desc().nulls_last()).execution_options(yield_per=PAGE // 5))  # rows of JSON
+        with self.session() as s, s.execute(query) as result:  # closed (a server-side cursor) if left early
+            rows = (HeldTask(*r) for r in result)
+            for _, tied in groupby(rows, key=lambda r: r.score):
+                yield from sorted(tied, key=lambda r: (r.record_id, r.key))
 
     def release_held(self, payloads: dict[str, dict[str, Any]]) -> None:
         """Held tasks become pending (sent now, resent by later runs until done): key -> payload as sent."""
@@ -474,9 +484,9 @@ class StateStore:
 
     def rescore_ids(self, job: str) -> Iterator[str]:
         """The accounts marked for re-scoring, streamed a page at a time (a first full run marks them all)."""
-        with self.session() as s:
-            yield from s.scalars(select(RescoreRow.account_id).where(RescoreRow.job == job)
-                                 .order_by(RescoreRow.account_id).execution_options(yield_per=PAGE))
+        with self.session() as s, s.scalars(select(RescoreRow.account_id).where(RescoreRow.job == job)
+                                            .order_by(RescoreRow.account_id).execution_options(yield_per=PAGE)) as ids:
+            yield from ids
 
     def clear_rescore(self, job: str, account_ids: Iterable[str]) -> None:
         with self.session() as s:
@@ -740,6 +750,17 @@ class Prior(NamedTuple):
     tier: str
     scored_at: datetime
     flags: list[str]  # a deal's flag codes ([] for an account)
+
+
+class HeldTask(NamedTuple):
+    """A held first-run task and its record's recorded assessment, if any (`StateStore.held_tasks`)."""
+
+    key: str
+    object: str
+    record_id: str
+    payload: dict[str, Any]
+    tier: str | None  # None: the record has no recorded assessment yet (its writes failed and are retried)
+    score: float | None
 
 
 class Scored(NamedTuple):

@@ -23,6 +23,7 @@ refreshes its snapshot values and nothing written optimistically is lost.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -476,31 +477,26 @@ class Sync:
         """Send the riskiest first-run tasks held back so far, within the caps (`first_run`); a dry run lists
         them in the plan. Every run reports how many are still held back."""
         policy = self.job.tasks
-        stored = self.store.held_tasks(self.job_name) if policy.enabled else []
-        if not policy.enabled or (not stored and not self._held and not first):
+        if not policy.enabled:
             return
-        today = self.planner.now.date()
-        recorded = self.store.assessments(self.job_name, "accounts", [r.record_id for r in stored])
-        candidates: dict[str, first_run.FirstRunTask] = {}
-        superseded: dict[str, tuple[str, str]] = {}
-        waiting = 0
-        for row in stored:
-            found = first_run.from_outbox(row, recorded.get(row.record_id), today, policy)
-            if found is None:
-                waiting += 1
-            elif isinstance(found, tuple):
-                superseded[row.key] = found
-            else:
-                candidates[row.key] = found
-        for task in self._held:  # dry run: as this run would have recorded them
-            candidates.setdefault(task.key, first_run.FirstRunTask(task, self.planner.scores.get(task.record_id, 0.0),
-                                                                   {}))
-        chosen = first_run.release(list(candidates.values()), policy, waiting=waiting, superseded=superseded)
+        # Streamed riskiest first and released as they come: a first run over a large org holds back tens of
+        # thousands; the run keeps the ones it sends.
+        pool = first_run.HeldPool(self.planner.now.date(), policy)
+        stored = pool.candidates(self.store.held_tasks(self.job_name))
+        # A dry run: the first-run tasks it would have held (one held already is listed once).
+        held = {k for k, row in self.store.outbox(t.key for t in self._held).items() if row.status == "held"}
+        planned = sorted((first_run.FirstRunTask(t, self.planner.scores.get(t.record_id, 0.0), {})
+                          for t in self._held if t.key not in held), key=first_run.release_order)
+        chosen = first_run.release(heapq.merge(stored, planned, key=first_run.release_order), policy)
+        if not pool.rows and not planned and not first:
+            return
+        waiting, superseded = chosen.waiting + pool.waiting, pool.superseded
         tasks = WritePlan(tasks=[c.task for c in chosen.chosen])
-        report.first_run = first_run.summary(policy, first=first, created=len(tasks.tasks), held=chosen.waiting)
+        report.first_run = first_run.summary(policy, first=first, created=len(tasks.tasks), held=waiting)
         if not tasks.tasks and not superseded:
             return
         if dry_run:
+            recorded = self.store.assessments(self.job_name, "accounts", [op.record_id for op in tasks.tasks])
             names = {**{("accounts", r.record_id): str(r.detail.get("name") or "") for r in recorded.values()},
                      **self._names}
             report.plan += [{**describe_op(op), "name": names.get((op.object, op.record_id)), "first_run": True}
@@ -509,7 +505,7 @@ class Sync:
             return
         self.store.close_outbox(superseded)
         self.store.release_held({c.task.key: c.payload for c in chosen.chosen})
-        log.info("first-run tasks: sending %d, %d still held back by the caps", len(tasks.tasks), chosen.waiting)
+        log.info("first-run tasks: sending %d, %d still held back by the caps", len(tasks.tasks), waiting)
         self._renew()
         result, quota = self._apply(tasks)
         before = report.tasks_created

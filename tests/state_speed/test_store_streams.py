@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from connector.idset import IdSet
-from connector.model import Deal
-from connector.state import StateStore
+from connector.model import AssessmentRecord, Deal
+from connector.state import OutboxRow, StateStore
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 DEALS = 40_000
@@ -58,3 +58,34 @@ def test_the_accounts_left_to_rescore_stream_past_the_ones_done(store: StateStor
     rest, peak = _peak(lambda: done.missing(store.rescore_ids("job")))
     assert rest == [f"001{i:015d}" for i in range(0, MARKED, 1000)]
     assert peak < BOUND, f"the re-score list peaked at {peak / 2**20:.1f} MiB"
+
+
+HELD = 20_000
+
+
+def test_held_first_run_tasks_stream_riskiest_first_with_ties_ordered_as_python_does(store: StateStore) -> None:
+    """A first run over a large org holds back a task for every critical account; a release streams them
+    (with each record's tier and score) instead of loading them and every assessment at once."""
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    ids = [f"001{i:015d}" for i in range(HELD)] + ["001aaa", "001AAB", "001Zz"]  # ties across case
+    scores = {r: 60.0 + (i % 400) / 10 for i, r in enumerate(ids[:HELD])} | {r: 100.0 for r in ids[HELD:]}
+    store.enqueue([OutboxRow(key=f"rb-{r}", job="job", kind="task", object="accounts", record_id=r, status="held",
+                             payload={"rule": "tier-critical", "subject": f"Review {r}", "owner_id": "u1"},
+                             created_at=now, updated_at=now) for r in ids] + [
+        OutboxRow(key="rb-unrecorded", job="job", kind="task", object="accounts", record_id="001none",
+                  status="held", payload={"rule": "tier-critical"}, created_at=now, updated_at=now)])
+    store.save_assessments(1, "job", "accounts", [
+        AssessmentRecord(job="job", object="accounts", record_id=r, score=s, tier="critical", pd=0.5,
+                         model_version="v", inputs_hash="h", scored_at=now, as_of=now.date(),
+                         detail={"name": f"Account {r}", "reasons": ["x" * 200]}) for r, s in scores.items()],
+        previous={})
+
+    def riskiest_ten() -> list[tuple[str, float | None]]:
+        return [(h.record_id, h.score) for h, _ in zip(store.held_tasks("job"), range(10), strict=False)]
+
+    top, _ = _peak(riskiest_ten)
+    assert top[:3] == [("001AAB", 100.0), ("001Zz", 100.0), ("001aaa", 100.0)]  # Python's order, not a collation's
+    rows, peak = _peak(lambda: sum(1 for _ in store.held_tasks("job")))
+    assert rows == HELD + 4
+    assert [h.tier for h in store.held_tasks("job")][-1] is None  # not recorded yet: last
+    assert peak < BOUND, f"held tasks peaked at {peak / 2**20:.1f} MiB"
