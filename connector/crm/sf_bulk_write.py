@@ -172,13 +172,26 @@ class IngestJob:
             try:
                 api.call(f"bulk2 upload {self.job_id} ({self.spool.rows} {self.obj})",
                          lambda sf: _upload(sf, self.job_id, data))
-                api.restful(f"bulk2 close {self.job_id}", f"jobs/ingest/{self.job_id}", method="PATCH",
-                            json={"state": "UploadComplete"})
+                self._close(api)
             except Fatal as exc:
                 self.refused = _refused(exc)
                 self._abort(api)
         self.closed_at = time.monotonic()
         log.info("bulk2 job %s: %d %s updates uploaded", self.job_id, self.spool.rows, self.obj)
+
+    def _close(self, api: BulkApi) -> None:
+        """Mark the upload complete. A close whose answer was lost (a dropped connection, or a read timeout
+        while a large upload is taken in) is retried and refused, the job being past ``Open`` already: the
+        job's own state says whether it started, and only a job still open is refused."""
+        try:
+            api.restful(f"bulk2 close {self.job_id}", f"jobs/ingest/{self.job_id}", method="PATCH",
+                        json={"state": "UploadComplete"})
+        except Fatal:
+            info = api.restful(f"bulk2 job {self.job_id}", f"jobs/ingest/{self.job_id}") or {}
+            if str(info.get("state", "Open")) == "Open":
+                raise
+            log.warning("bulk2 job %s: a retried close was refused, but the job is %s: the first close took effect",
+                        self.job_id, info.get("state"))
 
     def _abort(self, api: BulkApi) -> None:
         with contextlib.suppress(Fatal):  # an open job holds nothing, but leave none for the admin to find
