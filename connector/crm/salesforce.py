@@ -310,8 +310,8 @@ class SalesforceClient:
             # The REST page's totalSize decided it at no extra call; its rows come again from the job.
             # ORDER BY stays: the engine saves the cursor after each page, so rows must come in cursor order.
             log.info("full read of %d %s rows: Bulk API 2.0 query (threshold %d)", total, spec.name, threshold)
-            pages = BulkQuery(self, page_records=max(spec.page_size, self.bulk_query_page)).rows(
-                soql, self.field_types(spec.name))
+            pages = BulkQuery(self, page_records=max(spec.page_size, self.bulk_query_page),
+                              batch_records=spec.page_size).rows(soql, self.field_types(spec.name))
         else:
             pages = self._follow(what, first, headers)
         for rows in pages:

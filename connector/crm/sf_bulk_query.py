@@ -92,14 +92,17 @@ class BulkQuery:
     """One Bulk API 2.0 query job of `client`: create, wait for ``JobComplete``, then pages of typed rows.
 
     `wait` sleeps between polls (the client's retry sleep: injected in tests). `page_records` is the
-    ``maxRecords`` of each results call; memory is bounded by it, not by the size of the result.
+    ``maxRecords`` of each results call: memory is bounded by it, not by the size of the result. The rows
+    of a page are typed `batch_records` at a time (the engine's batch): a page's CSV text is a few MB, its
+    rows as dicts ten times that, and a read-ahead holds the next page meanwhile.
     """
 
-    def __init__(self, client: SalesforceClient, *, page_records: int = 10_000,
+    def __init__(self, client: SalesforceClient, *, page_records: int = 10_000, batch_records: int | None = None,
                  wait: Callable[[float], None] | None = None, backoff: Backoff | None = None,
                  max_polls: int = 2_000) -> None:
         self.client = client
         self.page_records = max(1, page_records)
+        self.batch_records = max(1, batch_records or self.page_records)
         self.wait = wait or client.policy.sleep
         self.backoff = backoff or Backoff()
         self.max_polls = max_polls
@@ -151,7 +154,8 @@ class BulkQuery:
         return response.text, (None if following in (None, "", "null") else following)
 
     def rows(self, soql: str, types: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
-        """Each results page of `soql` as typed rows; `types` maps lower-case field names to describe types."""
+        """The results of `soql` as typed rows, `batch_records` at a time; `types` maps lower-case field names
+        to describe types."""
         job_id = self._start(soql)
         try:
             info = self._await(job_id)
@@ -166,7 +170,15 @@ class BulkQuery:
             text, following = self._results(job_id, locator)
             reader = csv.reader(io.StringIO(text, newline=""))
             header = next(reader, [])
-            yield [typed_row(header, cells, types) for cells in reader if cells]
+            batch: list[dict[str, Any]] = []
+            for cells in reader:
+                if cells:
+                    batch.append(typed_row(header, cells, types))
+                if len(batch) >= self.batch_records:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
             if following is None:
                 return
             if following in seen:

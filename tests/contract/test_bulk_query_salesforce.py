@@ -192,6 +192,21 @@ def test_bulk_rows_are_typed_like_rest_rows(sb: SandboxServer, creds: dict[str, 
     assert sleeps and sleeps[0] <= 0.5  # polled with a short first wait, never a fixed 2 s
 
 
+
+def _split(n: int, size: int) -> list[int]:
+    return [min(size, n - start) for start in range(0, n, size)]
+
+
+def test_a_results_page_is_typed_a_batch_at_a_time(sb: SandboxServer, creds: dict[str, Any]) -> None:
+    """A page of 97 rows comes out as batches of at most 40 (the engine's batch), in order, none lost: the
+    rows of a 10,000-row page are never all held as dicts at once."""
+    client = client_for(creds, [])
+    soql = "SELECT Id, Name, SystemModstamp FROM Account ORDER BY SystemModstamp, Id"
+    batches = list(BulkQuery(client, page_records=97, batch_records=40).rows(soql, client.field_types("Account")))
+    pages = [97] * (ACCOUNTS // 97) + [ACCOUNTS % 97]  # 97, 97, 97, 29
+    assert [len(b) for b in batches] == [size for page in pages for size in _split(page, 40)]  # 40, 40, 17, ...
+    assert [r["Id"] for b in batches for r in b] == list(rest_rows(client, soql))
+
 def test_typed_row_relationship_and_empty_parent() -> None:
     header = ["Id", "Owner.Name", "Owner.Email", "Amount", "IsWon", "CloseDate", "SystemModstamp"]
     types = {"amount": "currency", "iswon": "boolean", "closedate": "date", "systemmodstamp": "datetime"}
