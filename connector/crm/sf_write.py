@@ -1,6 +1,6 @@
 """Applying a `WritePlan` to Salesforce: sObject Collections, Bulk API 2.0, Task upserts, Topics.
 
-Field updates and task upserts go out as sObject Collections calls of 200 records, `api.lanes.width`
+Field updates, then task upserts, go out as sObject Collections calls of 200 records, `api.lanes.width`
 at a time (`concurrency`); outcomes are merged in request order. In a large run (`api.bulk_run` is
 set and a read showed `bulk_threshold` records or more) every field update goes into the run's one
 Bulk API 2.0 job per object instead (`sf_bulk_write.BulkRun`) and gets a deferred outcome: the engine
@@ -115,8 +115,11 @@ def apply_plan(api: SalesforceApi, plan: WritePlan) -> ApplyResult:
                     jobs.append(job)
             else:
                 calls += [partial(_collection_update, api, budget, obj, chunk) for chunk in _chunks(ops, COLLECTION_SIZE)]
-        calls += [partial(_upsert_tasks, api, budget, chunk) for chunk in _chunks(plan.tasks, COLLECTION_SIZE)]
-        api.lanes.run(calls, lambda done: result.outcomes.update(done.outcomes))
+        tasks = [partial(_upsert_tasks, api, budget, chunk) for chunk in _chunks(plan.tasks, COLLECTION_SIZE)]
+        # Fields before tasks: a task never points at a risk its record does not show yet, and the quota
+        # running out on the tasks leaves the fields written.
+        for lane_calls in (calls, tasks):
+            api.lanes.run(lane_calls, lambda done: result.outcomes.update(done.outcomes))
         _tags(api, plan.tag_adds, plan.tag_removes, result)
         for job in jobs:
             for outcomes in job.settle(api):

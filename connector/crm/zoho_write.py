@@ -55,8 +55,10 @@ class ZohoWriter:
     def apply(self, plan: WritePlan) -> ApplyResult:
         result = ApplyResult()
         try:
-            calls = [*self._update_calls(plan), *self._task_calls(plan.tasks)]
-            self.lanes.run(calls, lambda done: result.outcomes.update(done.outcomes))
+            # Fields before tasks: a task never points at a risk its record does not show yet, and the quota
+            # running out on the tasks leaves the fields written.
+            for calls in ([*self._update_calls(plan)], [*self._task_calls(plan.tasks)]):
+                self.lanes.run(calls, lambda done: result.outcomes.update(done.outcomes))
             self._apply_tags(plan.tag_adds, "add_tags", result)
             self._apply_tags(plan.tag_removes, "remove_tags", result)
         except RiskbridgeError as exc:
