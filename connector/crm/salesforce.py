@@ -302,7 +302,8 @@ class SalesforceClient:
         # bulk write stamps thousands of rows alike, and their echo is no reason for a bulk job.
         fresh = total - (len(cursor.ids) if cursor is not None else 0)
         if self.bulk_run is not None and not self.bulk_run.large and fresh >= self.bulk_threshold:
-            log.info("%d %s rows to read: field updates go through one Bulk API 2.0 job per object (threshold %d)",
+            log.info("%d %s rows to read: this run's field updates, if any, go through one Bulk API 2.0 job per object "
+                     "(threshold %d)",
                      fresh, spec.name, self.bulk_threshold)
             self.bulk_run.large = True
         threshold = self.conn.bulk_query_threshold

@@ -20,6 +20,9 @@ __all__ = ["Revision", "SchemaTooNew", "alembic_config", "current_revision", "he
            "legacy_version", "pending", "upgrade"]
 
 log = logging.getLogger(__name__)
+# Alembic says "Context impl SQLiteImpl" and "Will assume non-transactional DDL" at INFO each time a store is
+# opened: noise in every run's output. What was applied is logged here instead.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 _HERE = Path(__file__).resolve().parent
 
