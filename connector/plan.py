@@ -29,6 +29,7 @@ from connector.model import (
     WritePlan,
 )
 from connector.state import OutboxRow, Prior, StateStore
+from connector.tables import AssessmentRow
 from connector.transforms import Unconvertible, parse_datetime
 from scoring.assessment import AssessmentBatch
 from scoring.deals import DealAssessmentBatch
@@ -308,8 +309,7 @@ class BatchPlanner:
             if prior is not None and prior.key in still_open:
                 continue  # the owner is still working on the last one
             before = recorded.get(record.id)
-            if prior is not None and prior.status == "done" and (
-                    before is None or _naive(before.scored_at) < _naive(prior.created_at)):
+            if prior is not None and prior.status == "done" and (before is None or not recorded_since(before, prior)):
                 continue  # created for this very escalation by a run that did not get to record it
             if prior is not None and prior.status != "done":
                 episode = int(prior.payload.get("episode", 1))  # resend under the same key: the upsert dedupes
@@ -332,7 +332,7 @@ class BatchPlanner:
             rule, episode = self.episodes.get(task.key, ("", 1))
             rows.append(OutboxRow(key=task.key, job=self.job_name, kind="task", object=task.object,
                                   record_id=task.record_id, created_at=self.now, updated_at=self.now, status=status,
-                                  payload={"rule": rule, "episode": episode, "subject": task.subject,
+                                  payload={"rule": rule, "episode": episode, "run": self.run_id, "subject": task.subject,
                                            "description": task.description, "due": task.due.isoformat(),
                                            "owner_id": task.owner_id, "priority": task.priority,
                                            "score": self.scores.get(task.record_id)}))
@@ -361,6 +361,18 @@ def _hash_of(account: Account, hashed: dict[str, tuple[dict[str, Any], str]]) ->
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}  # datetimes too
+
+
+def recorded_since(assessment: Prior | AssessmentRow, task: OutboxRow) -> bool:
+    """Whether `assessment` was recorded since `task` was planned: by the run that planned it, or later.
+
+    Runs are ordered by their ids, not their clocks: two runs can start within one second (the times are
+    whole seconds), and replicas on different hosts have different clocks. Rows stored before the store
+    kept run ids (0006) fall back to the times."""
+    run = task.payload.get("run")
+    if assessment.run_id is not None and isinstance(run, int):
+        return assessment.run_id >= run
+    return _naive(assessment.scored_at) >= _naive(task.created_at)
 
 
 def _naive(stamp: datetime) -> datetime:

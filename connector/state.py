@@ -213,13 +213,13 @@ class StateStore:
         """What the planner needs of each record's recorded assessment (tier, time, a deal's flags), without
         loading the rest of its detail."""
         flags: Any = AssessmentRow.detail["flags"] if obj == "deals" else null()
-        query = select(AssessmentRow.record_id, AssessmentRow.tier, AssessmentRow.scored_at, flags)
+        query = select(AssessmentRow.record_id, AssessmentRow.tier, AssessmentRow.scored_at, flags, AssessmentRow.run_id)
         found: dict[str, Prior] = {}
         with self.session() as s:
             for chunk in _chunks(ids):
                 rows = s.execute(query.where(AssessmentRow.job == job, AssessmentRow.object == obj,
                                              AssessmentRow.record_id.in_(chunk)))
-                found.update({r: Prior(tier, at, f if f is not None else []) for r, tier, at, f in rows})
+                found.update({r: Prior(tier, at, f if f is not None else [], run) for r, tier, at, f, run in rows})
         return found
 
     def scores(self, job: str, obj: str, ids: Iterable[str]) -> dict[str, Scored]:
@@ -248,7 +248,7 @@ class StateStore:
             if history:
                 table: Any = HistoryRow.__table__  # Core executemany: no ORM bulk-insert bookkeeping per row
                 s.execute(insert(table), history)
-            self._upsert(s, AssessmentRow, [_assessment_columns(r) for r in rows])
+            self._upsert(s, AssessmentRow, [_assessment_columns(r, run_id) for r in rows])
 
     def due_accounts(self, job: str, today: date, stale_before: date, limit: int) -> list[str]:
         """Accounts to score again although the CRM did not change them: an override that has expired, and
@@ -750,6 +750,7 @@ class Prior(NamedTuple):
     tier: str
     scored_at: datetime
     flags: list[str]  # a deal's flag codes ([] for an account)
+    run_id: int | None  # the run that recorded it; None for rows stored before release 0006
 
 
 class HeldTask(NamedTuple):
@@ -770,12 +771,14 @@ class Scored(NamedTuple):
     score: float
 
 
-_ASSESSMENT_COLUMNS = tuple(c.name for c in AssessmentRow.__table__.columns)
+_ASSESSMENT_COLUMNS = tuple(c.name for c in AssessmentRow.__table__.columns if c.name != "run_id")
 
 
-def _assessment_columns(row: AssessmentRecord | AssessmentRow) -> dict[str, Any]:
-    """An assessment's statement parameters; a missing detail is stored as {} (the column default)."""
+def _assessment_columns(row: AssessmentRecord | AssessmentRow, run_id: int) -> dict[str, Any]:
+    """An assessment's statement parameters, recorded by run `run_id`; a missing detail is stored as {}
+    (the column default)."""
     values = {name: getattr(row, name) for name in _ASSESSMENT_COLUMNS}
+    values["run_id"] = run_id
     if values["detail"] is None:
         values["detail"] = {}
     return values

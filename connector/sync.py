@@ -45,7 +45,7 @@ from connector.lease import Heartbeat, LeaseTerms
 from connector.mapping import Mapping, MappingSuspect, RecordIssue, map_rows, suspect_mappings
 from connector.model import Account, ApplyResult, Cursor, Deal, ObjectKind, TagAdd, TagRemove, TaskCreate, WritePlan
 from connector.outcome import ObjectCounts, RunReport, describe_op, record
-from connector.plan import TIER_RANK, BatchPlanner
+from connector.plan import TIER_RANK, BatchPlanner, recorded_since
 from connector.plan_review import plan_line, tally
 from connector.readahead import read_ahead
 from connector.state import StateStore
@@ -752,8 +752,7 @@ class Sync:
             p = row.payload
             rule = str(p.get("rule", ""))
             now = recorded.get((kind, row.record_id))
-            if row.kind == "task" and rule.startswith("tier-") and now is not None \
-                    and _utc(now.scored_at) >= _utc(row.created_at) \
+            if row.kind == "task" and rule.startswith("tier-") and now is not None and recorded_since(now, row) \
                     and TIER_RANK.get(now.tier, 0) < TIER_RANK.get(rule[5:], 0):
                 settled[row.key] = ("superseded", f"a recorded assessment ({now.tier}, scored "
                                     f"{now.scored_at:%Y-%m-%d %H:%M}) is below {rule[5:]}")
@@ -805,11 +804,6 @@ def _blame_mapping(issue: RecordIssue, suspects: dict[str, MappingSuspect]) -> s
     return ("the mapping is probably wrong (" + "; ".join(f"{s.field} with transform {s.transform!r} failed on "
                                                           f"{s.failed} of {s.rows} rows" for s in blamed)
             + f"), not this record: {issue.reason}")
-
-
-def _utc(stamp: datetime) -> datetime:
-    """SQLite hands stored datetimes back without a zone (they were stored as UTC)."""
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _stamp(value: Any) -> datetime | None:

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,53 @@ def test_a_task_closed_after_a_kill_before_its_assessment_was_recorded_is_not_cr
         keys = {str(t[org.names.task_key]) for t in rb_tasks(org)} - baseline
         assert len(keys) == 3 and all(k.endswith("-1") for k in keys), keys  # one episode per escalation
         assert {str(t[org.names.task_key]) for t in created} <= keys and duplicates(org) == []
+
+
+def ahead(path: Path, seconds: int) -> None:
+    """Move every recorded assessment's time `seconds` later: as if the run before the killed one ran on
+    a replica whose clock is that far ahead."""
+    from sqlalchemy import select
+
+    from connector.tables import AssessmentRow
+
+    with StateStore(load_config(path).state_url).session() as s:
+        for row in s.scalars(select(AssessmentRow)):
+            row.scored_at += timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("wire", [False, True], ids=["closed", "owed"])
+def test_tasks_of_a_killed_run_are_told_apart_from_the_runs_before_it_by_run_not_by_clock(
+        crm: str, wire: bool, tmp_path: Path) -> None:
+    """Issue 16: the run before the killed one recorded its assessments on a host whose clock is 30 s
+    ahead, so they look younger than the killed run's tasks. `closed`: the owners close the tasks the
+    killed run made; recovery must not open them again as a second episode (the Zoho crash test failed so
+    when two runs started within one second). `owed`: the killed run planned its tasks and died before
+    sending them; recovery must send them, not call them superseded by the older, lower assessments (it
+    also plans them again, as the killed run's records are read again: `test_plan` pins the rule itself)."""
+    from tests.faults.world import rb_tasks, rest
+
+    with small_org(crm) as org:
+        path = config_file(org, tmp_path / "skew", "incremental")
+        prepare(org, path, "incremental")
+        baseline = {str(t[org.names.task_key]) for t in rb_tasks(org)}
+        kill = Kill(crm, "incremental", "wire:tasks", 1) if wire else Kill(crm, "incremental", "settled", 1)
+        assert killed_sync(org, path, kill).returncode == -signal.SIGKILL
+        owed = {r.key for r in StateStore(load_config(path).state_url).pending_outbox("default") if r.kind == "task"}
+        created = [t for t in rb_tasks(org) if str(t[org.names.task_key]) not in baseline]
+        assert (owed and not created) if wire else created
+        for task in created:
+            if crm == "fxiaoke":
+                rest(org, "POST", "crm/v2/data/invalid", {"dataObjectApiName": org.names.tasks,
+                                                          "object_data_id": task["_id"]})
+            elif crm == "salesforce":
+                rest(org, "PATCH", f"sobjects/Task/{task['Id']}", {"Status": "Completed"})
+            else:
+                rest(org, "PUT", "Tasks", {"data": [{"id": task["id"], "Status": "Completed"}]})
+        ahead(path, 30)
+        assert recover(path) == ["success"]
+        keys = {str(t[org.names.task_key]) for t in rb_tasks(org)} - baseline
+        assert len(keys) == 3 and all(k.endswith("-1") for k in keys), keys  # one episode per escalation
+        assert owed <= keys and duplicates(org) == []
 
 
 def test_after_a_kill_between_field_writes_and_tasks_a_full_dry_run_lists_the_owed_tasks(

@@ -81,7 +81,7 @@ def _sorted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _without_run(detail: Any) -> Any:
     if isinstance(detail, dict):
-        return {k: v for k, v in detail.items() if k != "run_id"}
+        return {k: v for k, v in detail.items() if k not in ("run_id", "run")}
     return detail
 
 
@@ -100,6 +100,7 @@ def dump_store(state_url: str) -> dict[str, Any]:
                            "crm_id IS NOT NULL AS has_crm_id, key FROM outbox")
         for o in outbox:  # keys carry the run id: keep their shape, not the number
             o["key"] = re.sub(r":\d+(:(add|remove))?$", r":<run>\1", o["key"])
+            o["payload"] = _without_run(o["payload"])
         watch = _rows(db, "SELECT record_id, on_list, runs_below FROM watchlist")
         issues = _rows(db, "SELECT object, record_id, stage, reason, attempts FROM record_issues")
         audit = _rows(db, "SELECT action, object, record_id, detail, key FROM audit")
