@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -11,7 +12,45 @@ from connector.model import ApplyResult, FieldUpdate, TagAdd, TaskCreate, WriteO
 from connector.plan import Planned
 from connector.state import StateStore
 
-__all__ = ["ObjectCounts", "RunReport", "describe_op", "record"]
+__all__ = ["LISTED", "Listed", "ObjectCounts", "RunReport", "describe_op", "record"]
+
+LISTED = 1_000  # the failed or skipped records a run report lists by name; the rest are counted
+
+
+class Listed(list[dict[str, str]]):
+    """A run's failed or skipped records as its report lists them: every one counted (`total`), the first
+    `LISTED` listed. Each is also a record issue in the store, retried by id next run and shown by
+    `riskbridge issues`; a run over a million records that all fail alike (a validation rule) keeps a
+    thousand lines in memory and in its stored summary, not a million."""
+
+    def __init__(self, entries: Iterable[dict[str, str]] = ()) -> None:
+        super().__init__()
+        self.total = 0
+        self.extend(entries)
+
+    def append(self, entry: dict[str, str]) -> None:
+        self.total += 1
+        if len(self) < LISTED:
+            super().append(entry)
+
+    def extend(self, entries: Iterable[dict[str, str]]) -> None:
+        for entry in entries:
+            self.append(entry)
+        if isinstance(entries, Listed):  # what it only counted
+            self.total += entries.total - len(entries)
+
+    def __iadd__(self, entries: Iterable[dict[str, str]]) -> Listed:  # type: ignore[override,misc]
+        self.extend(entries)
+        return self
+
+    def take_back(self, entries: list[dict[str, str]]) -> None:
+        """Withdraw these entries (each added once), whether listed or only counted."""
+        gone = {id(e) for e in entries}
+        self[:] = [e for e in self if id(e) not in gone]
+        self.total -= len(gone)
+
+    def to_json(self, name: str) -> dict[str, Any]:
+        return {name: list(self), f"{name}_total": self.total} if self.total else {}
 
 
 @dataclass
@@ -51,8 +90,8 @@ class RunReport:
     duration_s: float = 0.0
     stopped: str | None = None
     error: str | None = None  # why a failed run failed
-    failures: list[dict[str, str]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    failures: Listed = field(default_factory=Listed)
+    skipped: Listed = field(default_factory=Listed)
     plan: list[dict[str, Any]] = field(default_factory=list)  # dry run: every write that would happen
     # Inputs that failed on most rows of a batch: the mapping, not the data, is probably wrong; never `success`.
     mapping_warnings: list[dict[str, Any]] = field(default_factory=list)
@@ -87,10 +126,8 @@ class RunReport:
             out["error"] = self.error
         if self.sources:
             out["sources"] = self.sources
-        if self.failures:
-            out["failures"] = self.failures
-        if self.skipped:
-            out["skipped"] = self.skipped
+        out.update(self.failures.to_json("failures"))
+        out.update(self.skipped.to_json("skipped"))
         if self.mapping_warnings:
             out["mapping_warnings"] = self.mapping_warnings
         if self.first_run is not None:

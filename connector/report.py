@@ -101,26 +101,26 @@ def first_run_line(first: dict[str, Any], lang: str, dry_run: bool = False) -> s
 
 
 def failures_table(report: RunReport, limit: int = 50, lang: str = "en") -> Table:
-    table = Table(title=text("run.failures_title", lang, count=len(report.failures)), title_justify="left")
+    table = Table(title=text("run.failures_title", lang, count=report.failures.total), title_justify="left")
     for col in ("plan.column_object", "plan.column_record", "plan.column_operation", "runs.column_reason"):
         table.add_column(text(col, lang))
     for f in report.failures[:limit]:
         table.add_row(safe(f["object"]), safe(f["id"]), safe(f.get("op", "")), safe(f["reason"], 400))
-    if len(report.failures) > limit:
-        table.caption = text("run.more", lang, count=len(report.failures) - limit)
+    if report.failures.total > limit:
+        table.caption = text("run.more", lang, count=report.failures.total - limit)
     return table
 
 
 def skipped_table(report: RunReport, limit: int = 20, lang: str = "en") -> Table:
     advice = text("run.skipped_advice_mapping" if report.mapping_warnings else "run.skipped_advice_crm", lang)
-    table = Table(title=text("run.skipped_title", lang, count=len(report.skipped), advice=advice),
+    table = Table(title=text("run.skipped_title", lang, count=report.skipped.total, advice=advice),
                   title_justify="left")
     for col in ("plan.column_object", "plan.column_record", "runs.column_reason"):
         table.add_column(text(col, lang))
     for item in report.skipped[:limit]:
         table.add_row(safe(item["object"]), safe(item["id"]), safe(item["reason"], 400))
-    if len(report.skipped) > limit:
-        table.caption = text("run.more", lang, count=len(report.skipped) - limit)
+    if report.skipped.total > limit:
+        table.caption = text("run.more", lang, count=report.skipped.total - limit)
     return table
 
 
@@ -281,7 +281,7 @@ def run_reason(r: RunRow, lang: str = "en") -> str:
     failures = summary.get("failures", [])
     if failures:
         f = failures[0]
-        parts.append(text("runs.reason_failures", lang, count=len(failures),
+        parts.append(text("runs.reason_failures", lang, count=summary.get("failures_total", len(failures)),
                           first=f"{f.get('object')} {f.get('id')}: {f.get('reason')}"))
     return "; ".join(parts)
 
@@ -332,7 +332,10 @@ def run_detail(r: RunRow, lang: str = "en") -> list[Table]:
     for key, entries in (("runs.failures", summary.get("failures", [])), ("runs.skipped", summary.get("skipped", []))):
         if not entries:
             continue
-        table = Table(title=f"{text(key, lang)}: {len(entries):,}", title_justify="left")
+        total = int(summary.get(f"{key[5:]}_total", len(entries)))  # a report lists the first LISTED
+        table = Table(title=f"{text(key, lang)}: {total:,}", title_justify="left", caption_justify="left")
+        if total > len(entries):
+            table.caption = text("plan.more", lang, count=total - len(entries))
         # A record id is whole on one line, to be copied into `--ids`; a Fxiaoke id has 32 characters.
         id_width = max((len(safe(item.get("id"))) for item in entries), default=0)
         for col in ("plan.column_object", "plan.column_record", "plan.column_operation", "runs.column_reason"):

@@ -731,7 +731,7 @@ class Sync:
         if not self._abandoned:
             return
         done = {k for k, row in self.store.outbox(self._abandoned).items() if row.status == "done"}
-        report.failures = [f for f in report.failures if not any(f is self._abandoned[k] for k in done)]
+        report.failures.take_back([self._abandoned[k] for k in done])
 
     def _owed(self, report: RunReport) -> WritePlan:
         """The task and tag mutations earlier runs left unfinished, still owed (invariant 7).

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from connector.config import Alerts, Email, load_config
-from connector.outcome import RunReport
+from connector.outcome import Listed, RunReport
 from connector.service.alerts import AlertSender, from_report
 from connector.service.daemon import Daemon
 from connector.state import StateStore
@@ -98,7 +98,8 @@ def test_a_critical_account_entering_the_watchlist_fires_an_alert(org: Org, conf
 def test_the_email_arrives_at_a_loopback_smtp_server_over_starttls(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     report = RunReport(run_id=7, job="nightly", dry_run=False, status="partial", api_calls=12,
-                       failures=[{"object": "accounts", "id": "001A", "op": "update", "reason": "UNABLE_TO_LOCK_ROW"}])
+                       failures=Listed([{"object": "accounts", "id": "001A", "op": "update",
+                                         "reason": "UNABLE_TO_LOCK_ROW"}]))
     report.objects["accounts"].failed = 1
     alert = from_report("job", report)
     assert alert is not None
