@@ -193,11 +193,23 @@ def test_seeded_kills_recover_to_the_fault_free_state(kill: Kill, tmp_path: Path
     assert check(kill, tmp_path), "the kill point was never reached"
 
 
+def close_task(org: Org, task: dict[str, Any]) -> None:
+    """The task's owner closes it, as the CRM's UI would."""
+    from tests.faults.world import rest
+
+    if org.names.crm == "fxiaoke":  # a follow-up record has no status: its owner closes it by invalidating it
+        rest(org, "POST", "crm/v2/data/invalid", {"dataObjectApiName": org.names.tasks, "object_data_id": task["_id"]})
+    elif org.names.crm == "salesforce":
+        rest(org, "PATCH", f"sobjects/Task/{task['Id']}", {"Status": "Completed"})
+    else:
+        rest(org, "PUT", "Tasks", {"data": [{"id": task["id"], "Status": "Completed"}]})
+
+
 def test_a_task_closed_after_a_kill_before_its_assessment_was_recorded_is_not_created_again(
         crm: str, tmp_path: Path) -> None:
     """The killed run created the tasks but not the assessments; the owners close the tasks at once. The
     recovery run sees the same escalation again: it is the same episode, not a new one."""
-    from tests.faults.world import rb_tasks, rest
+    from tests.faults.world import rb_tasks
 
     with small_org(crm) as org:
         path = config_file(org, tmp_path / "closed", "incremental")
@@ -208,13 +220,7 @@ def test_a_task_closed_after_a_kill_before_its_assessment_was_recorded_is_not_cr
         created = [t for t in rb_tasks(org) if str(t[org.names.task_key]) not in baseline]
         assert created  # the batch that died had at least one escalation
         for task in created:
-            if crm == "fxiaoke":  # a follow-up record has no status: its owner closes it by invalidating it
-                rest(org, "POST", "crm/v2/data/invalid", {"dataObjectApiName": org.names.tasks,
-                                                          "object_data_id": task["_id"]})
-            elif crm == "salesforce":
-                rest(org, "PATCH", f"sobjects/Task/{task['Id']}", {"Status": "Completed"})
-            else:
-                rest(org, "PUT", "Tasks", {"data": [{"id": task["id"], "Status": "Completed"}]})
+            close_task(org, task)
         assert recover(path) == ["success"]
         keys = {str(t[org.names.task_key]) for t in rb_tasks(org)} - baseline
         assert len(keys) == 3 and all(k.endswith("-1") for k in keys), keys  # one episode per escalation
@@ -242,7 +248,7 @@ def test_tasks_of_a_killed_run_are_told_apart_from_the_runs_before_it_by_run_not
     when two runs started within one second). `owed`: the killed run planned its tasks and died before
     sending them; recovery must send them, not call them superseded by the older, lower assessments (it
     also plans them again, as the killed run's records are read again: `test_plan` pins the rule itself)."""
-    from tests.faults.world import rb_tasks, rest
+    from tests.faults.world import rb_tasks
 
     with small_org(crm) as org:
         path = config_file(org, tmp_path / "skew", "incremental")
@@ -254,13 +260,7 @@ def test_tasks_of_a_killed_run_are_told_apart_from_the_runs_before_it_by_run_not
         created = [t for t in rb_tasks(org) if str(t[org.names.task_key]) not in baseline]
         assert (owed and not created) if wire else created
         for task in created:
-            if crm == "fxiaoke":
-                rest(org, "POST", "crm/v2/data/invalid", {"dataObjectApiName": org.names.tasks,
-                                                          "object_data_id": task["_id"]})
-            elif crm == "salesforce":
-                rest(org, "PATCH", f"sobjects/Task/{task['Id']}", {"Status": "Completed"})
-            else:
-                rest(org, "PUT", "Tasks", {"data": [{"id": task["id"], "Status": "Completed"}]})
+            close_task(org, task)
         ahead(path, 30)
         assert recover(path) == ["success"]
         keys = {str(t[org.names.task_key]) for t in rb_tasks(org)} - baseline
