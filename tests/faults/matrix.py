@@ -69,6 +69,16 @@ class Case:
             trigger["times"] = 1
         return {self.kind: trigger}
 
+    def recovery_after_s(self) -> float:
+        """How long the CRM keeps refusing after the fault clears. Zoho: tokens dying at every write spend
+        the refresh token's 10 mints in 10 minutes (two faulted runs of three attempts each), and a mint
+        refused is honestly exit 3 ("retry in 10 minutes"); the next scheduled run comes after that window."""
+        if self.crm == "zoho" and self.kind == "session_expiry" and self.mode == "persistent":
+            from connector.sandbox.zoho_auth import MINT_WINDOW_S
+
+            return MINT_WINDOW_S + 1
+        return 0.0
+
     def expected(self) -> tuple[str, int]:
         """(status, exit code) of the run the fault hits."""
         if self.kind in ("quota", "record_error"):
