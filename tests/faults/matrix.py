@@ -95,10 +95,6 @@ class Case:
 def applicable(crm: str, kind: str, stage: str, mode: str) -> bool:
     if stage not in WHERE[crm]:
         return False  # Zoho and Fxiaoke have no Bulk write path; Fxiaoke has no tag calls
-    if crm == "fxiaoke" and kind == "session_expiry" and mode == "persistent" and stage != "extract":
-        # Tokens dying at every write spend Fxiaoke's 10 token calls a minute: the recovery runs would have
-        # to wait out that minute, which these no-wait runs cannot. The transient form runs.
-        return False
     if kind == "quota" and mode == "transient":
         return False  # an exhausted allowance lasts until it is reset: only the persistent form exists
     if kind == "record_error":
