@@ -46,6 +46,11 @@ def safe(value: object, width: int = MAX_CELL) -> str:
     return escape(text)
 
 
+def _object_name(kind: Any, lang: str) -> str:
+    """"accounts"/"deals" in the reader's language; anything else as stored, made safe."""
+    return text(f"plan.object_{kind}", lang) if kind in ("accounts", "deals") else safe(kind)
+
+
 _COUNTS = ("extracted", "unchanged", "mapped", "skipped", "scored", "changed", "written", "failed")
 
 
@@ -101,26 +106,26 @@ def first_run_line(first: dict[str, Any], lang: str, dry_run: bool = False) -> s
 
 
 def failures_table(report: RunReport, limit: int = 50, lang: str = "en") -> Table:
-    table = Table(title=text("run.failures_title", lang, count=report.failures.total), title_justify="left")
+    table = Table(title=text("run.failures_title", lang, count=f"{report.failures.total:,}"), title_justify="left")
     for col in ("plan.column_object", "plan.column_record", "plan.column_operation", "runs.column_reason"):
         table.add_column(text(col, lang))
     for f in report.failures[:limit]:
-        table.add_row(safe(f["object"]), safe(f["id"]), safe(f.get("op", "")), safe(f["reason"], 400))
+        table.add_row(_object_name(f["object"], lang), safe(f["id"]), safe(f.get("op", "")), safe(f["reason"], 400))
     if report.failures.total > limit:
-        table.caption = text("run.more", lang, count=report.failures.total - limit)
+        table.caption = text("run.more", lang, count=f"{report.failures.total - limit:,}")
     return table
 
 
 def skipped_table(report: RunReport, limit: int = 20, lang: str = "en") -> Table:
     advice = text("run.skipped_advice_mapping" if report.mapping_warnings else "run.skipped_advice_crm", lang)
-    table = Table(title=text("run.skipped_title", lang, count=report.skipped.total, advice=advice),
+    table = Table(title=text("run.skipped_title", lang, count=f"{report.skipped.total:,}", advice=advice),
                   title_justify="left")
     for col in ("plan.column_object", "plan.column_record", "runs.column_reason"):
         table.add_column(text(col, lang))
     for item in report.skipped[:limit]:
-        table.add_row(safe(item["object"]), safe(item["id"]), safe(item["reason"], 400))
+        table.add_row(_object_name(item["object"], lang), safe(item["id"]), safe(item["reason"], 400))
     if report.skipped.total > limit:
-        table.caption = text("run.more", lang, count=report.skipped.total - limit)
+        table.caption = text("run.more", lang, count=f"{report.skipped.total - limit:,}")
     return table
 
 
@@ -281,8 +286,8 @@ def run_reason(r: RunRow, lang: str = "en") -> str:
     failures = summary.get("failures", [])
     if failures:
         f = failures[0]
-        parts.append(text("runs.reason_failures", lang, count=summary.get("failures_total", len(failures)),
-                          first=f"{f.get('object')} {f.get('id')}: {f.get('reason')}"))
+        parts.append(text("runs.reason_failures", lang, count=f"{int(summary.get('failures_total', len(failures))):,}",
+                          first=f"{_object_name(f.get('object'), lang)} {f.get('id')}: {f.get('reason')}"))
     return "; ".join(parts)
 
 
@@ -326,7 +331,7 @@ def run_detail(r: RunRow, lang: str = "en") -> list[Table]:
         for name in _COUNTS:
             counts.add_column(text(f"run.{name}", lang), justify="right")
         for kind, c in objects.items():
-            label = text(f"plan.object_{kind}", lang) if kind in ("accounts", "deals") else safe(kind)
+            label = _object_name(kind, lang)
             counts.add_row(label, *(f"{int(c.get(k, 0)):,}" for k in _COUNTS))
         tables.append(counts)
     for key, entries in (("runs.failures", summary.get("failures", [])), ("runs.skipped", summary.get("skipped", []))):
@@ -335,7 +340,7 @@ def run_detail(r: RunRow, lang: str = "en") -> list[Table]:
         total = int(summary.get(f"{key[5:]}_total", len(entries)))  # a report lists the first LISTED
         table = Table(title=f"{text(key, lang)}: {total:,}", title_justify="left", caption_justify="left")
         if total > len(entries):
-            table.caption = text("plan.more", lang, count=total - len(entries))
+            table.caption = text("plan.more", lang, count=f"{total - len(entries):,}")
         # A record id is whole on one line, to be copied into `--ids`; a Fxiaoke id has 32 characters.
         id_width = max((len(safe(item.get("id"))) for item in entries), default=0)
         for col in ("plan.column_object", "plan.column_record", "plan.column_operation", "runs.column_reason"):
@@ -344,7 +349,7 @@ def run_detail(r: RunRow, lang: str = "en") -> list[Table]:
             else:
                 table.add_column(text(col, lang), overflow="fold")
         for item in entries:
-            table.add_row(safe(item.get("object")), safe(item.get("id")), safe(item.get("op", "")),
+            table.add_row(_object_name(item.get("object"), lang), safe(item.get("id")), safe(item.get("op", "")),
                           safe(item.get("reason"), 400))
         tables.append(table)
     return tables

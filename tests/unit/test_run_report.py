@@ -34,7 +34,7 @@ def test_a_run_where_every_write_fails_keeps_a_thousand_lines_and_counts_the_res
     out = report.to_json()
     assert len(out["failures"]) == LISTED and out["failures_total"] == 25_000
     table = shown(failures_table(report))
-    assert "25000 failed writes" in table and f"and {25_000 - 50} more" in table
+    assert "25,000 failed writes" in table and "and 24,950 more" in table
 
 
 def test_failures_gathered_apart_are_counted_whole_when_added() -> None:
@@ -61,6 +61,7 @@ def test_a_stored_summary_reports_the_count_not_just_the_lines_it_lists() -> Non
     run = SimpleNamespace(id=7, job="default", status="partial", error=None, summary=report.to_json(plan=False),
                           dry_run=False, full=True, api_calls=3, started_at=datetime(2026, 11, 30, tzinfo=UTC),
                           finished_at=datetime(2026, 11, 30, 0, 5, tzinfo=UTC))
-    assert run_reason(run).startswith(f"{LISTED + 250} writes failed")  # type: ignore[arg-type]
+    assert run_reason(run).startswith("1,250 writes failed, e.g. accounts 001")  # type: ignore[arg-type]
+    assert run_reason(run, "zh").startswith("1,250 项写入失败,例如 客户 001")  # type: ignore[arg-type]
     detail = "".join(shown(t) for t in run_detail(run))  # type: ignore[arg-type]
     assert f"Failures: {LISTED + 250:,}" in detail and "and 250 more" in detail
