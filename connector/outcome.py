@@ -19,9 +19,9 @@ LISTED = 1_000  # the failed or skipped records a run report lists by name; the 
 
 class Listed(list[dict[str, str]]):
     """A run's failed or skipped records as its report lists them: every one counted (`total`), the first
-    `LISTED` listed. Each is also a record issue in the store, retried by id next run and shown by
-    `riskbridge issues`; a run over a million records that all fail alike (a validation rule) keeps a
-    thousand lines in memory and in its stored summary, not a million."""
+    `LISTED` listed. Each is also a record issue in the store, fetched again by id next run; a run over a
+    million records that all fail alike (a validation rule) keeps a thousand lines in memory and in its
+    stored summary, not a million."""
 
     def __init__(self, entries: Iterable[dict[str, str]] = ()) -> None:
         super().__init__()

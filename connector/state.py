@@ -750,7 +750,7 @@ class Prior(NamedTuple):
     tier: str
     scored_at: datetime
     flags: list[str]  # a deal's flag codes ([] for an account)
-    run_id: int | None  # the run that recorded it; None for rows stored before release 0006
+    run_id: int | None  # the run that recorded it; None for rows stored before revision 0006
 
 
 class HeldTask(NamedTuple):

@@ -59,7 +59,7 @@ class AssessmentRow(Base):
     as_of: Mapped[date | None] = mapped_column(Date, index=True)  # the day ages and expiries were measured on
     override_until: Mapped[date | None] = mapped_column(Date)  # set while a human override is in force
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # reasons, limit, exposure, amount, ...
-    # The run that recorded it: orders it against the tasks runs created (`plan.assessed_before`), which
+    # The run that recorded it: orders it against the tasks runs created (`plan.recorded_since`), which
     # times cannot do across runs that start within a second or replicas whose clocks disagree.
     run_id: Mapped[int | None] = mapped_column(Integer)
 

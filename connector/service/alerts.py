@@ -75,7 +75,7 @@ def from_report(kind: str, report: RunReport) -> Alert | None:
         errors.append(report.stopped)
     errors += [str(w.get("message")) for w in report.mapping_warnings[:FIRST_ERRORS]]
     what = "monitor run" if kind == "monitor" else "run"
-    summary = f"{what} {report.status}" + (f": {report.failures.total} records failed" if report.failures else "")
+    summary = f"{what} {report.status}" + (f": {report.failures.total:,} records failed" if report.failures else "")
     status: Event = "failed" if report.status == "failed" else "partial"
     return Alert(status, report.job, report.status, summary, report.run_id, counts, errors[:FIRST_ERRORS])
 

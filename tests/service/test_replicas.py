@@ -233,14 +233,21 @@ def test_a_dead_claimers_tick_is_covered_by_the_next_run_and_a_lone_orphan_is_ca
     assert len(book.rows(JOB)) == 4
 
 
+def sanction_two_calm_accounts(replica: Daemon, org: Org) -> list[str]:
+    """A baseline run, then a sanctions hit on two calm accounts: the next run writes risk fields and
+    creates a task for each. Returns their ids."""
+    assert Sync(replica.config, store=replica.store, policy=NO_WAIT).run().status == "success"
+    n = org.names
+    calm = [str(a[n.id]) for a in org.records(n.accounts) if a.get(n.tier) in ("low", "medium")][:2]
+    for record_id in calm:
+        set_sanctions(org, record_id)
+    return calm
+
+
 def test_a_replica_that_lost_its_lease_stops_before_writing(replicas: list[Daemon], small_org: Org) -> None:
     stalled, successor = replicas[0], replicas[1]
     store = stalled.store
-    assert Sync(stalled.config, store=store, policy=NO_WAIT).run().status == "success"
-    n = small_org.names
-    calm = [str(a[n.id]) for a in small_org.records(n.accounts) if a.get(n.tier) in ("low", "medium")][:2]
-    for record_id in calm:  # the next run writes risk fields and creates a task for each
-        set_sanctions(small_org, record_id)
+    calm = sanction_two_calm_accounts(stalled, small_org)
 
     successor_running = threading.Event()
     stray_writes: list[str] = []
@@ -285,11 +292,7 @@ def test_a_holder_on_another_host_paused_past_its_ttl_loses_the_job_and_stops_be
     stalled, successor = _on_host(config_path, "host-a"), _on_host(config_path, "host-b")
     store = stalled.store
     try:
-        assert Sync(stalled.config, store=store, policy=NO_WAIT).run().status == "success"
-        n = small_org.names
-        calm = [str(a[n.id]) for a in small_org.records(n.accounts) if a.get(n.tier) in ("low", "medium")][:2]
-        for record_id in calm:  # the next run writes risk fields and creates a task for each
-            set_sanctions(small_org, record_id)
+        calm = sanction_two_calm_accounts(stalled, small_org)
         successor_running = threading.Event()
         stray_writes: list[str] = []
         waited: list[RunReport | None] = []
